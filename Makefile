@@ -1,0 +1,113 @@
+# vcr: one non-recursive Makefile. Modules add rules in their own module.mk.
+#
+#   make [all]        build $(BUILD)/vcr and everything the tests need
+#   make check        install deps, build, run every test (unit, host, KVM)
+#   make check-san    the same tests on an ASan+UBSan build in build-san/
+#   make demo         record the sample guest on KVM and print the trace summary
+#   make bench        run every benchmark in bench/ (prints "name value unit")
+#   make fuzz         build the libFuzzer targets (clang) and run each briefly
+#   make install      PREFIX=/usr/local DESTDIR=
+#   make deps         install build/test dependencies (idempotent, quick)
+#   V=1               show commands
+
+BUILD ?= build
+SAN ?= 0
+ifeq ($(SAN),1)
+BUILD := build-san
+endif
+
+CC ?= cc
+PREFIX ?= /usr/local
+DESTDIR ?=
+
+WARNINGS := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+	-Wmissing-prototypes -Wformat=2 -Wno-format-nonliteral
+OPT ?= -O2 -g
+SANFLAGS :=
+ifeq ($(SAN),1)
+SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+OPT := -O1 -g
+endif
+CFLAGS ?=
+override CFLAGS += -std=gnu11 $(OPT) $(WARNINGS) $(SANFLAGS) -pthread
+override CPPFLAGS += -I. -D_GNU_SOURCE -MMD -MP
+LDFLAGS ?=
+override LDFLAGS += $(SANFLAGS) -pthread
+LDLIBS := -lzstd
+
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+.DEFAULT_GOAL := all
+.PHONY: all check check-san demo bench fuzz install clean deps
+
+# Library: every .c of the modules below. The CLI links it, and so do tests.
+LIB_DIRS := core formats vmm recorder replayer gdbstub
+LIB_SRCS := $(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c))
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
+LIB := $(BUILD)/libvcr.a
+
+CLI_SRCS := $(wildcard cli/*.c)
+CLI_OBJS := $(CLI_SRCS:%.c=$(BUILD)/%.o)
+VCR := $(BUILD)/vcr
+
+# Modules append to these: ALL_TARGETS are built by `all`, BENCHES are run by
+# `make bench` (each an executable printing "name value unit" lines), FUZZERS
+# are libFuzzer target sources (tests/fuzz/*.c).
+ALL_TARGETS := $(VCR)
+BENCHES :=
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(LIB): $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(VCR): $(CLI_OBJS) $(LIB)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(CLI_OBJS) $(LIB) $(LDLIBS)
+
+# Module fragments (tests, guests, benches, fuzzers).
+-include $(wildcard */module.mk)
+
+all: $(ALL_TARGETS)
+
+deps:
+	$(Q)scripts/deps.sh
+
+check: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)tests/run --build $(BUILD)
+
+check-san: deps
+	$(Q)$(MAKE) --no-print-directory SAN=1 all
+	$(Q)tests/run --build build-san
+
+demo: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)scripts/demo.sh $(BUILD)
+
+bench: all $(BENCHES)
+	$(Q)set -e; for b in $(BENCHES); do echo "# $$b"; VCR_BUILD=$(BUILD) ./$$b; done
+
+install: $(VCR)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include/vcr \
+		$(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/share/doc/vcr
+	install -m 755 $(VCR) $(DESTDIR)$(PREFIX)/bin/vcr
+	install -m 644 $(LIB) $(DESTDIR)$(PREFIX)/lib/libvcr.a
+	install -d $(DESTDIR)$(PREFIX)/include/vcr/core $(DESTDIR)$(PREFIX)/include/vcr/formats
+	install -m 644 core/state.h core/regs.h core/util.h $(DESTDIR)$(PREFIX)/include/vcr/core/
+	install -m 644 formats/trace.h $(DESTDIR)$(PREFIX)/include/vcr/formats/
+	install -m 644 README.md $(wildcard docs/*.md) $(DESTDIR)$(PREFIX)/share/doc/vcr/
+
+clean:
+	rm -rf build build-san build-fuzz
+
+-include $(LIB_OBJS:.o=.d) $(CLI_OBJS:.o=.d)

@@ -1,0 +1,271 @@
+/*
+ * formats/trace.h: the vcr trace file, written and read.
+ *
+ * A trace is a header (what ran: layout sizes, KVM API facts, memory layout,
+ * CPUID, guest image, command line, key/values), a sequence of independently
+ * decodable zstd chunks of records, and an index footer. The byte-level format
+ * is specified in docs/format.md; this header is the C contract.
+ *
+ * Records (enum vcr_rec_type) are what happened, in order:
+ *   EXIT       one KVM_RUN exit of one vCPU: reason, payload, and the register
+ *              classes KVM synced (regs/sregs/events, `valid` mask), i.e. the
+ *              full vCPU state after the exit. Stored as a delta against the
+ *              previous state of the same vCPU; callers always see full state.
+ *   INPUT      data the VMM handed to the guest while serving the preceding
+ *              exit of that vCPU: IN data (written to the kvm_run io area),
+ *              MMIO read data (kvm_run->mmio.data).
+ *   SET_STATE  state the VMM changed before the next KVM_RUN of that vCPU
+ *              through kvm_run->s.regs + kvm_dirty_regs (`dirty` mask).
+ *   INJECT     an interrupt or event the VMM injected (KVM_INTERRUPT, NMI).
+ *   MEM_WRITE  bytes the VMM wrote into guest memory (loader, device DMA).
+ *   MEM_PAGES  guest memory pages (full image or dirty pages), gpa + data.
+ *   MARKER     a user marker (text).
+ *   END        how the run ended (at most one, last).
+ * Keyframes (full state of every vCPU) are written by the writer itself at
+ * the start of every chunk; readers use them for seeking and never return
+ * them as records.
+ *
+ * Numbering: every EXIT record gets `seq`, its ordinal among all EXIT records
+ * of the trace (0, 1, 2, ...), and `vcpu_exit`, its ordinal among the EXIT
+ * records of its vCPU. Non-EXIT records carry the seq of the last EXIT
+ * record before them (UINT64_MAX if none) and belong to it. Order across
+ * vCPUs is the order in which the writer received records.
+ *
+ * Threading: a writer or a reader is used by one thread at a time.
+ * Errors: functions return 0 (or a count) on success and a negative errno
+ * value on failure; readers also describe the failure in a struct vcr_err,
+ * with the file offset concerned.
+ */
+#ifndef VCR_FORMATS_TRACE_H
+#define VCR_FORMATS_TRACE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include "core/state.h"
+#include "core/util.h"
+
+#define VCR_TRACE_MAX_VCPUS 256
+
+enum vcr_arch {
+	VCR_ARCH_X86_64 = 1,
+};
+
+/* One guest memory slot. */
+struct vcr_mem_region {
+	uint64_t gpa;
+	uint64_t size;		/* bytes */
+	uint32_t flags;		/* KVM_MEM_* */
+};
+
+/* How the guest image is kept in the trace. */
+enum vcr_image_mode {
+	VCR_IMAGE_NONE = 0,
+	VCR_IMAGE_EMBEDDED = 1,	/* bytes stored (compressed) in the header */
+	VCR_IMAGE_REFERENCE = 2,/* path + SHA-256 only */
+};
+
+struct vcr_kv {
+	const char *key;
+	const char *value;
+};
+
+/* What the header says. All pointers are borrowed: the writer copies what it
+ * needs during vcr_writer_open; a reader's info lives as long as the reader. */
+struct vcr_trace_info {
+	uint32_t arch;			/* enum vcr_arch */
+	uint32_t kvm_api_version;	/* KVM_GET_API_VERSION */
+	uint32_t sync_regs_mask;	/* KVM_CHECK_EXTENSION(KVM_CAP_SYNC_REGS) */
+	uint32_t nvcpus;
+	const struct vcr_mem_region *mem;	/* guest memory layout */
+	uint32_t nmem;
+	const struct kvm_cpuid_entry2 *cpuid;	/* as given to KVM_SET_CPUID2 */
+	uint32_t ncpuid;
+	uint32_t image_mode;		/* enum vcr_image_mode */
+	const char *image_path;		/* as the user named it */
+	uint8_t image_sha256[32];
+	const uint8_t *image;		/* EMBEDDED: the image bytes */
+	uint64_t image_size;
+	const char *cmdline;		/* the vcr command line that recorded */
+	const struct vcr_kv *kv;	/* free-form key/values (loader, mode...) */
+	uint32_t nkv;
+	/* Filled by the reader only: */
+	uint16_t version_major, version_minor;
+	const char *tool_version;	/* vcr version that wrote the trace */
+};
+
+/* Value of key in info's key/values, or NULL. */
+const char *vcr_trace_info_get(const struct vcr_trace_info *info, const char *key);
+
+enum vcr_rec_type {
+	VCR_REC_EXIT = 1,
+	VCR_REC_INPUT = 2,
+	VCR_REC_SET_STATE = 3,
+	VCR_REC_INJECT = 4,
+	VCR_REC_MEM_WRITE = 5,
+	VCR_REC_MEM_PAGES = 6,
+	VCR_REC_MARKER = 7,
+	VCR_REC_END = 8,
+};
+
+enum vcr_input_kind {
+	VCR_INPUT_IO_IN = 1,	/* bytes for kvm_run io data area (size*count) */
+	VCR_INPUT_MMIO_READ = 2,/* bytes for kvm_run->mmio.data (len) */
+};
+
+enum vcr_inject_kind {
+	VCR_INJECT_IRQ = 1,	/* KVM_INTERRUPT with `vector` */
+	VCR_INJECT_NMI = 2,	/* KVM_NMI */
+};
+
+enum vcr_end_how {
+	VCR_END_EXIT_PORT = 1,	/* guest wrote the test exit port: status */
+	VCR_END_HLT = 2,	/* halted with nothing to wake it */
+	VCR_END_SHUTDOWN = 3,	/* triple fault */
+	VCR_END_INTERNAL_ERROR = 4,
+	VCR_END_FAIL_ENTRY = 5,
+	VCR_END_SIGNAL = 6,	/* SIGINT/SIGTERM: status = signal number */
+	VCR_END_ERROR = 7,	/* vcr itself failed (e.g. disk full): see msg */
+	VCR_END_GDB_KILL = 8,	/* gdb's 'k' */
+	VCR_END_SYSTEM_EVENT = 9,
+};
+
+struct vcr_record {
+	uint32_t type;		/* enum vcr_rec_type */
+	uint32_t vcpu;		/* 0 for records not tied to a vCPU */
+	uint64_t seq;		/* see "Numbering" above */
+	uint64_t vcpu_exit;	/* EXIT: per-vCPU ordinal */
+	union {
+		struct {
+			uint32_t valid;	/* VCR_CLASS_* synced by KVM at this exit */
+			struct vcr_exit exit;
+			struct vcr_vcpu_state state;	/* full state after the
+							 * exit; classes not in
+							 * `valid` carry the last
+							 * known values */
+		} exit;
+		struct {
+			uint32_t kind;	/* enum vcr_input_kind */
+			uint32_t len;
+			uint8_t data[VCR_EXIT_DATA_MAX];
+		} input;
+		struct {
+			uint32_t dirty;	/* VCR_CLASS_* written via kvm_dirty_regs */
+			struct vcr_vcpu_state state;	/* classes in `dirty` */
+		} set_state;
+		struct {
+			uint32_t kind;	/* enum vcr_inject_kind */
+			uint32_t vector;
+		} inject;
+		struct {
+			uint64_t gpa;
+			uint64_t len;
+			const uint8_t *data;	/* reader: valid until the next
+						 * call on the reader */
+		} mem;		/* MEM_WRITE and MEM_PAGES */
+		struct {
+			const char *text;	/* NUL-terminated, as mem.data */
+		} marker;
+		struct {
+			uint32_t how;	/* enum vcr_end_how */
+			int32_t status;
+			const char *msg;	/* as mem.data */
+		} end;
+	} u;
+};
+
+/* ---------------------------------------------------------------- writer */
+
+struct vcr_writer;
+
+struct vcr_writer_opts {
+	int zstd_level;		/* 0: default (fast) */
+	uint32_t chunk_exits;	/* exits per chunk (keyframe interval); 0: default */
+	uint64_t ring_bytes;	/* 0: keep everything; else keep only about the
+				 * newest ring_bytes of chunks on disk */
+	uint32_t flush_exits;	/* buffer compressed chunks and write() at most
+				 * once per this many exits; 0: default 4096 */
+};
+
+/* Create `path` (truncating) and write the header. The writer keeps the fd. */
+int vcr_writer_open(struct vcr_writer **out, const char *path,
+		    const struct vcr_trace_info *info,
+		    const struct vcr_writer_opts *opts, struct vcr_err *err);
+
+/* Append a record. rec->seq and rec->vcpu_exit are assigned by the writer and
+ * ignored on input. For EXIT, rec->u.exit.state must be normalized
+ * (vcr_state_normalize); classes not in `valid` are taken from the vCPU's
+ * previous state. vcpu must be < info->nvcpus. */
+int vcr_writer_append(struct vcr_writer *w, const struct vcr_record *rec);
+
+/* Complete the current chunk and write everything buffered (fdatasync not
+ * implied). After a crash, everything appended before the last successful
+ * flush is readable. */
+int vcr_writer_flush(struct vcr_writer *w);
+
+/* Flush, write the index footer, close the file. Frees w even on error. */
+int vcr_writer_close(struct vcr_writer *w);
+
+/* Free without writing a footer (the file stays readable by scanning). */
+void vcr_writer_abort(struct vcr_writer *w);
+
+struct vcr_writer_stats {
+	uint64_t exits, records, chunks;
+	uint64_t bytes_written;		/* file size so far */
+	uint64_t raw_bytes;		/* what the records would take as raw structs */
+	uint64_t write_calls;		/* write()/pwrite() syscalls made */
+};
+void vcr_writer_get_stats(const struct vcr_writer *w, struct vcr_writer_stats *st);
+
+/* ---------------------------------------------------------------- reader */
+
+struct vcr_reader;
+
+/* Open and validate the header; load the footer index, or rebuild it by
+ * scanning when the footer is missing or damaged (the writer died). Refuses
+ * traces of another architecture or struct layout with a message saying
+ * which sizes differ. */
+int vcr_reader_open(struct vcr_reader **out, const char *path, struct vcr_err *err);
+void vcr_reader_close(struct vcr_reader *r);
+
+const struct vcr_trace_info *vcr_reader_info(const struct vcr_reader *r);
+
+/* Next record in file order: 1 and *rec filled, 0 at the end, negative on
+ * error (details in vcr_reader_error). Pointers inside *rec stay valid until
+ * the next call on r. A damaged chunk is reported as an error; iteration can
+ * continue after it with the next chunk. */
+int vcr_reader_next(struct vcr_reader *r, struct vcr_record *rec);
+
+/* Position the reader so that the next vcr_reader_next returns the EXIT
+ * record with sequence number seq (or the end, if seq >= number of exits).
+ * Costs one chunk decode at most, whatever seq is. */
+int vcr_reader_seek(struct vcr_reader *r, uint64_t seq);
+
+/* Sequence number of exit n of vCPU v, or negative (-ERANGE) if none. */
+int vcr_reader_vcpu_exit_seq(struct vcr_reader *r, uint32_t vcpu, uint64_t n,
+			     uint64_t *seq);
+
+/* State of vCPU v as of the records returned so far (after the last EXIT or
+ * SET_STATE of v); -ENOENT before v's first keyframe or exit. */
+int vcr_reader_state(const struct vcr_reader *r, uint32_t vcpu,
+		     struct vcr_vcpu_state *st);
+
+/* The last error, with offset and message. */
+const struct vcr_err *vcr_reader_error(const struct vcr_reader *r);
+
+struct vcr_reader_stats {
+	uint64_t exits;			/* EXIT records in readable chunks */
+	uint64_t vcpu_exits[VCR_TRACE_MAX_VCPUS];
+	uint64_t chunks;
+	uint64_t file_size;
+	uint64_t header_bytes, chunk_bytes, keyframe_bytes, index_bytes;
+	uint64_t raw_bytes;		/* records as raw structs (for ratios) */
+	bool has_footer;		/* false: index rebuilt by scanning */
+	bool truncated;			/* trailing bytes after the last complete chunk */
+	uint64_t damaged_chunks;	/* chunks that failed their checksum */
+	bool has_end;			/* an END record exists */
+};
+void vcr_reader_get_stats(const struct vcr_reader *r, struct vcr_reader_stats *st);
+
+#endif

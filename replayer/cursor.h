@@ -1,0 +1,70 @@
+/*
+ * replayer/cursor.h: random access to a trace by exit. The gdbstub's replay
+ * target, diff and dump stand on it.
+ *
+ * A cursor stands on one EXIT record (its position, a global sequence number
+ * 0..nexits-1) and knows the full state of every vCPU there: for vCPU v, the
+ * state after v's last EXIT (or SET_STATE) at or before the position.
+ * Seeking costs one chunk decode at most wherever the target is (index +
+ * keyframe + deltas); stepping within a decoded chunk costs no decode.
+ *
+ * Memory: the trace holds the bytes the VMM wrote (loader, DMA) and memory
+ * page snapshots, not every guest store. vcr_cursor_read_mem returns guest
+ * physical memory as last recorded at or before the position and refuses
+ * bytes the trace never held.
+ *
+ * Threading: one thread at a time. Errors: 0 or negative errno; details in
+ * vcr_cursor_error().
+ */
+#ifndef VCR_REPLAYER_CURSOR_H
+#define VCR_REPLAYER_CURSOR_H
+
+#include <stdint.h>
+#include "formats/trace.h"
+
+struct vcr_cursor;
+
+/* Open `path`; the cursor stands on exit 0 (-ENODATA if the trace has no
+ * exit). */
+int vcr_cursor_open(struct vcr_cursor **out, const char *path, struct vcr_err *err);
+void vcr_cursor_close(struct vcr_cursor *c);
+
+const struct vcr_trace_info *vcr_cursor_info(const struct vcr_cursor *c);
+uint64_t vcr_cursor_nexits(const struct vcr_cursor *c);		/* all vCPUs */
+uint64_t vcr_cursor_vcpu_nexits(const struct vcr_cursor *c, uint32_t vcpu);
+
+/* Current position (global exit sequence number). */
+uint64_t vcr_cursor_pos(const struct vcr_cursor *c);
+
+/* Go to exit `seq`; -ERANGE if seq >= nexits (position unchanged). */
+int vcr_cursor_seek(struct vcr_cursor *c, uint64_t seq);
+/* Go to exit n of vCPU v; -ERANGE if there is none. */
+int vcr_cursor_seek_vcpu(struct vcr_cursor *c, uint32_t vcpu, uint64_t n);
+
+/* Move to the next (dir > 0) or previous (dir < 0) exit, of any vCPU when
+ * vcpu == UINT32_MAX, else of that vCPU. -ERANGE at either end (position
+ * unchanged). */
+int vcr_cursor_step(struct vcr_cursor *c, int dir, uint32_t vcpu);
+
+/* The EXIT record at the position (valid until the cursor moves). */
+const struct vcr_record *vcr_cursor_exit(const struct vcr_cursor *c);
+
+/* Full state of vCPU v at the position; -ENOENT if v has no state yet. */
+int vcr_cursor_state(const struct vcr_cursor *c, uint32_t vcpu, struct vcr_vcpu_state *st);
+/* Per-vCPU exit ordinal of v's latest exit at or before the position. */
+int vcr_cursor_vcpu_index(const struct vcr_cursor *c, uint32_t vcpu, uint64_t *n);
+
+/* The non-EXIT records that belong to the exit at the position (INPUT,
+ * SET_STATE, INJECT, MEM_*, MARKER, END written after it and before the next
+ * exit), in file order. *n receives their count; the array is valid until
+ * the cursor moves. */
+const struct vcr_record *vcr_cursor_extras(const struct vcr_cursor *c, size_t *n);
+
+/* Read guest-physical memory as last recorded at or before the position.
+ * Returns 0, or -ENOENT if some byte in range was never recorded (nothing
+ * copied then). */
+int vcr_cursor_read_mem(struct vcr_cursor *c, uint64_t gpa, void *buf, size_t len);
+
+const struct vcr_err *vcr_cursor_error(const struct vcr_cursor *c);
+
+#endif
