@@ -1,0 +1,852 @@
+/* recorder/recorder.c: per-vCPU rings, the writer thread, crash capture
+ * (see recorder.h for the contract, ring.h for the ring). */
+#include "recorder/recorder.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "core/state.h"
+#include "recorder/ring.h"
+#include "vmm/vmm.h"
+
+/* ---- ring record layouts ------------------------------------------------
+ * Private to this file and the bench; each starts with struct vcr_ring_hdr
+ * and is rounded up to VCR_RING_SLOT bytes. */
+
+/* Bytes of the kvm_run exit union copied for the frequent exits: io (16),
+ * mmio (24), debug (32), fail_entry (16), hw (8); HLT, SHUTDOWN and INTR
+ * carry none. Other reasons copy the whole union (256). With 32, an EXIT
+ * with up to 8 bytes of OUT data takes exactly 9 slots (576 bytes). */
+#define REC_UNION_SMALL 32u
+#define REC_UNION_FULL 256u
+#define REC_INLINE_DATA 8u
+
+struct rr_exit {
+	struct vcr_ring_hdr h;		/* arg: bytes of the union copied */
+	uint32_t reason;		/* kvm_run->exit_reason */
+	uint16_t dlen;			/* OUT bytes after the union */
+	uint8_t valid;			/* kvm_valid_regs & VCR_CLASS_ALL */
+	uint8_t pad;
+	struct vcr_vcpu_state st;	/* kvm_run->s.regs, raw */
+	uint8_t bytes[];		/* union bytes, then OUT data */
+};
+
+struct rr_input {
+	struct vcr_ring_hdr h;		/* arg: enum vcr_input_kind */
+	uint32_t len;
+	uint32_t pad;
+	uint8_t data[];
+};
+
+struct rr_set_state {
+	struct vcr_ring_hdr h;		/* arg: dirty classes */
+	uint64_t pad;
+	struct vcr_vcpu_state st;
+};
+
+struct rr_inject {
+	struct vcr_ring_hdr h;		/* arg: enum vcr_inject_kind */
+	uint32_t vector;
+};
+
+struct rr_mem {
+	struct vcr_ring_hdr h;
+	uint64_t gpa;
+	uint64_t len;
+	uint8_t data[];
+};
+
+struct rr_marker {
+	struct vcr_ring_hdr h;
+	char text[];			/* NUL-terminated */
+};
+
+_Static_assert(sizeof(struct vcr_vcpu_state) == sizeof(struct kvm_sync_regs),
+	       "vcr_vcpu_state mirrors kvm_sync_regs");
+_Static_assert(offsetof(struct vcr_vcpu_state, sregs) ==
+	       offsetof(struct kvm_sync_regs, sregs), "sregs offset");
+_Static_assert(offsetof(struct vcr_vcpu_state, events) ==
+	       offsetof(struct kvm_sync_regs, events), "events offset");
+_Static_assert(sizeof(((struct kvm_run *)0)->padding) == REC_UNION_FULL,
+	       "kvm_run exit union is 256 bytes");
+_Static_assert(offsetof(struct rr_exit, bytes) + REC_UNION_SMALL + REC_INLINE_DATA ==
+	       9 * VCR_RING_SLOT, "a small EXIT fills 9 slots exactly");
+
+#define REC_MARKER_MAX 4000u
+#define REC_BATCH 256u		/* records per ring per round */
+#define REC_IDLE_NS 1000000u	/* writer's sleep when every ring is empty */
+
+enum rec_pending {
+	REC_PENDING_NONE = 0,
+	REC_PENDING_IO_IN,
+	REC_PENDING_MMIO_READ,
+};
+
+struct vcr_recorder_vcpu {
+	struct vcr_ring ring;
+	/* Producer-only state, next to the ring's producer line in use. */
+	uint32_t index;
+	uint32_t pending;		/* enum rec_pending */
+	size_t run_size;
+	struct vcr_recorder *rec;
+};
+
+struct vcr_recorder {
+	struct vcr_writer *w;
+	char *path;
+	uint32_t nvcpus;
+	size_t run_size;
+	uint32_t flush_ms;
+	void (*on_error)(void *arg, int err, const char *msg);
+	void *on_error_arg;
+
+	struct vcr_recorder_vcpu *vcpus;	/* nvcpus, 64-aligned */
+	struct vcr_ring control;
+	pthread_mutex_t control_lock;		/* control ring producers */
+
+	pthread_t thread;
+	bool thread_started;
+	uint32_t stopping;			/* set by close */
+	int error;				/* first writer error, atomic */
+
+	/* Writer thread's own state. */
+	struct vcr_record rec;			/* scratch record */
+	struct kvm_run *scratch_run;		/* run_size bytes, for decoding */
+	uint32_t rr_next;			/* round-robin start */
+	uint64_t w_dropped;			/* records thrown away after an error */
+	bool discard;
+
+	/* Shared, under lock. */
+	pthread_mutex_t lock;
+	struct vcr_writer_stats wstats;		/* copied after each busy round */
+	char error_msg[256];
+	bool ended;
+	uint32_t end_how;
+	int32_t end_status;
+	char end_msg[256];
+};
+
+/* ---- vCPU-thread side ------------------------------------------------- */
+
+struct vcr_recorder_vcpu *vcr_recorder_vcpu(struct vcr_recorder *r, uint32_t index)
+{
+	if (!r || index >= r->nvcpus)
+		return NULL;
+	return &r->vcpus[index];
+}
+
+void vcr_recorder_after_run(struct vcr_recorder_vcpu *v, const struct kvm_run *run)
+{
+	uint32_t reason = run->exit_reason;
+	uint32_t ulen = REC_UNION_SMALL;
+	uint32_t dlen = 0;
+	const uint8_t *dsrc = NULL;
+
+	switch (reason) {
+	case KVM_EXIT_IO:
+		if (run->io.direction == KVM_EXIT_IO_OUT) {
+			uint64_t n = (uint64_t)run->io.size * run->io.count;
+			uint64_t off = run->io.data_offset;
+			/* KVM puts the data in the run mapping; bound it
+			 * anyway, the decoder refuses what falls outside. */
+			if (off <= v->run_size && n <= v->run_size - off &&
+			    n <= VCR_EXIT_DATA_MAX) {
+				dlen = (uint32_t)n;
+				dsrc = (const uint8_t *)run + off;
+			}
+		} else {
+			v->pending = REC_PENDING_IO_IN;
+		}
+		break;
+	case KVM_EXIT_MMIO:
+		if (!run->mmio.is_write)
+			v->pending = REC_PENDING_MMIO_READ;
+		break;
+	case KVM_EXIT_HLT:
+	case KVM_EXIT_SHUTDOWN:
+	case KVM_EXIT_INTR:
+	case KVM_EXIT_DEBUG:
+	case KVM_EXIT_FAIL_ENTRY:
+	case KVM_EXIT_UNKNOWN:
+		break;
+	default:
+		ulen = REC_UNION_FULL;
+		break;
+	}
+
+	uint32_t len = vcr_ring_round(offsetof(struct rr_exit, bytes) + ulen +
+				      (dlen > REC_INLINE_DATA ? dlen : REC_INLINE_DATA));
+	struct rr_exit *e = vcr_ring_reserve(&v->ring, len);
+	if (!e)
+		return;
+	e->h.len = len;
+	e->h.kind = VCR_RING_EXIT;
+	e->h.arg = (uint16_t)ulen;
+	e->reason = reason;
+	e->dlen = (uint16_t)dlen;
+	e->valid = (uint8_t)(run->kvm_valid_regs & VCR_CLASS_ALL);
+	/* kvm_run->s.regs is laid out exactly as struct vcr_vcpu_state
+	 * (static asserts above): one copy of the three classes. */
+	memcpy(&e->st, &run->s.regs, sizeof(e->st));
+	memcpy(e->bytes, &run->hw, ulen);
+	if (dlen) {
+		/* One- to four-byte port writes are the common case: a fixed
+		 * 8-byte copy when the page has room, no variable memcpy. */
+		if (dlen <= REC_INLINE_DATA &&
+		    (size_t)(dsrc - (const uint8_t *)run) + REC_INLINE_DATA <= v->run_size)
+			memcpy(e->bytes + ulen, dsrc, REC_INLINE_DATA);
+		else
+			memcpy(e->bytes + ulen, dsrc, dlen);
+	}
+	vcr_ring_commit(&v->ring);
+}
+
+static void rec_input(struct vcr_recorder_vcpu *v, uint32_t kind, const void *data,
+		      uint32_t n)
+{
+	uint32_t len = vcr_ring_round(offsetof(struct rr_input, data) + n);
+	struct rr_input *in = vcr_ring_reserve(&v->ring, len);
+	if (!in)
+		return;
+	in->h.len = len;
+	in->h.kind = VCR_RING_INPUT;
+	in->h.arg = (uint16_t)kind;
+	in->len = n;
+	memcpy(in->data, data, n);
+	vcr_ring_commit(&v->ring);
+}
+
+static void __attribute__((noinline))
+rec_before_run_slow(struct vcr_recorder_vcpu *v, const struct kvm_run *run)
+{
+	uint32_t pending = v->pending;
+
+	v->pending = REC_PENDING_NONE;
+	/* The run page still holds the exit that asked for the data: KVM
+	 * rewrites it only inside the coming KVM_RUN. */
+	if (pending == REC_PENDING_IO_IN && run->exit_reason == KVM_EXIT_IO &&
+	    run->io.direction == KVM_EXIT_IO_IN) {
+		uint64_t n = (uint64_t)run->io.size * run->io.count;
+		uint64_t off = run->io.data_offset;
+		if (off <= v->run_size && n <= v->run_size - off && n <= VCR_EXIT_DATA_MAX)
+			rec_input(v, VCR_INPUT_IO_IN, (const uint8_t *)run + off, (uint32_t)n);
+	} else if (pending == REC_PENDING_MMIO_READ && run->exit_reason == KVM_EXIT_MMIO &&
+		   !run->mmio.is_write) {
+		uint32_t n = run->mmio.len <= 8 ? run->mmio.len : 8;
+		rec_input(v, VCR_INPUT_MMIO_READ, run->mmio.data, n);
+	}
+
+	uint32_t dirty = (uint32_t)run->kvm_dirty_regs & VCR_CLASS_ALL;
+	if (dirty) {
+		uint32_t len = vcr_ring_round(sizeof(struct rr_set_state));
+		struct rr_set_state *s = vcr_ring_reserve(&v->ring, len);
+		if (!s)
+			return;
+		s->h.len = len;
+		s->h.kind = VCR_RING_SET_STATE;
+		s->h.arg = (uint16_t)dirty;
+		memcpy(&s->st, &run->s.regs, sizeof(s->st));
+		vcr_ring_commit(&v->ring);
+	}
+}
+
+void vcr_recorder_before_run(struct vcr_recorder_vcpu *v, const struct kvm_run *run)
+{
+	if (__builtin_expect(v->pending | (run->kvm_dirty_regs & VCR_CLASS_ALL), 0))
+		rec_before_run_slow(v, run);
+}
+
+void vcr_recorder_inject(struct vcr_recorder_vcpu *v, uint32_t kind, uint32_t vector)
+{
+	uint32_t len = vcr_ring_round(sizeof(struct rr_inject));
+	struct rr_inject *in = vcr_ring_reserve(&v->ring, len);
+	if (!in)
+		return;
+	in->h.len = len;
+	in->h.kind = VCR_RING_INJECT;
+	in->h.arg = (uint16_t)kind;
+	in->vector = vector;
+	vcr_ring_commit(&v->ring);
+}
+
+/* Put [gpa, gpa+len) into ring in pieces a ring can carry. */
+static void rec_mem_write_ring(struct vcr_ring *ring, uint64_t gpa, const void *data,
+			       uint64_t len)
+{
+	const uint8_t *p = data;
+	uint64_t max = vcr_ring_max_record(ring) - offsetof(struct rr_mem, data);
+
+	max &= ~(uint64_t)(VCR_RING_SLOT - 1);
+	do {
+		uint64_t n = len < max ? len : max;
+		uint32_t rlen = vcr_ring_round(offsetof(struct rr_mem, data) + n);
+		struct rr_mem *m = vcr_ring_reserve(ring, rlen);
+		if (!m)
+			return;
+		m->h.len = rlen;
+		m->h.kind = VCR_RING_MEM_WRITE;
+		m->h.arg = 0;
+		m->gpa = gpa;
+		m->len = n;
+		memcpy(m->data, p, n);
+		vcr_ring_commit(ring);
+		gpa += n;
+		p += n;
+		len -= n;
+	} while (len);
+}
+
+void vcr_recorder_vcpu_mem_write(struct vcr_recorder_vcpu *v, uint64_t gpa,
+				 const void *data, uint64_t len)
+{
+	rec_mem_write_ring(&v->ring, gpa, data, len);
+}
+
+/* ---- other threads ------------------------------------------------------ */
+
+void vcr_recorder_mem_write(struct vcr_recorder *r, uint64_t gpa, const void *data,
+			    uint64_t len)
+{
+	pthread_mutex_lock(&r->control_lock);
+	rec_mem_write_ring(&r->control, gpa, data, len);
+	pthread_mutex_unlock(&r->control_lock);
+}
+
+void vcr_recorder_marker(struct vcr_recorder *r, const char *text)
+{
+	size_t n = strnlen(text, REC_MARKER_MAX);
+	uint32_t len = vcr_ring_round(offsetof(struct rr_marker, text) + n + 1);
+
+	pthread_mutex_lock(&r->control_lock);
+	struct rr_marker *m = vcr_ring_reserve(&r->control, len);
+	if (m) {
+		m->h.len = len;
+		m->h.kind = VCR_RING_MARKER;
+		m->h.arg = 0;
+		memcpy(m->text, text, n);
+		m->text[n] = 0;
+		vcr_ring_commit(&r->control);
+	}
+	pthread_mutex_unlock(&r->control_lock);
+}
+
+void vcr_recorder_end(struct vcr_recorder *r, uint32_t how, int32_t status,
+		      const char *msg)
+{
+	pthread_mutex_lock(&r->lock);
+	if (!r->ended) {
+		r->ended = true;
+		r->end_how = how;
+		r->end_status = status;
+		snprintf(r->end_msg, sizeof(r->end_msg), "%s", msg ? msg : "");
+	}
+	pthread_mutex_unlock(&r->lock);
+}
+
+int vcr_recorder_error(const struct vcr_recorder *r)
+{
+	return __atomic_load_n(&r->error, __ATOMIC_ACQUIRE);
+}
+
+/* ---- vmm_observer adapter ---------------------------------------------- */
+
+/* Which recorder/vCPU the calling thread serves: set by the after_run
+ * adapter. Only the adapter's mem_write reads it (see recorder.h). */
+static __thread struct vcr_recorder *rec_tls_rec;
+static __thread uint32_t rec_tls_vcpu;
+
+static void obs_after_run(void *ctx, uint32_t vcpu, struct kvm_run *run)
+{
+	struct vcr_recorder *r = ctx;
+	if (vcpu >= r->nvcpus)
+		return;
+	rec_tls_rec = r;
+	rec_tls_vcpu = vcpu;
+	vcr_recorder_after_run(&r->vcpus[vcpu], run);
+}
+
+static void obs_before_run(void *ctx, uint32_t vcpu, struct kvm_run *run)
+{
+	struct vcr_recorder *r = ctx;
+	if (vcpu >= r->nvcpus)
+		return;
+	/* Also here: the first KVM_RUN of a vCPU comes before its first
+	 * after_run, and a debug handler may write memory before it. */
+	rec_tls_rec = r;
+	rec_tls_vcpu = vcpu;
+	vcr_recorder_before_run(&r->vcpus[vcpu], run);
+}
+
+static void obs_mem_write(void *ctx, uint64_t gpa, const void *data, uint64_t len)
+{
+	struct vcr_recorder *r = ctx;
+	if (rec_tls_rec == r && rec_tls_vcpu < r->nvcpus)
+		vcr_recorder_vcpu_mem_write(&r->vcpus[rec_tls_vcpu], gpa, data, len);
+	else
+		vcr_recorder_mem_write(r, gpa, data, len);
+}
+
+static void obs_inject(void *ctx, uint32_t vcpu, uint32_t kind, uint32_t vector)
+{
+	struct vcr_recorder *r = ctx;
+	if (vcpu < r->nvcpus)
+		vcr_recorder_inject(&r->vcpus[vcpu], kind, vector);
+}
+
+static void obs_end(void *ctx, uint32_t how, int32_t status, const char *msg)
+{
+	vcr_recorder_end(ctx, how, status, msg);
+}
+
+void vcr_recorder_observer(struct vcr_recorder *r, struct vmm_observer *obs)
+{
+	memset(obs, 0, sizeof(*obs));
+	obs->ctx = r;
+	obs->after_run = obs_after_run;
+	obs->before_run = obs_before_run;
+	obs->mem_write = obs_mem_write;
+	obs->inject = obs_inject;
+	obs->end = obs_end;
+}
+
+/* ---- writer thread ------------------------------------------------------ */
+
+static uint64_t rec_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void rec_fail(struct vcr_recorder *r, int rc, const char *what)
+{
+	char msg[256];
+
+	if (rc == -ENOSPC)
+		snprintf(msg, sizeof(msg), "disk full while %s %s: the trace ends at its "
+			 "last complete chunk", what, r->path);
+	else
+		snprintf(msg, sizeof(msg), "%s %s failed: %s", what, r->path, strerror(-rc));
+	pthread_mutex_lock(&r->lock);
+	snprintf(r->error_msg, sizeof(r->error_msg), "%s", msg);
+	pthread_mutex_unlock(&r->lock);
+	__atomic_store_n(&r->error, rc, __ATOMIC_RELEASE);
+	r->discard = true;
+	if (r->on_error)
+		r->on_error(r->on_error_arg, rc, msg);
+}
+
+/* Turn one ring record into a trace record and append it. */
+static int rec_emit(struct vcr_recorder *r, uint32_t vcpu, const struct vcr_ring_hdr *h)
+{
+	struct vcr_record *rec = &r->rec;
+
+	rec->type = 0;
+	rec->vcpu = vcpu;
+	switch (h->kind) {
+	case VCR_RING_EXIT: {
+		const struct rr_exit *e = (const void *)h;
+		struct kvm_run *sr = r->scratch_run;
+		uint32_t ulen = h->arg;
+
+		rec->type = VCR_REC_EXIT;
+		rec->u.exit.valid = e->valid;
+		rec->u.exit.state = e->st;
+		vcr_state_normalize(&rec->u.exit.state);
+		/* Rebuild the parts of a kvm_run page that the exit decoder
+		 * reads, so that the one decoder in core/ serves both the
+		 * recorder and everyone else. */
+		sr->exit_reason = e->reason;
+		memcpy(&sr->hw, e->bytes, ulen);
+		if (e->reason == KVM_EXIT_IO && sr->io.direction == KVM_EXIT_IO_OUT &&
+		    e->dlen && sr->io.data_offset <= r->run_size &&
+		    e->dlen <= r->run_size - sr->io.data_offset)
+			memcpy((uint8_t *)sr + sr->io.data_offset, e->bytes + ulen, e->dlen);
+		if (vcr_exit_from_run(&rec->u.exit.exit, sr, r->run_size) < 0) {
+			/* Only a payload pointing outside the run page gets
+			 * here: keep the exit, without its data. */
+			rec->u.exit.exit.data_len = 0;
+		}
+		break;
+	}
+	case VCR_RING_INPUT: {
+		const struct rr_input *in = (const void *)h;
+		rec->type = VCR_REC_INPUT;
+		rec->u.input.kind = h->arg;
+		rec->u.input.len = in->len;
+		memcpy(rec->u.input.data, in->data, in->len);
+		break;
+	}
+	case VCR_RING_SET_STATE: {
+		const struct rr_set_state *s = (const void *)h;
+		rec->type = VCR_REC_SET_STATE;
+		rec->u.set_state.dirty = h->arg;
+		rec->u.set_state.state = s->st;
+		vcr_state_normalize(&rec->u.set_state.state);
+		break;
+	}
+	case VCR_RING_INJECT: {
+		const struct rr_inject *in = (const void *)h;
+		rec->type = VCR_REC_INJECT;
+		rec->u.inject.kind = h->arg;
+		rec->u.inject.vector = in->vector;
+		break;
+	}
+	case VCR_RING_MEM_WRITE: {
+		const struct rr_mem *m = (const void *)h;
+		rec->type = VCR_REC_MEM_WRITE;
+		rec->u.mem.gpa = m->gpa;
+		rec->u.mem.len = m->len;
+		rec->u.mem.data = m->data;
+		break;
+	}
+	case VCR_RING_MARKER: {
+		const struct rr_marker *m = (const void *)h;
+		rec->type = VCR_REC_MARKER;
+		rec->u.marker.text = m->text;
+		break;
+	}
+	default:
+		return 0;
+	}
+	return vcr_writer_append(r->w, rec);
+}
+
+/* Consume up to `max` records of one ring's snapshot. Returns how many. */
+static uint32_t rec_drain_ring(struct vcr_recorder *r, struct vcr_ring *ring,
+			       uint32_t vcpu, uint32_t max)
+{
+	const struct vcr_ring_hdr *h;
+	uint32_t n = 0;
+
+	while (n < max && (h = vcr_ring_peek(ring))) {
+		if (r->discard) {
+			r->w_dropped++;
+		} else {
+			int rc = rec_emit(r, vcpu, h);
+			if (rc < 0) {
+				r->w_dropped++;
+				rec_fail(r, rc, "writing trace");
+			}
+		}
+		vcr_ring_release(ring, h);
+		n++;
+	}
+	return n;
+}
+
+/*
+ * One round: snapshot every vCPU ring, then the control ring, then write the
+ * control records, then a batch of each vCPU in rotating order. Snapshotting
+ * the vCPU rings first matters: a control record (the loader's memory)
+ * published before a vCPU thread started is visible by the time that vCPU's
+ * records are, so it is written first.
+ */
+static uint64_t rec_round(struct vcr_recorder *r)
+{
+	uint64_t n = 0;
+
+	for (uint32_t i = 0; i < r->nvcpus; i++)
+		vcr_ring_snapshot(&r->vcpus[i].ring);
+	if (vcr_ring_snapshot(&r->control))
+		n += rec_drain_ring(r, &r->control, 0, UINT32_MAX);
+	for (uint32_t k = 0; k < r->nvcpus; k++) {
+		uint32_t i = (r->rr_next + k) % r->nvcpus;
+		n += rec_drain_ring(r, &r->vcpus[i].ring, i, REC_BATCH);
+	}
+	r->rr_next = (r->rr_next + 1) % r->nvcpus;
+	return n;
+}
+
+static void rec_publish_stats(struct vcr_recorder *r)
+{
+	struct vcr_writer_stats st;
+	vcr_writer_get_stats(r->w, &st);
+	pthread_mutex_lock(&r->lock);
+	r->wstats = st;
+	pthread_mutex_unlock(&r->lock);
+}
+
+static void *rec_writer_main(void *arg)
+{
+	struct vcr_recorder *r = arg;
+	const struct timespec idle = { .tv_sec = 0, .tv_nsec = REC_IDLE_NS };
+	uint64_t last = rec_now_ns();
+	bool unflushed = false;
+
+	for (;;) {
+		/* Read `stopping` before the round: close sets it after the
+		 * last hook returned, so an empty round after it saw the
+		 * flag means everything has been written. */
+		uint32_t stopping = __atomic_load_n(&r->stopping, __ATOMIC_ACQUIRE);
+		uint64_t n = rec_round(r);
+		if (n) {
+			unflushed = true;
+			last = rec_now_ns();
+			rec_publish_stats(r);
+			continue;
+		}
+		if (stopping)
+			break;
+		if (unflushed && !r->discard &&
+		    rec_now_ns() - last >= (uint64_t)r->flush_ms * 1000000u) {
+			int rc = vcr_writer_flush(r->w);
+			if (rc < 0)
+				rec_fail(r, rc, "flushing trace");
+			unflushed = false;
+			rec_publish_stats(r);
+		}
+		nanosleep(&idle, NULL);
+	}
+	return NULL;
+}
+
+/* ---- open / close ------------------------------------------------------- */
+
+static void rec_free(struct vcr_recorder *r)
+{
+	if (!r)
+		return;
+	if (r->vcpus) {
+		for (uint32_t i = 0; i < r->nvcpus; i++)
+			vcr_ring_destroy(&r->vcpus[i].ring);
+		free(r->vcpus);
+	}
+	vcr_ring_destroy(&r->control);
+	pthread_mutex_destroy(&r->control_lock);
+	pthread_mutex_destroy(&r->lock);
+	free(r->scratch_run);
+	free(r->path);
+	free(r);
+}
+
+int vcr_recorder_open(struct vcr_recorder **out, const char *path,
+		      const struct vcr_trace_info *info,
+		      const struct vcr_recorder_opts *opts, struct vcr_err *err)
+{
+	struct vcr_recorder *r = NULL;
+	uint64_t buf = opts->buffer_bytes ? opts->buffer_bytes : VCR_RECORDER_BUFFER_DEFAULT;
+	int rc;
+
+	*out = NULL;
+	if (info->nvcpus == 0 || info->nvcpus > VCR_TRACE_MAX_VCPUS)
+		return vcr_err_set(err, -EINVAL, UINT64_MAX, "recorder: %u vCPUs (1..%u)",
+				   info->nvcpus, VCR_TRACE_MAX_VCPUS);
+	if (opts->run_size < sizeof(struct kvm_run))
+		return vcr_err_set(err, -EINVAL, UINT64_MAX,
+				   "recorder: run_size %zu smaller than struct kvm_run",
+				   opts->run_size);
+	if (buf > VCR_RING_MAX_BYTES)
+		return vcr_err_set(err, -EINVAL, UINT64_MAX,
+				   "recorder: buffer of %llu bytes too large",
+				   (unsigned long long)buf);
+
+	r = aligned_alloc(64, (sizeof(*r) + 63) & ~(size_t)63);
+	if (!r)
+		return vcr_err_set(err, -ENOMEM, UINT64_MAX, "recorder: out of memory");
+	memset(r, 0, sizeof(*r));
+	pthread_mutex_init(&r->control_lock, NULL);
+	pthread_mutex_init(&r->lock, NULL);
+	r->nvcpus = info->nvcpus;
+	r->run_size = opts->run_size;
+	r->flush_ms = opts->flush_ms ? opts->flush_ms : 1000;
+	r->on_error = opts->on_error;
+	r->on_error_arg = opts->on_error_arg;
+	r->path = strdup(path);
+	r->scratch_run = calloc(1, opts->run_size);
+	size_t vsz = ((size_t)r->nvcpus * sizeof(*r->vcpus) + 63) & ~(size_t)63;
+	r->vcpus = aligned_alloc(64, vsz);
+	if (!r->path || !r->scratch_run || !r->vcpus) {
+		free(r->vcpus);
+		r->vcpus = NULL;
+		rc = vcr_err_set(err, -ENOMEM, UINT64_MAX, "recorder: out of memory");
+		goto fail;
+	}
+	memset(r->vcpus, 0, vsz);
+	for (uint32_t i = 0; i < r->nvcpus; i++) {
+		struct vcr_recorder_vcpu *v = &r->vcpus[i];
+		v->index = i;
+		v->run_size = opts->run_size;
+		v->rec = r;
+		rc = vcr_ring_init(&v->ring, buf);
+		if (rc < 0) {
+			vcr_err_set(err, rc, UINT64_MAX, "recorder: buffer of vCPU %u: %s", i,
+				    strerror(-rc));
+			goto fail;
+		}
+	}
+	rc = vcr_ring_init(&r->control, buf);
+	if (rc < 0) {
+		vcr_err_set(err, rc, UINT64_MAX, "recorder: control buffer: %s", strerror(-rc));
+		goto fail;
+	}
+
+	struct vcr_writer_opts wo = {
+		.zstd_level = opts->zstd_level,
+		.chunk_exits = opts->chunk_exits,
+		.ring_bytes = opts->ring_bytes,
+		.flush_exits = opts->flush_exits,
+	};
+	rc = vcr_writer_open(&r->w, path, info, &wo, err);
+	if (rc < 0)
+		goto fail;
+
+	/* The writer thread takes no asynchronous signal: SIGINT/SIGTERM are
+	 * the VMM's to handle, and must not interrupt trace writes. */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	rc = -pthread_create(&r->thread, NULL, rec_writer_main, r);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc < 0) {
+		vcr_err_set(err, rc, UINT64_MAX, "recorder: writer thread: %s", strerror(-rc));
+		vcr_writer_abort(r->w);
+		goto fail;
+	}
+	r->thread_started = true;
+	*out = r;
+	return 0;
+
+fail:
+	rec_free(r);
+	return rc;
+}
+
+static void rec_fill_summary(struct vcr_recorder *r, struct vcr_recorder_summary *s)
+{
+	memset(s, 0, sizeof(*s));
+	pthread_mutex_lock(&r->lock);
+	s->how = r->ended ? r->end_how : 0;
+	s->status = r->end_status;
+	snprintf(s->msg, sizeof(s->msg), "%s", r->end_msg);
+	s->exits = r->wstats.exits;
+	s->records = r->wstats.records;
+	s->trace_bytes = r->wstats.bytes_written;
+	s->raw_bytes = r->wstats.raw_bytes;
+	s->chunks = r->wstats.chunks;
+	s->write_calls = r->wstats.write_calls;
+	snprintf(s->error_msg, sizeof(s->error_msg), "%s", r->error_msg);
+	pthread_mutex_unlock(&r->lock);
+	s->error = vcr_recorder_error(r);
+	for (uint32_t i = 0; i < r->nvcpus; i++) {
+		const struct vcr_ring *g = &r->vcpus[i].ring;
+		s->stalls += __atomic_load_n(&g->stalls, __ATOMIC_RELAXED);
+		s->stall_ns += __atomic_load_n(&g->stall_ns, __ATOMIC_RELAXED);
+		s->dropped += __atomic_load_n(&g->dropped, __ATOMIC_RELAXED);
+	}
+	s->stalls += __atomic_load_n(&r->control.stalls, __ATOMIC_RELAXED);
+	s->stall_ns += __atomic_load_n(&r->control.stall_ns, __ATOMIC_RELAXED);
+	s->dropped += __atomic_load_n(&r->control.dropped, __ATOMIC_RELAXED);
+}
+
+void vcr_recorder_get_stats(struct vcr_recorder *r, struct vcr_recorder_summary *s)
+{
+	rec_fill_summary(r, s);
+	/* w_dropped belongs to the writer thread; read it only at close. */
+}
+
+int vcr_recorder_close(struct vcr_recorder *r, struct vcr_recorder_summary *sum)
+{
+	struct vcr_recorder_summary local;
+	int rc = 0;
+
+	if (!r)
+		return 0;
+	if (!sum)
+		sum = &local;
+	__atomic_store_n(&r->stopping, 1, __ATOMIC_RELEASE);
+	if (r->thread_started)
+		pthread_join(r->thread, NULL);
+	/* From here on this thread is the writer's only user. */
+	for (uint32_t i = 0; i < r->nvcpus; i++)
+		vcr_ring_consumer_gone(&r->vcpus[i].ring);
+	vcr_ring_consumer_gone(&r->control);
+
+	if (!r->discard) {
+		struct vcr_record *rec = &r->rec;
+		memset(rec, 0, offsetof(struct vcr_record, u) + sizeof(rec->u.end));
+		rec->type = VCR_REC_END;
+		pthread_mutex_lock(&r->lock);
+		if (r->ended) {
+			rec->u.end.how = r->end_how;
+			rec->u.end.status = r->end_status;
+		} else {
+			r->ended = true;
+			r->end_how = VCR_END_ERROR;
+			r->end_status = 0;
+			snprintf(r->end_msg, sizeof(r->end_msg), "run ended without a reason");
+			rec->u.end.how = r->end_how;
+		}
+		rec->u.end.msg = r->end_msg;
+		pthread_mutex_unlock(&r->lock);
+		rc = vcr_writer_append(r->w, rec);
+		if (rc < 0)
+			rec_fail(r, rc, "writing trace");
+	}
+	rec_publish_stats(r);
+	if (r->discard) {
+		vcr_writer_abort(r->w);
+	} else {
+		rc = vcr_writer_close(r->w);
+		if (rc < 0)
+			rec_fail(r, rc, "closing trace");
+	}
+	r->w = NULL;
+
+	rec_fill_summary(r, sum);
+	sum->dropped += r->w_dropped;
+	struct stat st;
+	if (stat(r->path, &st) == 0)
+		sum->trace_bytes = (uint64_t)st.st_size;
+	rc = sum->error;
+	rec_free(r);
+	return rc;
+}
+
+/* ---- reporting ---------------------------------------------------------- */
+
+const char *vcr_recorder_end_name(uint32_t how)
+{
+	switch (how) {
+	case VCR_END_EXIT_PORT: return "exit-port";
+	case VCR_END_HLT: return "halted";
+	case VCR_END_SHUTDOWN: return "shutdown";
+	case VCR_END_INTERNAL_ERROR: return "internal-error";
+	case VCR_END_FAIL_ENTRY: return "fail-entry";
+	case VCR_END_SIGNAL: return "signal";
+	case VCR_END_ERROR: return "error";
+	case VCR_END_GDB_KILL: return "gdb-kill";
+	case VCR_END_SYSTEM_EVENT: return "system-event";
+	default: return "unknown";
+	}
+}
+
+int vcr_recorder_summary_format(const struct vcr_recorder_summary *s, const char *path,
+				char *buf, size_t len)
+{
+	char extra[384] = "";
+	size_t x = 0;
+
+	if (s->stalls)
+		x += (size_t)snprintf(extra + x, sizeof(extra) - x,
+				      ", %llu stalls (%.1f ms)", (unsigned long long)s->stalls,
+				      (double)s->stall_ns / 1e6);
+	if (s->dropped && x < sizeof(extra))
+		x += (size_t)snprintf(extra + x, sizeof(extra) - x,
+				      ", %llu records LOST", (unsigned long long)s->dropped);
+	if (s->error && x < sizeof(extra))
+		snprintf(extra + x, sizeof(extra) - x, ", %s", s->error_msg);
+	return snprintf(buf, len,
+			"record: %s status %d: %llu exits recorded, trace %s %llu bytes, "
+			"%.1f bytes/exit%s",
+			vcr_recorder_end_name(s->how), (int)s->status,
+			(unsigned long long)s->exits, path ? path : "",
+			(unsigned long long)s->trace_bytes,
+			s->exits ? (double)s->trace_bytes / (double)s->exits : 0.0, extra);
+}

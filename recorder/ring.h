@@ -1,0 +1,169 @@
+/*
+ * recorder/ring.h: the single-producer/single-consumer record ring between a
+ * vCPU thread (producer) and the recorder's writer thread (consumer).
+ * Internal to recorder/ (and bench/record_bench.c, which times the producer).
+ *
+ * Layout: a power-of-two byte buffer cut into 64-byte slots. A record takes
+ * one or more consecutive slots and starts with struct vcr_ring_hdr; it never
+ * wraps: when it would not fit before the end of the buffer, the producer
+ * fills the rest with a PAD record and starts again at offset 0. So the
+ * consumer always reads a record in place, with no copy, and a record may be
+ * at most half the buffer (then a free region of its size always appears
+ * once the consumer catches up).
+ *
+ * Positions are monotonic 64-bit byte counters (never wrap in practice).
+ * `head` is written only by the producer, `tail` only by the consumer; each
+ * side publishes with a release store and reads the other's with an acquire
+ * load, and keeps a cached copy of the other's counter so that the common
+ * case touches no shared cache line but the slots themselves. No lock, no
+ * allocation, no syscall on the producer side unless the ring is full.
+ *
+ * Full ring: the producer waits (short sleeps) until the consumer frees
+ * space, and counts the stall and its duration. It never drops a record
+ * unless the consumer has declared itself gone (vcr_ring_consumer_gone), in
+ * which case the record is counted in `dropped`.
+ */
+#ifndef VCR_RECORDER_RING_H
+#define VCR_RECORDER_RING_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define VCR_RING_SLOT 64u
+#define VCR_RING_MIN_BYTES (64u << 10)
+#define VCR_RING_MAX_BYTES (1ull << 32)	/* record lengths fit 32 bits */
+
+enum vcr_ring_kind {
+	VCR_RING_PAD = 0,	/* filler up to the end of the buffer */
+	VCR_RING_EXIT = 1,
+	VCR_RING_INPUT = 2,
+	VCR_RING_SET_STATE = 3,
+	VCR_RING_INJECT = 4,
+	VCR_RING_MEM_WRITE = 5,
+	VCR_RING_MARKER = 6,
+};
+
+struct vcr_ring_hdr {
+	uint32_t len;		/* bytes of the record, header included,
+				 * multiple of VCR_RING_SLOT */
+	uint16_t kind;		/* enum vcr_ring_kind */
+	uint16_t arg;		/* small kind-specific field */
+};
+
+struct vcr_ring {
+	/* Producer's line. */
+	_Alignas(64) uint64_t head;	/* published end of committed records */
+	uint64_t p_head;		/* producer's own head */
+	uint64_t p_tail;		/* producer's last view of tail */
+	uint64_t p_next;		/* head after the reserved record */
+	uint64_t stalls;		/* times the producer found the ring full */
+	uint64_t stall_ns;		/* time spent waiting, ns */
+	uint64_t dropped;		/* records lost (consumer gone) */
+	/* Consumer's line. */
+	_Alignas(64) uint64_t tail;	/* published end of released records */
+	uint64_t c_tail;		/* consumer's own tail */
+	uint64_t c_head;		/* consumer's snapshot of head */
+	uint32_t gone;			/* consumer will never read again */
+	/* Read-only after init. */
+	_Alignas(64) uint8_t *buf;
+	uint64_t size;			/* bytes, power of two */
+	uint64_t mask;
+};
+
+/* Map a buffer of `bytes` (rounded up to a power of two, at least
+ * VCR_RING_MIN_BYTES), prefaulted so that the producer takes no page fault.
+ * Returns 0 or -errno. */
+int vcr_ring_init(struct vcr_ring *r, uint64_t bytes);
+void vcr_ring_destroy(struct vcr_ring *r);
+
+/* Largest record (bytes, header included) the ring can carry. */
+static inline uint64_t vcr_ring_max_record(const struct vcr_ring *r)
+{
+	return r->size / 2;
+}
+
+static inline uint32_t vcr_ring_round(uint64_t bytes)
+{
+	return (uint32_t)((bytes + VCR_RING_SLOT - 1) & ~(uint64_t)(VCR_RING_SLOT - 1));
+}
+
+/* Slow path of vcr_ring_reserve: wait until [.., end) is free. Returns false
+ * when the consumer is gone. */
+bool vcr_ring_wait_space(struct vcr_ring *r, uint64_t end);
+
+/*
+ * Reserve `len` bytes (a multiple of VCR_RING_SLOT, <= vcr_ring_max_record)
+ * for one record and return where to write it, or NULL when the consumer is
+ * gone (the record is counted as dropped). The caller fills the record,
+ * header included, then calls vcr_ring_commit. Producer thread only.
+ */
+static inline void *vcr_ring_reserve(struct vcr_ring *r, uint32_t len)
+{
+	uint64_t head = r->p_head;
+	uint64_t pos = head & r->mask;
+	uint64_t pad = pos + len > r->size ? r->size - pos : 0;
+	uint64_t end = head + pad + len;
+
+	if (__builtin_expect(end - r->p_tail > r->size, 0)) {
+		r->p_tail = __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE);
+		if (end - r->p_tail > r->size && !vcr_ring_wait_space(r, end)) {
+			__atomic_store_n(&r->dropped, r->dropped + 1, __ATOMIC_RELAXED);
+			return NULL;
+		}
+	}
+	if (pad) {
+		struct vcr_ring_hdr *h = (struct vcr_ring_hdr *)(r->buf + pos);
+		h->kind = VCR_RING_PAD;
+		h->len = (uint32_t)pad;
+	}
+	r->p_next = end;
+	return r->buf + ((head + pad) & r->mask);
+}
+
+/* Publish the record reserved last. */
+static inline void vcr_ring_commit(struct vcr_ring *r)
+{
+	r->p_head = r->p_next;
+	__atomic_store_n(&r->head, r->p_next, __ATOMIC_RELEASE);
+}
+
+/* Consumer: take a snapshot of what the producer has published. Records
+ * committed after the snapshot are not returned by vcr_ring_peek until the
+ * next snapshot (the writer uses this to order rings, see recorder.c).
+ * Returns true when the snapshot holds unread records. */
+static inline bool vcr_ring_snapshot(struct vcr_ring *r)
+{
+	r->c_head = __atomic_load_n(&r->head, __ATOMIC_ACQUIRE);
+	return r->c_head != r->c_tail;
+}
+
+/* Consumer: the next record of the snapshot, skipping padding, or NULL. The
+ * record stays valid until vcr_ring_release. */
+static inline const struct vcr_ring_hdr *vcr_ring_peek(struct vcr_ring *r)
+{
+	while (r->c_tail != r->c_head) {
+		const struct vcr_ring_hdr *h =
+			(const struct vcr_ring_hdr *)(r->buf + (r->c_tail & r->mask));
+		if (h->kind != VCR_RING_PAD)
+			return h;
+		r->c_tail += h->len;
+		__atomic_store_n(&r->tail, r->c_tail, __ATOMIC_RELEASE);
+	}
+	return NULL;
+}
+
+/* Consumer: give the record returned by vcr_ring_peek back to the producer. */
+static inline void vcr_ring_release(struct vcr_ring *r, const struct vcr_ring_hdr *h)
+{
+	r->c_tail += h->len;
+	__atomic_store_n(&r->tail, r->c_tail, __ATOMIC_RELEASE);
+}
+
+/* Consumer: stop reading for good; a waiting producer gives up. */
+static inline void vcr_ring_consumer_gone(struct vcr_ring *r)
+{
+	__atomic_store_n(&r->gone, 1, __ATOMIC_RELEASE);
+}
+
+#endif
