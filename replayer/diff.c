@@ -1,0 +1,988 @@
+/* replayer/diff.c: per-vCPU exit alignment and comparison (see diff.h). */
+#include "replayer/diff.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "formats/trace.h"
+
+typedef __typeof__(((struct vcr_exit *)0)->u) diff_exit_u;
+
+/* ------------------------------------------------------------ options */
+
+void vcr_diff_opts_init(struct vcr_diff_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->vcpu = UINT32_MAX;
+}
+
+int vcr_diff_ignore_parse(struct vcr_diff_opts *o, const char *list, struct vcr_err *err)
+{
+	if (vcr_nregs > VCR_DIFF_MAX_REGS)
+		return vcr_err_set(err, -E2BIG, UINT64_MAX, "register table larger than %u",
+				   VCR_DIFF_MAX_REGS);
+	const char *p = list;
+	while (*p) {
+		const char *end = strchr(p, ',');
+		size_t n = end ? (size_t)(end - p) : strlen(p);
+		char name[64];
+		if (n == 0 || n >= sizeof(name))
+			return vcr_err_set(err, -EINVAL, UINT64_MAX,
+					   "bad register name in --ignore list '%s'", list);
+		memcpy(name, p, n);
+		name[n] = 0;
+		const struct vcr_reg *r = vcr_reg_by_name(name);
+		if (!r)
+			return vcr_err_set(err, -EINVAL, UINT64_MAX, "unknown register '%s'", name);
+		if (r->fmt == VCR_REG_NONE)
+			return vcr_err_set(err, -EINVAL, UINT64_MAX,
+					   "register '%s' is not recorded in traces", name);
+		size_t i = (size_t)(r - vcr_regs);
+		o->ignore[i / 64] |= 1ull << (i % 64);
+		p += n;
+		if (*p == ',')
+			p++;
+	}
+	return 0;
+}
+
+/* -------------------------------------------------------------- hashing */
+
+uint64_t vcr_diff_hash(uint64_t h, const void *p, size_t n)
+{
+	/* FNV-1a: the inputs are a few bytes per exit, so a simple byte hash
+	 * costs less than setting up anything wider. */
+	const uint8_t *b = p;
+	if (h == 0)
+		h = 0xcbf29ce484222325ull;
+	for (size_t i = 0; i < n; i++) {
+		h ^= b[i];
+		h *= 0x100000001b3ull;
+	}
+	return h;
+}
+
+void vcr_diff_exit_add_extra(struct vcr_diff_exit *x, const struct vcr_diff_extra *e,
+			     const void *bytes, size_t nbytes)
+{
+	uint64_t h = x->extras_hash;
+	uint32_t hdr[4] = { e->type, e->kind, e->vector, e->len };
+	h = vcr_diff_hash(h, hdr, sizeof(hdr));
+	h = vcr_diff_hash(h, bytes, nbytes);
+	x->extras_hash = h ? h : 1;
+	if (x->nextras < VCR_DIFF_EXTRAS_SHOWN)
+		x->extras[x->nextras] = *e;
+	x->nextras++;
+}
+
+/* ------------------------------------------------------------ items */
+
+/* The alignment key of an exit. */
+struct diff_key {
+	uint64_t rip;
+	uint64_t addr;		/* port or MMIO address */
+	uint32_t reason;
+	uint32_t sub;		/* direction and size/len */
+};
+
+/* An exit in the engine: the source's view plus what comparisons need.
+ * A live item points into the source's buffers; a ring item owns copies. */
+struct diff_item {
+	struct vcr_diff_exit x;
+	struct diff_key key;
+	uint32_t reason, data_len;
+	const diff_exit_u *u;
+};
+
+struct diff_slot {
+	struct diff_item it;
+	struct vcr_vcpu_state state;
+	diff_exit_u u;
+	uint8_t data[VCR_DIFF_DATA_KEPT];
+};
+
+/* An exit copied for an event (the exit struct is large: a few of these). */
+struct diff_view {
+	struct vcr_diff_exit x;
+	struct vcr_vcpu_state state;
+	struct vcr_exit exit;
+};
+
+static void key_of(struct diff_key *k, const struct vcr_exit *e, uint64_t rip)
+{
+	memset(k, 0, sizeof(*k));
+	k->reason = e->reason;
+	k->rip = rip;
+	if (e->reason == KVM_EXIT_IO) {
+		k->addr = e->u.io.port;
+		k->sub = (uint32_t)e->u.io.direction << 8 | e->u.io.size;
+	} else if (e->reason == KVM_EXIT_MMIO) {
+		k->addr = e->u.mmio.phys_addr;
+		k->sub = (uint32_t)e->u.mmio.is_write << 8 | (e->u.mmio.len & 0xff);
+	}
+}
+
+static bool key_eq(const struct diff_key *a, const struct diff_key *b)
+{
+	return a->rip == b->rip && a->addr == b->addr && a->reason == b->reason &&
+	       a->sub == b->sub;
+}
+
+bool vcr_diff_same_key(const struct vcr_diff_exit *a, const struct vcr_diff_exit *b)
+{
+	struct diff_key ka, kb;
+	key_of(&ka, a->exit, a->state->regs.rip);
+	key_of(&kb, b->exit, b->state->regs.rip);
+	return key_eq(&ka, &kb);
+}
+
+static void item_init_live(struct diff_item *it)
+{
+	const struct vcr_exit *e = it->x.exit;
+	key_of(&it->key, e, it->x.state->regs.rip);
+	it->reason = e->reason;
+	it->data_len = e->data_len;
+	it->u = (const diff_exit_u *)&e->u;
+}
+
+static void slot_store(struct diff_slot *s, const struct diff_item *live)
+{
+	s->it = *live;
+	s->state = *live->x.state;
+	s->u = *live->u;
+	uint32_t n = live->data_len < VCR_DIFF_DATA_KEPT ? live->data_len : VCR_DIFF_DATA_KEPT;
+	memset(s->data, 0, sizeof(s->data));
+	if (live->x.exit)
+		memcpy(s->data, live->x.exit->data, n);
+	s->it.x.state = &s->state;
+	s->it.x.exit = NULL;	/* materialized by view_of() when reported */
+	s->it.u = &s->u;
+}
+
+/* Payload fields that matter for each reason: the reader need not zero the
+ * unused bytes of the union, so it is not compared as a block. */
+static bool payload_eq(const struct diff_item *a, const struct diff_item *b)
+{
+	const diff_exit_u *x = a->u, *y = b->u;
+
+	if (a->reason != b->reason || a->data_len != b->data_len ||
+	    a->x.data_hash != b->x.data_hash)
+		return false;
+	switch (a->reason) {
+	case KVM_EXIT_IO:
+		return x->io.direction == y->io.direction && x->io.size == y->io.size &&
+		       x->io.port == y->io.port && x->io.count == y->io.count;
+	case KVM_EXIT_MMIO:
+		return x->mmio.phys_addr == y->mmio.phys_addr && x->mmio.len == y->mmio.len &&
+		       x->mmio.is_write == y->mmio.is_write;
+	case KVM_EXIT_DEBUG:
+		return x->debug.exception == y->debug.exception && x->debug.pc == y->debug.pc &&
+		       x->debug.dr6 == y->debug.dr6 && x->debug.dr7 == y->debug.dr7;
+	case KVM_EXIT_FAIL_ENTRY:
+		return x->fail_entry.hardware_entry_failure_reason ==
+			       y->fail_entry.hardware_entry_failure_reason &&
+		       x->fail_entry.cpu == y->fail_entry.cpu;
+	case KVM_EXIT_INTERNAL_ERROR: {
+		uint32_t n = x->internal.ndata > 16 ? 16 : x->internal.ndata;
+		return x->internal.suberror == y->internal.suberror &&
+		       x->internal.ndata == y->internal.ndata &&
+		       !memcmp(x->internal.data, y->internal.data, n * sizeof(uint64_t));
+	}
+	case KVM_EXIT_SYSTEM_EVENT: {
+		uint32_t n = x->system_event.ndata > 16 ? 16 : x->system_event.ndata;
+		return x->system_event.type == y->system_event.type &&
+		       x->system_event.ndata == y->system_event.ndata &&
+		       !memcmp(x->system_event.data, y->system_event.data, n * sizeof(uint64_t));
+	}
+	case KVM_EXIT_HYPERCALL:
+		return x->hypercall.nr == y->hypercall.nr &&
+		       !memcmp(x->hypercall.args, y->hypercall.args, sizeof(x->hypercall.args)) &&
+		       x->hypercall.ret == y->hypercall.ret &&
+		       x->hypercall.longmode == y->hypercall.longmode;
+	case KVM_EXIT_UNKNOWN:
+		return x->unknown.hardware_exit_reason == y->unknown.hardware_exit_reason;
+	default:
+		return true;
+	}
+}
+
+/* ------------------------------------------------------------ one side */
+
+struct diff_side {
+	const struct vcr_diff_source *src;
+	struct diff_slot *ring;
+	uint32_t cap, head, count;
+	struct diff_item live;
+	bool live_ok, ended;
+	uint64_t nread;
+};
+
+/* Make sure at least k+1 exits are pending. 1: yes, 0: the side ends
+ * before, <0: error. */
+static int side_fill(struct diff_side *s, uint32_t k, struct vcr_err *err)
+{
+	while (s->count + (s->live_ok ? 1u : 0u) <= k) {
+		if (s->ended)
+			return 0;
+		if (s->live_ok) {
+			if (s->count >= s->cap)
+				return vcr_err_set(err, -EOVERFLOW, UINT64_MAX,
+						   "diff window overflow");
+			slot_store(&s->ring[(s->head + s->count) % s->cap], &s->live);
+			s->count++;
+			s->live_ok = false;
+		}
+		memset(&s->live.x, 0, sizeof(s->live.x));
+		int r = s->src->next(s->src->ctx, &s->live.x, err);
+		if (r < 0)
+			return r;
+		if (r == 0) {
+			s->ended = true;
+			return 0;
+		}
+		item_init_live(&s->live);
+		s->live_ok = true;
+		s->nread++;
+	}
+	return 1;
+}
+
+static uint32_t side_pending(const struct diff_side *s)
+{
+	return s->count + (s->live_ok ? 1u : 0u);
+}
+
+static struct diff_item *side_at(struct diff_side *s, uint32_t k)
+{
+	if (k < s->count)
+		return &s->ring[(s->head + k) % s->cap].it;
+	return &s->live;
+}
+
+static void side_pop(struct diff_side *s)
+{
+	if (s->count) {
+		s->head = (s->head + 1) % s->cap;
+		s->count--;
+	} else {
+		s->live_ok = false;
+	}
+}
+
+/* ------------------------------------------------------------ engine */
+
+struct diff_engine {
+	const struct vcr_diff_opts *o;
+	uint32_t window, confirm, max_pairs;
+	uint32_t vcpu;
+	vcr_diff_cb cb;
+	void *cbctx;
+	struct vcr_diff_summary *sum;
+	struct diff_side a, b;
+	struct diff_key *ka, *kb;	/* keys copied for the resync search */
+	struct diff_view *views;	/* 2 * VCR_DIFF_MAX_LIST + 2 */
+	uint16_t regs[VCR_DIFF_MAX_REGS];
+	/* the open stretch of differing aligned pairs */
+	bool in_changed;
+	struct vcr_diff_range ca, cb_;
+	uint64_t pair_no;
+	bool stop;		/* first stretch reported (without o->all) */
+};
+
+static const struct vcr_diff_exit *view_of(struct diff_engine *e, unsigned slot,
+					   const struct diff_item *it)
+{
+	struct diff_view *v = &e->views[slot];
+	v->x = it->x;
+	v->state = *it->x.state;
+	v->exit.reason = it->reason;
+	v->exit.data_len = it->data_len;
+	memcpy(&v->exit.u, it->u, sizeof(v->exit.u));
+	/* A live item still has all its data; a ring item its first bytes. */
+	uint32_t n = it->data_len;
+	if (!it->x.exit && n > VCR_DIFF_DATA_KEPT)
+		n = VCR_DIFF_DATA_KEPT;
+	if (n > VCR_EXIT_DATA_MAX)
+		n = VCR_EXIT_DATA_MAX;
+	if (it->x.exit)
+		memcpy(v->exit.data, it->x.exit->data, n);
+	else
+		memcpy(v->exit.data, ((const struct diff_slot *)it)->data, n);
+	v->x.exit = &v->exit;
+	v->x.state = &v->state;
+	return &v->x;
+}
+
+static bool reg_ignored(const struct vcr_diff_opts *o, size_t i)
+{
+	return i < VCR_DIFF_MAX_REGS && (o->ignore[i / 64] >> (i % 64) & 1);
+}
+
+/* Registers that differ between the states of a and b, into e->regs. */
+static uint32_t regs_differing(struct diff_engine *e, const struct diff_item *a,
+			       const struct diff_item *b)
+{
+	if (!memcmp(a->x.state, b->x.state, sizeof(*a->x.state)))
+		return 0;
+	uint32_t n = 0;
+	for (size_t i = 0; i < vcr_nregs && n < VCR_DIFF_MAX_REGS; i++) {
+		const struct vcr_reg *r = &vcr_regs[i];
+		if (r->fmt == VCR_REG_NONE || reg_ignored(e->o, i))
+			continue;
+		if (vcr_reg_differs(a->x.state, b->x.state, r))
+			e->regs[n++] = (uint16_t)i;
+	}
+	return n;
+}
+
+static void range_add(struct vcr_diff_range *r, const struct vcr_diff_exit *x)
+{
+	if (r->count == 0) {
+		r->first_seq = x->seq;
+		r->first_idx = x->idx;
+	}
+	r->last_seq = x->seq;
+	r->last_idx = x->idx;
+	r->count++;
+}
+
+static int emit(struct diff_engine *e, struct vcr_diff_event *ev)
+{
+	ev->vcpu = e->vcpu;
+	return e->cb ? e->cb(e->cbctx, ev) : 0;
+}
+
+static int close_changed(struct diff_engine *e)
+{
+	if (!e->in_changed)
+		return 0;
+	e->in_changed = false;
+	e->sum->stretches++;
+	struct vcr_diff_event ev = { .type = VCR_DIFF_EV_CHANGED, .a = e->ca, .b = e->cb_ };
+	return emit(e, &ev);
+}
+
+/* Compare the aligned pair at the front of both sides and pop it. */
+static int compare_front(struct diff_engine *e)
+{
+	struct diff_item *a = side_at(&e->a, 0), *b = side_at(&e->b, 0);
+	int rc = 0;
+
+	e->sum->pairs++;
+	bool payload = !payload_eq(a, b);
+	bool extras = a->x.extras_hash != b->x.extras_hash;
+	uint32_t nregs = regs_differing(e, a, b);
+	if (payload || extras || nregs) {
+		e->sum->differing_pairs++;
+		if (!e->in_changed) {
+			e->in_changed = true;
+			e->pair_no = 0;
+			memset(&e->ca, 0, sizeof(e->ca));
+			memset(&e->cb_, 0, sizeof(e->cb_));
+		}
+		range_add(&e->ca, &a->x);
+		range_add(&e->cb_, &b->x);
+		if (e->pair_no < e->max_pairs) {
+			struct vcr_diff_event ev = {
+				.type = VCR_DIFF_EV_PAIR,
+				.xa = view_of(e, 0, a),
+				.xb = view_of(e, 1, b),
+				.regs = e->regs,
+				.nregs = nregs,
+				.payload_differs = payload,
+				.extras_differ = extras,
+				.pair_no = e->pair_no,
+			};
+			rc = emit(e, &ev);
+		}
+		e->pair_no++;
+	} else if (e->in_changed) {
+		rc = close_changed(e);
+		if (!e->o->all)
+			e->stop = true;	/* first stretch reported: done with this vCPU */
+	}
+	side_pop(&e->a);
+	side_pop(&e->b);
+	return rc;
+}
+
+/* Pop `n` pending exits of s and then read it to its end, counting into r.
+ * Lists the first ones as views starting at view slot `slot0`. */
+static int drain(struct diff_engine *e, struct diff_side *s, uint64_t n, bool to_end,
+		 struct vcr_diff_range *r, const struct vcr_diff_exit **list,
+		 uint32_t *nlist, unsigned slot0, struct vcr_err *err)
+{
+	*nlist = 0;
+	for (;;) {
+		if (!to_end && n == 0)
+			return 0;
+		int f = side_fill(s, 0, err);
+		if (f < 0)
+			return f;
+		if (f == 0)
+			return 0;
+		struct diff_item *it = side_at(s, 0);
+		if (*nlist < VCR_DIFF_MAX_LIST) {
+			list[*nlist] = view_of(e, slot0 + *nlist, it);
+			(*nlist)++;
+		}
+		range_add(r, &it->x);
+		side_pop(s);
+		if (n)
+			n--;
+	}
+}
+
+/* Search the closest resync point; see the header comment. *found false:
+ * none within the window. */
+static int resync_search(struct diff_engine *e, uint32_t *oi, uint32_t *oj, bool *found,
+			 struct vcr_err *err)
+{
+	uint32_t want = e->window + e->confirm;
+	int f;
+
+	if ((f = side_fill(&e->a, want - 1, err)) < 0)
+		return f;
+	if ((f = side_fill(&e->b, want - 1, err)) < 0)
+		return f;
+	uint32_t na = side_pending(&e->a), nb = side_pending(&e->b);
+	for (uint32_t k = 0; k < na; k++)
+		e->ka[k] = side_at(&e->a, k)->key;
+	for (uint32_t k = 0; k < nb; k++)
+		e->kb[k] = side_at(&e->b, k)->key;
+	uint32_t la = na < e->window ? na : e->window;
+	uint32_t lb = nb < e->window ? nb : e->window;
+
+	*found = false;
+	for (uint32_t d = 1; d <= la + lb; d++) {
+		uint32_t ilo = d > lb ? d - lb : 0, ihi = d < la ? d : la;
+		for (uint32_t i = ilo; i <= ihi; i++) {
+			uint32_t j = d - i;
+			uint32_t ra = na - i, rb = nb - j;
+			uint32_t m = e->confirm;
+			if (ra < m || rb < m) {
+				/* A side ran out in the buffer, so it ended:
+				 * accept a shorter confirmation, or both
+				 * ending together. */
+				m = ra < rb ? ra : rb;
+				if (m == 0 && !(ra == 0 && rb == 0 && e->a.ended && e->b.ended))
+					continue;
+			}
+			uint32_t k = 0;
+			while (k < m && key_eq(&e->ka[i + k], &e->kb[j + k]))
+				k++;
+			if (k == m) {
+				*oi = i;
+				*oj = j;
+				*found = true;
+				return 0;
+			}
+		}
+	}
+	return 0;
+}
+
+/* The fronts have different keys, or one side ended. */
+static int misaligned(struct diff_engine *e, bool *stop, struct vcr_err *err)
+{
+	const struct vcr_diff_exit *la[VCR_DIFF_MAX_LIST], *lb[VCR_DIFF_MAX_LIST];
+	struct vcr_diff_event ev = { .type = VCR_DIFF_EV_GAP, .list_a = la, .list_b = lb };
+	uint32_t i = 0, j = 0;
+	bool found = true;
+	int rc;
+
+	*stop = false;
+	if (side_pending(&e->a) && side_pending(&e->b)) {
+		rc = resync_search(e, &i, &j, &found, err);
+		if (rc < 0)
+			return rc;
+	} else {
+		/* One side ended: the rest of the other has no counterpart. */
+		*stop = true;
+	}
+	if (!found) {
+		ev.type = VCR_DIFF_EV_UNALIGNED;
+		*stop = true;
+	}
+	bool to_end = *stop;
+	rc = drain(e, &e->a, i, to_end, &ev.a, la, &ev.nlist_a, 2, err);
+	if (rc < 0)
+		return rc;
+	rc = drain(e, &e->b, j, to_end, &ev.b, lb, &ev.nlist_b, 2 + VCR_DIFF_MAX_LIST, err);
+	if (rc < 0)
+		return rc;
+	if (!to_end) {
+		/* Both sides have their realigned exit pending (or ended). */
+		if ((rc = side_fill(&e->a, 0, err)) < 0 || (rc = side_fill(&e->b, 0, err)) < 0)
+			return rc;
+		if (side_pending(&e->a))
+			ev.resume_a = view_of(e, 0, side_at(&e->a, 0));
+		if (side_pending(&e->b))
+			ev.resume_b = view_of(e, 1, side_at(&e->b, 0));
+	}
+	e->sum->stretches++;
+	rc = emit(e, &ev);
+	if (rc)
+		return rc;
+	if (!e->o->all)
+		*stop = true;
+	return 0;
+}
+
+int vcr_diff_sources(const struct vcr_diff_source *a, const struct vcr_diff_source *b,
+		     uint32_t vcpu, const struct vcr_diff_opts *o, vcr_diff_cb cb,
+		     void *cbctx, struct vcr_diff_summary *sum, struct vcr_err *err)
+{
+	struct diff_engine e = {
+		.o = o,
+		.window = o->window ? o->window : VCR_DIFF_DEFAULT_WINDOW,
+		.confirm = o->confirm ? o->confirm : VCR_DIFF_DEFAULT_CONFIRM,
+		.max_pairs = o->max_pairs ? o->max_pairs : VCR_DIFF_DEFAULT_MAX_PAIRS,
+		.vcpu = vcpu,
+		.cb = cb,
+		.cbctx = cbctx,
+		.sum = sum,
+		.a.src = a,
+		.b.src = b,
+	};
+	int rc = 0;
+
+	if (e.window > (1u << 24) || e.confirm > 1024)
+		return vcr_err_set(err, -EINVAL, UINT64_MAX, "diff window too large");
+	uint32_t cap = e.window + e.confirm + 1;
+	e.a.cap = e.b.cap = cap;
+	e.a.ring = calloc(cap, sizeof(*e.a.ring));
+	e.b.ring = calloc(cap, sizeof(*e.b.ring));
+	e.ka = calloc(cap, sizeof(*e.ka));
+	e.kb = calloc(cap, sizeof(*e.kb));
+	e.views = calloc(2 * VCR_DIFF_MAX_LIST + 2, sizeof(*e.views));
+	if (!e.a.ring || !e.b.ring || !e.ka || !e.kb || !e.views) {
+		rc = vcr_err_set(err, -ENOMEM, UINT64_MAX, "out of memory for the diff window");
+		goto out;
+	}
+
+	for (;;) {
+		int fa = side_fill(&e.a, 0, err), fb;
+		if (fa < 0) {
+			rc = fa;
+			goto out;
+		}
+		fb = side_fill(&e.b, 0, err);
+		if (fb < 0) {
+			rc = fb;
+			goto out;
+		}
+		if (!fa && !fb)
+			break;
+		if (fa && fb && key_eq(&side_at(&e.a, 0)->key, &side_at(&e.b, 0)->key)) {
+			rc = compare_front(&e);
+			if (rc || e.stop)
+				goto out;
+			continue;
+		}
+		bool had_changed = e.in_changed;
+		if ((rc = close_changed(&e)))
+			goto out;
+		if (had_changed && !o->all)
+			goto out;
+		bool stop;
+		rc = misaligned(&e, &stop, err);
+		if (rc || stop)
+			goto out;
+	}
+	rc = close_changed(&e);
+out:
+	sum->exits_a += e.a.nread;
+	sum->exits_b += e.b.nread;
+	free(e.a.ring);
+	free(e.b.ring);
+	free(e.ka);
+	free(e.kb);
+	free(e.views);
+	return rc;
+}
+
+/* ------------------------------------------------------- trace source */
+
+/* The exits of one vCPU of a trace file, with the records that served each
+ * one. Two record buffers alternate: the exit being returned, and the next
+ * exit, read ahead to know where the serving records stop. */
+struct trace_src {
+	struct vcr_reader *r;
+	uint32_t vcpu;
+	struct vcr_record *rec[2];
+	int cur;		/* rec[cur]: the read-ahead EXIT, if have_next */
+	bool have_next, started, eof;
+	struct vcr_diff_end end;
+	const char *path;
+};
+
+static int trace_src_read(struct trace_src *t, struct vcr_record *rec, struct vcr_err *err)
+{
+	int r = vcr_reader_next(t->r, rec);
+	if (r < 0) {
+		const struct vcr_err *re = vcr_reader_error(t->r);
+		return vcr_err_set(err, r, re ? re->offset : UINT64_MAX, "%s: %s", t->path,
+				   re && re->msg[0] ? re->msg : strerror(-r));
+	}
+	return r;
+}
+
+/* Read records into t->rec[slot] until the next EXIT of t->vcpu (1) or the
+ * end (0); serving records on the way are added to x (if not NULL). */
+static int trace_src_advance(struct trace_src *t, int slot, struct vcr_diff_exit *x,
+			     struct vcr_err *err)
+{
+	struct vcr_record *rec = t->rec[slot];
+	for (;;) {
+		int r = trace_src_read(t, rec, err);
+		if (r <= 0) {
+			if (r == 0)
+				t->eof = true;
+			return r;
+		}
+		if (rec->type == VCR_REC_END) {
+			t->end.present = true;
+			t->end.how = rec->u.end.how;
+			t->end.status = rec->u.end.status;
+			continue;
+		}
+		if (rec->vcpu != t->vcpu)
+			continue;
+		if (rec->type == VCR_REC_EXIT)
+			return 1;
+		if (!x)
+			continue;
+		struct vcr_diff_extra ex = { .type = rec->type };
+		switch (rec->type) {
+		case VCR_REC_INPUT: {
+			uint32_t n = rec->u.input.len;
+			if (n > VCR_EXIT_DATA_MAX)
+				n = VCR_EXIT_DATA_MAX;
+			ex.kind = rec->u.input.kind;
+			ex.len = rec->u.input.len;
+			memcpy(ex.data, rec->u.input.data, n < sizeof(ex.data) ? n : sizeof(ex.data));
+			vcr_diff_exit_add_extra(x, &ex, rec->u.input.data, n);
+			break;
+		}
+		case VCR_REC_INJECT:
+			ex.kind = rec->u.inject.kind;
+			ex.vector = rec->u.inject.vector;
+			vcr_diff_exit_add_extra(x, &ex, NULL, 0);
+			break;
+		case VCR_REC_SET_STATE: {
+			ex.kind = rec->u.set_state.dirty;
+			uint64_t h = 0;
+			for (unsigned c = 1; c <= VCR_CLASS_EVENTS; c <<= 1)
+				if (ex.kind & c)
+					h = vcr_diff_hash(h, (const uint8_t *)&rec->u.set_state.state +
+						vcr_class_offset(c), vcr_class_size(c));
+			vcr_diff_exit_add_extra(x, &ex, &h, sizeof(h));
+			break;
+		}
+		default:
+			break;	/* memory and markers are not part of an exit */
+		}
+	}
+}
+
+static int trace_src_next(void *ctx, struct vcr_diff_exit *x, struct vcr_err *err)
+{
+	struct trace_src *t = ctx;
+	int r;
+
+	if (!t->started) {
+		t->started = true;
+		r = trace_src_advance(t, t->cur, NULL, err);
+		if (r < 0)
+			return r;
+		t->have_next = r == 1;
+	}
+	if (!t->have_next)
+		return 0;
+	const struct vcr_record *rec = t->rec[t->cur];
+	x->seq = rec->seq;
+	x->idx = rec->vcpu_exit;
+	x->vcpu = rec->vcpu;
+	x->valid = rec->u.exit.valid;
+	x->exit = &rec->u.exit.exit;
+	x->state = &rec->u.exit.state;
+	uint32_t n = rec->u.exit.exit.data_len;
+	if (n > VCR_EXIT_DATA_MAX)
+		return vcr_err_set(err, -EBADMSG, UINT64_MAX, "%s: exit %llu: data_len %u",
+				   t->path, (unsigned long long)rec->seq, n);
+	x->data_hash = n ? vcr_diff_hash(0, rec->u.exit.exit.data, n) : 0;
+	/* The returned exit stays in rec[cur]; read ahead into the other. */
+	int other = t->cur ^ 1;
+	r = trace_src_advance(t, other, x, err);
+	if (r < 0)
+		return r;
+	t->have_next = r == 1;
+	t->cur = other;
+	return 1;
+}
+
+static void trace_src_close(struct trace_src *t)
+{
+	if (t->r)
+		vcr_reader_close(t->r);
+	free(t->rec[0]);
+	free(t->rec[1]);
+	memset(t, 0, sizeof(*t));
+}
+
+static int trace_src_open(struct trace_src *t, const char *path, uint32_t vcpu,
+			  struct vcr_err *err)
+{
+	memset(t, 0, sizeof(*t));
+	t->path = path;
+	t->vcpu = vcpu;
+	t->rec[0] = malloc(sizeof(struct vcr_record));
+	t->rec[1] = malloc(sizeof(struct vcr_record));
+	if (!t->rec[0] || !t->rec[1]) {
+		trace_src_close(t);
+		return vcr_err_set(err, -ENOMEM, UINT64_MAX, "out of memory");
+	}
+	int r = vcr_reader_open(&t->r, path, err);
+	if (r < 0) {
+		t->r = NULL;
+		trace_src_close(t);
+		return r;
+	}
+	return 0;
+}
+
+int vcr_diff_files(const char *path_a, const char *path_b, const struct vcr_diff_opts *o,
+		   vcr_diff_cb cb, void *cbctx, struct vcr_diff_summary *sum,
+		   struct vcr_err *err)
+{
+	struct trace_src ta, tb;
+	struct vcr_diff_end end_a = { 0 }, end_b = { 0 };
+	bool eof_a = false, eof_b = false;
+	uint32_t nvcpus = 0;
+	int rc;
+
+	memset(sum, 0, sizeof(*sum));
+	/* The vCPU count comes from the headers; a vCPU only one trace has is
+	 * compared against nothing (all its exits inserted or deleted). */
+	if ((rc = trace_src_open(&ta, path_a, 0, err)) < 0)
+		return rc;
+	if ((rc = trace_src_open(&tb, path_b, 0, err)) < 0) {
+		trace_src_close(&ta);
+		return rc;
+	}
+	nvcpus = vcr_reader_info(ta.r)->nvcpus;
+	if (vcr_reader_info(tb.r)->nvcpus > nvcpus)
+		nvcpus = vcr_reader_info(tb.r)->nvcpus;
+	if (nvcpus > VCR_TRACE_MAX_VCPUS)
+		nvcpus = VCR_TRACE_MAX_VCPUS;
+
+	uint32_t v0 = 0, v1 = nvcpus;
+	if (o->vcpu != UINT32_MAX) {
+		if (o->vcpu >= nvcpus) {
+			rc = vcr_err_set(err, -EINVAL, UINT64_MAX, "no vCPU %u (the traces have %u)",
+					 o->vcpu, nvcpus);
+			goto out;
+		}
+		v0 = o->vcpu;
+		v1 = o->vcpu + 1;
+	}
+	for (uint32_t v = v0; v < v1; v++) {
+		if (v != 0 || ta.started) {
+			/* Each vCPU is its own pass over both files. */
+			trace_src_close(&ta);
+			trace_src_close(&tb);
+			if ((rc = trace_src_open(&ta, path_a, v, err)) < 0)
+				goto out;
+			if ((rc = trace_src_open(&tb, path_b, v, err)) < 0)
+				goto out;
+		}
+		struct vcr_diff_source sa = { trace_src_next, &ta }, sb = { trace_src_next, &tb };
+		rc = vcr_diff_sources(&sa, &sb, v, o, cb, cbctx, sum, err);
+		if (ta.eof) {
+			eof_a = true;
+			end_a = ta.end;
+		}
+		if (tb.eof) {
+			eof_b = true;
+			end_b = tb.end;
+		}
+		if (rc)
+			goto out;
+	}
+	/* How the runs ended is known only where both were read to the end. */
+	if (eof_a && eof_b &&
+	    (end_a.present != end_b.present || end_a.how != end_b.how ||
+	     end_a.status != end_b.status)) {
+		struct vcr_diff_event ev = { .type = VCR_DIFF_EV_END, .vcpu = UINT32_MAX,
+					     .end_a = end_a, .end_b = end_b };
+		sum->end_differs = true;
+		if (cb)
+			rc = cb(cbctx, &ev);
+	}
+out:
+	trace_src_close(&ta);
+	trace_src_close(&tb);
+	return rc;
+}
+
+/* ------------------------------------------------------- shared output */
+
+void vcr_diff_json_string(FILE *f, const char *s)
+{
+	if (!s) {
+		fputs("null", f);
+		return;
+	}
+	putc('"', f);
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		switch (*p) {
+		case '"': fputs("\\\"", f); break;
+		case '\\': fputs("\\\\", f); break;
+		case '\n': fputs("\\n", f); break;
+		case '\r': fputs("\\r", f); break;
+		case '\t': fputs("\\t", f); break;
+		case '\b': fputs("\\b", f); break;
+		case '\f': fputs("\\f", f); break;
+		default:
+			/* Control bytes escaped; bytes >= 0x80 that are not
+			 * valid UTF-8 would make the line unparsable, so
+			 * every non-ASCII byte is escaped as its Latin-1
+			 * code point: lossless and always valid. */
+			if (*p < 0x20 || *p >= 0x7f)
+				fprintf(f, "\\u%04x", *p);
+			else
+				putc(*p, f);
+		}
+	}
+	putc('"', f);
+}
+
+static void json_hex(FILE *f, const uint8_t *d, uint32_t n)
+{
+	putc('"', f);
+	for (uint32_t i = 0; i < n; i++)
+		fprintf(f, "%02x", d[i]);
+	putc('"', f);
+}
+
+static void json_u64s(FILE *f, const uint64_t *v, uint32_t n)
+{
+	putc('[', f);
+	for (uint32_t i = 0; i < n; i++)
+		fprintf(f, "%s\"0x%llx\"", i ? "," : "", (unsigned long long)v[i]);
+	putc(']', f);
+}
+
+void vcr_diff_json_exit(FILE *f, const struct vcr_exit *e, uint32_t data_shown)
+{
+	const char *name = vcr_exit_reason_name(e->reason);
+	fputs(",\"reason\":", f);
+	vcr_diff_json_string(f, name ? name : "?");
+	fprintf(f, ",\"reason_code\":%u", e->reason);
+	switch (e->reason) {
+	case KVM_EXIT_IO:
+		fprintf(f, ",\"io\":{\"direction\":\"%s\",\"port\":%u,\"size\":%u,\"count\":%u}",
+			e->u.io.direction == KVM_EXIT_IO_OUT ? "out" : "in", e->u.io.port,
+			e->u.io.size, e->u.io.count);
+		break;
+	case KVM_EXIT_MMIO:
+		fprintf(f, ",\"mmio\":{\"direction\":\"%s\",\"addr\":\"0x%llx\",\"len\":%u}",
+			e->u.mmio.is_write ? "write" : "read",
+			(unsigned long long)e->u.mmio.phys_addr, e->u.mmio.len);
+		break;
+	case KVM_EXIT_DEBUG:
+		fprintf(f, ",\"debug\":{\"exception\":%u,\"pc\":\"0x%llx\",\"dr6\":\"0x%llx\","
+			"\"dr7\":\"0x%llx\"}", e->u.debug.exception,
+			(unsigned long long)e->u.debug.pc, (unsigned long long)e->u.debug.dr6,
+			(unsigned long long)e->u.debug.dr7);
+		break;
+	case KVM_EXIT_FAIL_ENTRY:
+		fprintf(f, ",\"fail_entry\":{\"hardware_entry_failure_reason\":\"0x%llx\","
+			"\"cpu\":%u}",
+			(unsigned long long)e->u.fail_entry.hardware_entry_failure_reason,
+			e->u.fail_entry.cpu);
+		break;
+	case KVM_EXIT_INTERNAL_ERROR:
+		fprintf(f, ",\"internal\":{\"suberror\":%u,\"data\":", e->u.internal.suberror);
+		json_u64s(f, e->u.internal.data, e->u.internal.ndata > 16 ? 16 : e->u.internal.ndata);
+		putc('}', f);
+		break;
+	case KVM_EXIT_SYSTEM_EVENT:
+		fprintf(f, ",\"system_event\":{\"type\":%u,\"data\":", e->u.system_event.type);
+		json_u64s(f, e->u.system_event.data,
+			  e->u.system_event.ndata > 16 ? 16 : e->u.system_event.ndata);
+		putc('}', f);
+		break;
+	case KVM_EXIT_HYPERCALL:
+		fprintf(f, ",\"hypercall\":{\"nr\":\"0x%llx\",\"args\":",
+			(unsigned long long)e->u.hypercall.nr);
+		json_u64s(f, e->u.hypercall.args, 6);
+		fprintf(f, ",\"ret\":\"0x%llx\",\"longmode\":%u}",
+			(unsigned long long)e->u.hypercall.ret, e->u.hypercall.longmode);
+		break;
+	case KVM_EXIT_UNKNOWN:
+		fprintf(f, ",\"unknown\":{\"hardware_exit_reason\":\"0x%llx\"}",
+			(unsigned long long)e->u.unknown.hardware_exit_reason);
+		break;
+	default:
+		break;
+	}
+	if (e->data_len) {
+		uint32_t n = e->data_len < data_shown ? e->data_len : data_shown;
+		if (n > VCR_EXIT_DATA_MAX)
+			n = VCR_EXIT_DATA_MAX;
+		fputs(",\"data\":", f);
+		json_hex(f, e->data, n);
+		if (n < e->data_len)
+			fprintf(f, ",\"data_len\":%u", e->data_len);
+	}
+}
+
+void vcr_diff_json_reg(FILE *f, const struct vcr_vcpu_state *st, const struct vcr_reg *r)
+{
+	char buf[40];
+	vcr_reg_format(st, r, buf, sizeof(buf));
+	vcr_diff_json_string(f, buf);
+}
+
+const char *vcr_diff_rec_type_name(uint32_t type)
+{
+	switch (type) {
+	case VCR_REC_EXIT: return "exit";
+	case VCR_REC_INPUT: return "input";
+	case VCR_REC_SET_STATE: return "set_state";
+	case VCR_REC_INJECT: return "inject";
+	case VCR_REC_MEM_WRITE: return "mem_write";
+	case VCR_REC_MEM_PAGES: return "mem_pages";
+	case VCR_REC_MARKER: return "marker";
+	case VCR_REC_END: return "end";
+	default: return "unknown";
+	}
+}
+
+const char *vcr_diff_end_how_name(uint32_t how)
+{
+	switch (how) {
+	case VCR_END_EXIT_PORT: return "exit_port";
+	case VCR_END_HLT: return "hlt";
+	case VCR_END_SHUTDOWN: return "shutdown";
+	case VCR_END_INTERNAL_ERROR: return "internal_error";
+	case VCR_END_FAIL_ENTRY: return "fail_entry";
+	case VCR_END_SIGNAL: return "signal";
+	case VCR_END_ERROR: return "error";
+	case VCR_END_GDB_KILL: return "gdb_kill";
+	case VCR_END_SYSTEM_EVENT: return "system_event";
+	default: return "unknown";
+	}
+}
+
+const char *vcr_diff_input_kind_name(uint32_t kind)
+{
+	switch (kind) {
+	case VCR_INPUT_IO_IN: return "io_in";
+	case VCR_INPUT_MMIO_READ: return "mmio_read";
+	default: return "unknown";
+	}
+}
