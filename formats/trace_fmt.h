@@ -1,0 +1,179 @@
+/*
+ * formats/trace_fmt.h: on-disk constants and byte-level helpers shared by the
+ * trace writer and reader. Internal to formats/; docs/format.md is the spec
+ * these constants implement (keep the two in step).
+ */
+#ifndef VCR_FORMATS_TRACE_FMT_H
+#define VCR_FORMATS_TRACE_FMT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include "core/state.h"
+
+#define TRF_MAJOR 1
+#define TRF_MINOR 0
+
+#define TRF_FILE_MAGIC "VCRTRACE"
+#define TRF_CHUNK_MAGIC "VCRCHUNK"
+#define TRF_INDEX_MAGIC "VCRINDEX"
+#define TRF_TRAIL_MAGIC "VCRTRAIL"
+
+#define TRF_FILE_HDR_SIZE 24	/* magic, major, minor, fields_len, hash */
+#define TRF_CHUNK_HDR_FIXED 64	/* before the per-vCPU table */
+#define TRF_TRAILER_SIZE 32
+#define TRF_INDEX_HDR_SIZE 32
+#define TRF_INDEX_ENT_FIXED 32	/* before the per-vCPU table */
+#define TRF_ALIGN 8		/* chunks start 8-aligned from data start */
+
+/* Header fields (TLV tags). */
+enum trf_tag {
+	TRF_TAG_TOOL_VERSION = 1,
+	TRF_TAG_ARCH = 2,
+	TRF_TAG_LAYOUT = 3,
+	TRF_TAG_KVM = 4,
+	TRF_TAG_NVCPUS = 5,
+	TRF_TAG_MEM_REGION = 6,
+	TRF_TAG_CPUID = 7,
+	TRF_TAG_IMAGE = 8,
+	TRF_TAG_CMDLINE = 9,
+	TRF_TAG_KV = 10,
+	TRF_TAG_CHUNK_EXITS = 11,
+	TRF_TAG_RING = 12,
+};
+#define TRF_TLV_REQUIRED 1u	/* flags bit: refuse the file if tag unknown */
+
+/* Record tag byte: low 7 bits type, bit 7 "required". */
+#define TRF_REC_REQUIRED 0x80u
+#define TRF_REC_TYPE_MASK 0x7fu
+
+/* Sane limits a reader enforces on hostile input. */
+#define TRF_MAX_CHUNK_RAW (64u << 20)	/* decompressed record section */
+#define TRF_MAX_REC_DATA (16u << 20)	/* one MEM record's bytes */
+#define TRF_MAX_IMAGE (1ull << 30)
+#define TRF_MAX_NMEM 4096u
+#define TRF_MAX_NCPUID 4096u
+#define TRF_MAX_NKV 4096u
+
+/* 8-byte words per register class: the delta unit. */
+#define TRF_WORDS_REGS (sizeof(struct kvm_regs) / 8)
+#define TRF_WORDS_SREGS (sizeof(struct kvm_sregs) / 8)
+#define TRF_WORDS_EVENTS (sizeof(struct kvm_vcpu_events) / 8)
+#define TRF_WORDS_ALL (sizeof(struct vcr_vcpu_state) / 8)
+_Static_assert(sizeof(struct kvm_regs) % 8 == 0, "kvm_regs words");
+_Static_assert(sizeof(struct kvm_sregs) % 8 == 0, "kvm_sregs words");
+_Static_assert(sizeof(struct kvm_vcpu_events) % 8 == 0, "kvm_vcpu_events words");
+_Static_assert(sizeof(struct vcr_vcpu_state) ==
+	       sizeof(struct kvm_regs) + sizeof(struct kvm_sregs) +
+	       sizeof(struct kvm_vcpu_events), "state has no padding");
+
+static inline void trf_put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8);
+}
+static inline void trf_put32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+static inline void trf_put64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+static inline uint16_t trf_get16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] | p[1] << 8);
+}
+static inline uint32_t trf_get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	       (uint32_t)p[3] << 24;
+}
+static inline uint64_t trf_get64(const uint8_t *p)
+{
+	return (uint64_t)trf_get32(p) | (uint64_t)trf_get32(p + 4) << 32;
+}
+
+/* LEB128 unsigned varint; returns bytes written (at most 10). */
+static inline size_t trf_put_varint(uint8_t *p, uint64_t v)
+{
+	size_t n = 0;
+	while (v >= 0x80) {
+		p[n++] = (uint8_t)(v | 0x80);
+		v >>= 7;
+	}
+	p[n++] = (uint8_t)v;
+	return n;
+}
+static inline size_t trf_varint_len(uint64_t v)
+{
+	size_t n = 1;
+	while (v >= 0x80) {
+		v >>= 7;
+		n++;
+	}
+	return n;
+}
+/* Decode a varint from [*pp, end); false if truncated or longer than 64 bits. */
+static inline bool trf_get_varint(const uint8_t **pp, const uint8_t *end, uint64_t *v)
+{
+	const uint8_t *p = *pp;
+	if (p < end && *p < 0x80) {	/* the common one-byte case */
+		*v = *p;
+		*pp = p + 1;
+		return true;
+	}
+	uint64_t r = 0;
+	for (unsigned shift = 0; shift < 64; shift += 7) {
+		if (p >= end)
+			return false;
+		uint8_t b = *p++;
+		if (shift == 63 && b > 1)
+			return false;
+		r |= (uint64_t)(b & 0x7f) << shift;
+		if (!(b & 0x80)) {
+			*v = r;
+			*pp = p;
+			return true;
+		}
+	}
+	return false;
+}
+
+static inline uint64_t trf_zigzag(int64_t v)
+{
+	return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+}
+static inline int64_t trf_unzigzag(uint64_t v)
+{
+	return (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
+}
+
+/* FNV-1a 64 over bytes, continuing from h (start with TRF_HASH_INIT). Any
+ * change confined to one byte always changes the result: each step is a
+ * bijection of the state. */
+#define TRF_HASH_INIT 0xcbf29ce484222325ull
+uint64_t trf_hash(uint64_t h, const void *data, size_t len);
+
+/* Register classes in delta order, with their word ranges in the state. */
+struct trf_class {
+	unsigned bit;		/* VCR_CLASS_* */
+	unsigned first;		/* first word */
+	unsigned nwords;
+};
+extern const struct trf_class trf_classes[3];
+
+static inline size_t trf_align(size_t x)
+{
+	return (x + TRF_ALIGN - 1) & ~(size_t)(TRF_ALIGN - 1);
+}
+
+struct vcr_writer;
+/* Test hook: append a record with an arbitrary tag byte and body, as a newer
+ * writer might (tests/unit/trace_damage.c checks that readers skip unknown
+ * optional records and refuse unknown required ones). */
+int trf_writer_append_raw(struct vcr_writer *w, uint8_t tag, const void *body, size_t len);
+
+#endif

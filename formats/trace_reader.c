@@ -1,0 +1,1267 @@
+/* formats/trace_reader.c: the trace reader (see trace.h, docs/format.md).
+ *
+ * Everything read from the file is hostile until checked: every length is
+ * checked against the file size and the limits in trace_fmt.h before it is
+ * used or allocated, every chunk against its hashes before it is decoded. */
+#include "formats/trace.h"
+#include "formats/trace_fmt.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zstd.h>
+
+struct r_chunk {
+	uint64_t off, first_seq;
+	uint64_t idx;			/* chunk number from its header (scan only) */
+	uint32_t nexits, nrecords, size, kf_comp;
+};
+
+/* One decoded chunk: its keyframe and its records, decompressed. */
+struct r_dec {
+	size_t ci;			/* chunk index, SIZE_MAX when none */
+	uint8_t *cbuf, *kf, *raw;
+	size_t cbuf_cap, kf_cap, raw_cap;
+	size_t kf_len, raw_len;
+};
+
+struct vcr_reader {
+	int fd;
+	uint64_t file_size;
+	struct vcr_err err;
+	ZSTD_DCtx *dctx;
+
+	/* Header, with owned storage behind the info pointers. */
+	struct vcr_trace_info info;
+	uint8_t *hdr;			/* the raw header; strings point into copies */
+	struct vcr_mem_region *mem;
+	struct kvm_cpuid_entry2 *cpuid;
+	struct vcr_kv *kv;
+	char *strs;			/* NUL-terminated copies of header strings */
+	uint8_t *image;
+	uint32_t nvcpus;
+	uint64_t ring_bytes;
+	uint64_t data_start;
+
+	/* Index. */
+	struct r_chunk *chunks;
+	uint64_t *vfirst;		/* nchunks * nvcpus: exits of v before chunk */
+	size_t nchunks;
+	uint64_t *vtotal;		/* per vCPU exits in readable chunks */
+	bool footer_has_end;
+	struct vcr_reader_stats st;
+
+	/* Iteration. */
+	struct r_dec dec;		/* the chunk being iterated */
+	struct r_dec aux;		/* scratch for vcpu_exit_seq and open */
+	size_t cur;			/* chunk being iterated */
+	bool loaded;			/* dec holds chunk cur, positioned at pos */
+	size_t pos;
+	uint32_t recs_done, exits_done;
+	uint64_t next_seq;		/* seq of the next EXIT */
+	uint64_t last_seq;		/* seq of the last EXIT passed */
+	struct vcr_vcpu_state *state;
+	uint8_t *known;
+	uint64_t *vexit;		/* per vCPU: ordinal of its next exit */
+	char *text;			/* NUL-terminated marker/end text */
+	size_t text_cap;
+};
+
+#define R_ERR(r, code, off, ...) vcr_err_set(&(r)->err, (code), (off), __VA_ARGS__)
+
+static int r_pread(struct vcr_reader *r, void *buf, size_t len, uint64_t off)
+{
+	uint8_t *p = buf;
+	while (len) {
+		ssize_t n = pread(r->fd, p, len, (off_t)off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return R_ERR(r, -errno, off, "read at offset %llu: %s",
+				     (unsigned long long)off, strerror(errno));
+		if (n == 0)
+			return R_ERR(r, -EIO, off, "unexpected end of file at offset %llu",
+				     (unsigned long long)off);
+		p += n;
+		len -= (size_t)n;
+		off += (uint64_t)n;
+	}
+	return 0;
+}
+
+static int r_grow(uint8_t **buf, size_t *cap, size_t need)
+{
+	if (need <= *cap)
+		return 0;
+	size_t n = *cap ? *cap : 4096;
+	while (n < need)
+		n *= 2;
+	uint8_t *p = realloc(*buf, n);
+	if (!p)
+		return -ENOMEM;
+	*buf = p;
+	*cap = n;
+	return 0;
+}
+
+/* ------------------------------------------------------------- header */
+
+static char *r_strdup_n(struct vcr_reader *r, size_t *used, const uint8_t *s, size_t n)
+{
+	char *d = r->strs + *used;
+	memcpy(d, s, n);
+	d[n] = 0;
+	*used += n + 1;
+	return d;
+}
+
+static int r_parse_header(struct vcr_reader *r, const uint8_t *f, size_t flen)
+{
+	const uint64_t base = TRF_FILE_HDR_SIZE;
+	bool have_arch = false, have_layout = false, have_nvcpus = false;
+	uint32_t nmem = 0, ncpuid = 0, nkv = 0;
+	size_t strbytes = 0;
+
+	/* Pass 1: validate every field and count what needs storage. */
+	for (size_t p = 0; p < flen;) {
+		if (flen - p < 8)
+			return R_ERR(r, -EINVAL, base + p, "header field at offset %llu is cut short",
+				     (unsigned long long)(base + p));
+		uint16_t tag = trf_get16(f + p), flags = trf_get16(f + p + 2);
+		uint32_t len = trf_get32(f + p + 4);
+		uint64_t off = base + p;
+		const uint8_t *v = f + p + 8;
+		if (len > flen - p - 8)
+			return R_ERR(r, -EINVAL, off, "header field %u at offset %llu: length %u past the header end",
+				     tag, (unsigned long long)off, len);
+		switch (tag) {
+		case TRF_TAG_TOOL_VERSION:
+		case TRF_TAG_CMDLINE:
+			strbytes += len + 1;
+			break;
+		case TRF_TAG_ARCH:
+			if (len < 4)
+				goto short_field;
+			have_arch = true;
+			if (trf_get32(v) != VCR_ARCH_X86_64)
+				return R_ERR(r, -EPROTONOSUPPORT, off,
+					     "trace is for architecture %u, this vcr reads x86-64 (%u)",
+					     trf_get32(v), VCR_ARCH_X86_64);
+			break;
+		case TRF_TAG_LAYOUT: {
+			static const char *const names[3] = { "kvm_regs", "kvm_sregs", "kvm_vcpu_events" };
+			const uint32_t ours[3] = { sizeof(struct kvm_regs), sizeof(struct kvm_sregs),
+						   sizeof(struct kvm_vcpu_events) };
+			if (len < 12)
+				goto short_field;
+			have_layout = true;
+			for (int i = 0; i < 3; i++)
+				if (trf_get32(v + 4 * i) != ours[i])
+					return R_ERR(r, -EPROTO, off,
+						     "trace made with struct %s of %u bytes, this vcr has %u",
+						     names[i], trf_get32(v + 4 * i), ours[i]);
+			break;
+		}
+		case TRF_TAG_KVM:
+			if (len < 8)
+				goto short_field;
+			break;
+		case TRF_TAG_NVCPUS:
+			if (len < 4)
+				goto short_field;
+			have_nvcpus = true;
+			r->nvcpus = trf_get32(v);
+			if (!r->nvcpus || r->nvcpus > VCR_TRACE_MAX_VCPUS)
+				return R_ERR(r, -EINVAL, off, "vCPU count %u not in 1..%u",
+					     r->nvcpus, VCR_TRACE_MAX_VCPUS);
+			break;
+		case TRF_TAG_MEM_REGION:
+			if (len < 20)
+				goto short_field;
+			if (++nmem > TRF_MAX_NMEM)
+				return R_ERR(r, -EINVAL, off, "more than %u memory regions", TRF_MAX_NMEM);
+			break;
+		case TRF_TAG_CPUID:
+			if (len % 28)
+				return R_ERR(r, -EINVAL, off, "CPUID field of %u bytes is not a multiple of 28", len);
+			ncpuid += len / 28;
+			if (ncpuid > TRF_MAX_NCPUID)
+				return R_ERR(r, -EINVAL, off, "more than %u CPUID entries", TRF_MAX_NCPUID);
+			break;
+		case TRF_TAG_IMAGE: {
+			if (len < 48)
+				goto short_field;
+			uint32_t mode = trf_get32(v), plen = trf_get32(v + 44);
+			uint64_t isz = trf_get64(v + 36);
+			if (mode != VCR_IMAGE_EMBEDDED && mode != VCR_IMAGE_REFERENCE)
+				return R_ERR(r, -EINVAL, off, "unknown guest image mode %u", mode);
+			if (plen > len - 48)
+				return R_ERR(r, -EINVAL, off, "image path length %u past its field", plen);
+			strbytes += plen + 1;
+			if (mode == VCR_IMAGE_EMBEDDED) {
+				uint64_t clen = len - 48 - plen;
+				/* A decompression bomb must not make us allocate:
+				 * the declared size is bounded by the bytes stored. */
+				if (isz > TRF_MAX_IMAGE || (isz > (64u << 20) && isz / 1024 > clen))
+					return R_ERR(r, -EINVAL, off,
+						     "embedded image of %llu bytes is implausible for %llu stored bytes",
+						     (unsigned long long)isz, (unsigned long long)clen);
+			}
+			break;
+		}
+		case TRF_TAG_KV:
+			if (len < 4 || trf_get32(v) > len - 4)
+				return R_ERR(r, -EINVAL, off, "key/value field at offset %llu is malformed",
+					     (unsigned long long)off);
+			if (++nkv > TRF_MAX_NKV)
+				return R_ERR(r, -EINVAL, off, "more than %u key/values", TRF_MAX_NKV);
+			strbytes += len + 2;
+			break;
+		case TRF_TAG_CHUNK_EXITS:
+			if (len < 4)
+				goto short_field;
+			break;
+		case TRF_TAG_RING:
+			if (len < 8)
+				goto short_field;
+			r->ring_bytes = trf_get64(v);
+			break;
+		default:
+			if (flags & TRF_TLV_REQUIRED)
+				return R_ERR(r, -EPROTONOSUPPORT, off,
+					     "header field %u at offset %llu is required but unknown to this vcr",
+					     tag, (unsigned long long)off);
+			break;
+		}
+		p += 8 + (size_t)len;
+		continue;
+short_field:
+		return R_ERR(r, -EINVAL, off, "header field %u at offset %llu is too short (%u bytes)",
+			     tag, (unsigned long long)off, len);
+	}
+	if (!have_arch || !have_layout || !have_nvcpus)
+		return R_ERR(r, -EINVAL, 0, "header lacks the %s field",
+			     !have_arch ? "architecture" : !have_layout ? "struct layout" : "vCPU count");
+
+	r->mem = calloc(nmem ? nmem : 1, sizeof(*r->mem));
+	r->cpuid = calloc(ncpuid ? ncpuid : 1, sizeof(*r->cpuid));
+	r->kv = calloc(nkv ? nkv : 1, sizeof(*r->kv));
+	r->strs = malloc(strbytes + 1);
+	if (!r->mem || !r->cpuid || !r->kv || !r->strs)
+		return R_ERR(r, -ENOMEM, UINT64_MAX, "out of memory");
+
+	/* Pass 2: fill the info. */
+	struct vcr_trace_info *in = &r->info;
+	size_t used = 0;
+	in->arch = VCR_ARCH_X86_64;
+	in->nvcpus = r->nvcpus;
+	in->mem = r->mem;
+	in->cpuid = r->cpuid;
+	in->kv = r->kv;
+	in->tool_version = "";
+	in->image_path = "";
+	for (size_t p = 0; p < flen;) {
+		uint16_t tag = trf_get16(f + p);
+		uint32_t len = trf_get32(f + p + 4);
+		const uint8_t *v = f + p + 8;
+		switch (tag) {
+		case TRF_TAG_TOOL_VERSION:
+			in->tool_version = r_strdup_n(r, &used, v, len);
+			break;
+		case TRF_TAG_CMDLINE:
+			in->cmdline = r_strdup_n(r, &used, v, len);
+			break;
+		case TRF_TAG_KVM:
+			in->kvm_api_version = trf_get32(v);
+			in->sync_regs_mask = trf_get32(v + 4);
+			break;
+		case TRF_TAG_MEM_REGION: {
+			struct vcr_mem_region *m = &r->mem[in->nmem++];
+			m->gpa = trf_get64(v);
+			m->size = trf_get64(v + 8);
+			m->flags = trf_get32(v + 16);
+			break;
+		}
+		case TRF_TAG_CPUID:
+			for (uint32_t i = 0; i < len / 28; i++) {
+				struct kvm_cpuid_entry2 *e = &r->cpuid[in->ncpuid++];
+				const uint8_t *q = v + 28 * i;
+				e->function = trf_get32(q);
+				e->index = trf_get32(q + 4);
+				e->flags = trf_get32(q + 8);
+				e->eax = trf_get32(q + 12);
+				e->ebx = trf_get32(q + 16);
+				e->ecx = trf_get32(q + 20);
+				e->edx = trf_get32(q + 24);
+			}
+			break;
+		case TRF_TAG_IMAGE: {
+			uint32_t plen = trf_get32(v + 44);
+			in->image_mode = trf_get32(v);
+			memcpy(in->image_sha256, v + 4, 32);
+			in->image_size = trf_get64(v + 36);
+			in->image_path = r_strdup_n(r, &used, v + 48, plen);
+			if (in->image_mode == VCR_IMAGE_EMBEDDED) {
+				const uint8_t *c = v + 48 + plen;
+				size_t clen = len - 48 - plen;
+				uint64_t off = base + p;
+				r->image = malloc(in->image_size ? in->image_size : 1);
+				if (!r->image)
+					return R_ERR(r, -ENOMEM, off, "out of memory for the guest image");
+				size_t n = ZSTD_decompressDCtx(r->dctx, r->image, in->image_size, c, clen);
+				if (ZSTD_isError(n) || n != in->image_size)
+					return R_ERR(r, -EINVAL, off,
+						     "embedded guest image at offset %llu does not decompress to %llu bytes",
+						     (unsigned long long)off,
+						     (unsigned long long)in->image_size);
+				in->image = r->image;
+			}
+			break;
+		}
+		case TRF_TAG_KV: {
+			uint32_t kl = trf_get32(v);
+			struct vcr_kv *kv = &r->kv[in->nkv++];
+			kv->key = r_strdup_n(r, &used, v + 4, kl);
+			kv->value = r_strdup_n(r, &used, v + 4 + kl, len - 4 - kl);
+			break;
+		}
+		default:
+			break;
+		}
+		p += 8 + (size_t)len;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------- chunks */
+
+static size_t r_chunk_hdr_size(uint32_t nvcpus)
+{
+	return TRF_CHUNK_HDR_FIXED + 8 * (size_t)nvcpus + 8;
+}
+
+/* Check a chunk header in buf (hdr bytes). Fills c and vfirst (nvcpus
+ * entries). Returns 0, or negative with r->err set. */
+static int r_check_chunk_hdr(struct vcr_reader *r, const uint8_t *h, uint64_t off,
+			     struct r_chunk *c, uint64_t *vfirst)
+{
+	size_t hs = r_chunk_hdr_size(r->nvcpus);
+	if (memcmp(h, TRF_CHUNK_MAGIC, 8))
+		return R_ERR(r, -EINVAL, off, "no chunk magic at offset %llu",
+			     (unsigned long long)off);
+	if (trf_get32(h + 48) != r->nvcpus)
+		return R_ERR(r, -EINVAL, off, "chunk at offset %llu: vCPU table of %u entries, header says %u vCPUs",
+			     (unsigned long long)off, trf_get32(h + 48), r->nvcpus);
+	if (trf_get64(h + hs - 8) != trf_hash(TRF_HASH_INIT, h, hs - 8))
+		return R_ERR(r, -EILSEQ, off, "chunk header at offset %llu: checksum mismatch",
+			     (unsigned long long)off);
+	uint32_t kc = trf_get32(h + 32), kr = trf_get32(h + 36);
+	uint32_t rc = trf_get32(h + 40), rr = trf_get32(h + 44);
+	uint32_t nexits = trf_get32(h + 24), nrec = trf_get32(h + 28);
+	uint64_t kf_max = 10 + (uint64_t)r->nvcpus * (10 + sizeof(struct vcr_vcpu_state));
+	if (trf_get32(h + 52) || kr > kf_max || rr > TRF_MAX_CHUNK_RAW ||
+	    nexits > nrec || nrec > rr / 2 + 1 || !kc)
+		return R_ERR(r, -EINVAL, off, "chunk at offset %llu: implausible sizes or counts",
+			     (unsigned long long)off);
+	uint64_t total = trf_align(hs + (uint64_t)kc + rc);
+	if (total > UINT32_MAX)
+		return R_ERR(r, -EINVAL, off, "chunk at offset %llu: too large",
+			     (unsigned long long)off);
+	c->off = off;
+	c->idx = trf_get64(h + 8);
+	c->first_seq = trf_get64(h + 16);
+	c->nexits = nexits;
+	c->nrecords = nrec;
+	c->size = (uint32_t)total;
+	c->kf_comp = kc;
+	if (c->first_seq > UINT64_MAX / 2)
+		return R_ERR(r, -EINVAL, off, "chunk at offset %llu: implausible sequence number",
+			     (unsigned long long)off);
+	for (uint32_t v = 0; v < r->nvcpus; v++)
+		vfirst[v] = trf_get64(h + TRF_CHUNK_HDR_FIXED + 8 * v);
+	return 0;
+}
+
+static void r_dec_reset(struct r_dec *d)
+{
+	d->ci = SIZE_MAX;
+}
+
+/* Read, verify and decompress chunk ci into d. */
+static int r_dec_load(struct vcr_reader *r, struct r_dec *d, size_t ci)
+{
+	const struct r_chunk *c = &r->chunks[ci];
+	size_t hs = r_chunk_hdr_size(r->nvcpus);
+	uint64_t vfirst[VCR_TRACE_MAX_VCPUS];
+	struct r_chunk hc;
+	int rc;
+
+	d->ci = SIZE_MAX;
+	if (c->size < hs || !vcr_range_ok(c->off, c->size, r->file_size))
+		return R_ERR(r, -EINVAL, c->off, "chunk at offset %llu lies outside the file",
+			     (unsigned long long)c->off);
+	if (r_grow(&d->cbuf, &d->cbuf_cap, c->size))
+		return R_ERR(r, -ENOMEM, c->off, "out of memory");
+	rc = r_pread(r, d->cbuf, c->size, c->off);
+	if (rc)
+		return rc;
+	rc = r_check_chunk_hdr(r, d->cbuf, c->off, &hc, vfirst);
+	if (rc)
+		return rc;
+	if (hc.first_seq != c->first_seq || hc.nexits != c->nexits ||
+	    hc.nrecords != c->nrecords || hc.size != c->size || hc.kf_comp != c->kf_comp ||
+	    memcmp(vfirst, r->vfirst + ci * r->nvcpus, r->nvcpus * sizeof(uint64_t)))
+		return R_ERR(r, -EINVAL, c->off, "chunk at offset %llu does not match the index",
+			     (unsigned long long)c->off);
+	const uint8_t *h = d->cbuf, *pay = d->cbuf + hs;
+	if (trf_get64(h + 56) != trf_hash(TRF_HASH_INIT, pay, c->size - hs))
+		return R_ERR(r, -EILSEQ, c->off + hs,
+			     "chunk at offset %llu: payload checksum mismatch (bytes %llu..%llu)",
+			     (unsigned long long)c->off, (unsigned long long)(c->off + hs),
+			     (unsigned long long)(c->off + c->size));
+	uint32_t kc = trf_get32(h + 32), kr = trf_get32(h + 36);
+	uint32_t rcs = trf_get32(h + 40), rr = trf_get32(h + 44);
+	if (r_grow(&d->kf, &d->kf_cap, kr ? kr : 1) || r_grow(&d->raw, &d->raw_cap, rr ? rr : 1))
+		return R_ERR(r, -ENOMEM, c->off, "out of memory");
+	size_t n = ZSTD_decompressDCtx(r->dctx, d->kf, kr, pay, kc);
+	if (ZSTD_isError(n) || n != kr)
+		return R_ERR(r, -EINVAL, c->off + hs, "chunk at offset %llu: keyframe does not decompress to %u bytes",
+			     (unsigned long long)c->off, kr);
+	n = ZSTD_decompressDCtx(r->dctx, d->raw, rr, pay + kc, rcs);
+	if (ZSTD_isError(n) || n != rr)
+		return R_ERR(r, -EINVAL, c->off + hs + kc,
+			     "chunk at offset %llu: records do not decompress to %u bytes",
+			     (unsigned long long)c->off, rr);
+	d->kf_len = kr;
+	d->raw_len = rr;
+	d->ci = ci;
+	return 0;
+}
+
+/* Apply the keyframe of the loaded chunk and position at its first record. */
+static int r_start_chunk(struct vcr_reader *r)
+{
+	const struct r_chunk *c = &r->chunks[r->cur];
+	const uint8_t *p = r->dec.kf, *end = p + r->dec.kf_len;
+	uint64_t n, v, prev = 0;
+	/* A vCPU absent from the keyframe has no state yet: its first delta
+	 * is against zeros, as the writer encoded it. */
+	memset(r->known, 0, r->nvcpus);
+	memset(r->state, 0, r->nvcpus * sizeof(*r->state));
+	if (!trf_get_varint(&p, end, &n) || n > r->nvcpus)
+		goto bad;
+	for (uint64_t i = 0; i < n; i++) {
+		if (!trf_get_varint(&p, end, &v) || v >= r->nvcpus || (i && v <= prev) ||
+		    (size_t)(end - p) < sizeof(struct vcr_vcpu_state))
+			goto bad;
+		memcpy(&r->state[v], p, sizeof(struct vcr_vcpu_state));
+		p += sizeof(struct vcr_vcpu_state);
+		r->known[v] = 1;
+		prev = v;
+	}
+	memcpy(r->vexit, r->vfirst + r->cur * r->nvcpus, r->nvcpus * sizeof(uint64_t));
+	r->pos = 0;
+	r->recs_done = 0;
+	r->exits_done = 0;
+	r->next_seq = c->first_seq;
+	r->last_seq = c->first_seq ? c->first_seq - 1 : UINT64_MAX;
+	r->loaded = true;
+	return 0;
+bad:
+	return R_ERR(r, -EINVAL, c->off, "chunk at offset %llu: malformed keyframe",
+		     (unsigned long long)c->off);
+}
+
+/* ------------------------------------------------------------- records */
+
+static bool r_delta(struct vcr_reader *r, uint32_t v, unsigned classes,
+		    const uint8_t **pp, const uint8_t *end)
+{
+	uint8_t *st = (uint8_t *)&r->state[v];
+	const uint8_t *p = *pp;
+	for (int c = 0; c < 3; c++) {
+		const struct trf_class *k = &trf_classes[c];
+		if (!(classes & k->bit))
+			continue;
+		unsigned nb = (k->nwords + 7) / 8;
+		if ((size_t)(end - p) < nb)
+			return false;
+		const uint8_t *bm = p;
+		p += nb;
+		if (k->nwords % 8 && (bm[nb - 1] >> (k->nwords % 8)))
+			return false;	/* bits past the class */
+		for (unsigned b = 0; b < nb; b++) {
+			unsigned bits = bm[b];
+			while (bits) {
+				unsigned i = b * 8 + (unsigned)__builtin_ctz(bits);
+				uint64_t x, w;
+				bits &= bits - 1;
+				if (!trf_get_varint(&p, end, &x))
+					return false;
+				uint8_t *wp = st + 8 * (k->first + i);
+				memcpy(&w, wp, 8);
+				w ^= x;
+				memcpy(wp, &w, 8);
+			}
+		}
+	}
+	*pp = p;
+	return true;
+}
+
+#define GETV(dst) do { uint64_t t_; if (!trf_get_varint(&p, end, &t_)) return false; (dst) = t_; } while (0)
+#define GETV_MAX(dst, max) do { uint64_t t_; if (!trf_get_varint(&p, end, &t_) || t_ > (max)) return false; (dst) = t_; } while (0)
+
+static bool r_exit_payload(struct vcr_exit *e, const uint8_t **pp, const uint8_t *end)
+{
+	const uint8_t *p = *pp;
+	memset(&e->u, 0, sizeof(e->u));
+	switch (e->reason) {
+	case KVM_EXIT_IO:
+		if (end - p < 2)
+			return false;
+		e->u.io.direction = p[0];
+		e->u.io.size = p[1];
+		p += 2;
+		GETV_MAX(e->u.io.port, UINT16_MAX);
+		GETV_MAX(e->u.io.count, UINT32_MAX);
+		break;
+	case KVM_EXIT_MMIO:
+		GETV(e->u.mmio.phys_addr);
+		GETV_MAX(e->u.mmio.len, UINT32_MAX);
+		if (p >= end)
+			return false;
+		e->u.mmio.is_write = *p++;
+		break;
+	case KVM_EXIT_DEBUG:
+		GETV_MAX(e->u.debug.exception, UINT32_MAX);
+		GETV(e->u.debug.pc);
+		GETV(e->u.debug.dr6);
+		GETV(e->u.debug.dr7);
+		break;
+	case KVM_EXIT_FAIL_ENTRY:
+		GETV(e->u.fail_entry.hardware_entry_failure_reason);
+		GETV_MAX(e->u.fail_entry.cpu, UINT32_MAX);
+		break;
+	case KVM_EXIT_INTERNAL_ERROR:
+		GETV_MAX(e->u.internal.suberror, UINT32_MAX);
+		GETV_MAX(e->u.internal.ndata, 16);
+		for (uint32_t i = 0; i < e->u.internal.ndata; i++)
+			GETV(e->u.internal.data[i]);
+		break;
+	case KVM_EXIT_SYSTEM_EVENT:
+		GETV_MAX(e->u.system_event.type, UINT32_MAX);
+		GETV_MAX(e->u.system_event.ndata, 16);
+		for (uint32_t i = 0; i < e->u.system_event.ndata; i++)
+			GETV(e->u.system_event.data[i]);
+		break;
+	case KVM_EXIT_HYPERCALL:
+		GETV(e->u.hypercall.nr);
+		for (int i = 0; i < 6; i++)
+			GETV(e->u.hypercall.args[i]);
+		GETV(e->u.hypercall.ret);
+		GETV_MAX(e->u.hypercall.longmode, UINT32_MAX);
+		break;
+	case KVM_EXIT_UNKNOWN:
+		GETV(e->u.unknown.hardware_exit_reason);
+		break;
+	default: {
+		size_t n;
+		GETV_MAX(n, sizeof(e->u.raw));
+		if ((size_t)(end - p) < n)
+			return false;
+		memcpy(e->u.raw, p, n);
+		p += n;
+		break;
+	}
+	}
+	*pp = p;
+	return true;
+}
+
+static const char *r_text(struct vcr_reader *r, const uint8_t *p, size_t n)
+{
+	if (r_grow((uint8_t **)&r->text, &r->text_cap, n + 1))
+		return NULL;
+	memcpy(r->text, p, n);
+	r->text[n] = 0;
+	return r->text;
+}
+
+/* Decode the record body [p, end) of `type`; apply its effect on the vCPU
+ * states; fill rec when not NULL. false when malformed. */
+static bool r_record(struct vcr_reader *r, unsigned type, const uint8_t *p,
+		     const uint8_t *end, struct vcr_record *rec)
+{
+	uint64_t v;
+	GETV(v);
+	if (v >= r->nvcpus)
+		return false;
+	if (rec) {
+		rec->type = type;
+		rec->vcpu = (uint32_t)v;
+		rec->seq = r->last_seq;
+		rec->vcpu_exit = 0;
+	}
+	switch (type) {
+	case VCR_REC_EXIT:
+	case VCR_REC_SET_STATE: {
+		if (p >= end)
+			return false;
+		unsigned fl = *p++, mask = fl & 7, changed = (fl >> 3) & 7;
+		if ((fl >> 6) || (changed & ~mask))
+			return false;
+		if (!r_delta(r, (uint32_t)v, changed, &p, end))
+			return false;
+		r->known[v] = 1;
+		if (type == VCR_REC_SET_STATE) {
+			if (rec) {
+				rec->u.set_state.dirty = mask;
+				rec->u.set_state.state = r->state[v];
+			}
+			return true;
+		}
+		uint64_t seq = r->next_seq++;
+		r->last_seq = seq;
+		r->exits_done++;
+		uint64_t vx = r->vexit[v]++;
+		if (!rec) {
+			/* Seeking: the payload is not needed, only the delta. */
+			return true;
+		}
+		struct vcr_exit *e = &rec->u.exit.exit;
+		rec->seq = seq;
+		rec->vcpu_exit = vx;
+		rec->u.exit.valid = mask;
+		GETV_MAX(e->reason, UINT32_MAX);
+		if (!r_exit_payload(e, &p, end))
+			return false;
+		GETV_MAX(e->data_len, VCR_EXIT_DATA_MAX);
+		if ((size_t)(end - p) < e->data_len)
+			return false;
+		memcpy(e->data, p, e->data_len);
+		rec->u.exit.state = r->state[v];
+		return true;
+	}
+	case VCR_REC_INPUT:
+		if (!rec)
+			return true;
+		GETV_MAX(rec->u.input.kind, UINT32_MAX);
+		if ((size_t)(end - p) > VCR_EXIT_DATA_MAX)
+			return false;
+		rec->u.input.len = (uint32_t)(end - p);
+		memcpy(rec->u.input.data, p, rec->u.input.len);
+		return true;
+	case VCR_REC_INJECT:
+		if (!rec)
+			return true;
+		GETV_MAX(rec->u.inject.kind, UINT32_MAX);
+		GETV_MAX(rec->u.inject.vector, UINT32_MAX);
+		return true;
+	case VCR_REC_MEM_WRITE:
+	case VCR_REC_MEM_PAGES:
+		if (!rec)
+			return true;
+		GETV(rec->u.mem.gpa);
+		rec->u.mem.len = (uint64_t)(end - p);
+		rec->u.mem.data = p;
+		return true;
+	case VCR_REC_MARKER:
+		if (!rec)
+			return true;
+		rec->u.marker.text = r_text(r, p, (size_t)(end - p));
+		return rec->u.marker.text != NULL;
+	case VCR_REC_END:
+		if (!rec)
+			return true;
+		GETV_MAX(rec->u.end.how, UINT32_MAX);
+		GETV(v);
+		rec->u.end.status = (int32_t)trf_unzigzag(v);
+		rec->u.end.msg = r_text(r, p, (size_t)(end - p));
+		return rec->u.end.msg != NULL;
+	}
+	return false;
+}
+
+/* Abandon the current chunk after damage: iteration goes on with the next. */
+static int r_chunk_fail(struct vcr_reader *r, int rc)
+{
+	r->loaded = false;
+	r->dec.ci = SIZE_MAX;
+	r->cur++;
+	r->st.damaged_chunks++;
+	return rc;
+}
+
+/* Step over or decode the next record of the loaded chunk.
+ * 1: a record (filled when rec), 0: chunk finished, <0: damage. stop_seq:
+ * return 2 without consuming when the next record is the EXIT with that seq. */
+static int r_step(struct vcr_reader *r, struct vcr_record *rec, uint64_t stop_seq)
+{
+	const struct r_chunk *c = &r->chunks[r->cur];
+	for (;;) {
+		const uint8_t *base = r->dec.raw, *p = base + r->pos, *end = base + r->dec.raw_len;
+		if (p == end) {
+			if (r->recs_done != c->nrecords || r->exits_done != c->nexits)
+				return R_ERR(r, -EINVAL, c->off,
+					     "chunk at offset %llu holds %u records/%u exits, its header says %u/%u",
+					     (unsigned long long)c->off, r->recs_done, r->exits_done,
+					     c->nrecords, c->nexits);
+			return 0;
+		}
+		unsigned tag = *p++;
+		uint64_t len;
+		if (!trf_get_varint(&p, end, &len) || len > (uint64_t)(end - p))
+			return R_ERR(r, -EINVAL, c->off,
+				     "chunk at offset %llu: record at payload byte %zu runs past the chunk",
+				     (unsigned long long)c->off, r->pos);
+		unsigned type = tag & TRF_REC_TYPE_MASK;
+		if (type == VCR_REC_EXIT && r->next_seq == stop_seq)
+			return 2;
+		if (type < VCR_REC_EXIT || type > VCR_REC_END) {
+			if (tag & TRF_REC_REQUIRED)
+				return R_ERR(r, -EPROTONOSUPPORT, c->off,
+					     "chunk at offset %llu: record type %u at payload byte %zu is required but unknown",
+					     (unsigned long long)c->off, type, r->pos);
+			/* Unknown, optional: skip by its length. */
+			r->pos = (size_t)(p + len - base);
+			r->recs_done++;
+			continue;
+		}
+		if (!r_record(r, type, p, p + len, rec))
+			return R_ERR(r, -EINVAL, c->off,
+				     "chunk at offset %llu: malformed record (type %u) at payload byte %zu",
+				     (unsigned long long)c->off, type, r->pos);
+		r->pos = (size_t)(p + len - base);
+		r->recs_done++;
+		if (r->recs_done > c->nrecords || r->exits_done > c->nexits)
+			return R_ERR(r, -EINVAL, c->off,
+				     "chunk at offset %llu holds more records than its header says",
+				     (unsigned long long)c->off);
+		return 1;
+	}
+}
+
+static int r_load_cur(struct vcr_reader *r)
+{
+	int rc = 0;
+	if (r->dec.ci != r->cur)
+		rc = r_dec_load(r, &r->dec, r->cur);
+	if (!rc)
+		rc = r_start_chunk(r);
+	return rc;
+}
+
+int vcr_reader_next(struct vcr_reader *r, struct vcr_record *rec)
+{
+	for (;;) {
+		if (!r->loaded) {
+			if (r->cur >= r->nchunks)
+				return 0;
+			int rc = r_load_cur(r);
+			if (rc)
+				return r_chunk_fail(r, rc);
+		}
+		int rc = r_step(r, rec, UINT64_MAX);
+		if (rc > 0)
+			return 1;
+		if (rc < 0)
+			return r_chunk_fail(r, rc);
+		r->loaded = false;
+		r->cur++;
+	}
+}
+
+int vcr_reader_seek(struct vcr_reader *r, uint64_t seq)
+{
+	vcr_err_clear(&r->err);
+	if (!r->nchunks) {
+		r->cur = 0;
+		r->loaded = false;
+		return 0;
+	}
+	const struct r_chunk *last = &r->chunks[r->nchunks - 1];
+	if (seq >= last->first_seq + last->nexits) {
+		r->cur = r->nchunks;
+		r->loaded = false;
+		return 0;
+	}
+	if (seq < r->chunks[0].first_seq)
+		return R_ERR(r, -ERANGE, UINT64_MAX, "exit %llu is before the first exit kept (%llu)",
+			     (unsigned long long)seq, (unsigned long long)r->chunks[0].first_seq);
+	/* Last chunk with first_seq <= seq. */
+	size_t lo = 0, hi = r->nchunks;
+	while (hi - lo > 1) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (r->chunks[mid].first_seq <= seq)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	const struct r_chunk *c = &r->chunks[lo];
+	if (seq >= c->first_seq + c->nexits)
+		return R_ERR(r, -ENOENT, UINT64_MAX, "exit %llu was in a lost chunk",
+			     (unsigned long long)seq);
+	if (!(r->loaded && r->cur == lo && r->next_seq <= seq)) {
+		r->cur = lo;
+		int rc = r_load_cur(r);
+		if (rc) {
+			r->loaded = false;
+			return rc;
+		}
+	}
+	for (;;) {
+		int rc = r_step(r, NULL, seq);
+		if (rc == 2)
+			return 0;
+		if (rc <= 0) {
+			r->loaded = false;
+			return rc < 0 ? rc : R_ERR(r, -EINVAL, c->off,
+						   "chunk at offset %llu lacks exit %llu",
+						   (unsigned long long)c->off, (unsigned long long)seq);
+		}
+	}
+}
+
+/* Walk the records of chunk ci in r->aux without touching the iteration:
+ * count exits per vCPU; stop at exit n of vCPU v (v < nvcpus) with *seq.
+ * Also notes an END record. */
+static int r_scan_chunk(struct vcr_reader *r, size_t ci, uint32_t v, uint64_t n,
+			uint64_t *seq, uint64_t *vcount, bool *has_end)
+{
+	const struct r_chunk *c = &r->chunks[ci];
+	int rc = 0;
+	if (r->aux.ci != ci)
+		rc = r_dec_load(r, &r->aux, ci);
+	if (rc)
+		return rc;
+	const uint8_t *p = r->aux.raw, *end = p + r->aux.raw_len;
+	const uint64_t *vf = r->vfirst + ci * r->nvcpus;
+	uint64_t k = 0;
+	if (vcount)
+		memset(vcount, 0, r->nvcpus * sizeof(uint64_t));
+	while (p < end) {
+		unsigned tag = *p++;
+		uint64_t len, vc;
+		const uint8_t *q;
+		if (!trf_get_varint(&p, end, &len) || len > (uint64_t)(end - p))
+			goto bad;
+		q = p;
+		p += len;
+		if ((tag & TRF_REC_TYPE_MASK) == VCR_REC_END && has_end)
+			*has_end = true;
+		if ((tag & TRF_REC_TYPE_MASK) != VCR_REC_EXIT)
+			continue;
+		if (!trf_get_varint(&q, p, &vc) || vc >= r->nvcpus)
+			goto bad;
+		if (vc == v && vf[v] + (vcount ? vcount[v] : 0) == n && seq) {
+			*seq = c->first_seq + k;
+			return 1;
+		}
+		if (vcount)
+			vcount[vc]++;
+		k++;
+	}
+	return 0;
+bad:
+	return R_ERR(r, -EINVAL, c->off, "chunk at offset %llu: malformed record",
+		     (unsigned long long)c->off);
+}
+
+int vcr_reader_vcpu_exit_seq(struct vcr_reader *r, uint32_t vcpu, uint64_t n, uint64_t *seq)
+{
+	uint64_t cnt[VCR_TRACE_MAX_VCPUS];
+	if (vcpu >= r->nvcpus || !r->nchunks || n >= r->vtotal[vcpu])
+		return -ERANGE;
+	size_t lo = 0, hi = r->nchunks;
+	if (r->vfirst[vcpu] > n)
+		return -ERANGE;	/* before the first chunk kept (ring) */
+	while (hi - lo > 1) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (r->vfirst[mid * r->nvcpus + vcpu] <= n)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	int rc = r_scan_chunk(r, lo, vcpu, n, seq, cnt, NULL);
+	if (rc < 0)
+		return rc;
+	return rc == 1 ? 0 : -ERANGE;
+}
+
+int vcr_reader_state(const struct vcr_reader *r, uint32_t vcpu, struct vcr_vcpu_state *st)
+{
+	if (vcpu >= r->nvcpus || !r->known[vcpu])
+		return -ENOENT;
+	*st = r->state[vcpu];
+	return 0;
+}
+
+const struct vcr_trace_info *vcr_reader_info(const struct vcr_reader *r)
+{
+	return &r->info;
+}
+
+const struct vcr_err *vcr_reader_error(const struct vcr_reader *r)
+{
+	return &r->err;
+}
+
+void vcr_reader_get_stats(const struct vcr_reader *r, struct vcr_reader_stats *st)
+{
+	*st = r->st;
+}
+
+/* ------------------------------------------------------------- open */
+
+static int r_add_chunk(struct vcr_reader *r, size_t *cap, const struct r_chunk *c,
+		       const uint64_t *vfirst)
+{
+	if (r->nchunks == *cap) {
+		size_t n = *cap ? 2 * *cap : 64;
+		struct r_chunk *nc = realloc(r->chunks, n * sizeof(*nc));
+		if (!nc)
+			return -ENOMEM;
+		r->chunks = nc;
+		uint64_t *nv = realloc(r->vfirst, n * r->nvcpus * sizeof(uint64_t));
+		if (!nv)
+			return -ENOMEM;
+		r->vfirst = nv;
+		*cap = n;
+	}
+	r->chunks[r->nchunks] = *c;
+	memcpy(r->vfirst + r->nchunks * r->nvcpus, vfirst, r->nvcpus * sizeof(uint64_t));
+	r->nchunks++;
+	return 0;
+}
+
+/* Index entries must describe chunks in seq order, inside the chunk area,
+ * with per-vCPU counts that never go down. */
+static bool r_index_sane(const struct vcr_reader *r, uint64_t area_end)
+{
+	size_t hs = r_chunk_hdr_size(r->nvcpus);
+	for (size_t i = 0; i < r->nchunks; i++) {
+		const struct r_chunk *c = &r->chunks[i];
+		if (c->off < r->data_start || (c->off - r->data_start) % TRF_ALIGN ||
+		    c->size < hs || !vcr_range_ok(c->off, c->size, area_end) ||
+		    c->first_seq > UINT64_MAX / 2)
+			return false;
+		if (!i)
+			continue;
+		const struct r_chunk *p = &r->chunks[i - 1];
+		if (c->first_seq != p->first_seq + p->nexits)
+			return false;
+		if (!r->ring_bytes && c->off < p->off + p->size)
+			return false;
+		for (uint32_t v = 0; v < r->nvcpus; v++)
+			if (r->vfirst[i * r->nvcpus + v] < r->vfirst[(i - 1) * r->nvcpus + v])
+				return false;
+	}
+	return true;
+}
+
+static int r_load_footer(struct vcr_reader *r)
+{
+	uint8_t t[TRF_TRAILER_SIZE];
+	if (r->file_size < r->data_start + TRF_TRAILER_SIZE + TRF_INDEX_HDR_SIZE)
+		return -ENOENT;
+	uint64_t toff = r->file_size - TRF_TRAILER_SIZE;
+	if (r_pread(r, t, sizeof(t), toff))
+		return -EIO;
+	if (memcmp(t + 24, TRF_TRAIL_MAGIC, 8))
+		return -ENOENT;
+	uint64_t ioff = trf_get64(t), isz = trf_get64(t + 8);
+	size_t ent = TRF_INDEX_ENT_FIXED + 8 * (size_t)r->nvcpus;
+	if (ioff < r->data_start || isz < TRF_INDEX_HDR_SIZE || ioff > toff || isz != toff - ioff)
+		return -EINVAL;
+	uint8_t *b = malloc(isz);
+	if (!b)
+		return -ENOMEM;
+	int rc = -EINVAL;
+	size_t cap = 0;
+	if (r_pread(r, b, isz, ioff) || trf_get64(t + 16) != trf_hash(TRF_HASH_INIT, b, isz) ||
+	    memcmp(b, TRF_INDEX_MAGIC, 8) || trf_get32(b + 12) != r->nvcpus)
+		goto out;
+	uint32_t n = trf_get32(b + 8);
+	if ((isz - TRF_INDEX_HDR_SIZE) / ent != n || (isz - TRF_INDEX_HDR_SIZE) % ent)
+		goto out;
+	for (uint32_t i = 0; i < n; i++) {
+		const uint8_t *e = b + TRF_INDEX_HDR_SIZE + (size_t)i * ent;
+		uint64_t vf[VCR_TRACE_MAX_VCPUS];
+		struct r_chunk c = {
+			.off = trf_get64(e), .first_seq = trf_get64(e + 8),
+			.nexits = trf_get32(e + 16), .nrecords = trf_get32(e + 20),
+			.size = trf_get32(e + 24), .kf_comp = trf_get32(e + 28),
+		};
+		for (uint32_t v = 0; v < r->nvcpus; v++)
+			vf[v] = trf_get64(e + TRF_INDEX_ENT_FIXED + 8 * v);
+		if (r_add_chunk(r, &cap, &c, vf)) {
+			rc = -ENOMEM;
+			goto out;
+		}
+	}
+	if (!r_index_sane(r, ioff))
+		goto out;
+	r->footer_has_end = trf_get32(b + 24) & 1;
+	r->st.index_bytes = isz + TRF_TRAILER_SIZE;
+	rc = 0;
+out:
+	if (rc) {
+		r->nchunks = 0;
+	}
+	free(b);
+	return rc;
+}
+
+/* No usable footer: find the chunks by walking the chunk area, resyncing on
+ * 8-byte boundaries past damage. */
+static int r_scan(struct vcr_reader *r)
+{
+	size_t hs = r_chunk_hdr_size(r->nvcpus), cap = 0;
+	uint8_t *h = malloc(hs);
+	uint64_t vf[VCR_TRACE_MAX_VCPUS];
+	uint64_t pos = r->data_start;
+	bool in_damage = false;
+	if (!h)
+		return R_ERR(r, -ENOMEM, UINT64_MAX, "out of memory");
+	while (pos < r->file_size) {
+		struct r_chunk c;
+		if (r->file_size - pos < hs) {
+			/* Too short for a chunk header: a cut, unless it is all
+			 * zeros (never written, sparse). */
+			r->st.truncated = true;
+			break;
+		}
+		if (r_pread(r, h, hs, pos))
+			break;
+		if (!memcmp(h, TRF_INDEX_MAGIC, 8) && !r->ring_bytes)
+			break;	/* a damaged footer follows the last chunk */
+		if (r_check_chunk_hdr(r, h, pos, &c, vf)) {
+			/* Damage (or, in a ring, stale bytes): resync on the
+			 * next aligned chunk magic. */
+			if (!in_damage && !r->ring_bytes)
+				r->st.damaged_chunks++;
+			in_damage = true;
+			pos += TRF_ALIGN;
+			continue;
+		}
+		in_damage = false;
+		if (!vcr_range_ok(pos, c.size, r->file_size)) {
+			r->st.truncated = true;
+			break;
+		}
+		if (r->ring_bytes) {
+			/* A ring overwrites old chunks in place: keep only chunks
+			 * whose payload is intact. */
+			uint8_t *pay = malloc(c.size - hs);
+			bool ok = pay && !r_pread(r, pay, c.size - hs, pos + hs) &&
+				  trf_get64(h + 56) == trf_hash(TRF_HASH_INIT, pay, c.size - hs);
+			free(pay);
+			if (!ok) {
+				pos += TRF_ALIGN;
+				continue;
+			}
+		}
+		if (r_add_chunk(r, &cap, &c, vf)) {
+			free(h);
+			return R_ERR(r, -ENOMEM, UINT64_MAX, "out of memory");
+		}
+		pos += c.size;
+	}
+	free(h);
+	/* Bytes after the last complete chunk that are not a footer: the
+	 * writer died mid-chunk, or the file was cut. */
+	if (pos < r->file_size && !r->ring_bytes)
+		r->st.truncated = true;
+	return 0;
+}
+
+static int r_cmp_chunk(const void *a, const void *b)
+{
+	const struct r_chunk *x = a, *y = b;
+	return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+/* Ring index: sort by chunk number, keep the newest contiguous run. */
+static int r_ring_order(struct vcr_reader *r)
+{
+	size_t n = r->nchunks, nv = r->nvcpus;
+	if (n < 2)
+		return 0;
+	/* Sort an index array so the vCPU tables move along. */
+	struct r_chunk *c = malloc(n * sizeof(*c));
+	uint64_t *vf = malloc(n * nv * sizeof(uint64_t));
+	size_t *ord = malloc(n * sizeof(size_t));
+	if (!c || !vf || !ord) {
+		free(c); free(vf); free(ord);
+		return -ENOMEM;
+	}
+	memcpy(c, r->chunks, n * sizeof(*c));
+	for (size_t i = 0; i < n; i++)
+		c[i].off = i;	/* remember the original slot in off */
+	qsort(c, n, sizeof(*c), r_cmp_chunk);
+	for (size_t i = 0; i < n; i++)
+		ord[i] = (size_t)c[i].off;
+	/* Chunk numbers are unique in a ring unless stale bytes repeat one;
+	 * r_cmp_chunk orders by number, the chain below needs consecutive
+	 * numbers and sequence numbers. */
+	for (size_t i = 0; i < n; i++) {
+		c[i] = r->chunks[ord[i]];
+		memcpy(vf + i * nv, r->vfirst + ord[i] * nv, nv * sizeof(uint64_t));
+	}
+	size_t start = n - 1;
+	while (start > 0 && c[start - 1].idx + 1 == c[start].idx &&
+	       c[start - 1].first_seq + c[start - 1].nexits == c[start].first_seq)
+		start--;
+	r->nchunks = n - start;
+	memcpy(r->chunks, c + start, r->nchunks * sizeof(*c));
+	memcpy(r->vfirst, vf + start * nv, r->nchunks * nv * sizeof(uint64_t));
+	free(c); free(vf); free(ord);
+	return 0;
+}
+
+void vcr_reader_close(struct vcr_reader *r)
+{
+	if (!r)
+		return;
+	if (r->fd >= 0)
+		close(r->fd);
+	ZSTD_freeDCtx(r->dctx);
+	free(r->hdr);
+	free(r->mem);
+	free(r->cpuid);
+	free(r->kv);
+	free(r->strs);
+	free(r->image);
+	free(r->chunks);
+	free(r->vfirst);
+	free(r->vtotal);
+	free(r->dec.cbuf); free(r->dec.kf); free(r->dec.raw);
+	free(r->aux.cbuf); free(r->aux.kf); free(r->aux.raw);
+	free(r->state);
+	free(r->known);
+	free(r->vexit);
+	free(r->text);
+	free(r);
+}
+
+static int r_open(struct vcr_reader *r, const char *path)
+{
+	uint8_t fh[TRF_FILE_HDR_SIZE];
+	struct stat sb;
+	int rc;
+
+	r->fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (r->fd < 0)
+		return R_ERR(r, -errno, UINT64_MAX, "%s: %s", path, strerror(errno));
+	if (fstat(r->fd, &sb))
+		return R_ERR(r, -errno, UINT64_MAX, "%s: %s", path, strerror(errno));
+	r->file_size = (uint64_t)sb.st_size;
+	r->st.file_size = r->file_size;
+	if (r->file_size < TRF_FILE_HDR_SIZE)
+		return R_ERR(r, -EINVAL, 0, "%s: %llu bytes is too short for a trace header",
+			     path, (unsigned long long)r->file_size);
+	rc = r_pread(r, fh, sizeof(fh), 0);
+	if (rc)
+		return rc;
+	if (memcmp(fh, TRF_FILE_MAGIC, 8))
+		return R_ERR(r, -EINVAL, 0, "%s: not a vcr trace (bad magic at offset 0)", path);
+	r->info.version_major = trf_get16(fh + 8);
+	r->info.version_minor = trf_get16(fh + 10);
+	if (r->info.version_major != TRF_MAJOR)
+		return R_ERR(r, -EPROTONOSUPPORT, 8,
+			     "%s: trace format %u.%u, this vcr reads %u.x", path,
+			     r->info.version_major, r->info.version_minor, TRF_MAJOR);
+	uint32_t flen = trf_get32(fh + 12);
+	if (!vcr_range_ok(TRF_FILE_HDR_SIZE, flen, r->file_size))
+		return R_ERR(r, -EINVAL, 12,
+			     "%s: header of %u bytes runs past the end of the file (%llu bytes): cut short?",
+			     path, flen, (unsigned long long)r->file_size);
+	r->hdr = malloc(flen ? flen : 1);
+	if (!r->hdr)
+		return R_ERR(r, -ENOMEM, UINT64_MAX, "out of memory");
+	rc = r_pread(r, r->hdr, flen, TRF_FILE_HDR_SIZE);
+	if (rc)
+		return rc;
+	if (trf_hash(TRF_HASH_INIT, r->hdr, flen) != trf_get64(fh + 16))
+		return R_ERR(r, -EILSEQ, TRF_FILE_HDR_SIZE,
+			     "%s: header checksum mismatch (bytes 24..%u)", path,
+			     TRF_FILE_HDR_SIZE + flen);
+	rc = r_parse_header(r, r->hdr, flen);
+	if (rc)
+		return rc;
+	r->data_start = TRF_FILE_HDR_SIZE + (uint64_t)flen;
+	r->st.header_bytes = r->data_start;
+
+	r->state = calloc(r->nvcpus, sizeof(*r->state));
+	r->known = calloc(r->nvcpus, 1);
+	r->vexit = calloc(r->nvcpus, sizeof(uint64_t));
+	r->vtotal = calloc(r->nvcpus, sizeof(uint64_t));
+	if (!r->state || !r->known || !r->vexit || !r->vtotal)
+		return R_ERR(r, -ENOMEM, UINT64_MAX, "out of memory");
+
+	rc = r_load_footer(r);
+	if (rc == -ENOMEM)
+		return R_ERR(r, rc, UINT64_MAX, "out of memory");
+	r->st.has_footer = rc == 0;
+	if (rc) {
+		rc = r_scan(r);
+		if (rc)
+			return rc;
+		if (r->ring_bytes && r_ring_order(r))
+			return R_ERR(r, -ENOMEM, UINT64_MAX, "out of memory");
+	}
+
+	for (size_t i = 0; i < r->nchunks; i++) {
+		r->st.exits += r->chunks[i].nexits;
+		r->st.chunk_bytes += r->chunks[i].size;
+		r->st.keyframe_bytes += r->chunks[i].kf_comp;
+	}
+	r->st.chunks = r->nchunks;
+	r->st.raw_bytes = r->st.exits * (sizeof(struct vcr_vcpu_state) + sizeof(struct vcr_exit) -
+					 VCR_EXIT_DATA_MAX);
+	if (r->nchunks) {
+		/* Exit counts per vCPU: the last chunk's table plus a walk of
+		 * its records. */
+		size_t li = r->nchunks - 1;
+		uint64_t cnt[VCR_TRACE_MAX_VCPUS] = { 0 };
+		bool has_end = false;
+		int src = r_scan_chunk(r, li, UINT32_MAX, 0, NULL, cnt, &has_end);
+		for (uint32_t v = 0; v < r->nvcpus; v++) {
+			r->vtotal[v] = r->vfirst[li * r->nvcpus + v] + (src >= 0 ? cnt[v] : 0);
+			r->st.vcpu_exits[v] = r->vtotal[v] - r->vfirst[v];
+		}
+		if (src < 0)
+			r->st.damaged_chunks++;
+		r->st.has_end = has_end || r->footer_has_end;
+		vcr_err_clear(&r->err);
+	}
+	r->next_seq = r->nchunks ? r->chunks[0].first_seq : 0;
+	return 0;
+}
+
+int vcr_reader_open(struct vcr_reader **out, const char *path, struct vcr_err *err)
+{
+	struct vcr_reader *r = calloc(1, sizeof(*r));
+	*out = NULL;
+	vcr_err_clear(err);
+	if (!r)
+		return vcr_err_set(err, -ENOMEM, UINT64_MAX, "out of memory");
+	r->fd = -1;
+	vcr_err_clear(&r->err);
+	r_dec_reset(&r->dec);
+	r_dec_reset(&r->aux);
+	r->dctx = ZSTD_createDCtx();
+	int rc = r->dctx ? r_open(r, path) : R_ERR(r, -ENOMEM, UINT64_MAX, "out of memory");
+	if (rc) {
+		if (err)
+			*err = r->err;
+		vcr_reader_close(r);
+		return rc;
+	}
+	*out = r;
+	return 0;
+}
