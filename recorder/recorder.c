@@ -112,6 +112,7 @@ struct vcr_recorder {
 
 	pthread_t thread;
 	bool thread_started;
+	uint32_t doorbell;			/* futex: rung by stalled vCPUs */
 	uint32_t stopping;			/* set by close */
 	int error;				/* first writer error, atomic */
 
@@ -538,6 +539,8 @@ static uint32_t rec_drain_ring(struct vcr_recorder *r, struct vcr_ring *ring,
 		vcr_ring_release(ring, h);
 		n++;
 	}
+	if (n)
+		vcr_ring_wake_producer(ring);
 	return n;
 }
 
@@ -576,7 +579,6 @@ static void rec_publish_stats(struct vcr_recorder *r)
 static void *rec_writer_main(void *arg)
 {
 	struct vcr_recorder *r = arg;
-	const struct timespec idle = { .tv_sec = 0, .tv_nsec = REC_IDLE_NS };
 	uint64_t last = rec_now_ns();
 	bool unflushed = false;
 
@@ -585,6 +587,7 @@ static void *rec_writer_main(void *arg)
 		 * last hook returned, so an empty round after it saw the
 		 * flag means everything has been written. */
 		uint32_t stopping = __atomic_load_n(&r->stopping, __ATOMIC_ACQUIRE);
+		uint32_t bell = __atomic_load_n(&r->doorbell, __ATOMIC_ACQUIRE);
 		uint64_t n = rec_round(r);
 		if (n) {
 			unflushed = true;
@@ -602,7 +605,9 @@ static void *rec_writer_main(void *arg)
 			unflushed = false;
 			rec_publish_stats(r);
 		}
-		nanosleep(&idle, NULL);
+		/* Idle: sleep, unless a stalled vCPU rang since the round
+		 * started (then the futex value differs and this returns). */
+		vcr_futex_wait(&r->doorbell, bell, REC_IDLE_NS);
 	}
 	return NULL;
 }
@@ -675,6 +680,7 @@ int vcr_recorder_open(struct vcr_recorder **out, const char *path,
 		v->run_size = opts->run_size;
 		v->rec = r;
 		rc = vcr_ring_init(&v->ring, buf);
+		v->ring.doorbell = &r->doorbell;
 		if (rc < 0) {
 			vcr_err_set(err, rc, UINT64_MAX, "recorder: buffer of vCPU %u: %s", i,
 				    strerror(-rc));
@@ -682,6 +688,7 @@ int vcr_recorder_open(struct vcr_recorder **out, const char *path,
 		}
 	}
 	rc = vcr_ring_init(&r->control, buf);
+	r->control.doorbell = &r->doorbell;
 	if (rc < 0) {
 		vcr_err_set(err, rc, UINT64_MAX, "recorder: control buffer: %s", strerror(-rc));
 		goto fail;

@@ -2,9 +2,13 @@
 #include "recorder/ring.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 int vcr_ring_init(struct vcr_ring *r, uint64_t bytes)
 {
@@ -41,12 +45,19 @@ static uint64_t ring_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+void vcr_futex_wait(uint32_t *word, uint32_t val, long timeout_ns)
+{
+	struct timespec ts = { .tv_sec = 0, .tv_nsec = timeout_ns };
+	syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, val, &ts, NULL, 0);
+}
+
+void vcr_futex_wake(uint32_t *word)
+{
+	syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+}
+
 bool vcr_ring_wait_space(struct vcr_ring *r, uint64_t end)
 {
-	/* Sleeping rather than spinning: the writer may need this very core
-	 * to catch up (two-core machines), and a stall is already the slow
-	 * case. 20 us is well below the writer's time to drain a batch. */
-	const struct timespec nap = { .tv_sec = 0, .tv_nsec = 20000 };
 	uint64_t t0 = ring_now_ns();
 	bool ok = true;
 
@@ -55,12 +66,38 @@ bool vcr_ring_wait_space(struct vcr_ring *r, uint64_t end)
 			ok = false;
 			break;
 		}
-		nanosleep(&nap, NULL);
+		uint32_t seq = __atomic_load_n(&r->wake_seq, __ATOMIC_ACQUIRE);
+		/* Dekker pair with vcr_ring_wake_producer: either we see the
+		 * consumer's new tail, or it sees `waiting` and bumps seq. */
+		__atomic_store_n(&r->waiting, 1, __ATOMIC_RELAXED);
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
 		r->p_tail = __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE);
 		if (end - r->p_tail <= r->size)
 			break;
+		if (r->doorbell) {
+			__atomic_add_fetch(r->doorbell, 1, __ATOMIC_SEQ_CST);
+			vcr_futex_wake(r->doorbell);
+		}
+		vcr_futex_wait(&r->wake_seq, seq, 1000000);
 	}
+	__atomic_store_n(&r->waiting, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&r->stalls, r->stalls + 1, __ATOMIC_RELAXED);
 	__atomic_store_n(&r->stall_ns, r->stall_ns + (ring_now_ns() - t0), __ATOMIC_RELAXED);
 	return ok;
+}
+
+void vcr_ring_wake_producer(struct vcr_ring *r)
+{
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&r->waiting, __ATOMIC_RELAXED)) {
+		__atomic_add_fetch(&r->wake_seq, 1, __ATOMIC_SEQ_CST);
+		vcr_futex_wake(&r->wake_seq);
+	}
+}
+
+void vcr_ring_consumer_gone(struct vcr_ring *r)
+{
+	__atomic_store_n(&r->gone, 1, __ATOMIC_RELEASE);
+	__atomic_add_fetch(&r->wake_seq, 1, __ATOMIC_SEQ_CST);
+	vcr_futex_wake(&r->wake_seq);
 }

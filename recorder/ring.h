@@ -18,10 +18,13 @@
  * case touches no shared cache line but the slots themselves. No lock, no
  * allocation, no syscall on the producer side unless the ring is full.
  *
- * Full ring: the producer waits (short sleeps) until the consumer frees
- * space, and counts the stall and its duration. It never drops a record
- * unless the consumer has declared itself gone (vcr_ring_consumer_gone), in
- * which case the record is counted in `dropped`.
+ * Full ring: the producer rings the consumer's doorbell (a futex word the
+ * consumer sleeps on when idle), raises `waiting` and sleeps on the futex
+ * `wake_seq`, which the consumer bumps and wakes after it has freed space
+ * (vcr_ring_wake_producer); a 1 ms timeout bounds any lost wake-up. The
+ * stall and its duration are counted. A record is never dropped unless the
+ * consumer has declared itself gone (vcr_ring_consumer_gone), in which case
+ * it is counted in `dropped`.
  */
 #ifndef VCR_RECORDER_RING_H
 #define VCR_RECORDER_RING_H
@@ -65,10 +68,14 @@ struct vcr_ring {
 	uint64_t c_tail;		/* consumer's own tail */
 	uint64_t c_head;		/* consumer's snapshot of head */
 	uint32_t gone;			/* consumer will never read again */
+	/* Stall hand-shake, written by both sides (rarely). */
+	_Alignas(64) uint32_t waiting;	/* producer sleeps for space */
+	uint32_t wake_seq;		/* futex: bumped by the consumer */
 	/* Read-only after init. */
 	_Alignas(64) uint8_t *buf;
 	uint64_t size;			/* bytes, power of two */
 	uint64_t mask;
+	uint32_t *doorbell;		/* consumer's idle futex, or NULL */
 };
 
 /* Map a buffer of `bytes` (rounded up to a power of two, at least
@@ -161,9 +168,13 @@ static inline void vcr_ring_release(struct vcr_ring *r, const struct vcr_ring_hd
 }
 
 /* Consumer: stop reading for good; a waiting producer gives up. */
-static inline void vcr_ring_consumer_gone(struct vcr_ring *r)
-{
-	__atomic_store_n(&r->gone, 1, __ATOMIC_RELEASE);
-}
+void vcr_ring_consumer_gone(struct vcr_ring *r);
+
+/* Consumer, after releasing records: wake the producer if it waits. */
+void vcr_ring_wake_producer(struct vcr_ring *r);
+
+/* Futex helpers shared with the consumer's idle wait. */
+void vcr_futex_wait(uint32_t *word, uint32_t val, long timeout_ns);
+void vcr_futex_wake(uint32_t *word);
 
 #endif

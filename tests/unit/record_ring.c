@@ -1,0 +1,258 @@
+/*
+ * record_ring: the recorder's rings and writer thread on the host, fed with
+ * synthesized kvm_run pages (no KVM needed: this tests the copy/ring/writer
+ * path, not KVM; tests/kvm/record_* test it against real exits).
+ *
+ *  1. one vCPU, a ring of the minimum size, a producer far faster than the
+ *     writer: the vCPU stalls (counted), no record is lost, every exit comes
+ *     back with its registers and OUT byte, INPUT after each IN exit.
+ *  2. four vCPU threads at once: each vCPU's records in its own order, the
+ *     total right.
+ *  3. the file stops growing (RLIMIT_FSIZE, as a stand-in for a full disk):
+ *     the error is reported once through on_error, the producers never block,
+ *     lost records are counted, and the trace still reads up to its last
+ *     complete chunk.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "formats/trace.h"
+#include "recorder/recorder.h"
+#include "tests/lib/tap.h"
+
+#define RUN_SIZE (3 * 4096)
+#define DATA_OFF 4096
+
+static void make_out(struct kvm_run *run, uint64_t i, uint32_t vcpu)
+{
+	run->exit_reason = KVM_EXIT_IO;
+	run->kvm_valid_regs = 7;
+	run->kvm_dirty_regs = 0;
+	run->io.direction = KVM_EXIT_IO_OUT;
+	run->io.size = 1;
+	run->io.count = 1;
+	run->io.port = 0xf1;
+	run->io.data_offset = DATA_OFF;
+	((uint8_t *)run)[DATA_OFF] = (uint8_t)(i * 13);
+	run->s.regs.regs.rax = i;
+	run->s.regs.regs.rbx = vcpu;
+	run->s.regs.regs.rip = 0x1000 + (i & 0xff);
+	run->s.regs.sregs.cr0 = 0x11;
+}
+
+static void make_in(struct kvm_run *run, uint64_t i)
+{
+	run->io.direction = KVM_EXIT_IO_IN;
+	run->s.regs.regs.rax = i;
+	((uint8_t *)run)[DATA_OFF] = 0;
+}
+
+struct prod {
+	struct vcr_recorder_vcpu *v;
+	uint32_t vcpu;
+	uint64_t n;
+	struct kvm_run *run;
+	bool noise;	/* registers that compress badly */
+};
+
+/* Exit i is an OUT, except every 8th, which is an IN answered with i*5. */
+static void *produce(void *arg)
+{
+	struct prod *p = arg;
+	for (uint64_t i = 0; i < p->n; i++) {
+		make_out(p->run, i, p->vcpu);
+		if (p->noise) {
+			p->run->s.regs.regs.rdx = i * 0x9e3779b97f4a7c15ull;
+			p->run->s.regs.regs.rsi = (i * 0xff51afd7ed558ccdull) ^ (i >> 7);
+		}
+		if (i % 8 == 7)
+			make_in(p->run, i);
+		vcr_recorder_after_run(p->v, p->run);
+		if (i % 8 == 7)
+			((uint8_t *)p->run)[DATA_OFF] = (uint8_t)(i * 5);
+		vcr_recorder_before_run(p->v, p->run);
+	}
+	return NULL;
+}
+
+struct check {
+	uint64_t exits[4], bad[4], inputs[4], bad_inputs[4];
+	uint64_t last_in[4];
+	uint64_t readable;
+	bool end;
+	int rc;
+};
+
+static void check_trace(const char *path, struct check *c)
+{
+	struct vcr_reader *rd;
+	struct vcr_err err;
+	struct vcr_record r;
+	int n;
+
+	memset(c, 0, sizeof(*c));
+	c->rc = vcr_reader_open(&rd, path, &err);
+	if (c->rc < 0) {
+		tap_diag("reader: %s", err.msg);
+		return;
+	}
+	while ((n = vcr_reader_next(rd, &r)) > 0) {
+		uint32_t v = r.vcpu & 3;
+		if (r.type == VCR_REC_EXIT) {
+			uint64_t i = c->exits[v]++;
+			const struct vcr_exit *e = &r.u.exit.exit;
+			bool in = i % 8 == 7;
+			if (r.u.exit.state.regs.rax != i || r.u.exit.state.regs.rbx != r.vcpu ||
+			    r.u.exit.state.sregs.cr0 != 0x11 || e->reason != KVM_EXIT_IO ||
+			    e->u.io.direction != (in ? KVM_EXIT_IO_IN : KVM_EXIT_IO_OUT) ||
+			    (!in && (e->data_len != 1 || e->data[0] != (uint8_t)(i * 13))))
+				c->bad[v]++;
+			if (in)
+				c->last_in[v] = i;
+		} else if (r.type == VCR_REC_INPUT) {
+			c->inputs[v]++;
+			if (r.u.input.len != 1 || r.u.input.data[0] != (uint8_t)(c->last_in[v] * 5))
+				c->bad_inputs[v]++;
+		} else if (r.type == VCR_REC_END) {
+			c->end = true;
+		}
+	}
+	if (n < 0)
+		tap_diag("reader stopped: %s", vcr_reader_error(rd)->msg);
+	c->rc = n;
+	vcr_reader_close(rd);
+}
+
+static struct vcr_trace_info info_for(uint32_t nvcpus)
+{
+	static const struct vcr_mem_region region = { .gpa = 0, .size = 1 << 20 };
+	struct vcr_trace_info info = {
+		.arch = VCR_ARCH_X86_64, .kvm_api_version = 12, .sync_regs_mask = 7,
+		.nvcpus = nvcpus, .mem = &region, .nmem = 1, .cmdline = "record_ring",
+	};
+	return info;
+}
+
+static int error_calls;
+static int error_code;
+static void on_error(void *arg, int err, const char *msg)
+{
+	(void)arg;
+	error_calls++;
+	error_code = err;
+	tap_diag("on_error: %s", msg);
+}
+
+int main(void)
+{
+	char path[] = "/tmp/vcr-record-ring-XXXXXX";
+	struct vcr_err err;
+	struct vcr_recorder *rec;
+	struct vcr_recorder_summary sum;
+	struct check c;
+	struct kvm_run *runs[4];
+	int fd = mkstemp(path);
+
+	if (fd < 0)
+		tap_bail("mkstemp: %s", strerror(errno));
+	close(fd);
+	for (int i = 0; i < 4; i++)
+		runs[i] = calloc(1, RUN_SIZE);
+	tap_plan(12);
+
+	/* 1. one vCPU, smallest ring: stalls, nothing lost. */
+	const uint64_t n1 = 100000;
+	struct vcr_trace_info info = info_for(1);
+	struct vcr_recorder_opts opts = { .run_size = RUN_SIZE, .buffer_bytes = 1 };
+	if (vcr_recorder_open(&rec, path, &info, &opts, &err) < 0)
+		tap_bail("open: %s", err.msg);
+	struct prod p = { .v = vcr_recorder_vcpu(rec, 0), .vcpu = 0, .n = n1, .run = runs[0] };
+	produce(&p);
+	vcr_recorder_end(rec, VCR_END_EXIT_PORT, 0, "done");
+	int rc = vcr_recorder_close(rec, &sum);
+	char line[512];
+	vcr_recorder_summary_format(&sum, path, line, sizeof(line));
+	tap_diag("%s", line);
+	tap_ok(rc == 0 && sum.exits == n1 && sum.dropped == 0,
+	       "1 vCPU: close ok, %llu exits written, none lost", (unsigned long long)n1);
+	tap_ok(sum.stalls > 0, "a full ring stalls the vCPU and the stall is counted (%llu)",
+	       (unsigned long long)sum.stalls);
+	check_trace(path, &c);
+	tap_ok(c.rc == 0 && c.exits[0] == n1 && c.bad[0] == 0 && c.end,
+	       "every exit read back with its registers and OUT byte, END last");
+	tap_ok(c.inputs[0] == n1 / 8 && c.bad_inputs[0] == 0, "INPUT after every IN exit");
+
+	/* 2. four vCPUs on four threads. */
+	const uint64_t n2 = 30000;
+	info = info_for(4);
+	opts.buffer_bytes = 1;
+	if (vcr_recorder_open(&rec, path, &info, &opts, &err) < 0)
+		tap_bail("open: %s", err.msg);
+	pthread_t th[4];
+	struct prod ps[4];
+	for (uint32_t i = 0; i < 4; i++) {
+		ps[i] = (struct prod){ .v = vcr_recorder_vcpu(rec, i), .vcpu = i, .n = n2,
+				       .run = runs[i] };
+		pthread_create(&th[i], NULL, produce, &ps[i]);
+	}
+	for (int i = 0; i < 4; i++)
+		pthread_join(th[i], NULL);
+	vcr_recorder_end(rec, VCR_END_EXIT_PORT, 0, "done");
+	rc = vcr_recorder_close(rec, &sum);
+	tap_ok(rc == 0 && sum.exits == 4 * n2 && sum.dropped == 0,
+	       "4 vCPUs: %llu exits written, none lost", (unsigned long long)sum.exits);
+	check_trace(path, &c);
+	bool all = c.rc == 0 && c.end;
+	for (int i = 0; i < 4; i++)
+		all = all && c.exits[i] == n2 && c.bad[i] == 0 && c.inputs[i] == n2 / 8 &&
+		      c.bad_inputs[i] == 0;
+	tap_ok(all, "each vCPU's records complete and in its own order");
+
+	/* 3. the file cannot grow past 256 KiB. */
+	signal(SIGXFSZ, SIG_IGN);
+	struct rlimit rl = { .rlim_cur = 256 << 10, .rlim_max = RLIM_INFINITY };
+	getrlimit(RLIMIT_FSIZE, &rl);
+	struct rlimit small = { .rlim_cur = 256 << 10, .rlim_max = rl.rlim_max };
+	if (setrlimit(RLIMIT_FSIZE, &small) < 0)
+		tap_bail("setrlimit: %s", strerror(errno));
+	const uint64_t n3 = 400000;
+	info = info_for(1);
+	opts = (struct vcr_recorder_opts){ .run_size = RUN_SIZE, .buffer_bytes = 1,
+					   .on_error = on_error, .chunk_exits = 1024,
+					   .flush_exits = 1024 };
+	if (vcr_recorder_open(&rec, path, &info, &opts, &err) < 0)
+		tap_bail("open: %s", err.msg);
+	p = (struct prod){ .v = vcr_recorder_vcpu(rec, 0), .vcpu = 0, .n = n3, .run = runs[0],
+			   .noise = true };
+	produce(&p);
+	tap_ok(1, "the vCPU never blocked for good after the write error (%llu exits produced)",
+	       (unsigned long long)n3);
+	int live_err = vcr_recorder_error(rec);
+	vcr_recorder_end(rec, VCR_END_ERROR, live_err, "write failed");
+	rc = vcr_recorder_close(rec, &sum);
+	setrlimit(RLIMIT_FSIZE, &rl);
+	vcr_recorder_summary_format(&sum, path, line, sizeof(line));
+	tap_diag("%s", line);
+	tap_ok(live_err == -EFBIG && rc == -EFBIG && error_calls == 1 && error_code == -EFBIG,
+	       "write error kept, reported once through on_error (%d, %d calls)", live_err,
+	       error_calls);
+	tap_ok(sum.dropped > 0 && sum.exits + sum.dropped >= n3,
+	       "records lost after the error are counted (%llu)", (unsigned long long)sum.dropped);
+	tap_ok(strstr(line, "LOST") != NULL, "the end-of-run line says records were lost");
+	check_trace(path, &c);
+	tap_ok(c.exits[0] > 0 && c.bad[0] == 0,
+	       "trace readable up to its last complete chunk (%llu exits)",
+	       (unsigned long long)c.exits[0]);
+	tap_ok(!c.end, "no END record (it could not be written)");
+
+	for (int i = 0; i < 4; i++)
+		free(runs[i]);
+	unlink(path);
+	return tap_exit_status();
+}
