@@ -1,0 +1,371 @@
+/* gdbstub/rsp.c: RSP framing (see rsp.h). */
+#include "gdbstub/rsp.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum {
+	ST_IDLE,	/* between packets */
+	ST_DATA,	/* inside "$...": payload bytes */
+	ST_ESC,		/* after '}' */
+	ST_RLE,		/* after '*': the count byte comes next */
+	ST_SUM1,	/* after '#' */
+	ST_SUM2,
+};
+
+int rsp_parser_init(struct rsp_parser *p, size_t max)
+{
+	memset(p, 0, sizeof(*p));
+	if (max < 16)
+		return -EINVAL;
+	p->pkt = malloc(max + 1);
+	if (!p->pkt)
+		return -ENOMEM;
+	p->max = max;
+	p->state = ST_IDLE;
+	return 0;
+}
+
+void rsp_parser_free(struct rsp_parser *p)
+{
+	if (!p)
+		return;
+	free(p->pkt);
+	p->pkt = NULL;
+}
+
+static void store(struct rsp_parser *p, uint8_t c)
+{
+	if (p->pkt_len >= p->max) {
+		p->overflow = true;
+		return;
+	}
+	p->pkt[p->pkt_len++] = c;
+	p->have_last = true;
+}
+
+static void begin_packet(struct rsp_parser *p)
+{
+	p->state = ST_DATA;
+	p->pkt_len = 0;
+	p->sum = 0;
+	p->overflow = false;
+	p->badenc = false;
+	p->have_last = false;
+}
+
+size_t rsp_parse(struct rsp_parser *p, const uint8_t *in, size_t n, enum rsp_event *ev)
+{
+	size_t i = 0;
+
+	*ev = RSP_EV_NONE;
+	while (i < n) {
+		uint8_t c = in[i++];
+		int h;
+
+		switch (p->state) {
+		case ST_IDLE:
+			if (c == '$') {
+				begin_packet(p);
+			} else if (c == 0x03) {
+				*ev = RSP_EV_INTERRUPT;
+				return i;
+			} else if (c == '+') {
+				*ev = RSP_EV_ACK;
+				return i;
+			} else if (c == '-') {
+				*ev = RSP_EV_NACK;
+				return i;
+			}
+			/* Anything else between packets is line noise. */
+			break;
+		case ST_DATA:
+			if (c == '#') {
+				p->state = ST_SUM1;
+				break;
+			}
+			if (c == '$') {
+				/* The peer restarted (we lost the tail of a
+				 * packet): resynchronise on the new one. */
+				begin_packet(p);
+				break;
+			}
+			p->sum += c;
+			if (c == '}')
+				p->state = ST_ESC;
+			else if (c == '*')
+				p->state = ST_RLE;
+			else
+				store(p, c);
+			break;
+		case ST_ESC:
+			if (c == '#' || c == '$') {
+				/* An escape cannot escape the framing. */
+				p->badenc = true;
+				p->state = c == '#' ? ST_SUM1 : ST_DATA;
+				if (c == '$')
+					begin_packet(p);
+				break;
+			}
+			p->sum += c;
+			store(p, c ^ 0x20);
+			p->state = ST_DATA;
+			break;
+		case ST_RLE:
+			if (c == '#' || c == '$') {
+				p->badenc = true;
+				if (c == '$')
+					begin_packet(p);
+				else
+					p->state = ST_SUM1;
+				break;
+			}
+			p->sum += c;
+			p->state = ST_DATA;
+			/* "X*n": X repeated n - 29 more times; n is printable,
+			 * from ' '+3 upwards (gdb docs, "Run-length encoding"). */
+			if (!p->have_last || c < 29 + 3 || c > 126) {
+				p->badenc = true;
+				break;
+			}
+			for (unsigned k = 0; k < (unsigned)(c - 29); k++)
+				store(p, p->pkt_len ? p->pkt[p->pkt_len - 1] : 0);
+			break;
+		case ST_SUM1:
+			h = rsp_hexval(c);
+			p->sum_rx = (uint8_t)((h < 0 ? 0 : h) << 4);
+			if (h < 0)
+				p->badenc = true;
+			p->state = ST_SUM2;
+			break;
+		case ST_SUM2:
+			h = rsp_hexval(c);
+			p->sum_rx |= (uint8_t)(h < 0 ? 0 : h);
+			if (h < 0)
+				p->badenc = true;
+			p->state = ST_IDLE;
+			p->pkt[p->pkt_len] = 0;
+			if (p->overflow) {
+				p->bad_why = RSP_BAD_TOO_LONG;
+				*ev = RSP_EV_BAD;
+			} else if (p->badenc) {
+				p->bad_why = RSP_BAD_ENCODING;
+				*ev = RSP_EV_BAD;
+			} else if (!p->noack && p->sum_rx != p->sum) {
+				p->bad_why = RSP_BAD_CHECKSUM;
+				*ev = RSP_EV_BAD;
+			} else {
+				p->bad_why = RSP_BAD_NONE;
+				*ev = RSP_EV_PACKET;
+			}
+			return i;
+		}
+	}
+	return i;
+}
+
+/* ------------------------------------------------------------ output */
+
+void rsp_buf_init(struct rsp_buf *b)
+{
+	memset(b, 0, sizeof(*b));
+}
+
+void rsp_buf_free(struct rsp_buf *b)
+{
+	if (!b)
+		return;
+	free(b->data);
+	memset(b, 0, sizeof(*b));
+}
+
+int rsp_buf_reserve(struct rsp_buf *b, size_t extra)
+{
+	size_t limit = b->limit ? b->limit : (size_t)64 << 20;
+
+	if (b->failed)
+		return -ENOMEM;
+	if (extra <= b->cap - b->len)
+		return 0;
+	if (extra > limit || b->len > limit - extra) {
+		b->failed = true;
+		return -ENOBUFS;
+	}
+	size_t cap = b->cap ? b->cap : 256;
+	while (cap - b->len < extra)
+		cap *= 2;
+	uint8_t *d = realloc(b->data, cap);
+	if (!d) {
+		b->failed = true;
+		return -ENOMEM;
+	}
+	b->data = d;
+	b->cap = cap;
+	return 0;
+}
+
+int rsp_buf_put(struct rsp_buf *b, const void *data, size_t len)
+{
+	int rc = rsp_buf_reserve(b, len);
+	if (rc)
+		return rc;
+	if (len)
+		memcpy(b->data + b->len, data, len);
+	b->len += len;
+	return 0;
+}
+
+int rsp_buf_putc(struct rsp_buf *b, uint8_t c)
+{
+	return rsp_buf_put(b, &c, 1);
+}
+
+int rsp_buf_puts(struct rsp_buf *b, const char *s)
+{
+	return rsp_buf_put(b, s, strlen(s));
+}
+
+int rsp_buf_printf(struct rsp_buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	char small[256];
+
+	va_start(ap, fmt);
+	int n = vsnprintf(small, sizeof(small), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return -EINVAL;
+	if ((size_t)n < sizeof(small))
+		return rsp_buf_put(b, small, (size_t)n);
+	int rc = rsp_buf_reserve(b, (size_t)n + 1);
+	if (rc)
+		return rc;
+	va_start(ap, fmt);
+	vsnprintf((char *)b->data + b->len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	b->len += (size_t)n;
+	return 0;
+}
+
+static const char hexdig[] = "0123456789abcdef";
+
+int rsp_buf_put_hex(struct rsp_buf *b, const void *data, size_t len)
+{
+	const uint8_t *s = data;
+
+	if (len > SIZE_MAX / 2)
+		return -EOVERFLOW;
+	int rc = rsp_buf_reserve(b, 2 * len);
+	if (rc)
+		return rc;
+	uint8_t *o = b->data + b->len;
+	for (size_t i = 0; i < len; i++) {
+		*o++ = (uint8_t)hexdig[s[i] >> 4];
+		*o++ = (uint8_t)hexdig[s[i] & 15];
+	}
+	b->len += 2 * len;
+	return 0;
+}
+
+static inline bool needs_escape(uint8_t c)
+{
+	return c == '#' || c == '$' || c == '}' || c == '*';
+}
+
+int rsp_buf_put_escaped(struct rsp_buf *b, const void *data, size_t len)
+{
+	const uint8_t *s = data;
+
+	if (len > SIZE_MAX / 2)
+		return -EOVERFLOW;
+	int rc = rsp_buf_reserve(b, 2 * len);
+	if (rc)
+		return rc;
+	uint8_t *o = b->data + b->len;
+	for (size_t i = 0; i < len; i++) {
+		if (needs_escape(s[i])) {
+			*o++ = '}';
+			*o++ = s[i] ^ 0x20;
+		} else {
+			*o++ = s[i];
+		}
+	}
+	b->len = (size_t)(o - b->data);
+	return 0;
+}
+
+int rsp_put_packet(struct rsp_buf *out, const void *payload, size_t len)
+{
+	size_t start;
+	int rc;
+
+	if ((rc = rsp_buf_putc(out, '$')))
+		return rc;
+	start = out->len;
+	if ((rc = rsp_buf_put_escaped(out, payload, len)))
+		return rc;
+	uint8_t sum = 0;
+	for (size_t i = start; i < out->len; i++)
+		sum += out->data[i];
+	uint8_t tail[3] = { '#', (uint8_t)hexdig[sum >> 4], (uint8_t)hexdig[sum & 15] };
+	return rsp_buf_put(out, tail, 3);
+}
+
+/* ------------------------------------------------------------ parsing */
+
+int rsp_hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+ssize_t rsp_unhex(const char *s, size_t len, uint8_t *out, size_t max)
+{
+	if (len % 2)
+		return -EINVAL;
+	size_t n = len / 2;
+	if (n > max)
+		n = max;
+	for (size_t i = 0; i < n; i++) {
+		int hi = rsp_hexval((unsigned char)s[2 * i]);
+		int lo = rsp_hexval((unsigned char)s[2 * i + 1]);
+		if (hi < 0 || lo < 0)
+			return -EINVAL;
+		out[i] = (uint8_t)(hi << 4 | lo);
+	}
+	return (ssize_t)n;
+}
+
+int rsp_parse_hex(const char **s, const char *end, uint64_t *v)
+{
+	const char *p = *s;
+	uint64_t x = 0;
+	int nd = 0;
+	bool any = false;
+
+	while (p < end) {
+		int h = rsp_hexval((unsigned char)*p);
+		if (h < 0)
+			break;
+		if (nd == 16)
+			return -EINVAL;
+		x = x << 4 | (uint64_t)h;
+		if (x)		/* leading zeros do not count */
+			nd++;
+		p++;
+		any = true;
+	}
+	if (!any)
+		return -EINVAL;
+	*v = x;
+	*s = p;
+	return 0;
+}
