@@ -8,6 +8,17 @@
  * Seeking costs one chunk decode at most wherever the target is (index +
  * keyframe + deltas); stepping within a decoded chunk costs no decode.
  *
+ * What "at exit P" means: vCPU v's state is the state after v's last EXIT or
+ * SET_STATE record that comes before the extras of P (for P's own vCPU,
+ * exactly what KVM synced at that exit). The extras of P (the VMM's answer:
+ * INPUT, SET_STATE, MEM_WRITE...) take effect afterwards and are visible, in
+ * state and memory, from the next exit on. Memory records written before the
+ * first exit (the loader's) are visible everywhere.
+ *
+ * Ring-mode traces keep only their newest exits: positions then run from
+ * vcr_cursor_first() to vcr_cursor_first() + nexits - 1 (first is 0 for every
+ * other trace).
+ *
  * Memory: the trace holds the bytes the VMM wrote (loader, DMA) and memory
  * page snapshots, not every guest store. vcr_cursor_read_mem returns guest
  * physical memory as last recorded at or before the position and refuses
@@ -24,8 +35,8 @@
 
 struct vcr_cursor;
 
-/* Open `path`; the cursor stands on exit 0 (-ENODATA if the trace has no
- * exit). */
+/* Open `path`; the cursor stands on the first exit (-ENODATA if the trace
+ * has no exit). */
 int vcr_cursor_open(struct vcr_cursor **out, const char *path, struct vcr_err *err);
 void vcr_cursor_close(struct vcr_cursor *c);
 
@@ -35,6 +46,8 @@ uint64_t vcr_cursor_vcpu_nexits(const struct vcr_cursor *c, uint32_t vcpu);
 
 /* Current position (global exit sequence number). */
 uint64_t vcr_cursor_pos(const struct vcr_cursor *c);
+/* Sequence number of the first exit kept (0 unless ring mode). */
+uint64_t vcr_cursor_first(const struct vcr_cursor *c);
 
 /* Go to exit `seq`; -ERANGE if seq >= nexits (position unchanged). */
 int vcr_cursor_seek(struct vcr_cursor *c, uint64_t seq);
@@ -62,7 +75,9 @@ const struct vcr_record *vcr_cursor_extras(const struct vcr_cursor *c, size_t *n
 
 /* Read guest-physical memory as last recorded at or before the position.
  * Returns 0, or -ENOENT if some byte in range was never recorded (nothing
- * copied then). */
+ * copied then). The first call (and the first per-vCPU step or ordinal that
+ * leaves the decoded window) scans the whole trace once to build the memory
+ * map and a per-exit vCPU index. */
 int vcr_cursor_read_mem(struct vcr_cursor *c, uint64_t gpa, void *buf, size_t len);
 
 const struct vcr_err *vcr_cursor_error(const struct vcr_cursor *c);

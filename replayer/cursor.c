@@ -1,0 +1,1188 @@
+/*
+ * replayer/cursor.c: random access to a trace by exit (see cursor.h).
+ *
+ * Model. The cursor keeps a *window*: a run of consecutive EXIT records
+ * [wbase, wbase + nex) decoded from the trace reader, each with the full
+ * state of its vCPU, the non-EXIT records that belong to it (its "extras"),
+ * and a *base snapshot*: the state of every other vCPU as of exit wbase.
+ * States are kept as a list of events (base snapshot entries, EXIT states,
+ * SET_STATE results) in file order, each linked to the previous event of the
+ * same vCPU. cur[v] is the event that holds v's state at the position, so
+ *   - a state query is one copy;
+ *   - a forward step applies the events between two exits (O(1) amortized);
+ *   - a backward step follows the per-vCPU links back over the same events;
+ *   - a seek outside the window is one reader seek (index + one chunk
+ *     decode, see formats/trace.h) plus the records up to the next exit.
+ * Forward steps read the next records from the reader, which stays
+ * positioned after the window, so walking a trace decodes each chunk once.
+ * A backward step off the front of the window reloads a window of
+ * CUR_BACK_SPAN exits that ends there, so long reverse walks cost one reader
+ * seek per CUR_BACK_SPAN steps. The window is compacted once it holds
+ * CUR_WINDOW_MAX exits, keeping CUR_KEEP_BEHIND exits behind the position.
+ *
+ * Position semantics: at exit P, vCPU v's state is the state after v's last
+ * EXIT or SET_STATE that comes *before the extras of P* in the file: for P's
+ * own vCPU, exactly the state KVM synced at that exit. The extras of P (the
+ * VMM's answers to it: inputs, SET_STATE, memory writes) are what happens
+ * next; they become visible in state and memory at P + 1. Guest memory is the
+ * same: a MEM_WRITE/MEM_PAGES record carrying seq s (the exit it follows, or
+ * UINT64_MAX before the first exit) is visible from exit s + 1 on.
+ *
+ * Lazy whole-trace index. Memory reads, per-vCPU ordinals of vCPUs whose last
+ * exit is before the window, and per-vCPU steps that leave the window need
+ * facts from the whole trace. The first such call scans the trace once with a
+ * second reader (the main reader keeps its position) and builds: one byte per
+ * exit naming its vCPU, per-vCPU exit counts every CUR_BLOCK exits, and the
+ * memory map (every recorded memory byte, split into per-page pieces sorted
+ * by page then file order).
+ */
+#include "replayer/cursor.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CUR_WINDOW_MAX 4096u	/* exits in the window before compaction */
+#define CUR_KEEP_BEHIND 256u	/* exits kept behind the position on compaction */
+#define CUR_BACK_SPAN 1024u	/* exits loaded by a backward reload */
+#define CUR_FILL_AHEAD 64u	/* a seek this close ahead reads on instead of seeking */
+#define CUR_BLOCK 4096u		/* exits per per-vCPU count block of the index */
+#define CUR_PAGE 4096u
+
+typedef __typeof__(((struct vcr_exit *)0)->u) cur_exit_payload;
+
+struct cur_exit {
+	uint32_t vcpu;
+	uint32_t valid;
+	uint64_t vcpu_exit;
+	uint32_t ev;		/* event holding the state after this exit */
+	uint32_t xfirst;	/* first extra in xs[] */
+	uint32_t xcount;
+	uint32_t reason;
+	uint32_t data_len;
+	uint64_t data_off;	/* exit data bytes in arena */
+	cur_exit_payload u;
+};
+
+struct cur_event {
+	uint32_t vcpu;
+	int32_t prev;		/* previous event of the same vCPU, -1 none */
+	uint64_t vcpu_exit;	/* ordinal of v's latest exit, UINT64_MAX unknown */
+	struct vcr_vcpu_state st;
+};
+
+/* A non-EXIT record, compact: large payloads live in the arena or, for
+ * SET_STATE, in the event list. */
+struct cur_extra {
+	uint32_t type;
+	uint32_t vcpu;
+	uint64_t seq;
+	uint32_t a, b;		/* INPUT kind/len, SET_STATE dirty/event,
+				 * INJECT kind/vector, END how/status */
+	uint64_t gpa, len;	/* MEM_* */
+	uint64_t off;		/* arena offset of data/text, UINT64_MAX none */
+};
+
+/* One recorded memory write, clipped to one guest page. */
+struct cur_piece {
+	uint64_t page;		/* gpa / CUR_PAGE */
+	uint64_t key;		/* seq + 1 of the record: visible at exits >= key */
+	uint64_t data_off;	/* in mem_data */
+	uint32_t ord;		/* creation order, for a stable sort */
+	uint16_t pofs;		/* offset in the page */
+	uint16_t len;		/* 1..CUR_PAGE bytes */
+};
+
+struct cur_page {
+	uint64_t page;
+	size_t first, count;	/* in pieces[] */
+};
+
+struct vcr_cursor {
+	char *path;
+	struct vcr_reader *rd;
+	const struct vcr_trace_info *info;
+	uint32_t nvcpus;
+	uint64_t first;		/* seq of the first exit kept (0 unless ring mode) */
+	uint64_t nexits;
+	uint64_t *vcpu_nexits;
+	struct vcr_err err;
+	struct vcr_record scratch;	/* reader output */
+
+	/* window */
+	uint64_t wbase;
+	struct cur_exit *ex;
+	size_t nex, capex;
+	struct cur_event *ev;
+	size_t nev, capev;
+	struct cur_extra *xs;
+	size_t nxs, capxs;
+	uint8_t *arena;
+	size_t alen, acap;
+	int32_t *wlast;		/* per vCPU: last event in the window */
+	bool wend;		/* reader reached the end after the last exit */
+	bool rd_follows;	/* reader is positioned right after the window */
+
+	/* position */
+	size_t pi;		/* index in ex[] */
+	int32_t *cur;		/* per vCPU: event of its state, -1 none */
+
+	/* materialized views, valid until the cursor moves */
+	struct vcr_record rec;
+	bool rec_ok;
+	struct vcr_record *xrec;
+	size_t capxrec;
+	bool xrec_ok;
+
+	/* lazy whole-trace index */
+	bool idx_ok;
+	uint8_t *exit_vcpu;	/* per exit */
+	uint64_t *blk_count;	/* [block][vcpu]: exits of vcpu before block start */
+	struct cur_piece *pieces;
+	size_t npieces;
+	struct cur_page *pages;
+	size_t npages;
+	uint8_t *mem_data;
+	size_t mem_len;
+	uint8_t *mem_tmp;	/* read_mem assembly buffer */
+	uint8_t *mem_have;
+	size_t mem_tmp_cap;
+};
+
+/* ------------------------------------------------------------ helpers */
+
+static int cur_grow(void **p, size_t *cap, size_t need, size_t elem)
+{
+	if (need <= *cap)
+		return 0;
+	size_t n = *cap ? *cap : 64;
+	while (n < need) {
+		if (n > SIZE_MAX / 2)
+			return -ENOMEM;
+		n *= 2;
+	}
+	if (n > SIZE_MAX / elem)
+		return -ENOMEM;
+	void *q = realloc(*p, n * elem);
+	if (!q)
+		return -ENOMEM;
+	*p = q;
+	*cap = n;
+	return 0;
+}
+
+/* Append len bytes to the arena; *off receives their offset. */
+static int cur_arena_put(struct vcr_cursor *c, const void *data, size_t len, uint64_t *off)
+{
+	if (len > SIZE_MAX - c->alen - 1)
+		return -ENOMEM;
+	int rc = cur_grow((void **)&c->arena, &c->acap, c->alen + len + 1, 1);
+	if (rc)
+		return rc;
+	if (len)
+		memcpy(c->arena + c->alen, data, len);
+	c->arena[c->alen + len] = 0;	/* texts are stored NUL-terminated */
+	*off = c->alen;
+	c->alen += len + 1;
+	return 0;
+}
+
+static int cur_fail(struct vcr_cursor *c, int code, const char *what)
+{
+	const struct vcr_err *re = c->rd ? vcr_reader_error(c->rd) : NULL;
+	if (re && re->code)
+		return vcr_err_set(&c->err, code, re->offset, "%s: %s", what, re->msg);
+	return vcr_err_set(&c->err, code, UINT64_MAX, "%s: %s", what, strerror(-code));
+}
+
+static int cur_push_event(struct vcr_cursor *c, uint32_t vcpu, uint64_t vcpu_exit,
+			  const struct vcr_vcpu_state *st)
+{
+	if (c->nev >= INT32_MAX)
+		return -EOVERFLOW;
+	int rc = cur_grow((void **)&c->ev, &c->capev, c->nev + 1, sizeof(*c->ev));
+	if (rc)
+		return rc;
+	struct cur_event *e = &c->ev[c->nev];
+	e->vcpu = vcpu;
+	e->prev = c->wlast[vcpu];
+	e->vcpu_exit = vcpu_exit;
+	e->st = *st;
+	c->wlast[vcpu] = (int32_t)c->nev;
+	c->nev++;
+	return 0;
+}
+
+static void cur_invalidate_views(struct vcr_cursor *c)
+{
+	c->rec_ok = false;
+	c->xrec_ok = false;
+}
+
+static void cur_window_clear(struct vcr_cursor *c)
+{
+	c->nex = c->nev = c->nxs = c->alen = 0;
+	c->pi = 0;
+	c->wend = false;
+	for (uint32_t v = 0; v < c->nvcpus; v++)
+		c->wlast[v] = -1;
+	cur_invalidate_views(c);
+}
+
+/* Append the EXIT record in c->scratch to the window. */
+static int cur_add_exit(struct vcr_cursor *c)
+{
+	const struct vcr_record *r = &c->scratch;
+	if (r->vcpu >= c->nvcpus)
+		return vcr_err_set(&c->err, -EBADMSG, UINT64_MAX,
+				   "exit %llu names vCPU %u, trace has %u",
+				   (unsigned long long)r->seq, r->vcpu, c->nvcpus);
+	if (r->seq != c->wbase + c->nex)
+		return vcr_err_set(&c->err, -EBADMSG, UINT64_MAX,
+				   "reader returned exit %llu where %llu was expected",
+				   (unsigned long long)r->seq,
+				   (unsigned long long)(c->wbase + c->nex));
+	if (c->nex >= INT32_MAX)
+		return -EOVERFLOW;
+	int rc = cur_grow((void **)&c->ex, &c->capex, c->nex + 1, sizeof(*c->ex));
+	if (rc)
+		return rc;
+	uint32_t dlen = r->u.exit.exit.data_len;
+	if (dlen > VCR_EXIT_DATA_MAX)
+		return vcr_err_set(&c->err, -EBADMSG, UINT64_MAX, "exit %llu: data_len %u",
+				   (unsigned long long)r->seq, dlen);
+	struct cur_exit *x = &c->ex[c->nex];
+	x->vcpu = r->vcpu;
+	x->valid = r->u.exit.valid;
+	x->vcpu_exit = r->vcpu_exit;
+	x->reason = r->u.exit.exit.reason;
+	x->data_len = dlen;
+	x->u = r->u.exit.exit.u;
+	x->xfirst = (uint32_t)c->nxs;
+	x->xcount = 0;
+	rc = cur_arena_put(c, r->u.exit.exit.data, dlen, &x->data_off);
+	if (rc)
+		return rc;
+	rc = cur_push_event(c, r->vcpu, r->vcpu_exit, &r->u.exit.state);
+	if (rc)
+		return rc;
+	x->ev = (uint32_t)(c->nev - 1);
+	c->nex++;
+	return 0;
+}
+
+/* Append the non-EXIT record in c->scratch as an extra of the last exit. */
+static int cur_add_extra(struct vcr_cursor *c)
+{
+	const struct vcr_record *r = &c->scratch;
+	int rc = cur_grow((void **)&c->xs, &c->capxs, c->nxs + 1, sizeof(*c->xs));
+	if (rc)
+		return rc;
+	struct cur_extra *x = &c->xs[c->nxs];
+	memset(x, 0, sizeof(*x));
+	x->type = r->type;
+	x->vcpu = r->vcpu;
+	x->seq = r->seq;
+	x->off = UINT64_MAX;
+	switch (r->type) {
+	case VCR_REC_INPUT:
+		if (r->u.input.len > VCR_EXIT_DATA_MAX)
+			return vcr_err_set(&c->err, -EBADMSG, UINT64_MAX, "input of %u bytes",
+					   r->u.input.len);
+		x->a = r->u.input.kind;
+		x->b = r->u.input.len;
+		rc = cur_arena_put(c, r->u.input.data, r->u.input.len, &x->off);
+		break;
+	case VCR_REC_SET_STATE: {
+		if (r->vcpu >= c->nvcpus)
+			return vcr_err_set(&c->err, -EBADMSG, UINT64_MAX,
+					   "SET_STATE for vCPU %u, trace has %u", r->vcpu, c->nvcpus);
+		struct vcr_vcpu_state st;
+		uint64_t ord = UINT64_MAX;
+		int32_t last = c->wlast[r->vcpu];
+		if (last >= 0) {
+			st = c->ev[last].st;
+			ord = c->ev[last].vcpu_exit;
+		} else {
+			memset(&st, 0, sizeof(st));
+		}
+		vcr_state_copy(&st, &r->u.set_state.state, r->u.set_state.dirty);
+		x->a = r->u.set_state.dirty;
+		rc = cur_push_event(c, r->vcpu, ord, &st);
+		x->b = (uint32_t)(c->nev - 1);
+		break;
+	}
+	case VCR_REC_INJECT:
+		x->a = r->u.inject.kind;
+		x->b = r->u.inject.vector;
+		break;
+	case VCR_REC_MEM_WRITE:
+	case VCR_REC_MEM_PAGES:
+		if (r->u.mem.len > SIZE_MAX / 2 || (r->u.mem.len && !r->u.mem.data))
+			return vcr_err_set(&c->err, -EBADMSG, UINT64_MAX, "memory record of %llu bytes",
+					   (unsigned long long)r->u.mem.len);
+		x->gpa = r->u.mem.gpa;
+		x->len = r->u.mem.len;
+		rc = cur_arena_put(c, r->u.mem.data, (size_t)r->u.mem.len, &x->off);
+		break;
+	case VCR_REC_MARKER:
+		if (r->u.marker.text)
+			rc = cur_arena_put(c, r->u.marker.text, strlen(r->u.marker.text), &x->off);
+		break;
+	case VCR_REC_END:
+		x->a = r->u.end.how;
+		x->b = (uint32_t)r->u.end.status;
+		if (r->u.end.msg)
+			rc = cur_arena_put(c, r->u.end.msg, strlen(r->u.end.msg), &x->off);
+		break;
+	default:
+		break;	/* unknown optional record: kept with its type only */
+	}
+	if (rc)
+		return rc;
+	c->nxs++;
+	c->ex[c->nex - 1].xcount++;
+	return 0;
+}
+
+/* Read records until the next EXIT (appended: returns 1) or the end of the
+ * trace (returns 0, wend set). Records before it are extras of the last
+ * exit. The reader must follow the window. */
+static int cur_fill_next(struct vcr_cursor *c)
+{
+	if (c->wend)
+		return 0;
+	if (!c->rd_follows)
+		return vcr_err_set(&c->err, -EINVAL, UINT64_MAX, "cursor: reader lost its position");
+	cur_invalidate_views(c);
+	for (;;) {
+		int rc = vcr_reader_next(c->rd, &c->scratch);
+		if (rc < 0) {
+			c->rd_follows = false;
+			return cur_fail(c, rc, "reading trace");
+		}
+		if (rc == 0) {
+			c->wend = true;
+			return 0;
+		}
+		if (c->scratch.type == VCR_REC_EXIT) {
+			rc = cur_add_exit(c);
+			if (rc) {
+				c->rd_follows = false;
+				return rc;
+			}
+			return 1;
+		}
+		if (c->nex == 0)
+			continue;	/* cannot happen after a seek; ignore */
+		rc = cur_add_extra(c);
+		if (rc) {
+			c->rd_follows = false;
+			return rc;
+		}
+	}
+}
+
+/* Make sure exit index i of the window exists with its extras complete.
+ * 0 if so, -ERANGE if the trace ends first, other negatives on error. */
+static int cur_ensure(struct vcr_cursor *c, size_t i)
+{
+	while (c->nex < i + 2 && !c->wend) {
+		int rc = cur_fill_next(c);
+		if (rc < 0)
+			return rc;
+	}
+	return i < c->nex ? 0 : -ERANGE;
+}
+
+/* Start a new window at exit seq: reader seek, base snapshot, the exit. */
+static int cur_reset(struct vcr_cursor *c, uint64_t seq)
+{
+	cur_window_clear(c);
+	c->wbase = seq;
+	c->rd_follows = false;
+	int rc = vcr_reader_seek(c->rd, seq);
+	if (rc < 0)
+		return cur_fail(c, rc, "seeking in trace");
+	c->rd_follows = true;
+	for (;;) {
+		rc = vcr_reader_next(c->rd, &c->scratch);
+		if (rc < 0) {
+			c->rd_follows = false;
+			return cur_fail(c, rc, "reading trace");
+		}
+		if (rc == 0) {
+			c->rd_follows = false;
+			return vcr_err_set(&c->err, -EBADMSG, UINT64_MAX,
+					   "trace ends before exit %llu of %llu",
+					   (unsigned long long)seq, (unsigned long long)c->nexits);
+		}
+		if (c->scratch.type == VCR_REC_EXIT)
+			break;
+	}
+	/* Base snapshot: every other vCPU as the reader knows it now. */
+	uint32_t own = c->scratch.vcpu;
+	if (own >= c->nvcpus) {
+		c->rd_follows = false;
+		return vcr_err_set(&c->err, -EBADMSG, UINT64_MAX, "exit %llu names vCPU %u",
+				   (unsigned long long)seq, own);
+	}
+	for (uint32_t v = 0; v < c->nvcpus; v++) {
+		if (v == own)
+			continue;
+		struct vcr_vcpu_state st;
+		if (vcr_reader_state(c->rd, v, &st) == 0) {
+			rc = cur_push_event(c, v, UINT64_MAX, &st);
+			if (rc)
+				return rc;
+		}
+	}
+	rc = cur_add_exit(c);
+	if (rc) {
+		c->rd_follows = false;
+		return rc;
+	}
+	/* Points cur[] at exit 0 of the window at once, so that the cursor
+	 * has a consistent position even if reading on fails. */
+	for (uint32_t v = 0; v < c->nvcpus; v++)
+		c->cur[v] = -1;
+	for (uint32_t e = 0; e < c->nev; e++)
+		c->cur[c->ev[e].vcpu] = (int32_t)e;
+	c->pi = 0;
+	return 0;
+}
+
+/* Point cur[] at the states of position i by scanning events from the
+ * window start. */
+static void cur_rescan(struct vcr_cursor *c, size_t i)
+{
+	for (uint32_t v = 0; v < c->nvcpus; v++)
+		c->cur[v] = -1;
+	for (uint32_t e = 0; e <= c->ex[i].ev; e++)
+		c->cur[c->ev[e].vcpu] = (int32_t)e;
+	c->pi = i;
+	cur_invalidate_views(c);
+}
+
+/* Move the position to window index i (extras of i complete). */
+static void cur_moveto(struct vcr_cursor *c, size_t i)
+{
+	if (i == c->pi) {
+		return;
+	} else if (i > c->pi) {
+		for (uint32_t e = c->ex[c->pi].ev + 1; e <= c->ex[i].ev; e++)
+			c->cur[c->ev[e].vcpu] = (int32_t)e;
+	} else if (c->pi - i <= 8) {
+		uint32_t lim = c->ex[i].ev;
+		for (uint32_t e = c->ex[c->pi].ev; e > lim; e--) {
+			uint32_t v = c->ev[e].vcpu;
+			int32_t k = c->cur[v];
+			while (k > (int32_t)lim)
+				k = c->ev[k].prev;
+			c->cur[v] = k;
+		}
+	} else {
+		cur_rescan(c, i);
+		return;
+	}
+	c->pi = i;
+	cur_invalidate_views(c);
+}
+
+/* Drop the exits before window index k, keeping every state at k. */
+static int cur_compact(struct vcr_cursor *c, size_t k)
+{
+	if (k == 0)
+		return 0;
+	uint32_t ev0 = c->ex[k].ev;
+	uint32_t own = c->ex[k].vcpu;
+	/* States of the other vCPUs at k become the new base snapshot. */
+	int32_t *at = malloc(c->nvcpus * sizeof(*at));
+	if (!at)
+		return -ENOMEM;
+	for (uint32_t v = 0; v < c->nvcpus; v++)
+		at[v] = -1;
+	for (uint32_t e = 0; e < ev0; e++)
+		at[c->ev[e].vcpu] = (int32_t)e;
+	size_t nbase = 0;
+	for (uint32_t v = 0; v < c->nvcpus; v++)
+		if (v != own && at[v] >= 0)
+			nbase++;
+	size_t ntail = c->nev - ev0;
+	struct cur_event *nev = malloc((nbase + ntail + 16) * sizeof(*nev));
+	if (!nev) {
+		free(at);
+		return -ENOMEM;
+	}
+	size_t n = 0;
+	for (uint32_t v = 0; v < c->nvcpus; v++)
+		if (v != own && at[v] >= 0)
+			nev[n++] = c->ev[at[v]];
+	memcpy(nev + n, c->ev + ev0, ntail * sizeof(*nev));
+	n += ntail;
+	free(at);
+	/* Relink and reindex. */
+	int64_t shift = (int64_t)nbase - (int64_t)ev0;
+	for (uint32_t v = 0; v < c->nvcpus; v++)
+		c->wlast[v] = -1;
+	for (size_t e = 0; e < n; e++) {
+		nev[e].prev = c->wlast[nev[e].vcpu];
+		c->wlast[nev[e].vcpu] = (int32_t)e;
+	}
+	free(c->ev);
+	c->ev = nev;
+	c->nev = n;
+	c->capev = nbase + ntail + 16;
+
+	uint32_t x0 = c->ex[k].xfirst;
+	uint64_t a0 = c->ex[k].data_off;
+	memmove(c->ex, c->ex + k, (c->nex - k) * sizeof(*c->ex));
+	c->nex -= k;
+	memmove(c->xs, c->xs + x0, (c->nxs - x0) * sizeof(*c->xs));
+	c->nxs -= x0;
+	memmove(c->arena, c->arena + a0, c->alen - a0);
+	c->alen -= a0;
+	for (size_t i = 0; i < c->nex; i++) {
+		c->ex[i].ev = (uint32_t)((int64_t)c->ex[i].ev + shift);
+		c->ex[i].xfirst -= x0;
+		c->ex[i].data_off -= a0;
+	}
+	for (size_t i = 0; i < c->nxs; i++) {
+		if (c->xs[i].off != UINT64_MAX)
+			c->xs[i].off -= a0;
+		if (c->xs[i].type == VCR_REC_SET_STATE)
+			c->xs[i].b = (uint32_t)((int64_t)c->xs[i].b + shift);
+	}
+	c->wbase += k;
+	size_t pi = c->pi >= k ? c->pi - k : 0;
+	cur_rescan(c, pi);
+	return 0;
+}
+
+/* Stand on exit seq, reusing the window when possible. */
+static int cur_goto_once(struct vcr_cursor *c, uint64_t seq)
+{
+	int rc;
+	if (seq >= c->wbase && c->nex) {
+		size_t i = (size_t)(seq - c->wbase);
+		if (i < c->nex && (i + 1 < c->nex || c->wend)) {
+			cur_moveto(c, i);
+			return 0;
+		}
+		if (i < c->nex + CUR_FILL_AHEAD && c->rd_follows) {
+			/* Just ahead: read on rather than seek. Keep the window
+			 * bounded, with some history behind the position. */
+			size_t low = c->pi < i ? c->pi : i;
+			if (c->nex >= CUR_WINDOW_MAX && low > CUR_KEEP_BEHIND) {
+				rc = cur_compact(c, low - CUR_KEEP_BEHIND);
+				if (rc)
+					return rc;
+				i = (size_t)(seq - c->wbase);
+			}
+			rc = cur_ensure(c, i);
+			if (rc)
+				return rc;
+			cur_moveto(c, i);
+			return 0;
+		}
+	}
+	uint64_t start = seq;
+	if (seq < c->wbase && c->wbase - seq <= CUR_BACK_SPAN / 2)
+		/* A little behind the window (stepping backwards): load a
+		 * window that ends where this one starts, so that the next
+		 * backward steps cost nothing. */
+		start = c->wbase - c->first > CUR_BACK_SPAN ? c->wbase - CUR_BACK_SPAN : c->first;
+	rc = cur_reset(c, start);
+	if (rc)
+		return rc;
+	rc = cur_ensure(c, (size_t)(seq - start));
+	if (rc)
+		return rc;
+	cur_rescan(c, (size_t)(seq - start));
+	return 0;
+}
+
+/* cur_goto_once, and on failure back to where the cursor was if possible
+ * (a damaged chunk must not leave the cursor without a position). */
+static int cur_goto(struct vcr_cursor *c, uint64_t seq)
+{
+	if (seq < c->first || seq - c->first >= c->nexits)
+		return vcr_err_set(&c->err, -ERANGE, UINT64_MAX, "no exit %llu (trace has %llu..%llu)",
+				   (unsigned long long)seq, (unsigned long long)c->first,
+				   (unsigned long long)(c->first + c->nexits - 1));
+	bool had = c->nex > 0;
+	uint64_t old = c->wbase + c->pi;
+	int rc = cur_goto_once(c, seq);
+	if (rc == 0)
+		return 0;
+	if (rc == -ERANGE)	/* the trace ended before its index said */
+		rc = vcr_err_set(&c->err, -EBADMSG, UINT64_MAX,
+				 "trace ends before exit %llu of %llu",
+				 (unsigned long long)seq, (unsigned long long)c->nexits);
+	struct vcr_err keep = c->err;
+	if (had && old != seq && cur_goto_once(c, old) != 0) {
+		c->nex = 0;	/* no position: accessors refuse */
+		c->pi = 0;
+	}
+	if (!had)
+		c->nex = 0;
+	c->err = keep;
+	return rc;
+}
+
+/* ------------------------------------------------------------ index */
+
+static int cmp_piece(const void *a, const void *b)
+{
+	const struct cur_piece *x = a, *y = b;
+	if (x->page != y->page)
+		return x->page < y->page ? -1 : 1;
+	return x->ord < y->ord ? -1 : x->ord > y->ord;
+}
+
+static int idx_add_mem(struct vcr_cursor *c, size_t *cappieces, size_t *capdata,
+		       const struct vcr_record *r)
+{
+	uint64_t gpa = r->u.mem.gpa, len = r->u.mem.len, end;
+	if (len == 0)
+		return 0;
+	if (!r->u.mem.data || vcr_add_overflow(gpa, len, &end) || len > SIZE_MAX / 2)
+		return vcr_err_set(&c->err, -EBADMSG, UINT64_MAX,
+				   "memory record at gpa 0x%llx, %llu bytes, wraps",
+				   (unsigned long long)gpa, (unsigned long long)len);
+	int rc = cur_grow((void **)&c->mem_data, capdata, c->mem_len + (size_t)len, 1);
+	if (rc)
+		return rc;
+	uint64_t base = c->mem_len;
+	memcpy(c->mem_data + base, r->u.mem.data, (size_t)len);
+	c->mem_len += (size_t)len;
+	uint64_t key = r->seq + 1;	/* UINT64_MAX (before exit 0) wraps to 0 */
+	for (uint64_t a = gpa; a < end;) {
+		uint64_t page = a / CUR_PAGE, pofs = a % CUR_PAGE;
+		uint64_t n = CUR_PAGE - pofs;
+		if (n > end - a)
+			n = end - a;
+		if (c->npieces >= UINT32_MAX)
+			return -EOVERFLOW;
+		rc = cur_grow((void **)&c->pieces, cappieces, c->npieces + 1, sizeof(*c->pieces));
+		if (rc)
+			return rc;
+		struct cur_piece *p = &c->pieces[c->npieces];
+		p->page = page;
+		p->key = key;
+		p->data_off = base + (a - gpa);
+		p->ord = (uint32_t)c->npieces;
+		p->pofs = (uint16_t)pofs;
+		p->len = (uint16_t)n;
+		c->npieces++;
+		a += n;
+	}
+	return 0;
+}
+
+/* Scan the whole trace once (second reader) for the exit->vCPU map, the
+ * per-vCPU count blocks and the memory map. */
+static int cur_build_index(struct vcr_cursor *c)
+{
+	if (c->idx_ok)
+		return 0;
+	struct vcr_reader *r2 = NULL;
+	struct vcr_record *rec = NULL;
+	size_t cappieces = 0, capdata = 0, cappages = 0;
+	uint64_t nblocks = c->nexits / CUR_BLOCK + 1;
+	uint64_t *cnt = NULL;
+	int rc = vcr_reader_open(&r2, c->path, &c->err);
+	if (rc)
+		return rc;
+	rec = malloc(sizeof(*rec));
+	c->exit_vcpu = malloc(c->nexits ? c->nexits : 1);
+	c->blk_count = calloc(nblocks * c->nvcpus, sizeof(uint64_t));
+	cnt = calloc(c->nvcpus, sizeof(*cnt));
+	if (!rec || !c->exit_vcpu || !c->blk_count || !cnt) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	uint64_t seen = 0;
+	for (;;) {
+		rc = vcr_reader_next(r2, rec);
+		if (rc < 0) {
+			const struct vcr_err *re = vcr_reader_error(r2);
+			rc = vcr_err_set(&c->err, rc, re->offset, "indexing trace: %s", re->msg);
+			goto out;
+		}
+		if (rc == 0)
+			break;
+		if (rec->type == VCR_REC_EXIT) {
+			if (rec->seq != c->first + seen || seen >= c->nexits ||
+			    rec->vcpu >= c->nvcpus) {
+				rc = vcr_err_set(&c->err, -EBADMSG, UINT64_MAX,
+						 "indexing trace: exit %llu (vCPU %u) out of order",
+						 (unsigned long long)rec->seq, rec->vcpu);
+				goto out;
+			}
+			if (seen % CUR_BLOCK == 0)
+				memcpy(c->blk_count + (seen / CUR_BLOCK) * c->nvcpus, cnt,
+				       c->nvcpus * sizeof(*cnt));
+			c->exit_vcpu[seen++] = (uint8_t)rec->vcpu;
+			cnt[rec->vcpu]++;
+		} else if (rec->type == VCR_REC_MEM_WRITE || rec->type == VCR_REC_MEM_PAGES) {
+			rc = idx_add_mem(c, &cappieces, &capdata, rec);
+			if (rc)
+				goto out;
+		}
+	}
+	if (seen != c->nexits) {
+		rc = vcr_err_set(&c->err, -EBADMSG, UINT64_MAX,
+				 "indexing trace: %llu exits read, index says %llu",
+				 (unsigned long long)seen, (unsigned long long)c->nexits);
+		goto out;
+	}
+	qsort(c->pieces, c->npieces, sizeof(*c->pieces), cmp_piece);
+	for (size_t i = 0; i < c->npieces;) {
+		size_t j = i;
+		while (j < c->npieces && c->pieces[j].page == c->pieces[i].page)
+			j++;
+		rc = cur_grow((void **)&c->pages, &cappages, c->npages + 1, sizeof(*c->pages));
+		if (rc)
+			goto out;
+		c->pages[c->npages++] = (struct cur_page){ c->pieces[i].page, i, j - i };
+		i = j;
+	}
+	c->idx_ok = true;
+	rc = 0;
+out:
+	free(cnt);
+	free(rec);
+	vcr_reader_close(r2);
+	if (rc) {
+		free(c->exit_vcpu);
+		free(c->blk_count);
+		free(c->pieces);
+		free(c->pages);
+		free(c->mem_data);
+		c->exit_vcpu = NULL;
+		c->blk_count = NULL;
+		c->pieces = NULL;
+		c->pages = NULL;
+		c->mem_data = NULL;
+		c->npieces = c->npages = c->mem_len = 0;
+	}
+	return rc;
+}
+
+/* Exits of vCPU v with seq <= s (index required). */
+static uint64_t idx_count_upto(const struct vcr_cursor *c, uint32_t v, uint64_t s)
+{
+	s -= c->first;
+	uint64_t b = s / CUR_BLOCK;
+	uint64_t n = c->blk_count[b * c->nvcpus + v];
+	for (uint64_t i = b * CUR_BLOCK; i <= s; i++)
+		n += c->exit_vcpu[i] == v;
+	return n;
+}
+
+/* ------------------------------------------------------------ API */
+
+int vcr_cursor_open(struct vcr_cursor **out, const char *path, struct vcr_err *err)
+{
+	struct vcr_cursor *c = calloc(1, sizeof(*c));
+	int rc;
+	*out = NULL;
+	if (!c)
+		return vcr_err_set(err, -ENOMEM, UINT64_MAX, "out of memory");
+	c->path = strdup(path);
+	if (!c->path) {
+		rc = vcr_err_set(err, -ENOMEM, UINT64_MAX, "out of memory");
+		goto fail;
+	}
+	rc = vcr_reader_open(&c->rd, path, err);
+	if (rc)
+		goto fail;
+	c->info = vcr_reader_info(c->rd);
+	c->nvcpus = c->info->nvcpus;
+	if (c->nvcpus == 0 || c->nvcpus > VCR_TRACE_MAX_VCPUS) {
+		rc = vcr_err_set(err, -EBADMSG, UINT64_MAX, "%s: trace declares %u vCPUs",
+				 path, c->nvcpus);
+		goto fail;
+	}
+	struct vcr_reader_stats *st = malloc(sizeof(*st));
+	c->vcpu_nexits = calloc(c->nvcpus, sizeof(*c->vcpu_nexits));
+	c->wlast = malloc(c->nvcpus * sizeof(*c->wlast));
+	c->cur = malloc(c->nvcpus * sizeof(*c->cur));
+	if (!st || !c->vcpu_nexits || !c->wlast || !c->cur) {
+		free(st);
+		rc = vcr_err_set(err, -ENOMEM, UINT64_MAX, "out of memory");
+		goto fail;
+	}
+	vcr_reader_get_stats(c->rd, st);
+	c->nexits = st->exits;
+	memcpy(c->vcpu_nexits, st->vcpu_exits, c->nvcpus * sizeof(*c->vcpu_nexits));
+	free(st);
+	if (c->nexits == 0) {
+		rc = vcr_err_set(err, -ENODATA, UINT64_MAX, "%s: trace holds no exit", path);
+		goto fail;
+	}
+	/* The first exit kept: 0, except for ring-mode traces. */
+	for (;;) {
+		rc = vcr_reader_next(c->rd, &c->scratch);
+		if (rc <= 0) {
+			const struct vcr_err *re = vcr_reader_error(c->rd);
+			rc = vcr_err_set(err, rc ? rc : -EBADMSG, re->offset,
+					 "%s: cannot read the first exit: %s", path,
+					 rc ? re->msg : "trace ends first");
+			goto fail;
+		}
+		if (c->scratch.type == VCR_REC_EXIT)
+			break;
+	}
+	c->first = c->scratch.seq;
+	rc = cur_goto(c, c->first);
+	if (rc) {
+		if (err)
+			*err = c->err;
+		goto fail;
+	}
+	*out = c;
+	return 0;
+fail:
+	vcr_cursor_close(c);
+	return rc;
+}
+
+void vcr_cursor_close(struct vcr_cursor *c)
+{
+	if (!c)
+		return;
+	vcr_reader_close(c->rd);
+	free(c->path);
+	free(c->vcpu_nexits);
+	free(c->ex);
+	free(c->ev);
+	free(c->xs);
+	free(c->arena);
+	free(c->wlast);
+	free(c->cur);
+	free(c->xrec);
+	free(c->exit_vcpu);
+	free(c->blk_count);
+	free(c->pieces);
+	free(c->pages);
+	free(c->mem_data);
+	free(c->mem_tmp);
+	free(c->mem_have);
+	free(c);
+}
+
+const struct vcr_trace_info *vcr_cursor_info(const struct vcr_cursor *c)
+{
+	return c->info;
+}
+
+uint64_t vcr_cursor_nexits(const struct vcr_cursor *c)
+{
+	return c->nexits;
+}
+
+uint64_t vcr_cursor_vcpu_nexits(const struct vcr_cursor *c, uint32_t vcpu)
+{
+	return vcpu < c->nvcpus ? c->vcpu_nexits[vcpu] : 0;
+}
+
+uint64_t vcr_cursor_pos(const struct vcr_cursor *c)
+{
+	return c->wbase + c->pi;
+}
+
+uint64_t vcr_cursor_first(const struct vcr_cursor *c)
+{
+	return c->first;
+}
+
+int vcr_cursor_seek(struct vcr_cursor *c, uint64_t seq)
+{
+	return cur_goto(c, seq);
+}
+
+int vcr_cursor_seek_vcpu(struct vcr_cursor *c, uint32_t vcpu, uint64_t n)
+{
+	if (vcpu >= c->nvcpus || n >= c->vcpu_nexits[vcpu])
+		return vcr_err_set(&c->err, -ERANGE, UINT64_MAX, "no exit %llu of vCPU %u",
+				   (unsigned long long)n, vcpu);
+	uint64_t seq;
+	/* The window may hold it already. */
+	for (size_t i = 0; i < c->nex; i++)
+		if (c->ex[i].vcpu == vcpu && c->ex[i].vcpu_exit == n)
+			return vcr_cursor_seek(c, c->wbase + i);
+	int rc;
+	if (c->idx_ok) {
+		/* Binary search the per-vCPU counts. */
+		uint64_t lo = c->first, hi = c->first + c->nexits - 1;
+		while (lo < hi) {
+			uint64_t mid = lo + (hi - lo) / 2;
+			if (idx_count_upto(c, vcpu, mid) >= n + 1)
+				hi = mid;
+			else
+				lo = mid + 1;
+		}
+		seq = lo;
+	} else {
+		/* The reader answers from its own chunk buffer, without moving
+		 * its iteration (formats/trace_reader.c): rd_follows holds. */
+		rc = vcr_reader_vcpu_exit_seq(c->rd, vcpu, n, &seq);
+		if (rc)
+			return cur_fail(c, rc, "looking up vCPU exit");
+	}
+	return vcr_cursor_seek(c, seq);
+}
+
+int vcr_cursor_step(struct vcr_cursor *c, int dir, uint32_t vcpu)
+{
+	uint64_t pos = vcr_cursor_pos(c);
+	if (dir == 0)
+		return 0;
+	if (vcpu == UINT32_MAX || (c->nvcpus == 1 && vcpu == 0)) {
+		if (dir > 0) {
+			if (pos + 1 - c->first >= c->nexits)
+				return -ERANGE;
+			return cur_goto(c, pos + 1);
+		}
+		if (pos == c->first)
+			return -ERANGE;
+		return cur_goto(c, pos - 1);
+	}
+	if (vcpu >= c->nvcpus)
+		return -ERANGE;
+	/* Look in the window first. */
+	if (dir > 0) {
+		for (size_t i = c->pi + 1; i < c->nex; i++)
+			if (c->ex[i].vcpu == vcpu)
+				return cur_goto(c, c->wbase + i);
+	} else {
+		for (size_t i = c->pi; i-- > 0;)
+			if (c->ex[i].vcpu == vcpu)
+				return cur_goto(c, c->wbase + i);
+	}
+	int rc = cur_build_index(c);
+	if (rc)
+		return rc;
+	if (dir > 0) {
+		uint64_t i = pos - c->first;
+		const uint8_t *p = memchr(c->exit_vcpu + i + 1, (int)vcpu, c->nexits - i - 1);
+		if (!p)
+			return -ERANGE;
+		return cur_goto(c, c->first + (uint64_t)(p - c->exit_vcpu));
+	}
+	const uint8_t *p = memrchr(c->exit_vcpu, (int)vcpu, pos - c->first);
+	if (!p)
+		return -ERANGE;
+	return cur_goto(c, c->first + (uint64_t)(p - c->exit_vcpu));
+}
+
+const struct vcr_record *vcr_cursor_exit(const struct vcr_cursor *cc)
+{
+	/* The view is built on demand; the cursor object itself is never const
+	 * (it comes from calloc), only the caller's handle is. */
+	struct vcr_cursor *c = (struct vcr_cursor *)cc;
+	if (!c->nex)
+		return NULL;	/* lost its position after a read error */
+	if (!c->rec_ok) {
+		const struct cur_exit *x = &c->ex[c->pi];
+		struct vcr_record *r = &c->rec;
+		r->type = VCR_REC_EXIT;
+		r->vcpu = x->vcpu;
+		r->seq = c->wbase + c->pi;
+		r->vcpu_exit = x->vcpu_exit;
+		r->u.exit.valid = x->valid;
+		r->u.exit.exit.reason = x->reason;
+		r->u.exit.exit.data_len = x->data_len;
+		r->u.exit.exit.u = x->u;
+		memcpy(r->u.exit.exit.data, c->arena + x->data_off, x->data_len);
+		r->u.exit.state = c->ev[x->ev].st;
+		c->rec_ok = true;
+	}
+	return &c->rec;
+}
+
+int vcr_cursor_state(const struct vcr_cursor *c, uint32_t vcpu, struct vcr_vcpu_state *st)
+{
+	if (!c->nex)
+		return -EIO;
+	if (vcpu >= c->nvcpus || c->cur[vcpu] < 0)
+		return -ENOENT;
+	*st = c->ev[c->cur[vcpu]].st;
+	return 0;
+}
+
+int vcr_cursor_vcpu_index(const struct vcr_cursor *cc, uint32_t vcpu, uint64_t *n)
+{
+	struct vcr_cursor *c = (struct vcr_cursor *)cc;	/* see vcr_cursor_exit */
+	if (!c->nex)
+		return -EIO;
+	if (vcpu >= c->nvcpus)
+		return -ENOENT;
+	int32_t e = c->cur[vcpu];
+	if (e >= 0 && c->ev[e].vcpu_exit != UINT64_MAX) {
+		*n = c->ev[e].vcpu_exit;
+		return 0;
+	}
+	uint64_t pos = vcr_cursor_pos(c);
+	if (c->nvcpus == 1) {
+		*n = pos;
+		return 0;
+	}
+	int rc = cur_build_index(c);
+	if (rc)
+		return rc;
+	uint64_t k = idx_count_upto(c, vcpu, pos);
+	if (k == 0)
+		return -ENOENT;
+	*n = k - 1;
+	return 0;
+}
+
+const struct vcr_record *vcr_cursor_extras(const struct vcr_cursor *cc, size_t *n)
+{
+	struct vcr_cursor *c = (struct vcr_cursor *)cc;	/* see vcr_cursor_exit */
+	*n = 0;
+	if (!c->nex)
+		return NULL;
+	const struct cur_exit *x = &c->ex[c->pi];
+	*n = x->xcount;
+	if (!x->xcount)
+		return NULL;
+	if (!c->xrec_ok) {
+		if (cur_grow((void **)&c->xrec, &c->capxrec, x->xcount, sizeof(*c->xrec))) {
+			*n = 0;
+			return NULL;
+		}
+		for (uint32_t i = 0; i < x->xcount; i++) {
+			const struct cur_extra *s = &c->xs[x->xfirst + i];
+			struct vcr_record *r = &c->xrec[i];
+			const char *text = s->off == UINT64_MAX ? NULL : (const char *)c->arena + s->off;
+			r->type = s->type;
+			r->vcpu = s->vcpu;
+			r->seq = s->seq;
+			r->vcpu_exit = 0;
+			switch (s->type) {
+			case VCR_REC_INPUT:
+				r->u.input.kind = s->a;
+				r->u.input.len = s->b;
+				memcpy(r->u.input.data, c->arena + s->off, s->b);
+				break;
+			case VCR_REC_SET_STATE:
+				r->u.set_state.dirty = s->a;
+				r->u.set_state.state = c->ev[s->b].st;
+				break;
+			case VCR_REC_INJECT:
+				r->u.inject.kind = s->a;
+				r->u.inject.vector = s->b;
+				break;
+			case VCR_REC_MEM_WRITE:
+			case VCR_REC_MEM_PAGES:
+				r->u.mem.gpa = s->gpa;
+				r->u.mem.len = s->len;
+				r->u.mem.data = c->arena + s->off;
+				break;
+			case VCR_REC_MARKER:
+				r->u.marker.text = text;
+				break;
+			case VCR_REC_END:
+				r->u.end.how = s->a;
+				r->u.end.status = (int32_t)s->b;
+				r->u.end.msg = text;
+				break;
+			default:
+				break;
+			}
+		}
+		c->xrec_ok = true;
+	}
+	return c->xrec;
+}
+
+int vcr_cursor_read_mem(struct vcr_cursor *c, uint64_t gpa, void *buf, size_t len)
+{
+	uint64_t end;
+	if (len == 0)
+		return 0;
+	if (vcr_add_overflow(gpa, len, &end))
+		return -ENOENT;
+	int rc = cur_build_index(c);
+	if (rc)
+		return rc;
+	if (c->mem_tmp_cap < len) {
+		uint8_t *t = realloc(c->mem_tmp, len), *h;
+		if (!t)
+			return -ENOMEM;
+		c->mem_tmp = t;
+		h = realloc(c->mem_have, len);
+		if (!h)
+			return -ENOMEM;
+		c->mem_have = h;
+		c->mem_tmp_cap = len;
+	}
+	memset(c->mem_have, 0, len);
+	uint64_t pos = vcr_cursor_pos(c);
+	for (uint64_t a = gpa; a < end;) {
+		uint64_t page = a / CUR_PAGE, pofs = a % CUR_PAGE;
+		uint64_t n = CUR_PAGE - pofs;
+		if (n > end - a)
+			n = end - a;
+		/* Find the page. */
+		size_t lo = 0, hi = c->npages;
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+			if (c->pages[mid].page < page)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (lo == c->npages || c->pages[lo].page != page)
+			return -ENOENT;
+		const struct cur_page *pg = &c->pages[lo];
+		/* Last piece visible at pos: pieces of a page are in file order,
+		 * so their keys do not decrease. */
+		size_t plo = 0, phi = pg->count;
+		while (plo < phi) {
+			size_t mid = plo + (phi - plo) / 2;
+			if (c->pieces[pg->first + mid].key <= pos)
+				plo = mid + 1;
+			else
+				phi = mid;
+		}
+		uint64_t missing = n;
+		uint8_t *out = c->mem_tmp + (a - gpa), *have = c->mem_have + (a - gpa);
+		/* Newest first; a byte takes the newest value that covers it. */
+		for (size_t k = plo; k-- > 0 && missing;) {
+			const struct cur_piece *p = &c->pieces[pg->first + k];
+			uint64_t pend = (uint64_t)p->pofs + p->len;
+			if (missing == n && p->pofs <= pofs && pend >= pofs + n) {
+				/* The newest piece covers it all: the usual case. */
+				memcpy(out, c->mem_data + p->data_off + (pofs - p->pofs), n);
+				missing = 0;
+				break;
+			}
+			uint64_t lo2 = p->pofs > pofs ? p->pofs : pofs;
+			uint64_t hi2 = pend < pofs + n ? pend : pofs + n;
+			for (uint64_t b = lo2; b < hi2; b++) {
+				size_t o = (size_t)(b - pofs);
+				if (!have[o]) {
+					have[o] = 1;
+					out[o] = c->mem_data[p->data_off + (b - p->pofs)];
+					missing--;
+				}
+			}
+		}
+		if (missing)
+			return -ENOENT;
+		a += n;
+	}
+	memcpy(buf, c->mem_tmp, len);
+	return 0;
+}
+
+const struct vcr_err *vcr_cursor_error(const struct vcr_cursor *c)
+{
+	return &c->err;
+}
