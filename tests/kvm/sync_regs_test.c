@@ -448,7 +448,7 @@ int main(void)
 	get_or_bail(&v, KVM_GET_REGS, &regs, "KVM_GET_REGS");
 	if (!tap_ok(v.run->s.regs.regs.rbx == RBX_DIRTY && regs.rbx == RBX_DIRTY &&
 		    rip_at_out(v.run->s.regs.regs.rip, srt_guest_out_b, srt_guest_after_b),
-		    "exit B: all 64 bits of rbx kept (synced and KVM_GET_REGS), rip after the OUT"))
+		    "exit B: all 64 bits of rbx kept (synced and KVM_GET_REGS), rip at the OUT"))
 		tap_diag("  synced rbx 0x%llx, KVM_GET_REGS rbx 0x%llx, want 0x%llx; rip 0x%llx",
 			 v.run->s.regs.regs.rbx, regs.rbx, RBX_DIRTY, v.run->s.regs.regs.rip);
 
