@@ -1186,9 +1186,9 @@ static int r_open(struct vcr_reader *r, const char *path)
 	rc = r_pread(r, r->hdr, flen, TRF_FILE_HDR_SIZE);
 	if (rc)
 		return rc;
-	if (trf_hash(TRF_HASH_INIT, r->hdr, flen) != trf_get64(fh + 16))
+	if (trf_hash(trf_hash(TRF_HASH_INIT, fh, 16), r->hdr, flen) != trf_get64(fh + 16))
 		return R_ERR(r, -EILSEQ, TRF_FILE_HDR_SIZE,
-			     "%s: header checksum mismatch (bytes 24..%u)", path,
+			     "%s: header checksum mismatch (bytes 0..%u)", path,
 			     TRF_FILE_HDR_SIZE + flen);
 	rc = r_parse_header(r, r->hdr, flen);
 	if (rc)

@@ -276,8 +276,10 @@ static int w_build_header(struct w_buf *b, const struct vcr_trace_info *info,
 	trf_put16(fixed + 8, TRF_MAJOR);
 	trf_put16(fixed + 10, TRF_MINOR);
 	trf_put32(fixed + 12, (uint32_t)(b->len - TRF_FILE_HDR_SIZE));
-	trf_put64(fixed + 16, trf_hash(TRF_HASH_INIT, b->p + TRF_FILE_HDR_SIZE,
-				       b->len - TRF_FILE_HDR_SIZE));
+	/* The hash covers everything but itself: the fixed fields (so a
+	 * flipped version is noticed) and the fields. */
+	trf_put64(fixed + 16, trf_hash(trf_hash(TRF_HASH_INIT, fixed, 16),
+				       b->p + TRF_FILE_HDR_SIZE, b->len - TRF_FILE_HDR_SIZE));
 	return 0;
 }
 

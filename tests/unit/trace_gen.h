@@ -23,6 +23,7 @@ struct tgen {
 	uint64_t seq, vexits[VCR_TRACE_MAX_VCPUS];
 	uint64_t last_seq;
 	bool ended;
+	bool small;		/* MEM records of at most 300 bytes */
 	uint8_t buf[70000];			/* MEM data, marker text */
 };
 
@@ -204,7 +205,8 @@ static inline void tgen_next(struct tgen *g, struct vcr_record *rec, struct vcr_
 	} else if (t < 95) {
 		rec->type = tgen_below(g, 2) ? VCR_REC_MEM_WRITE : VCR_REC_MEM_PAGES;
 		rec->u.mem.gpa = tgen_rand(g) & ~0xfffull;
-		rec->u.mem.len = tgen_below(g, 10) ? tgen_below(g, 300) : 4096 * (1 + tgen_below(g, 16));
+		rec->u.mem.len = tgen_below(g, 10) || g->small ? tgen_below(g, 300)
+									    : 4096 * (1 + tgen_below(g, 16));
 		for (uint64_t i = 0; i < rec->u.mem.len; i++)
 			g->buf[i] = (uint8_t)(tgen_below(g, 4) ? 0 : tgen_rand(g));
 		rec->u.mem.data = g->buf;
