@@ -69,6 +69,7 @@
 #define VMM_BOOT_AREA		0x1000ull	/* GDT, page tables, mbi */
 #define VMM_BOOT_AREA_END	0xa000ull
 #define VMM_STACK_TOP		0x9fff0ull	/* initial rsp/esp (prot32, long64) */
+#define VMM_CMDLINE_MAX		4096		/* bytes, with the NUL */
 
 #define VMM_PORT_COM1		0x3f8
 #define VMM_PORT_VCPU_ID	0xf0
@@ -199,6 +200,12 @@ void vmm_destroy(struct vmm *vm);
 
 /* ------------------------------------------------------------ high level */
 
+/* Everything vmm_create checks before it touches KVM: cfg, the guest file,
+ * its format and where it would load. No /dev/kvm needed. A failure here is
+ * bad user input (`vcr run` exits 2); a failure of vmm_create after this
+ * succeeded is the machine's (no KVM...). */
+int vmm_check(const struct vmm_config *cfg, struct vcr_err *err);
+
 /* Validate cfg, read the guest image and check its format (a damaged ELF or
  * an image too big for memory fails here with a clear message, -EINVAL /
  * -ENOENT / -EFBIG), then vmm_open, one RAM slot of cfg->mem_size at 0,
@@ -230,8 +237,10 @@ int vmm_load(struct vmm *vm, struct vcr_err *err);
  *   before_run  right before every KVM_RUN, after the VMM has written IN /
  *               MMIO-read data into `run` and set kvm_dirty_regs (the first
  *               one of each vCPU carries the loader's initial state as dirty
- *               classes). Not called for the KVM_RUN that finishes a kick
- *               (immediate_exit), which runs no guest code.
+ *               classes). A KVM_RUN cut short by a kick still completes the
+ *               pending IN/MMIO read and loads the dirty classes (KVM does
+ *               both before it looks at immediate_exit), so the data handed
+ *               over here is always consumed.
  *   mem_write   every vmm_mem_write, after the bytes are in guest memory.
  *   inject      every interrupt/NMI the VMM injects (none today; kept so a
  *               recorder handles it when devices with interrupts arrive).
@@ -322,7 +331,11 @@ int vmm_run(struct vmm *vm, struct vmm_result *res);
  * run ended: no-op. */
 void vmm_stop(struct vmm *vm, uint32_t how, int32_t status, const char *msg);
 
-/* Name of a vmm_status / vcr_end_how for messages. */
+/* True once the run has ended (a blocking debug handler polls this, or is
+ * woken by its own means, and returns so that vmm_run can join). */
+bool vmm_ended(const struct vmm *vm);
+
+/* Name of a vcr_end_how for messages ("exit-port", "halted", ...). */
 const char *vmm_end_how_name(uint32_t how);
 
 #endif

@@ -1,0 +1,440 @@
+/*
+ * cli/cmd_run.c: `vcr run [options] GUEST`: run a guest on vcr's own VMM,
+ * optionally recording every exit (--record, --ring) or serving gdb (--gdb).
+ *
+ * Order: parse and check the input (no KVM needed: bad input exits 2), build
+ * the VM, open the recorder and install its observer, load the guest (so the
+ * loader's writes are recorded), block SIGINT/SIGTERM/SIGHUP and serve them
+ * from a thread (vmm_stop), run, close the trace, exit with the run's status
+ * (docs/vmm.md, "Exit status").
+ */
+#include "cli/cli.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/util.h"
+#include "formats/sha256.h"
+#include "formats/trace.h"
+#include "recorder/recorder.h"
+#include "vmm/vmm.h"
+
+#if __has_include("gdbstub/gdbstub.h")
+#include "gdbstub/gdbstub.h"
+#endif
+
+static void run_usage(FILE *f)
+{
+	fprintf(f,
+		"usage: vcr run [options] GUEST\n"
+		"\n"
+		"Run GUEST on vcr's VMM until it stops: it writes the exit port (vcr exits\n"
+		"with the byte it wrote), every vCPU halts (0), or it crashes (triple fault 3,\n"
+		"KVM internal error 4, failed entry 5, other 6). Bad input exits 2, a vcr\n"
+		"failure 1, SIGINT/SIGTERM 128+signal. COM1 goes to stdout, stdin to COM1.\n"
+		"\n"
+		"options:\n"
+		"  -m, --memory SIZE    guest RAM (default 64M; suffixes K M G; max 3G)\n"
+		"  -c, --cpus N         vCPUs (default 1, max %d); each starts at the entry\n"
+		"      --format F       auto|flat|elf|multiboot (default auto: multiboot\n"
+		"                       header, else ELF, else flat)\n"
+		"      --mode M         real|prot32|long64: start mode of a flat image\n"
+		"                       (default real), or override an ELF's\n"
+		"      --load ADDR      flat: load address (default 0x7c00 real, else 0x100000)\n"
+		"      --entry ADDR     start here instead of the image's entry\n"
+		"      --cmdline STR    multiboot command line\n"
+		"      --record FILE    record every exit of every vCPU into trace FILE\n"
+		"      --ring SIZE      with --record: keep only about the newest SIZE of trace\n"
+		"      --gdb ADDR       serve gdb on ADDR (host:port or :port), waiting for it\n"
+		"                       before the first instruction\n"
+		"      --no-stdin       do not connect stdin to COM1\n"
+		"  -v, --verbose        say how the run ended; debug logs (repeat)\n"
+		"  -h, --help           this text\n",
+		VMM_MAX_VCPUS);
+}
+
+/* "64M", "1G", "4096", "0x1000": bytes. */
+static int parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	uint64_t mul = 1;
+
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 0);
+	if (errno || end == s || *s == '-')
+		return -EINVAL;
+	switch (*end) {
+	case 'k': case 'K': mul = 1ull << 10; end++; break;
+	case 'm': case 'M': mul = 1ull << 20; end++; break;
+	case 'g': case 'G': mul = 1ull << 30; end++; break;
+	default: break;
+	}
+	if (*end == 'i' || *end == 'B')	/* accept "MiB", "MB" spelling too */
+		end += (*end == 'i' && end[1] == 'B') ? 2 : 1;
+	if (*end || vcr_mul_overflow(v, mul, out))
+		return -EINVAL;
+	return 0;
+}
+
+static int parse_u64(const char *s, uint64_t *out)
+{
+	char *end;
+
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 0);
+	if (errno || end == s || *end || *s == '-')
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+/* The vcr command line, for the trace header. */
+static char *join_args(int argc, char **argv)
+{
+	size_t len = 8;
+	for (int i = 0; i < argc; i++)
+		len += strlen(argv[i]) + 1;
+	char *s = malloc(len);
+	if (!s)
+		return NULL;
+	strcpy(s, "vcr");
+	for (int i = 0; i < argc; i++) {
+		strcat(s, " ");
+		strcat(s, argv[i]);
+	}
+	return s;
+}
+
+/* ---- signals: a thread turns SIGINT/SIGTERM/SIGHUP into vmm_stop -------- */
+
+struct sig_thread {
+	pthread_t thread;
+	struct vmm *vm;
+	sigset_t set;
+	volatile int done;	/* set before the wake-up signal at the end */
+};
+
+static void *sig_main(void *arg)
+{
+	struct sig_thread *st = arg;
+
+	for (;;) {
+		int sig;
+		if (sigwait(&st->set, &sig))
+			continue;
+		if (st->done)
+			return NULL;
+		char msg[64];
+		snprintf(msg, sizeof(msg), "stopped by %s", sigabbrev_np(sig) ?
+			 sigabbrev_np(sig) : "a signal");
+		vmm_stop(st->vm, VCR_END_SIGNAL, sig, msg);
+	}
+}
+
+static void recorder_failed(void *arg, int err, const char *msg)
+{
+	char buf[320];
+
+	snprintf(buf, sizeof(buf), "recording failed: %s (%s)", msg, strerror(-err));
+	vmm_stop(arg, VCR_END_ERROR, err, buf);
+}
+
+struct run_opts {
+	struct vmm_config cfg;
+	const char *record;
+	uint64_t ring;
+	const char *gdb;
+	bool no_stdin;
+};
+
+static int run_parse(struct run_opts *o, int argc, char **argv)
+{
+	enum { O_FORMAT = 256, O_MODE, O_LOAD, O_ENTRY, O_CMDLINE, O_RECORD, O_RING,
+	       O_GDB, O_NOSTDIN };
+	static const struct option longopts[] = {
+		{ "memory", required_argument, NULL, 'm' },
+		{ "cpus", required_argument, NULL, 'c' },
+		{ "format", required_argument, NULL, O_FORMAT },
+		{ "mode", required_argument, NULL, O_MODE },
+		{ "load", required_argument, NULL, O_LOAD },
+		{ "entry", required_argument, NULL, O_ENTRY },
+		{ "cmdline", required_argument, NULL, O_CMDLINE },
+		{ "record", required_argument, NULL, O_RECORD },
+		{ "ring", required_argument, NULL, O_RING },
+		{ "gdb", required_argument, NULL, O_GDB },
+		{ "no-stdin", no_argument, NULL, O_NOSTDIN },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	uint64_t v;
+	int c;
+
+	vmm_config_init(&o->cfg);
+	optind = 1;
+	/* '+': stop at the guest path; the guest's own arguments never
+	 * become ours. */
+	while ((c = getopt_long(argc, argv, "+m:c:vh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'm':
+			if (parse_size(optarg, &o->cfg.mem_size)) {
+				vcr_log("run: bad memory size '%s'", optarg);
+				return -EINVAL;
+			}
+			break;
+		case 'c':
+			if (parse_u64(optarg, &v) || v < 1 || v > VMM_MAX_VCPUS) {
+				vcr_log("run: bad vCPU count '%s' (1..%d)", optarg, VMM_MAX_VCPUS);
+				return -EINVAL;
+			}
+			o->cfg.nvcpus = (uint32_t)v;
+			break;
+		case O_FORMAT:
+			if (!strcmp(optarg, "auto"))
+				o->cfg.format = VMM_FORMAT_AUTO;
+			else if (!strcmp(optarg, "flat"))
+				o->cfg.format = VMM_FORMAT_FLAT;
+			else if (!strcmp(optarg, "elf"))
+				o->cfg.format = VMM_FORMAT_ELF;
+			else if (!strcmp(optarg, "multiboot"))
+				o->cfg.format = VMM_FORMAT_MULTIBOOT;
+			else {
+				vcr_log("run: bad format '%s' (auto|flat|elf|multiboot)", optarg);
+				return -EINVAL;
+			}
+			break;
+		case O_MODE:
+			if (!strcmp(optarg, "real"))
+				o->cfg.mode = VMM_MODE_REAL;
+			else if (!strcmp(optarg, "prot32"))
+				o->cfg.mode = VMM_MODE_PROT32;
+			else if (!strcmp(optarg, "long64"))
+				o->cfg.mode = VMM_MODE_LONG64;
+			else {
+				vcr_log("run: bad mode '%s' (real|prot32|long64)", optarg);
+				return -EINVAL;
+			}
+			break;
+		case O_LOAD:
+		case O_ENTRY:
+			if (parse_u64(optarg, &v)) {
+				vcr_log("run: bad address '%s'", optarg);
+				return -EINVAL;
+			}
+			if (c == O_LOAD) {
+				o->cfg.load_addr = v;
+				o->cfg.load_addr_set = true;
+			} else {
+				o->cfg.entry = v;
+				o->cfg.entry_set = true;
+			}
+			break;
+		case O_CMDLINE:
+			o->cfg.cmdline = optarg;
+			break;
+		case O_RECORD:
+			o->record = optarg;
+			break;
+		case O_RING:
+			if (parse_size(optarg, &o->ring) || o->ring == 0) {
+				vcr_log("run: bad ring size '%s'", optarg);
+				return -EINVAL;
+			}
+			break;
+		case O_GDB:
+			o->gdb = optarg;
+			break;
+		case O_NOSTDIN:
+			o->no_stdin = true;
+			break;
+		case 'v':
+			vcr_verbose++;
+			break;
+		case 'h':
+			run_usage(stdout);
+			return 1;
+		default:
+			fprintf(stderr, "Try 'vcr run --help'.\n");
+			return -EINVAL;
+		}
+	}
+	if (optind != argc - 1) {
+		vcr_log("run: %s", optind >= argc ? "no guest image given" :
+			"one guest image, then nothing (options go before it)");
+		fprintf(stderr, "Try 'vcr run --help'.\n");
+		return -EINVAL;
+	}
+	if (o->ring && !o->record) {
+		vcr_log("run: --ring needs --record FILE");
+		return -EINVAL;
+	}
+	o->cfg.guest_path = argv[optind];
+	o->cfg.uart_in_fd = o->no_stdin ? -1 : 0;
+	return 0;
+}
+
+static int open_recorder(struct vcr_recorder **rec, struct vmm *vm, const struct run_opts *o,
+			 const char *vcr_cmdline, struct vcr_err *err)
+{
+	const struct vmm_config *cfg = vmm_get_config(vm);
+	struct vcr_trace_info info = { 0 };
+	struct vcr_recorder_opts ropts = { 0 };
+	char entry[32], mem[32], ncpu[16];
+	uint32_t n;
+
+	snprintf(entry, sizeof(entry), "%#" PRIx64, vmm_entry(vm));
+	snprintf(mem, sizeof(mem), "%" PRIu64, cfg->mem_size);
+	snprintf(ncpu, sizeof(ncpu), "%u", cfg->nvcpus);
+	const struct vcr_kv kv[] = {
+		{ "vmm", "vcr" },
+		{ "loader", vmm_format_name(vm) },
+		{ "mode", vmm_mode_name(vm) },
+		{ "entry", entry },
+		{ "mem_size", mem },
+		{ "vcpus", ncpu },
+		{ "guest_cmdline", cfg->cmdline ? cfg->cmdline : "" },
+	};
+
+	info.arch = VCR_ARCH_X86_64;
+	info.kvm_api_version = vmm_api_version(vm);
+	info.sync_regs_mask = vmm_sync_regs_mask(vm);
+	info.nvcpus = vmm_nvcpus(vm);
+	info.mem = vmm_mem_regions(vm, &n);
+	info.nmem = n;
+	info.cpuid = vmm_cpuid(vm, &n);
+	info.ncpuid = n;
+	info.image_mode = VCR_IMAGE_EMBEDDED;
+	info.image_path = cfg->guest_path;
+	info.image = vmm_image(vm, &info.image_size);
+	vcr_sha256(info.image, info.image_size, info.image_sha256);
+	info.cmdline = vcr_cmdline;
+	info.kv = kv;
+	info.nkv = VCR_ARRAY_SIZE(kv);
+
+	ropts.run_size = vmm_run_size(vm);
+	ropts.ring_bytes = o->ring;
+	ropts.on_error = recorder_failed;
+	ropts.on_error_arg = vm;
+	return vcr_recorder_open(rec, o->record, &info, &ropts, err);
+}
+
+static int cmd_run(int argc, char **argv)
+{
+	struct run_opts o = { 0 };
+	struct vcr_err err = { 0 };
+	struct vmm *vm = NULL;
+	struct vcr_recorder *rec = NULL;
+	struct vmm_result res = { 0 };
+	struct sig_thread st = { 0 };
+	bool sig_started = false;
+	char *vcr_cmdline = NULL;
+	int status = VMM_STATUS_ERROR, r;
+
+	r = run_parse(&o, argc, argv);
+	if (r)
+		return r > 0 ? 0 : VMM_STATUS_USAGE;
+	if (o.gdb) {
+#ifndef GDBSTUB_LIVE_API
+		vcr_log("run: --gdb: this vcr has no live gdb target yet");
+		return VMM_STATUS_USAGE;
+#endif
+	}
+	/* Input first: a missing file or a bad ELF is the user's, whatever
+	 * the machine can do. */
+	r = vmm_check(&o.cfg, &err);
+	if (r) {
+		vcr_log("run: %s", err.msg);
+		return VMM_STATUS_USAGE;
+	}
+	r = vmm_create(&vm, &o.cfg, &err);
+	if (r) {
+		vcr_log("run: %s", err.msg);
+		return VMM_STATUS_ERROR;
+	}
+	vcr_debug("run: %s as %s, %s mode, entry %#" PRIx64 ", %u vCPU(s), %" PRIu64 " MiB",
+		  o.cfg.guest_path, vmm_format_name(vm), vmm_mode_name(vm), vmm_entry(vm),
+		  o.cfg.nvcpus, o.cfg.mem_size >> 20);
+
+	if (o.record) {
+		struct vmm_observer obs;
+		vcr_cmdline = join_args(argc, argv);
+		r = open_recorder(&rec, vm, &o, vcr_cmdline ? vcr_cmdline : "vcr run", &err);
+		if (r) {
+			vcr_log("run: --record %s: %s", o.record, err.msg);
+			goto out;
+		}
+		vcr_recorder_observer(rec, &obs);
+		vmm_set_observer(vm, &obs);
+	}
+
+#ifdef GDBSTUB_LIVE_API
+	struct gdbstub_live *gdb = NULL;
+	if (o.gdb) {
+		r = gdbstub_live_start(&gdb, vm, o.gdb, &err);
+		if (r) {
+			vcr_log("run: --gdb %s: %s", o.gdb, err.msg);
+			goto out;
+		}
+	}
+#endif
+
+	r = vmm_load(vm, &err);
+	if (r) {
+		vcr_log("run: loading %s: %s", o.cfg.guest_path, err.msg);
+		goto out;
+	}
+
+	/* Blocked here, in the main thread, so that every thread created from
+	 * now on (vCPUs, recorder) inherits the mask and only sig_main gets
+	 * them. A closed stdout must not kill the run either. */
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&st.set);
+	sigaddset(&st.set, SIGINT);
+	sigaddset(&st.set, SIGTERM);
+	sigaddset(&st.set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &st.set, NULL);
+	st.vm = vm;
+	if (pthread_create(&st.thread, NULL, sig_main, &st) == 0)
+		sig_started = true;
+
+	r = vmm_run(vm, &res);
+	if (r) {
+		vcr_log("run: cannot run: %s", strerror(-r));
+		goto out;
+	}
+	status = res.exit_status;
+	if ((res.how != VCR_END_EXIT_PORT && res.how != VCR_END_HLT) || vcr_verbose)
+		vcr_log("run: %s (%s, exit status %d; %" PRIu64 " exits, %" PRIu64
+			" unknown I/O accesses)", res.msg, vmm_end_how_name(res.how), status,
+			res.exits, res.unknown_io);
+out:
+#ifdef GDBSTUB_LIVE_API
+	gdbstub_live_stop(gdb);
+#endif
+	if (rec) {
+		struct vcr_recorder_summary sum;
+		char line[768];
+		if (r)	/* the run never started or failed: say so in the trace */
+			vcr_recorder_end(rec, VCR_END_ERROR, r, err.msg[0] ? err.msg : "vcr failed");
+		int cr = vcr_recorder_close(rec, &sum);
+		vcr_recorder_summary_format(&sum, o.record, line, sizeof(line));
+		fprintf(stderr, "%s\n", line);
+		if (cr && status == 0)
+			status = VMM_STATUS_ERROR;
+	}
+	if (sig_started) {
+		st.done = 1;
+		pthread_kill(st.thread, SIGTERM);
+		pthread_join(st.thread, NULL);
+	}
+	vmm_destroy(vm);
+	free(vcr_cmdline);
+	return status;
+}
+VCR_COMMAND("run", 10, cmd_run, "run a guest on vcr's VMM, optionally recording it");

@@ -1,0 +1,352 @@
+/*
+ * vmm/run.c: the vCPU threads and how a run ends.
+ *
+ * Each vCPU thread loops: deliver a pending kick, before_run, KVM_RUN,
+ * after_run, then one switch on exit_reason. A run ends once (vmm_end: the
+ * first caller wins); the ender kicks every other vCPU out of KVM_RUN with
+ * immediate_exit + a signal, and vmm_run joins them all.
+ */
+#include "vmm/vmm_int.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+/* Kick signal: its handler does nothing; its only job is to make KVM_RUN
+ * return -EINTR. vCPU threads block every other signal. */
+#define VMM_KICK_SIGNAL SIGUSR1
+
+static void kick_handler(int sig)
+{
+	(void)sig;
+}
+
+const char *vmm_end_how_name(uint32_t how)
+{
+	switch (how) {
+	case VCR_END_EXIT_PORT: return "exit-port";
+	case VCR_END_HLT: return "halted";
+	case VCR_END_SHUTDOWN: return "triple-fault";
+	case VCR_END_INTERNAL_ERROR: return "internal-error";
+	case VCR_END_FAIL_ENTRY: return "fail-entry";
+	case VCR_END_SIGNAL: return "signal";
+	case VCR_END_ERROR: return "error";
+	case VCR_END_GDB_KILL: return "gdb-kill";
+	case VCR_END_SYSTEM_EVENT: return "system-event";
+	default: return "unknown";
+	}
+}
+
+static int exit_status_for(uint32_t how, int32_t status)
+{
+	switch (how) {
+	case VCR_END_EXIT_PORT: return status & 0xff;
+	case VCR_END_HLT: return VMM_STATUS_HALTED;
+	case VCR_END_SHUTDOWN: return VMM_STATUS_SHUTDOWN;
+	case VCR_END_INTERNAL_ERROR: return VMM_STATUS_INTERNAL_ERROR;
+	case VCR_END_FAIL_ENTRY: return VMM_STATUS_FAIL_ENTRY;
+	case VCR_END_SIGNAL: return VMM_STATUS_SIGNAL_BASE + (status & 0x7f);
+	case VCR_END_GDB_KILL: return VMM_STATUS_SIGNAL_BASE + SIGKILL;
+	case VCR_END_ERROR: return VMM_STATUS_ERROR;
+	default: return VMM_STATUS_UNEXPECTED;
+	}
+}
+
+static void kick(struct vmm *vm, struct vmm_vcpu *c)
+{
+	/* Order matters: pending before immediate_exit before the signal, so
+	 * that the loop (which clears immediate_exit, then reads pending)
+	 * never loses a kick. See vcpu_take_kick. */
+	atomic_store(&c->kick_pending, true);
+	if (c->run)
+		__atomic_store_n(&c->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+	/* Under kick_lock: vmm_run stops signalling before it joins, so
+	 * pthread_kill never sees a joined thread. */
+	pthread_mutex_lock(&vm->kick_lock);
+	if (vm->running && c->thread_started)
+		pthread_kill(c->thread, VMM_KICK_SIGNAL);
+	pthread_mutex_unlock(&vm->kick_lock);
+}
+
+void vmm_kick(struct vmm *vm, uint32_t vcpu)
+{
+	if (vcpu < vm->nvcpus)
+		kick(vm, &vm->vcpus[vcpu]);
+}
+
+void vmm_kick_all(struct vmm *vm)
+{
+	for (uint32_t i = 0; i < vm->nvcpus; i++)
+		kick(vm, &vm->vcpus[i]);
+}
+
+static void vmm_vend(struct vmm *vm, uint32_t vcpu, uint32_t how, int32_t status,
+		     const char *fmt, va_list ap)
+{
+	pthread_mutex_lock(&vm->end_lock);
+	if (atomic_load(&vm->ended)) {
+		pthread_mutex_unlock(&vm->end_lock);
+		return;
+	}
+	struct vmm_result *res = &vm->result;
+	res->how = how;
+	res->status = status;
+	res->exit_status = exit_status_for(how, status);
+	res->vcpu = vcpu;
+	vsnprintf(res->msg, sizeof(res->msg), fmt, ap);
+	atomic_store(&vm->ended, true);
+	pthread_mutex_unlock(&vm->end_lock);
+	vmm_kick_all(vm);
+	pthread_mutex_lock(&vm->end_lock);
+	vm->end_kicked = true;
+	pthread_cond_broadcast(&vm->end_cond);
+	pthread_mutex_unlock(&vm->end_lock);
+}
+
+void vmm_end(struct vmm *vm, uint32_t vcpu, uint32_t how, int32_t status,
+	     const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vmm_vend(vm, vcpu, how, status, fmt, ap);
+	va_end(ap);
+}
+
+void vmm_stop(struct vmm *vm, uint32_t how, int32_t status, const char *msg)
+{
+	vmm_end(vm, 0, how, status, "%s", msg ? msg : vmm_end_how_name(how));
+}
+
+bool vmm_ended(const struct vmm *vm)
+{
+	return atomic_load(&((struct vmm *)vm)->ended);
+}
+
+/* True when a kick was pending (and is now consumed). */
+static bool vcpu_take_kick(struct vmm_vcpu *c)
+{
+	c->run->immediate_exit = 0;
+	return atomic_exchange(&c->kick_pending, false);
+}
+
+static bool debug_call(struct vmm *vm, struct vmm_vcpu *c, enum vmm_debug_event ev)
+{
+	if (!vm->dbg_fn)
+		return true;
+	if (vm->dbg_fn(vm->dbg_ctx, vm, c->index, ev, c->run) == VMM_DEBUG_KILL) {
+		vmm_end(vm, c->index, VCR_END_GDB_KILL, 0, "killed by the debugger");
+		return false;
+	}
+	return true;
+}
+
+/* The message for a triple fault. On AMD, KVM re-initialises the vCPU on a
+ * shutdown intercept before returning (the VMCB is undefined afterwards), so
+ * the synced rip is the reset vector; then the last exit's rip is the best
+ * clue we have, and the message says so. */
+static void end_shutdown(struct vmm *vm, struct vmm_vcpu *c)
+{
+	const struct kvm_sync_regs *s = &c->run->s.regs;
+	bool reset = s->regs.rip == 0xfff0 && s->sregs.cs.base == 0xffff0000ull;
+
+	if (reset)
+		vmm_end(vm, c->index, VCR_END_SHUTDOWN, 0,
+			"triple fault (KVM_EXIT_SHUTDOWN) on vcpu %u; KVM reset the vCPU "
+			"(rip=0xfff0), last exit before it: %s at rip=%#llx (exit #%llu)",
+			c->index, vcr_exit_reason_name(c->last_reason) ?
+			vcr_exit_reason_name(c->last_reason) : "none",
+			(unsigned long long)c->last_rip, (unsigned long long)c->exits - 1);
+	else
+		vmm_end(vm, c->index, VCR_END_SHUTDOWN, 0,
+			"triple fault (KVM_EXIT_SHUTDOWN) on vcpu %u at rip=%#llx "
+			"cs=%#x cr0=%#llx (exit #%llu)", c->index,
+			(unsigned long long)s->regs.rip, s->sregs.cs.selector,
+			(unsigned long long)s->sregs.cr0, (unsigned long long)c->exits - 1);
+}
+
+static void end_internal(struct vmm *vm, struct vmm_vcpu *c)
+{
+	const struct kvm_run *run = c->run;
+	char data[200] = "";
+	size_t off = 0;
+	uint32_t n = run->internal.ndata;
+
+	if (n > VCR_ARRAY_SIZE(run->internal.data))
+		n = VCR_ARRAY_SIZE(run->internal.data);
+	for (uint32_t i = 0; i < n && off < sizeof(data); i++)
+		off += (size_t)snprintf(data + off, sizeof(data) - off, " %#llx",
+					(unsigned long long)run->internal.data[i]);
+	vmm_end(vm, c->index, VCR_END_INTERNAL_ERROR, (int32_t)run->internal.suberror,
+		"KVM internal error (KVM_EXIT_INTERNAL_ERROR) on vcpu %u at rip=%#llx: "
+		"suberror %u%s, data:%s", c->index,
+		(unsigned long long)run->s.regs.regs.rip, run->internal.suberror,
+		run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION ?
+		" (emulation failed)" : "", n ? data : " none");
+}
+
+static void *vcpu_thread(void *arg)
+{
+	struct vmm_vcpu *c = arg;
+	struct vmm *vm = c->vm;
+	struct kvm_run *run = c->run;
+	const struct vmm_observer *obs = &vm->obs;
+
+	if (!debug_call(vm, c, VMM_DEBUG_START))
+		return NULL;
+	for (;;) {
+		if (atomic_load_explicit(&vm->ended, memory_order_relaxed))
+			break;
+		if (vcpu_take_kick(c)) {
+			if (atomic_load(&vm->ended))
+				break;
+			if (!debug_call(vm, c, VMM_DEBUG_KICKED))
+				break;
+		}
+		if (obs->before_run)
+			obs->before_run(obs->ctx, c->index, run);
+		int r = vmm_vcpu_run_once(vm, c->index);
+		if (r == 0 || r == -EINTR) {
+			c->exits++;
+			if (obs->after_run)
+				obs->after_run(obs->ctx, c->index, run);
+		}
+		if (r == -EINTR)
+			continue;	/* a kick or a stray signal: see loop top */
+		if (r < 0) {
+			vmm_end(vm, c->index, VCR_END_ERROR, -r, "KVM_RUN on vcpu %u failed: %s",
+				c->index, strerror(-r));
+			break;
+		}
+		switch (run->exit_reason) {
+		case KVM_EXIT_IO:
+			if (vmm_dev_io(vm, c))
+				goto out;
+			break;
+		case KVM_EXIT_MMIO:
+			if (vmm_dev_mmio(vm, c))
+				goto out;
+			break;
+		case KVM_EXIT_HLT:
+			/* No irqchip and no device that interrupts: nothing can
+			 * wake this vCPU, whatever IF says. It stops; the run
+			 * ends when the last vCPU stops. */
+			vcr_debug("vcpu %u halted at rip=%#llx", c->index,
+				  (unsigned long long)run->s.regs.regs.rip);
+			if (atomic_fetch_sub(&vm->active, 1) == 1)
+				vmm_end(vm, c->index, VCR_END_HLT, 0,
+					"halted (vcpu %u at rip=%#llx, every vCPU halted)",
+					c->index, (unsigned long long)run->s.regs.regs.rip);
+			goto out;
+		case KVM_EXIT_DEBUG:
+			if (!vm->dbg_fn) {
+				vmm_end(vm, c->index, VCR_END_ERROR, 0,
+					"unexpected KVM_EXIT_DEBUG on vcpu %u at rip=%#llx",
+					c->index, (unsigned long long)run->debug.arch.pc);
+				goto out;
+			}
+			if (!debug_call(vm, c, VMM_DEBUG_EXIT))
+				goto out;
+			break;
+		case KVM_EXIT_SHUTDOWN:
+			/* Never run this vCPU again: SVM has reset it. */
+			end_shutdown(vm, c);
+			goto out;
+		case KVM_EXIT_INTERNAL_ERROR:
+			end_internal(vm, c);
+			goto out;
+		case KVM_EXIT_FAIL_ENTRY:
+			vmm_end(vm, c->index, VCR_END_FAIL_ENTRY, 0,
+				"VM entry failed (KVM_EXIT_FAIL_ENTRY) on vcpu %u at rip=%#llx: "
+				"hardware_entry_failure_reason=%#llx cpu=%u", c->index,
+				(unsigned long long)run->s.regs.regs.rip,
+				(unsigned long long)run->fail_entry.hardware_entry_failure_reason,
+				run->fail_entry.cpu);
+			goto out;
+		case KVM_EXIT_SYSTEM_EVENT:
+			vmm_end(vm, c->index, VCR_END_SYSTEM_EVENT, (int32_t)run->system_event.type,
+				"system event %u on vcpu %u at rip=%#llx", run->system_event.type,
+				c->index, (unsigned long long)run->s.regs.regs.rip);
+			goto out;
+		default:
+			vmm_end(vm, c->index, VCR_END_ERROR, (int32_t)run->exit_reason,
+				"unexpected exit %s (%u) on vcpu %u at rip=%#llx",
+				vcr_exit_reason_name(run->exit_reason) ?
+				vcr_exit_reason_name(run->exit_reason) : "?",
+				run->exit_reason, c->index,
+				(unsigned long long)run->s.regs.regs.rip);
+			goto out;
+		}
+		c->last_rip = run->s.regs.regs.rip;
+		c->last_reason = run->exit_reason;
+	}
+out:
+	return NULL;
+}
+
+int vmm_run(struct vmm *vm, struct vmm_result *res)
+{
+	struct sigaction sa = { .sa_handler = kick_handler };
+	sigset_t all, old;
+	int r = 0;
+
+	memset(res, 0, sizeof(*res));
+	if (vm->running || !vm->nvcpus)
+		return -EINVAL;
+	/* No SA_RESTART: the kick must interrupt KVM_RUN. */
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(VMM_KICK_SIGNAL, &sa, NULL) < 0)
+		return -errno;
+
+	atomic_store(&vm->active, vm->nvcpus);
+	pthread_mutex_lock(&vm->kick_lock);
+	vm->running = true;
+	pthread_mutex_unlock(&vm->kick_lock);
+	/* vCPU threads get every signal blocked but the kick: SIGINT and
+	 * friends belong to the CLI's signal thread. */
+	sigfillset(&all);
+	sigdelset(&all, VMM_KICK_SIGNAL);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	for (uint32_t i = 0; i < vm->nvcpus; i++) {
+		struct vmm_vcpu *c = &vm->vcpus[i];
+		int e = pthread_create(&c->thread, NULL, vcpu_thread, c);
+		if (e) {
+			vmm_end(vm, i, VCR_END_ERROR, -e, "cannot start vcpu %u thread: %s",
+				i, strerror(e));
+			r = -e;
+			break;
+		}
+		pthread_mutex_lock(&vm->kick_lock);
+		c->thread_started = true;
+		pthread_mutex_unlock(&vm->kick_lock);
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	/* Every vCPU thread leaves its loop only once the run has ended (a
+	 * halted one earlier, but then it stays out), so wait for the end,
+	 * stop signalling, then join. A stop that came before the threads
+	 * existed is seen by each thread at its loop top. */
+	pthread_mutex_lock(&vm->end_lock);
+	while (!vm->end_kicked)
+		pthread_cond_wait(&vm->end_cond, &vm->end_lock);
+	pthread_mutex_unlock(&vm->end_lock);
+	pthread_mutex_lock(&vm->kick_lock);
+	vm->running = false;
+	pthread_mutex_unlock(&vm->kick_lock);
+	for (uint32_t i = 0; i < vm->nvcpus; i++)
+		if (vm->vcpus[i].thread_started) {
+			pthread_join(vm->vcpus[i].thread, NULL);
+			vm->vcpus[i].thread_started = false;
+		}
+	if (vm->devices)
+		vmm_uart_flush(&vm->uart);
+
+	*res = vm->result;
+	for (uint32_t i = 0; i < vm->nvcpus; i++)
+		res->exits += vm->vcpus[i].exits;
+	res->unknown_io = atomic_load(&vm->unknown_io);
+	if (vm->obs.end)
+		vm->obs.end(vm->obs.ctx, res->how, res->status, res->msg);
+	return r;
+}

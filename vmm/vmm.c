@@ -1,0 +1,226 @@
+/* vmm/vmm.c: configuration, vmm_create / vmm_load and accessors (vmm.h,
+ * "high level"). */
+#include "vmm/vmm_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+void vmm_config_init(struct vmm_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->mem_size = VMM_MEM_DEFAULT;
+	cfg->nvcpus = 1;
+	cfg->format = VMM_FORMAT_AUTO;
+	cfg->mode = VMM_MODE_AUTO;
+	cfg->uart_out_fd = 1;
+	cfg->uart_in_fd = -1;
+}
+
+int vmm_config_validate(const struct vmm_config *cfg, struct vcr_err *err)
+{
+	if (cfg->mem_size < VMM_MEM_MIN || cfg->mem_size > VMM_MEM_MAX || (cfg->mem_size & 0xfff))
+		return vcr_err_set(err, -EINVAL, UINT64_MAX,
+				   "memory size %llu: must be a multiple of 4 KiB between 1 MiB "
+				   "and 3 GiB", (unsigned long long)cfg->mem_size);
+	if (cfg->nvcpus < 1 || cfg->nvcpus > VMM_MAX_VCPUS)
+		return vcr_err_set(err, -EINVAL, UINT64_MAX, "%u vCPUs: must be 1..%d",
+				   cfg->nvcpus, VMM_MAX_VCPUS);
+	if (!cfg->guest_path || !*cfg->guest_path)
+		return vcr_err_set(err, -EINVAL, UINT64_MAX, "no guest image given");
+	if (cfg->format > VMM_FORMAT_MULTIBOOT || cfg->mode > VMM_MODE_LONG64)
+		return vcr_err_set(err, -EINVAL, UINT64_MAX, "bad format or mode");
+	if (cfg->format == VMM_FORMAT_MULTIBOOT && cfg->mode != VMM_MODE_AUTO &&
+	    cfg->mode != VMM_MODE_PROT32)
+		return vcr_err_set(err, -EINVAL, UINT64_MAX,
+				   "multiboot kernels start in 32-bit protected mode");
+	if (cfg->load_addr_set && cfg->format != VMM_FORMAT_FLAT && cfg->format != VMM_FORMAT_AUTO)
+		return vcr_err_set(err, -EINVAL, UINT64_MAX, "--load applies to flat images only");
+	if (cfg->cmdline && strlen(cfg->cmdline) >= VMM_CMDLINE_MAX)
+		return vcr_err_set(err, -E2BIG, UINT64_MAX, "command line longer than %u bytes",
+				   VMM_CMDLINE_MAX - 1);
+	if (cfg->uart_out_fd < 0)
+		return vcr_err_set(err, -EINVAL, UINT64_MAX, "no UART output fd");
+	return 0;
+}
+
+static int read_image(struct vmm *vm, const char *path, uint64_t max, struct vcr_err *err)
+{
+	struct stat st;
+	int fd, r = 0;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return vcr_err_set(err, -errno, UINT64_MAX, "%s: %s", path, strerror(errno));
+	if (fstat(fd, &st) < 0) {
+		r = vcr_err_set(err, -errno, UINT64_MAX, "%s: %s", path, strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		r = vcr_err_set(err, -EINVAL, UINT64_MAX, "%s: not a regular file", path);
+		goto out;
+	}
+	if (st.st_size == 0) {
+		r = vcr_err_set(err, -EINVAL, UINT64_MAX, "%s: empty file", path);
+		goto out;
+	}
+	if ((uint64_t)st.st_size > max) {
+		r = vcr_err_set(err, -EFBIG, UINT64_MAX,
+				"%s: %llu bytes do not fit in %llu bytes of guest memory",
+				path, (unsigned long long)st.st_size, (unsigned long long)max);
+		goto out;
+	}
+	vm->image = malloc((size_t)st.st_size);
+	if (!vm->image) {
+		r = vcr_err_set(err, -ENOMEM, UINT64_MAX, "out of memory");
+		goto out;
+	}
+	for (uint64_t off = 0; off < (uint64_t)st.st_size; ) {
+		ssize_t n = pread(fd, vm->image + off, (size_t)st.st_size - off, (off_t)off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			r = vcr_err_set(err, n < 0 ? -errno : -EIO, off, "%s: read failed", path);
+			goto out;
+		}
+		off += (uint64_t)n;
+	}
+	vm->image_size = (uint64_t)st.st_size;
+out:
+	close(fd);
+	return r;
+}
+
+/* Validate, read the image into probe->image, decide the loader. */
+static int probe_guest(struct vmm *probe, const struct vmm_config *cfg, struct vcr_err *err)
+{
+	int r;
+
+	memset(probe, 0, sizeof(*probe));
+	r = vmm_config_validate(cfg, err);
+	if (r)
+		return r;
+	probe->cfg = *cfg;
+	probe->have_cfg = true;
+	r = read_image(probe, cfg->guest_path, cfg->mem_size, err);
+	if (!r)
+		r = vmm_loader_probe(probe, err);
+	return r;
+}
+
+int vmm_check(const struct vmm_config *cfg, struct vcr_err *err)
+{
+	struct vmm probe;
+	int r = probe_guest(&probe, cfg, err);
+
+	free(probe.image);
+	return r;
+}
+
+int vmm_create(struct vmm **out, const struct vmm_config *cfg, struct vcr_err *err)
+{
+	struct vmm *vm = NULL;
+	struct vmm probe;
+	int r;
+
+	*out = NULL;
+	/* Read and check the image before creating anything in KVM, so that
+	 * bad input is reported the same with or without /dev/kvm. */
+	r = probe_guest(&probe, cfg, err);
+	if (r)
+		goto fail_probe;
+
+	r = vmm_open(&vm, err);
+	if (r)
+		goto fail_probe;
+	vm->have_cfg = true;
+	vm->cfg = *cfg;
+	vm->image = probe.image;
+	vm->image_size = probe.image_size;
+	probe.image = NULL;
+	vm->guest = probe.guest;
+	vm->guest_path = strdup(cfg->guest_path);
+	vm->cmdline = strdup(cfg->cmdline ? cfg->cmdline : "");
+	if (!vm->guest_path || !vm->cmdline) {
+		r = vcr_err_set(err, -ENOMEM, UINT64_MAX, "out of memory");
+		goto fail;
+	}
+	vm->cfg.guest_path = vm->guest_path;
+	vm->cfg.cmdline = vm->cmdline;
+
+	struct vcr_mem_region ram = { .gpa = 0, .size = cfg->mem_size, .flags = 0 };
+	r = vmm_mem_add(vm, &ram, err);
+	if (r)
+		goto fail;
+	r = vmm_cpuid_set(vm, NULL, 0, err);
+	if (r)
+		goto fail;
+	r = vmm_vcpus_create(vm, cfg->nvcpus, err);
+	if (r)
+		goto fail;
+	vmm_uart_init(&vm->uart, cfg->uart_out_fd, cfg->uart_in_fd);
+	vm->devices = true;
+	*out = vm;
+	return 0;
+fail_probe:
+	free(probe.image);
+	return r;
+fail:
+	vmm_destroy(vm);
+	return r;
+}
+
+int vmm_load(struct vmm *vm, struct vcr_err *err)
+{
+	if (!vm->have_cfg)
+		return vcr_err_set(err, -EINVAL, UINT64_MAX, "vmm_load needs vmm_create");
+	return vmm_loader_load(vm, err);
+}
+
+const uint8_t *vmm_image(const struct vmm *vm, uint64_t *size)
+{
+	*size = vm->image_size;
+	return vm->image;
+}
+
+const struct vmm_config *vmm_get_config(const struct vmm *vm)
+{
+	return vm->have_cfg ? &vm->cfg : NULL;
+}
+
+const char *vmm_format_name(const struct vmm *vm)
+{
+	return vm->guest.format_name ? vm->guest.format_name : "none";
+}
+
+const char *vmm_mode_name(const struct vmm *vm)
+{
+	switch (vm->guest.mode) {
+	case VMM_MODE_REAL: return "real";
+	case VMM_MODE_PROT32: return "prot32";
+	case VMM_MODE_LONG64: return "long64";
+	default: return "none";
+	}
+}
+
+uint64_t vmm_entry(const struct vmm *vm)
+{
+	return vm->guest.entry;
+}
+
+void vmm_set_observer(struct vmm *vm, const struct vmm_observer *obs)
+{
+	if (obs)
+		vm->obs = *obs;
+	else
+		memset(&vm->obs, 0, sizeof(vm->obs));
+}
+
+void vmm_set_debug_handler(struct vmm *vm, vmm_debug_fn fn, void *ctx)
+{
+	vm->dbg_fn = fn;
+	vm->dbg_ctx = ctx;
+}

@@ -1,0 +1,128 @@
+/*
+ * vmm/vmm_int.h: the inside of struct vmm, shared by the vmm/ sources only.
+ * Nothing outside vmm/ includes this.
+ */
+#ifndef VCR_VMM_VMM_INT_H
+#define VCR_VMM_VMM_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "vmm/vmm.h"
+
+#define VMM_MAX_SLOTS 8
+
+struct vmm_slot {
+	struct vcr_mem_region r;
+	uint8_t *host;			/* mmap'ed, r.size bytes */
+};
+
+struct vmm_vcpu {
+	struct vmm *vm;
+	uint32_t index;
+	int fd;
+	struct kvm_run *run;		/* run_size bytes, mmap'ed from fd */
+	pthread_t thread;
+	bool thread_started;
+	atomic_bool kick_pending;	/* set by vmm_kick, consumed by the loop */
+	struct kvm_guest_debug dbg;	/* what vmm_vcpu_set_guest_debug asked */
+	bool dbg_dirty;			/* dbg not yet given to KVM */
+	uint64_t exits;			/* KVM_RUN returns, this vCPU */
+	uint64_t last_rip;		/* rip at the previous exit (messages) */
+	uint32_t last_reason;
+};
+
+struct vmm_uart {
+	pthread_mutex_t lock;		/* vCPUs share the UART */
+	uint8_t ier, lcr, mcr, scr, dll, dlm;
+	int out_fd, in_fd;
+	bool in_eof;
+	bool have_rx;
+	uint8_t rx;
+	uint32_t out_len;
+	char out[4096];			/* line buffer: flushed at '\n' / full / end */
+};
+
+/* What a loader decided from the image (vmm_create) and applies (vmm_load). */
+struct vmm_guest {
+	enum vmm_format format;
+	enum vmm_mode mode;
+	const char *format_name;	/* "flat", "elf32", "elf64", "multiboot" */
+	uint64_t entry;
+	uint64_t load_addr;		/* flat / multiboot a.out kludge */
+	uint64_t mb_load_off;		/* multiboot kludge: file offset to load */
+	uint64_t mb_load_len;		/* bytes copied from the file */
+	uint64_t mb_bss_end;		/* end of zeroed bss (0: none) */
+	bool mb_elf;			/* multiboot kernel loaded as ELF */
+};
+
+struct vmm {
+	int kvm_fd, vm_fd;
+	uint32_t api_version, sync_mask;
+	size_t run_size;
+
+	struct vmm_slot slots[VMM_MAX_SLOTS];
+	struct vcr_mem_region regions[VMM_MAX_SLOTS];
+	uint32_t nslots;
+
+	struct kvm_cpuid2 *cpuid;	/* header + ncpuid entries */
+
+	uint32_t nvcpus;
+	struct vmm_vcpu *vcpus;		/* nvcpus entries */
+
+	struct vmm_observer obs;
+	vmm_debug_fn dbg_fn;
+	void *dbg_ctx;
+
+	/* High level only. */
+	bool have_cfg;
+	struct vmm_config cfg;		/* strings point into the copies below */
+	char *guest_path, *cmdline;
+	uint8_t *image;
+	uint64_t image_size;
+	struct vmm_guest guest;
+	struct vmm_uart uart;
+	bool devices;			/* serve UART/test ports (vmm_create) */
+
+	/* Run state. */
+	pthread_mutex_t end_lock;
+	pthread_cond_t end_cond;	/* vmm_run waits for end_kicked */
+	bool end_kicked;		/* the ender has kicked every vCPU */
+	pthread_mutex_t kick_lock;	/* signals only to live threads */
+	atomic_bool ended;
+	struct vmm_result result;
+	atomic_uint active;		/* vCPUs neither halted nor ended */
+	atomic_ulong unknown_io;
+	bool running;
+};
+
+/* vmm/devices.c */
+void vmm_uart_init(struct vmm_uart *u, int out_fd, int in_fd);
+void vmm_uart_flush(struct vmm_uart *u);
+void vmm_uart_destroy(struct vmm_uart *u);
+/* Serve one KVM_EXIT_IO / KVM_EXIT_MMIO; 1 when the exit port ended the
+ * run (vmm_end already called), else 0. */
+int vmm_dev_io(struct vmm *vm, struct vmm_vcpu *c);
+int vmm_dev_mmio(struct vmm *vm, struct vmm_vcpu *c);
+
+/* vmm/run.c: record how the run ended (first caller wins) and kick all. */
+void vmm_end(struct vmm *vm, uint32_t vcpu, uint32_t how, int32_t status,
+	     const char *fmt, ...) VCR_PRINTF(5, 6);
+
+/* vmm/loader*.c */
+int vmm_loader_probe(struct vmm *vm, struct vcr_err *err);
+int vmm_loader_load(struct vmm *vm, struct vcr_err *err);
+int vmm_elf_probe(struct vmm *vm, const uint8_t *img, uint64_t size, bool for_multiboot,
+		  struct vcr_err *err);
+int vmm_elf_load(struct vmm *vm, const uint8_t *img, uint64_t size, struct vcr_err *err);
+int vmm_mb_probe(struct vmm *vm, struct vcr_err *err);
+int vmm_mb_load(struct vmm *vm, struct vcr_err *err);
+/* Boot structures: GDT, identity page tables; initial vCPU state. */
+int vmm_boot_write_gdt(struct vmm *vm);
+int vmm_boot_write_page_tables(struct vmm *vm);
+int vmm_boot_set_state(struct vmm *vm, enum vmm_mode mode, uint64_t entry,
+		       uint64_t eax, uint64_t ebx);
+/* True when [gpa, gpa+len) overlaps the boot area. */
+bool vmm_boot_overlaps(uint64_t gpa, uint64_t len);
+
+#endif
