@@ -10,7 +10,7 @@ root=${VCR_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
 build=${VCR_BUILD:-$root/build}
 vcr=${VCR:-$build/vcr}
 helper=$build/tests/host/gdb_mktrace
-. "$root/tests/host/gdb_lib.sh"
+. "$root/tests/host/gdb_lib.inc"
 
 command -v gdb >/dev/null || { echo "1..0 # SKIP no gdb"; exit 0; }
 [ -x "$helper" ] || { echo "1..0 # SKIP $helper not built"; exit 0; }
