@@ -45,6 +45,29 @@ static uint64_t ring_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+void *vcr_ring_reserve_slow(struct vcr_ring *r, uint32_t len)
+{
+	uint64_t head = r->p_head;
+	uint64_t pos = head & r->mask;
+	uint64_t pad = pos + len > r->size ? r->size - pos : 0;
+	uint64_t end = head + pad + len;
+
+	if (end - r->p_tail > r->size) {
+		r->p_tail = __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE);
+		if (end - r->p_tail > r->size && !vcr_ring_wait_space(r, end)) {
+			__atomic_store_n(&r->dropped, r->dropped + 1, __ATOMIC_RELAXED);
+			return NULL;
+		}
+	}
+	if (pad) {
+		struct vcr_ring_hdr *h = (struct vcr_ring_hdr *)(r->buf + pos);
+		h->kind = VCR_RING_PAD;
+		h->len = (uint32_t)pad;
+	}
+	r->p_next = end;
+	return r->buf + ((head + pad) & r->mask);
+}
+
 void vcr_futex_wait(uint32_t *word, uint32_t val, long timeout_ns)
 {
 	struct timespec ts = { .tv_sec = 0, .tv_nsec = timeout_ns };

@@ -95,7 +95,11 @@ static inline uint32_t vcr_ring_round(uint64_t bytes)
 	return (uint32_t)((bytes + VCR_RING_SLOT - 1) & ~(uint64_t)(VCR_RING_SLOT - 1));
 }
 
-/* Slow path of vcr_ring_reserve: wait until [.., end) is free. Returns false
+/* Slow path of vcr_ring_reserve: padding at the end of the buffer, a stale
+ * view of tail, or a full ring (then it waits). */
+void *vcr_ring_reserve_slow(struct vcr_ring *r, uint32_t len);
+
+/* Slow path of the slow path: wait until [.., end) is free. Returns false
  * when the consumer is gone. */
 bool vcr_ring_wait_space(struct vcr_ring *r, uint64_t end);
 
@@ -109,23 +113,12 @@ static inline void *vcr_ring_reserve(struct vcr_ring *r, uint32_t len)
 {
 	uint64_t head = r->p_head;
 	uint64_t pos = head & r->mask;
-	uint64_t pad = pos + len > r->size ? r->size - pos : 0;
-	uint64_t end = head + pad + len;
 
-	if (__builtin_expect(end - r->p_tail > r->size, 0)) {
-		r->p_tail = __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE);
-		if (end - r->p_tail > r->size && !vcr_ring_wait_space(r, end)) {
-			__atomic_store_n(&r->dropped, r->dropped + 1, __ATOMIC_RELAXED);
-			return NULL;
-		}
+	if (__builtin_expect(pos + len <= r->size && head + len - r->p_tail <= r->size, 1)) {
+		r->p_next = head + len;
+		return r->buf + pos;
 	}
-	if (pad) {
-		struct vcr_ring_hdr *h = (struct vcr_ring_hdr *)(r->buf + pos);
-		h->kind = VCR_RING_PAD;
-		h->len = (uint32_t)pad;
-	}
-	r->p_next = end;
-	return r->buf + ((head + pad) & r->mask);
+	return vcr_ring_reserve_slow(r, len);
 }
 
 /* Publish the record reserved last. */

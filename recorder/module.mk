@@ -1,0 +1,13 @@
+# recorder/module.mk: the recorder's benchmark (library sources are globbed
+# by the top Makefile).
+
+RECORD_BENCH := $(BUILD)/bench/record_bench
+
+$(RECORD_BENCH): $(BUILD)/bench/record_bench.o $(LIB)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
+ALL_TARGETS += $(RECORD_BENCH)
+BENCHES += $(RECORD_BENCH) bench/record_callgrind.sh
+
+-include $(BUILD)/bench/record_bench.d
