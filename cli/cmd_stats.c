@@ -1,0 +1,518 @@
+/* cli/cmd_stats.c: `vcr stats FILE`: what a trace holds and how well it
+ * compressed. One pass over the records; sizes from the reader's stats. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "core/state.h"
+#include "formats/trace.h"
+#include "replayer/diff.h"
+
+#define STATS_REASONS 64	/* KVM_EXIT_* values counted by name */
+#define STATS_MAX_ERRORS 64
+#define STATS_MMIO_MAX (1u << 20)	/* distinct MMIO keys tracked */
+
+struct mmio_slot {
+	uint64_t key;		/* addr << 1 | is_write, +1 (0 = empty) */
+	uint64_t count;
+};
+
+struct stats {
+	uint64_t reasons[STATS_REASONS + 1];	/* last: other */
+	uint64_t *ports;	/* [port * 2 + is_out] */
+	struct mmio_slot *mmio;
+	uint32_t mmio_cap, mmio_used;
+	uint64_t mmio_untracked;
+	uint64_t recs[VCR_REC_END + 2];
+	uint64_t mem_bytes;
+	uint64_t vcpu_exits[VCR_TRACE_MAX_VCPUS];
+	bool has_end;
+	uint32_t end_how;
+	int32_t end_status;
+	char end_msg[256];
+	uint64_t errors;
+	char first_error[300];
+};
+
+struct top {
+	uint64_t key, count;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: vcr stats [OPTIONS] FILE.vcr\n"
+		"\n"
+		"Summarize a trace: what ran, exits by reason, by vCPU, by I/O port and\n"
+		"MMIO address, file size, bytes per exit, compression ratio, duration if\n"
+		"recorded, how the run ended, and whether the trace is complete.\n"
+		"\n"
+		"  --top N   ports and MMIO addresses listed (default 10)\n"
+		"  --json    one JSON object\n"
+		"\n"
+		"Exit status: 0, 1 if the trace is damaged or cut short, 2 if unreadable.\n");
+}
+
+static uint64_t mix(uint64_t x)
+{
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdull;
+	x ^= x >> 33;
+	return x;
+}
+
+static int mmio_grow(struct stats *s)
+{
+	uint32_t ncap = s->mmio_cap ? s->mmio_cap * 2 : 256;
+	struct mmio_slot *n = calloc(ncap, sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < s->mmio_cap; i++) {
+		if (!s->mmio[i].key)
+			continue;
+		uint32_t h = (uint32_t)mix(s->mmio[i].key) & (ncap - 1);
+		while (n[h].key)
+			h = (h + 1) & (ncap - 1);
+		n[h] = s->mmio[i];
+	}
+	free(s->mmio);
+	s->mmio = n;
+	s->mmio_cap = ncap;
+	return 0;
+}
+
+static void mmio_count(struct stats *s, uint64_t addr, bool write)
+{
+	uint64_t key = (addr << 1 | write) + 1;
+	if (!key)
+		key = 1;	/* addr ~0: folded onto addr 0 read; harmless */
+	if (s->mmio_used * 2 >= s->mmio_cap) {
+		if (s->mmio_used >= STATS_MMIO_MAX || mmio_grow(s) < 0) {
+			/* Keep counting known keys; new ones are lumped. */
+			for (uint32_t h = (uint32_t)mix(key) & (s->mmio_cap - 1), n = 0;
+			     n < s->mmio_cap && s->mmio[h].key; h = (h + 1) & (s->mmio_cap - 1), n++)
+				if (s->mmio[h].key == key) {
+					s->mmio[h].count++;
+					return;
+				}
+			s->mmio_untracked++;
+			return;
+		}
+	}
+	uint32_t h = (uint32_t)mix(key) & (s->mmio_cap - 1);
+	while (s->mmio[h].key && s->mmio[h].key != key)
+		h = (h + 1) & (s->mmio_cap - 1);
+	if (!s->mmio[h].key) {
+		s->mmio[h].key = key;
+		s->mmio_used++;
+	}
+	s->mmio[h].count++;
+}
+
+static int top_cmp(const void *a, const void *b)
+{
+	const struct top *x = a, *y = b;
+	if (x->count != y->count)
+		return x->count < y->count ? 1 : -1;
+	return x->key < y->key ? -1 : x->key > y->key;
+}
+
+/* The n largest of the counted keys, sorted by count then key. */
+static size_t top_ports(const struct stats *s, struct top *out, size_t n)
+{
+	size_t k = 0;
+	struct top *all = NULL;
+	size_t m = 0;
+	for (uint32_t i = 0; i < 65536 * 2; i++)
+		if (s->ports[i])
+			m++;
+	all = malloc((m ? m : 1) * sizeof(*all));
+	if (!all)
+		return 0;
+	for (uint32_t i = 0; i < 65536 * 2; i++)
+		if (s->ports[i])
+			all[k++] = (struct top){ i, s->ports[i] };
+	qsort(all, k, sizeof(*all), top_cmp);
+	if (k > n)
+		k = n;
+	memcpy(out, all, k * sizeof(*all));
+	free(all);
+	return k;
+}
+
+static size_t top_mmio(const struct stats *s, struct top *out, size_t n)
+{
+	size_t k = 0;
+	struct top *all = malloc((s->mmio_used ? s->mmio_used : 1) * sizeof(*all));
+	if (!all)
+		return 0;
+	for (uint32_t i = 0; i < s->mmio_cap; i++)
+		if (s->mmio[i].key)
+			all[k++] = (struct top){ s->mmio[i].key - 1, s->mmio[i].count };
+	qsort(all, k, sizeof(*all), top_cmp);
+	if (k > n)
+		k = n;
+	memcpy(out, all, k * sizeof(*all));
+	free(all);
+	return k;
+}
+
+static void count_record(struct stats *s, const struct vcr_record *rec)
+{
+	s->recs[rec->type <= VCR_REC_END ? rec->type : VCR_REC_END + 1]++;
+	switch (rec->type) {
+	case VCR_REC_EXIT: {
+		const struct vcr_exit *e = &rec->u.exit.exit;
+		s->reasons[e->reason < STATS_REASONS ? e->reason : STATS_REASONS]++;
+		if (rec->vcpu < VCR_TRACE_MAX_VCPUS)
+			s->vcpu_exits[rec->vcpu]++;
+		if (e->reason == KVM_EXIT_IO)
+			s->ports[e->u.io.port * 2u + (e->u.io.direction == KVM_EXIT_IO_OUT)]++;
+		else if (e->reason == KVM_EXIT_MMIO)
+			mmio_count(s, e->u.mmio.phys_addr, e->u.mmio.is_write);
+		break;
+	}
+	case VCR_REC_MEM_WRITE:
+	case VCR_REC_MEM_PAGES:
+		s->mem_bytes += rec->u.mem.len;
+		break;
+	case VCR_REC_END:
+		s->has_end = true;
+		s->end_how = rec->u.end.how;
+		s->end_status = rec->u.end.status;
+		snprintf(s->end_msg, sizeof(s->end_msg), "%s", rec->u.end.msg ? rec->u.end.msg : "");
+		break;
+	default:
+		break;
+	}
+}
+
+static const char *image_mode_name(uint32_t m)
+{
+	return m == VCR_IMAGE_EMBEDDED ? "embedded" : m == VCR_IMAGE_REFERENCE ? "referenced" : "none";
+}
+
+/* Duration of the run, if the recorder wrote it (ns), else -1. */
+static int64_t duration_ns(const struct vcr_trace_info *info)
+{
+	const char *v = vcr_trace_info_get(info, "duration_ns");
+	if (!v)
+		return -1;
+	char *end;
+	errno = 0;
+	long long x = strtoll(v, &end, 10);
+	return errno || *end || x < 0 ? -1 : x;
+}
+
+static double pct(uint64_t a, uint64_t b)
+{
+	return b ? 100.0 * (double)a / (double)b : 0.0;
+}
+
+static void print_text(FILE *f, const char *path, const struct vcr_trace_info *info,
+		       const struct vcr_reader_stats *rs, const struct stats *s,
+		       const struct top *tp, size_t ntp, const struct top *tm, size_t ntm,
+		       bool complete, unsigned long ntop)
+{
+	uint64_t memsz = 0;
+	for (uint32_t i = 0; i < info->nmem; i++)
+		memsz += info->mem[i].size;
+	fprintf(f, "trace        %s\n", path);
+	fprintf(f, "written by   vcr %s, format %u.%u, %s, KVM API %u, sync regs 0x%x\n",
+		info->tool_version ? info->tool_version : "?", info->version_major,
+		info->version_minor, info->arch == VCR_ARCH_X86_64 ? "x86-64" : "unknown arch",
+		info->kvm_api_version, info->sync_regs_mask);
+	fprintf(f, "guest        %s (%s", info->image_path ? info->image_path : "-",
+		image_mode_name(info->image_mode));
+	if (info->image_mode == VCR_IMAGE_EMBEDDED)
+		fprintf(f, ", %llu bytes", (unsigned long long)info->image_size);
+	fprintf(f, "), %u vCPU%s, %llu MiB of memory in %u slot%s\n", info->nvcpus,
+		info->nvcpus == 1 ? "" : "s", (unsigned long long)(memsz >> 20), info->nmem,
+		info->nmem == 1 ? "" : "s");
+	if (info->cmdline && info->cmdline[0])
+		fprintf(f, "command      %s\n", info->cmdline);
+	for (uint32_t i = 0; i < info->nkv; i++)
+		fprintf(f, "%s%s=%s%s", i ? ", " : "keys         ", info->kv[i].key,
+			info->kv[i].value, i + 1 == info->nkv ? "\n" : "");
+	int64_t dur = duration_ns(info);
+	if (dur >= 0)
+		fprintf(f, "duration     %.3f s (%.0f exits/s)\n", (double)dur * 1e-9,
+			dur ? (double)rs->exits / ((double)dur * 1e-9) : 0.0);
+	else
+		fprintf(f, "duration     not recorded\n");
+	if (s->has_end) {
+		fprintf(f, "ended        %s, status %d", vcr_diff_end_how_name(s->end_how), s->end_status);
+		if (s->end_msg[0])
+			fprintf(f, " (%s)", s->end_msg);
+		fputc('\n', f);
+	} else {
+		fprintf(f, "ended        no END record (still running, killed, or crashed)\n");
+	}
+	fprintf(f, "complete     %s", complete ? "yes" : "NO");
+	if (!rs->has_footer)
+		fprintf(f, "; no index footer (index rebuilt by scanning)");
+	if (rs->truncated)
+		fprintf(f, "; cut short after the last complete chunk");
+	if (rs->damaged_chunks)
+		fprintf(f, "; %llu damaged chunk%s skipped", (unsigned long long)rs->damaged_chunks,
+			rs->damaged_chunks == 1 ? "" : "s");
+	if (s->errors)
+		fprintf(f, "; %llu read error%s (first: %s)", (unsigned long long)s->errors,
+			s->errors == 1 ? "" : "s", s->first_error);
+	fputc('\n', f);
+
+	uint64_t nrecs = 0;
+	for (int i = 0; i <= VCR_REC_END + 1; i++)
+		nrecs += s->recs[i];
+	fprintf(f, "\nsize         %llu bytes: header %llu, %llu in %llu chunk%s (keyframes %llu), "
+		"index %llu\n", (unsigned long long)rs->file_size,
+		(unsigned long long)rs->header_bytes, (unsigned long long)rs->chunk_bytes,
+		(unsigned long long)rs->chunks, rs->chunks == 1 ? "" : "s",
+		(unsigned long long)rs->keyframe_bytes, (unsigned long long)rs->index_bytes);
+	fprintf(f, "records      %llu, exits %llu\n", (unsigned long long)nrecs,
+		(unsigned long long)rs->exits);
+	fprintf(f, "per exit     %.2f bytes in the file\n",
+		rs->exits ? (double)rs->file_size / (double)rs->exits : 0.0);
+	fprintf(f, "compression  %.1fx (%llu raw bytes -> %llu)\n",
+		rs->file_size ? (double)rs->raw_bytes / (double)rs->file_size : 0.0,
+		(unsigned long long)rs->raw_bytes, (unsigned long long)rs->file_size);
+
+	fprintf(f, "\nexits by reason\n");
+	for (uint32_t r = 0; r <= STATS_REASONS; r++) {
+		if (!s->reasons[r])
+			continue;
+		const char *n = r < STATS_REASONS ? vcr_exit_reason_name(r) : NULL;
+		char other[32];
+		if (!n) {
+			snprintf(other, sizeof(other), r < STATS_REASONS ? "reason %u" : "other", r);
+			n = other;
+		}
+		fprintf(f, "  %-18s %12llu %6.2f%%\n", n, (unsigned long long)s->reasons[r],
+			pct(s->reasons[r], rs->exits));
+	}
+	fprintf(f, "exits by vCPU\n");
+	for (uint32_t v = 0; v < info->nvcpus && v < VCR_TRACE_MAX_VCPUS; v++)
+		fprintf(f, "  %-18u %12llu %6.2f%%\n", v, (unsigned long long)s->vcpu_exits[v],
+			pct(s->vcpu_exits[v], rs->exits));
+	if (ntp) {
+		fprintf(f, "I/O ports (top %lu)\n", ntop);
+		for (size_t i = 0; i < ntp; i++) {
+			char k[32];
+			snprintf(k, sizeof(k), "0x%04llx %s", (unsigned long long)(tp[i].key >> 1),
+				 tp[i].key & 1 ? "out" : "in");
+			fprintf(f, "  %-18s %12llu %6.2f%%\n", k, (unsigned long long)tp[i].count,
+				pct(tp[i].count, rs->exits));
+		}
+	}
+	if (ntm) {
+		fprintf(f, "MMIO addresses (top %lu)\n", ntop);
+		for (size_t i = 0; i < ntm; i++) {
+			char k[40];
+			snprintf(k, sizeof(k), "0x%llx %s", (unsigned long long)(tm[i].key >> 1),
+				 tm[i].key & 1 ? "write" : "read");
+			fprintf(f, "  %-18s %12llu %6.2f%%\n", k, (unsigned long long)tm[i].count,
+				pct(tm[i].count, rs->exits));
+		}
+		if (s->mmio_untracked)
+			fprintf(f, "  %-18s %12llu\n", "(not tracked)",
+				(unsigned long long)s->mmio_untracked);
+	}
+	fprintf(f, "other records\n");
+	for (uint32_t t = VCR_REC_INPUT; t <= VCR_REC_END + 1; t++)
+		if (s->recs[t])
+			fprintf(f, "  %-18s %12llu\n", t <= VCR_REC_END ? vcr_diff_rec_type_name(t) :
+				"unknown", (unsigned long long)s->recs[t]);
+	if (s->mem_bytes)
+		fprintf(f, "  %-18s %12llu\n", "memory bytes", (unsigned long long)s->mem_bytes);
+}
+
+static void print_json(FILE *f, const char *path, const struct vcr_trace_info *info,
+		       const struct vcr_reader_stats *rs, const struct stats *s,
+		       const struct top *tp, size_t ntp, const struct top *tm, size_t ntm, bool complete)
+{
+	fputs("{\"path\":", f);
+	vcr_diff_json_string(f, path);
+	fputs(",\"tool_version\":", f);
+	vcr_diff_json_string(f, info->tool_version);
+	fprintf(f, ",\"format\":\"%u.%u\",\"kvm_api_version\":%u,\"sync_regs_mask\":%u,"
+		"\"nvcpus\":%u,\"image\":{\"mode\":\"%s\",\"path\":", info->version_major,
+		info->version_minor, info->kvm_api_version, info->sync_regs_mask, info->nvcpus,
+		image_mode_name(info->image_mode));
+	vcr_diff_json_string(f, info->image_path);
+	fprintf(f, ",\"size\":%llu},\"cmdline\":", (unsigned long long)info->image_size);
+	vcr_diff_json_string(f, info->cmdline);
+	fputs(",\"keys\":{", f);
+	for (uint32_t i = 0; i < info->nkv; i++) {
+		fputs(i ? "," : "", f);
+		vcr_diff_json_string(f, info->kv[i].key);
+		putc(':', f);
+		vcr_diff_json_string(f, info->kv[i].value);
+	}
+	int64_t dur = duration_ns(info);
+	fputs("},\"duration_ns\":", f);
+	if (dur >= 0)
+		fprintf(f, "%lld", (long long)dur);
+	else
+		fputs("null", f);
+	fputs(",\"end\":", f);
+	if (s->has_end) {
+		fprintf(f, "{\"how\":\"%s\",\"status\":%d,\"msg\":", vcr_diff_end_how_name(s->end_how),
+			s->end_status);
+		vcr_diff_json_string(f, s->end_msg);
+		putc('}', f);
+	} else {
+		fputs("null", f);
+	}
+	fprintf(f, ",\"complete\":%s,\"has_footer\":%s,\"truncated\":%s,\"damaged_chunks\":%llu,"
+		"\"read_errors\":%llu", complete ? "true" : "false", rs->has_footer ? "true" : "false",
+		rs->truncated ? "true" : "false", (unsigned long long)rs->damaged_chunks,
+		(unsigned long long)s->errors);
+	fprintf(f, ",\"file_size\":%llu,\"header_bytes\":%llu,\"chunk_bytes\":%llu,\"chunks\":%llu,"
+		"\"keyframe_bytes\":%llu,\"index_bytes\":%llu,\"raw_bytes\":%llu,\"exits\":%llu,"
+		"\"bytes_per_exit\":%.3f,\"compression_ratio\":%.3f",
+		(unsigned long long)rs->file_size, (unsigned long long)rs->header_bytes,
+		(unsigned long long)rs->chunk_bytes, (unsigned long long)rs->chunks,
+		(unsigned long long)rs->keyframe_bytes, (unsigned long long)rs->index_bytes,
+		(unsigned long long)rs->raw_bytes, (unsigned long long)rs->exits,
+		rs->exits ? (double)rs->file_size / (double)rs->exits : 0.0,
+		rs->file_size ? (double)rs->raw_bytes / (double)rs->file_size : 0.0);
+	fputs(",\"records\":{", f);
+	bool first = true;
+	for (uint32_t t = VCR_REC_EXIT; t <= VCR_REC_END + 1; t++) {
+		fprintf(f, "%s\"%s\":%llu", first ? "" : ",",
+			t <= VCR_REC_END ? vcr_diff_rec_type_name(t) : "unknown",
+			(unsigned long long)s->recs[t]);
+		first = false;
+	}
+	fputs("},\"exits_by_reason\":{", f);
+	first = true;
+	for (uint32_t r = 0; r <= STATS_REASONS; r++) {
+		if (!s->reasons[r])
+			continue;
+		const char *n = r < STATS_REASONS ? vcr_exit_reason_name(r) : "other";
+		char other[32];
+		if (!n) {
+			snprintf(other, sizeof(other), "reason_%u", r);
+			n = other;
+		}
+		fprintf(f, "%s\"%s\":%llu", first ? "" : ",", n, (unsigned long long)s->reasons[r]);
+		first = false;
+	}
+	fputs("},\"exits_by_vcpu\":[", f);
+	for (uint32_t v = 0; v < info->nvcpus && v < VCR_TRACE_MAX_VCPUS; v++)
+		fprintf(f, "%s%llu", v ? "," : "", (unsigned long long)s->vcpu_exits[v]);
+	fputs("],\"top_ports\":[", f);
+	for (size_t i = 0; i < ntp; i++)
+		fprintf(f, "%s{\"port\":%llu,\"direction\":\"%s\",\"count\":%llu}", i ? "," : "",
+			(unsigned long long)(tp[i].key >> 1), tp[i].key & 1 ? "out" : "in",
+			(unsigned long long)tp[i].count);
+	fputs("],\"top_mmio\":[", f);
+	for (size_t i = 0; i < ntm; i++)
+		fprintf(f, "%s{\"addr\":\"0x%llx\",\"direction\":\"%s\",\"count\":%llu}", i ? "," : "",
+			(unsigned long long)(tm[i].key >> 1), tm[i].key & 1 ? "write" : "read",
+			(unsigned long long)tm[i].count);
+	fprintf(f, "],\"memory_bytes\":%llu}\n", (unsigned long long)s->mem_bytes);
+}
+
+static int cmd_stats(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "top", 1, 0, 't' }, { "json", 0, 0, 'j' }, { "help", 0, 0, 'h' }, { 0, 0, 0, 0 },
+	};
+	struct vcr_reader *r = NULL;
+	struct vcr_record *rec = NULL;
+	struct stats *s = NULL;
+	struct top *tp = NULL, *tm = NULL;
+	struct vcr_err err;
+	bool json = false;
+	unsigned long ntop = 10;
+	int c, status = 2;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+		switch (c) {
+		case 't': {
+			char *end;
+			errno = 0;
+			ntop = strtoul(optarg, &end, 10);
+			if (errno || !*optarg || *end || optarg[0] == '-' || ntop > 65536 * 2) {
+				fprintf(stderr, "vcr stats: bad --top '%s'\n", optarg);
+				return 2;
+			}
+			break;
+		}
+		case 'j':
+			json = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (argc - optind != 1) {
+		usage(stderr);
+		return 2;
+	}
+	const char *path = argv[optind];
+	vcr_err_clear(&err);
+	int rc = vcr_reader_open(&r, path, &err);
+	if (rc < 0) {
+		fprintf(stderr, "vcr stats: %s: %s\n", path, err.msg[0] ? err.msg : strerror(-rc));
+		return 2;
+	}
+	s = calloc(1, sizeof(*s));
+	rec = malloc(sizeof(*rec));
+	tp = calloc(ntop ? ntop : 1, sizeof(*tp));
+	tm = calloc(ntop ? ntop : 1, sizeof(*tm));
+	if (!s || !rec || !tp || !tm || !(s->ports = calloc(65536 * 2, sizeof(uint64_t))) ||
+	    mmio_grow(s) < 0) {
+		fprintf(stderr, "vcr stats: out of memory\n");
+		goto out;
+	}
+	for (;;) {
+		rc = vcr_reader_next(r, rec);
+		if (rc == 0)
+			break;
+		if (rc < 0) {
+			const struct vcr_err *re = vcr_reader_error(r);
+			if (!s->errors++)
+				snprintf(s->first_error, sizeof(s->first_error), "%s",
+					 re->msg[0] ? re->msg : strerror(-rc));
+			if (s->errors >= STATS_MAX_ERRORS || rc == -EIO || rc == -ENOMEM)
+				break;
+			continue;
+		}
+		count_record(s, rec);
+	}
+	struct vcr_reader_stats rs;
+	vcr_reader_get_stats(r, &rs);
+	size_t ntp = top_ports(s, tp, ntop), ntm = top_mmio(s, tm, ntop);
+	bool complete = rs.has_footer && !rs.truncated && !rs.damaged_chunks && !s->errors &&
+			s->has_end;
+	if (json)
+		print_json(stdout, path, vcr_reader_info(r), &rs, s, tp, ntp, tm, ntm, complete);
+	else
+		print_text(stdout, path, vcr_reader_info(r), &rs, s, tp, ntp, tm, ntm, complete, ntop);
+	status = complete ? 0 : 1;
+	if (fflush(stdout) || ferror(stdout)) {
+		fprintf(stderr, "vcr stats: write error\n");
+		status = 2;
+	}
+out:
+	if (s) {
+		free(s->ports);
+		free(s->mmio);
+	}
+	free(s);
+	free(rec);
+	free(tp);
+	free(tm);
+	vcr_reader_close(r);
+	return status;
+}
+VCR_COMMAND("stats", 42, cmd_stats, "summarize a trace: exits by reason/vCPU/port, sizes, end");
