@@ -2,9 +2,14 @@
 # and the diff benchmark.
 
 TOOLS_GEN := $(BUILD)/tools/gen_trace
+TOOLS_PROBE := $(BUILD)/tools/cursor_probe
 DIFF_BENCH := $(BUILD)/bench/diff_bench
 
 $(TOOLS_GEN): $(BUILD)/tools/gen_trace.o $(BUILD)/tools/gen.o $(LIB)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(TOOLS_PROBE): $(BUILD)/tools/cursor_probe.o $(LIB)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -12,7 +17,8 @@ $(DIFF_BENCH): $(BUILD)/bench/diff_bench.o $(BUILD)/tools/gen.o $(LIB)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-ALL_TARGETS += $(TOOLS_GEN) $(DIFF_BENCH)
+ALL_TARGETS += $(TOOLS_GEN) $(TOOLS_PROBE) $(DIFF_BENCH)
 BENCHES += $(DIFF_BENCH)
 
--include $(BUILD)/tools/gen_trace.d $(BUILD)/tools/gen.d $(BUILD)/bench/diff_bench.d
+-include $(BUILD)/tools/gen_trace.d $(BUILD)/tools/gen.d $(BUILD)/tools/cursor_probe.d \
+	$(BUILD)/bench/diff_bench.d
