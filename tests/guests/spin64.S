@@ -1,8 +1,9 @@
 /*
  * spin64: a long-mode guest that never ends on its own, for tests that stop
  * a run from outside (SIGINT, SIGTERM, SIGKILL) and for long recordings
- * (--ring). It prints one line, then loops forever: rax = iteration,
- * out %al, $G_PORT_DATA (one exit per iteration).
+ * (--ring), and for the debug tests (kicks, all-stop on several vCPUs).
+ * vCPU 0 prints one line; then every vCPU loops forever on its own stack:
+ * rax = iteration, out %al, $G_PORT_DATA (one exit per iteration).
  */
 #include "guest.h"
 
@@ -10,10 +11,18 @@
 	.text
 	.globl _start
 _start:
-	mov	$stack_top, %rsp
+	mov	$G_PORT_VCPU_ID, %dx
+	in	%dx, %eax
+	movzwl	%ax, %r12d		/* index: own stack, only 0 prints */
+	lea	1(%r12), %rax
+	shl	$12, %rax
+	lea	stacks(%rip), %rsp
+	add	%rax, %rsp
+	test	%r12, %r12
+	jnz	1f
 	lea	s_msg(%rip), %rsi
 	call	puts
-	xor	%eax, %eax
+1:	xor	%eax, %eax
 	.globl	spin_loop
 spin_loop:
 	inc	%rax
@@ -26,6 +35,5 @@ spin_loop:
 s_msg:	.asciz	"spin64: spinning\n"
 
 	.bss
-	.align 16
-	.space	4096
-stack_top:
+	.align 4096
+stacks:	.space	4096 * 64		/* VMM_MAX_VCPUS */
