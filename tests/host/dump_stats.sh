@@ -1,0 +1,71 @@
+#!/bin/bash
+# dump_stats: `vcr stats` counts (checked against the generator's guest
+# model and against `vcr dump --json`), sizes, completeness of a trace cut
+# short, --top, --json.
+set -u
+ROOT=${VCR_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
+BUILD=${VCR_BUILD:-$ROOT/build}
+VCR=${VCR:-$BUILD/vcr}
+GEN=$BUILD/tools/gen_trace
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+
+echo "1..7"
+n=0
+ok() { n=$((n + 1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fi; }
+
+"$GEN" --exits 8000 --vcpus 2 --marker --end-status 5 "$T/t.vcr" &&
+"$GEN" --exits 8000 --chunk 500 --cut "$T/cut.vcr"
+ok $? "generate a complete and a cut-short trace"
+
+"$VCR" stats --json "$T/t.vcr" > "$T/s.json"
+s=$?
+"$VCR" dump --json "$T/t.vcr" > "$T/d.jsonl"
+python3 - "$T/s.json" "$T/d.jsonl" "$T/t.vcr" <<'PY'
+import json, os, sys
+s = json.load(open(sys.argv[1]))
+d = [json.loads(l) for l in open(sys.argv[2])]
+# Per vCPU 4000 exits; e % 8: 0,1,4 OUT 3f8; 5 OUT 80; 3,7 IN 60; 2 MMIO write; 6 MMIO read
+assert s["exits"] == 8000 and s["exits_by_vcpu"] == [4000, 4000], s["exits_by_vcpu"]
+assert s["exits_by_reason"] == {"IO": 6000, "MMIO": 2000}, s["exits_by_reason"]
+ports = {(p["port"], p["direction"]): p["count"] for p in s["top_ports"]}
+assert ports == {(0x3f8, "out"): 3000, (0x60, "in"): 2000, (0x80, "out"): 1000}, ports
+assert s["top_ports"][0]["port"] == 0x3f8, "sorted by count"
+mm = {(m["addr"], m["direction"]): m["count"] for m in s["top_mmio"]}
+assert mm == {("0xfee000b0", "write"): 1000, ("0xfed00000", "read"): 1000}, mm
+# the same counts from dump
+ex = [r for r in d if r["type"] == "exit"]
+assert len(ex) == s["exits"]
+assert s["records"]["input"] == len([r for r in d if r["type"] == "input"]) == 3000
+assert s["records"]["marker"] == 1 and s["records"]["mem_write"] == 1
+assert s["end"] == {"how": "exit_port", "status": 5, "msg": ""}, s["end"]
+assert s["complete"] and s["has_footer"] and not s["truncated"]
+assert s["file_size"] == os.path.getsize(sys.argv[3])
+assert abs(s["bytes_per_exit"] - s["file_size"] / 8000) < 0.01
+assert s["compression_ratio"] > 1 and abs(s["compression_ratio"] - s["raw_bytes"] / s["file_size"]) < 0.01
+assert s["keys"]["loader"] == "synthetic" and s["nvcpus"] == 2
+PY
+p=$?
+[ $s = 0 ] && [ $p = 0 ]
+ok $? "stats --json: counts by reason, vCPU, port, MMIO, records, end, sizes agree with the model and dump"
+
+"$VCR" stats --json --top 1 "$T/t.vcr" | python3 -c 'import json,sys; s=json.load(sys.stdin); assert len(s["top_ports"]) == 1 and len(s["top_mmio"]) == 1'
+ok $? "--top 1 lists one port and one MMIO address"
+
+"$VCR" stats "$T/t.vcr" > "$T/text"
+s=$?
+[ $s = 0 ] && grep -q '^  0x03f8 out  *3000  *37.50%$' "$T/text" && grep -q '^ended        exit_port, status 5$' "$T/text" &&
+grep -q '^complete     yes$' "$T/text"
+ok $? "text stats: port line, end, complete"
+
+"$VCR" stats "$T/cut.vcr" > "$T/cut.txt"
+s=$?
+[ $s = 1 ] && grep -q '^complete     NO; no index footer' "$T/cut.txt" && grep -q '^ended        no END record' "$T/cut.txt"
+ok $? "cut-short trace: status 1, says no footer and no END"
+
+"$VCR" stats --json "$T/cut.vcr" | python3 -c 'import json,sys; s=json.load(sys.stdin); assert s["complete"] is False and s["has_footer"] is False and s["end"] is None and s["exits"] > 0, s'
+ok $? "cut-short trace, JSON: complete false, end null, exits still counted"
+
+"$VCR" stats /nonexistent.vcr > /dev/null 2>&1
+[ $? = 2 ]
+ok $? "unreadable trace: status 2"
