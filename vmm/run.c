@@ -65,7 +65,7 @@ static void kick(struct vmm *vm, struct vmm_vcpu *c)
 	/* Under kick_lock: vmm_run stops signalling before it joins, so
 	 * pthread_kill never sees a joined thread. */
 	pthread_mutex_lock(&vm->kick_lock);
-	if (vm->running && c->thread_started)
+	if (vm->running && c->thread_started && !pthread_equal(c->thread, pthread_self()))
 		pthread_kill(c->thread, VMM_KICK_SIGNAL);
 	pthread_mutex_unlock(&vm->kick_lock);
 }
