@@ -15,7 +15,8 @@ GUEST_LDFLAGS := --build-id=none -z max-page-size=0x1000 -z noexecstack --no-war
 
 GUESTS := $(GUEST_OUT)/hello16.bin $(GUEST_OUT)/pm32.elf $(GUEST_OUT)/count64.elf \
 	$(GUEST_OUT)/count64.bin $(GUEST_OUT)/crash64.elf $(GUEST_OUT)/smp64.elf \
-	$(GUEST_OUT)/rdtsc64.elf $(GUEST_OUT)/gdb64.elf $(GUEST_OUT)/spin64.elf
+	$(GUEST_OUT)/rdtsc64.elf $(GUEST_OUT)/gdb64.elf $(GUEST_OUT)/spin64.elf \
+	$(GUEST_OUT)/echo64.elf
 ALL_TARGETS += $(GUESTS)
 GUEST_DEPS := $(GUEST_SRC)/guest.h $(GUEST_SRC)/lib64.inc $(GUEST_SRC)/guest.ld vmm/module.mk
 

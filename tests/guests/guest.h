@@ -23,6 +23,9 @@
 #define G_EXIT_SMP_BASE		0x50	/* smp64: + number of vCPUs that ran */
 #define G_EXIT_GDB_DONE		0x60	/* gdb64: counter reached limit */
 #define G_EXIT_RDTSC_DONE	0x70	/* rdtsc64 */
+#define G_EXIT_ECHO_OK		0x21	/* echo64: echoed a line of input */
+#define G_EXIT_ECHO_TIMEOUT	0x22	/* echo64: no input came */
+#define G_ECHO_POLLS		100000	/* echo64: LSR polls before giving up */
 
 /* count64: iterations; each makes one port exit and two MMIO exits. */
 #define G_COUNT_ITERS	100

@@ -32,7 +32,7 @@ run() {
     fi
 }
 
-echo "1..14"
+echo "1..15"
 run "hello16 (flat, real mode) prints and halts with 0" 0 '^Hello from real mode!$' -- "$g/hello16.bin"
 run "pm32 as multiboot: magic, cmdline, memory map, status 0x32" 50 \
     '^pm32: multiboot, cmdline=console=ttyS0 quiet mem_upper=64512 mmap=4$' -- \
@@ -54,6 +54,15 @@ fi
 run "smp64 on 1 vCPU: status 0x51" 81 '^smp64: 1 cpus$' -- "$g/smp64.elf"
 run "rdtsc64 runs to its end (0x70)" 112 '^rdtsc64: outs=[0-9]+$' -- "$g/rdtsc64.elf"
 run "gdb64 (freestanding C) counts to its limit (0x60)" 96 '^gdb64: done$' -- "$g/gdb64.elf"
+
+# COM1 input comes from stdin.
+printf 'hello, uart\n' | timeout 60 "$vcr" run "$g/echo64.elf" >"$tmp/out" 2>"$tmp/err"
+st=$?
+if [ $st = 33 ] && grep -q '^echo64: HELLO, UART$' "$tmp/out"; then
+    ok "echo64 reads stdin through COM1 (RBR/LSR.DR) and echoes it, status 0x21"
+else
+    not_ok "echo64 reads stdin through COM1 (RBR/LSR.DR) and echoes it, status 0x21" "status $st"
+fi
 
 # Triple fault: status 3 and a message with the rip. On Intel KVM reports the
 # faulting rip (crash_rip); on AMD it resets the vCPU first, and the message
