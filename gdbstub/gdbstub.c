@@ -1421,16 +1421,16 @@ int gdbstub_serve_fd(struct gdbstub *g, int fd)
 	return rc;
 }
 
-int gdbstub_accept(const char *addr, int *fd_out, struct vcr_err *err)
+int gdbstub_listen(const char *addr, int *lfd_out, struct vcr_err *err)
 {
 	char host[256] = "127.0.0.1";
 	const char *port;
 	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
 				  .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
 	struct addrinfo *res = NULL;
-	int lfd = -1, fd = -1, rc, one = 1;
+	int lfd = -1, rc, one = 1;
 
-	*fd_out = -1;
+	*lfd_out = -1;
 	const char *colon = strrchr(addr, ':');
 	if (colon) {
 		size_t hl = (size_t)(colon - addr);
@@ -1457,6 +1457,7 @@ int gdbstub_accept(const char *addr, int *fd_out, struct vcr_err *err)
 	if (bind(lfd, res->ai_addr, res->ai_addrlen) || listen(lfd, 1)) {
 		rc = vcr_err_set(err, -errno, UINT64_MAX, "listen on %s: %s", addr,
 				 strerror(errno));
+		close(lfd);
 		goto out;
 	}
 	struct sockaddr_storage ss;
@@ -1466,21 +1467,37 @@ int gdbstub_accept(const char *addr, int *fd_out, struct vcr_err *err)
 	    !getnameinfo((struct sockaddr *)&ss, sl, hbuf, sizeof(hbuf), pbuf, sizeof(pbuf),
 			 NI_NUMERICHOST | NI_NUMERICSERV))
 		vcr_log("gdbstub: waiting for gdb on %s:%s", hbuf, pbuf);
+	*lfd_out = lfd;
+	rc = 0;
+out:
+	freeaddrinfo(res);
+	return rc;
+}
+
+int gdbstub_accept_on(int lfd, int *fd_out, struct vcr_err *err)
+{
+	int fd, one = 1;
+
+	*fd_out = -1;
 	do {
 		fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 	} while (fd < 0 && errno == EINTR);
-	if (fd < 0) {
-		rc = vcr_err_set(err, -errno, UINT64_MAX, "accept: %s", strerror(errno));
-		goto out;
-	}
+	if (fd < 0)
+		return vcr_err_set(err, -errno, UINT64_MAX, "accept: %s", strerror(errno));
 	/* One small packet per round trip: Nagle would add 40 ms to each. */
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	vcr_log("gdbstub: gdb connected");
 	*fd_out = fd;
-	rc = 0;
-out:
-	if (lfd >= 0)
-		close(lfd);
-	freeaddrinfo(res);
+	return 0;
+}
+
+int gdbstub_accept(const char *addr, int *fd_out, struct vcr_err *err)
+{
+	int lfd, rc = gdbstub_listen(addr, &lfd, err);
+
+	if (rc)
+		return rc;
+	rc = gdbstub_accept_on(lfd, fd_out, err);
+	close(lfd);
 	return rc;
 }

@@ -160,8 +160,12 @@ int gdbstub_target_stopped(struct gdbstub *g);
 int gdbstub_serve_fd(struct gdbstub *g, int fd);
 
 /* Listen on ADDR ("PORT", ":PORT", "HOST:PORT"; host defaults to
- * 127.0.0.1) and accept one connection. Logs "gdbstub: waiting for gdb on
- * HOST:PORT". *fd_out is the connected socket. */
+ * 127.0.0.1; port 0 picks a free one) and log "gdbstub: waiting for gdb on
+ * HOST:PORT" (tests read the port from it). *lfd is the listening socket. */
+int gdbstub_listen(const char *addr, int *lfd, struct vcr_err *err);
+/* Accept one connection on lfd (TCP_NODELAY set). */
+int gdbstub_accept_on(int lfd, int *fd_out, struct vcr_err *err);
+/* Both, closing the listening socket. */
 int gdbstub_accept(const char *addr, int *fd_out, struct vcr_err *err);
 
 /* The target description (for tests); valid for the server's lifetime. */
@@ -179,5 +183,19 @@ struct vcr_cursor;
 /* Serve the trace under cursor c to one gdb connecting on addr. Returns when
  * gdb detaches or disconnects. */
 int gdbstub_serve_replay(struct vcr_cursor *c, const char *addr, struct vcr_err *err);
+
+/* Live vCPUs of a VMM (`vcr run --gdb ADDR`). Call after vmm_create and
+ * before vmm_run: installs the VMM debug handler (every vCPU then waits for
+ * gdb before its first instruction), probes whether int3 reaches the VMM on
+ * this host (logged), listens on addr and serves one gdb on a thread of its
+ * own. gdbstub_live_stop after vmm_run returned (or on an error path; NULL
+ * accepted): tells a waiting gdb that the guest exited, ends the session,
+ * frees. */
+#define GDBSTUB_LIVE_API 1
+struct vmm;
+struct gdbstub_live;
+int gdbstub_live_start(struct gdbstub_live **out, struct vmm *vm, const char *addr,
+		       struct vcr_err *err);
+void gdbstub_live_stop(struct gdbstub_live *l);
 
 #endif
