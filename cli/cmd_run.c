@@ -364,6 +364,18 @@ static int cmd_run(int argc, char **argv)
 		vcr_log("run: %s", err.msg);
 		return VMM_STATUS_USAGE;
 	}
+	/* Blocked before any thread exists, so that every thread created from
+	 * now on (recorder writer, gdb server, vCPUs) inherits the mask and
+	 * only sig_main takes them; one that comes early stays pending and
+	 * ends the run as soon as it starts. A closed stdout must not kill
+	 * the run either. */
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&st.set);
+	sigaddset(&st.set, SIGINT);
+	sigaddset(&st.set, SIGTERM);
+	sigaddset(&st.set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &st.set, NULL);
+
 	r = vmm_create(&vm, &o.cfg, &err);
 	if (r) {
 		vcr_log("run: %s", err.msg);
@@ -402,15 +414,6 @@ static int cmd_run(int argc, char **argv)
 		goto out;
 	}
 
-	/* Blocked here, in the main thread, so that every thread created from
-	 * now on (vCPUs, recorder) inherits the mask and only sig_main gets
-	 * them. A closed stdout must not kill the run either. */
-	signal(SIGPIPE, SIG_IGN);
-	sigemptyset(&st.set);
-	sigaddset(&st.set, SIGINT);
-	sigaddset(&st.set, SIGTERM);
-	sigaddset(&st.set, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &st.set, NULL);
 	st.vm = vm;
 	if (pthread_create(&st.thread, NULL, sig_main, &st) == 0)
 		sig_started = true;
