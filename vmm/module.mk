@@ -16,7 +16,7 @@ GUEST_LDFLAGS := --build-id=none -z max-page-size=0x1000 -z noexecstack --no-war
 GUESTS := $(GUEST_OUT)/hello16.bin $(GUEST_OUT)/pm32.elf $(GUEST_OUT)/count64.elf \
 	$(GUEST_OUT)/count64.bin $(GUEST_OUT)/crash64.elf $(GUEST_OUT)/smp64.elf \
 	$(GUEST_OUT)/rdtsc64.elf $(GUEST_OUT)/gdb64.elf $(GUEST_OUT)/spin64.elf \
-	$(GUEST_OUT)/echo64.elf
+	$(GUEST_OUT)/echo64.elf $(GUEST_OUT)/pm32k.bin
 ALL_TARGETS += $(GUESTS)
 GUEST_DEPS := $(GUEST_SRC)/guest.h $(GUEST_SRC)/lib64.inc $(GUEST_SRC)/guest.ld vmm/module.mk
 
@@ -33,6 +33,15 @@ $(GUEST_OUT)/pm32.elf: $(GUEST_SRC)/pm32.S $(GUEST_DEPS)
 	@$(if $(Q),echo "  GUEST   $@")
 	$(Q)$(CC) -m32 $(GUEST_ASFLAGS) -c -o $(@:.elf=.o) $<
 	$(Q)$(GUEST_LD) -m elf_i386 $(GUEST_LDFLAGS) -T $(GUEST_SRC)/guest.ld -o $@ $(@:.elf=.o)
+
+# pm32 again, as a flat multiboot kernel with a.out-kludge addresses.
+$(GUEST_OUT)/pm32k.bin: $(GUEST_SRC)/pm32.S $(GUEST_DEPS)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  GUEST   $@")
+	$(Q)$(CC) -m32 -DAOUT_KLUDGE $(GUEST_ASFLAGS) -c -o $(GUEST_OUT)/pm32k.o $<
+	$(Q)$(GUEST_LD) -m elf_i386 $(GUEST_LDFLAGS) -T $(GUEST_SRC)/guest.ld \
+		-o $(GUEST_OUT)/pm32k.elf $(GUEST_OUT)/pm32k.o
+	$(Q)objcopy -O binary $(GUEST_OUT)/pm32k.elf $@
 
 $(GUEST_OUT)/%64.elf: $(GUEST_SRC)/%64.S $(GUEST_DEPS)
 	@mkdir -p $(dir $@)

@@ -3,16 +3,27 @@
  * Started by the multiboot loader (EAX = 0x2BADB002, EBX = mbi) it prints
  * the command line, mem_upper and the number of memory-map entries, and
  * exits with G_EXIT_PM32_MULTIBOOT; started as a plain ELF32 it says so and
- * exits with G_EXIT_PM32_PLAIN.
+ * exits with G_EXIT_PM32_PLAIN. Built twice: pm32.elf (ELF32, the loader
+ * uses its segments) and pm32k.bin (flat, multiboot a.out-kludge addresses).
  */
 #include "guest.h"
 
 #define MB_MAGIC	0x1badb002
+#ifdef AOUT_KLUDGE
+/* pm32k.bin: the same kernel as a flat file whose header says where it goes
+ * (flag 16: header_addr, load_addr, load_end_addr, bss_end_addr, entry). */
+#define MB_FLAGS	0x00010003
+#else
 #define MB_FLAGS	0x00000003	/* align modules, want memory info */
+#endif
 
 	.section .multiboot, "a"
 	.align 4
+mb_header:
 	.long	MB_MAGIC, MB_FLAGS, -(MB_MAGIC + MB_FLAGS)
+#ifdef AOUT_KLUDGE
+	.long	mb_header, __load_start, __load_end, __bss_end, _start
+#endif
 
 	.code32
 	.text
