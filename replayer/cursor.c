@@ -261,9 +261,12 @@ static int cur_add_exit(struct vcr_cursor *c)
 	x->u = r->u.exit.exit.u;
 	x->xfirst = (uint32_t)c->nxs;
 	x->xcount = 0;
-	rc = cur_arena_put(c, r->u.exit.exit.data, dlen, &x->data_off);
-	if (rc)
-		return rc;
+	x->data_off = 0;
+	if (dlen) {
+		rc = cur_arena_put(c, r->u.exit.exit.data, dlen, &x->data_off);
+		if (rc)
+			return rc;
+	}
 	rc = cur_push_event(c, r->vcpu, r->vcpu_exit, &r->u.exit.state);
 	if (rc)
 		return rc;
@@ -536,7 +539,19 @@ static int cur_compact(struct vcr_cursor *c, size_t k)
 	c->capev = nbase + ntail + 16;
 
 	uint32_t x0 = c->ex[k].xfirst;
-	uint64_t a0 = c->ex[k].data_off;
+	/* Arena bytes of exits >= k and their extras start at the first
+	 * arena offset any of them uses. */
+	uint64_t a0 = c->alen;
+	for (size_t i = k; i < c->nex; i++)
+		if (c->ex[i].data_len) {
+			a0 = c->ex[i].data_off;
+			break;
+		}
+	for (size_t i = x0; i < c->nxs; i++)
+		if (c->xs[i].off != UINT64_MAX && c->xs[i].off < a0) {
+			a0 = c->xs[i].off;
+			break;
+		}
 	memmove(c->ex, c->ex + k, (c->nex - k) * sizeof(*c->ex));
 	c->nex -= k;
 	memmove(c->xs, c->xs + x0, (c->nxs - x0) * sizeof(*c->xs));
@@ -546,7 +561,8 @@ static int cur_compact(struct vcr_cursor *c, size_t k)
 	for (size_t i = 0; i < c->nex; i++) {
 		c->ex[i].ev = (uint32_t)((int64_t)c->ex[i].ev + shift);
 		c->ex[i].xfirst -= x0;
-		c->ex[i].data_off -= a0;
+		if (c->ex[i].data_len)
+			c->ex[i].data_off -= a0;
 	}
 	for (size_t i = 0; i < c->nxs; i++) {
 		if (c->xs[i].off != UINT64_MAX)
@@ -977,6 +993,11 @@ int vcr_cursor_step(struct vcr_cursor *c, int dir, uint32_t vcpu)
 	if (!p)
 		return -ERANGE;
 	return cur_goto(c, c->first + (uint64_t)(p - c->exit_vcpu));
+}
+
+uint32_t vcr_cursor_vcpu(const struct vcr_cursor *c)
+{
+	return c->nex ? c->ex[c->pi].vcpu : UINT32_MAX;
 }
 
 const struct vcr_record *vcr_cursor_exit(const struct vcr_cursor *cc)

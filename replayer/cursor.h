@@ -59,6 +59,9 @@ int vcr_cursor_seek_vcpu(struct vcr_cursor *c, uint32_t vcpu, uint64_t n);
  * unchanged). */
 int vcr_cursor_step(struct vcr_cursor *c, int dir, uint32_t vcpu);
 
+/* vCPU of the exit at the position (cheap: no record is built). */
+uint32_t vcr_cursor_vcpu(const struct vcr_cursor *c);
+
 /* The EXIT record at the position (valid until the cursor moves). */
 const struct vcr_record *vcr_cursor_exit(const struct vcr_cursor *c);
 
