@@ -13,7 +13,7 @@
 
 int main(void)
 {
-	tap_plan(8);
+	tap_plan(9);
 
 	/* 1. Coverage: a byte is meaningful if normalize() does not zero it. */
 	struct vcr_vcpu_state ones;
