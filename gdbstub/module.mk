@@ -39,3 +39,7 @@ fuzz-rsp: $(FUZZ_BUILD)/fuzz_rsp
 	@mkdir -p $(FUZZ_BUILD)/corpus_rsp
 	$(FUZZ_BUILD)/fuzz_rsp -max_total_time=$(FUZZ_TIME) -max_len=4096 -timeout=10 \
 		-rss_limit_mb=1024 $(FUZZ_BUILD)/corpus_rsp tests/fuzz/corpus_rsp
+
+# gdb 13 against our replay stub and QEMU's (bench/gdb_bench.sh).
+BENCHES += bench/gdb_bench.sh
+bench/gdb_bench.sh: $(GDBSTUB_HELPERS)

@@ -71,7 +71,9 @@ break *0x1000a4
 hbreak *0x1000a6
 break *0xffff800000000000
 break tick
+set breakpoint always-inserted on
 monitor breakpoints
+set breakpoint always-inserted off
 continue
 p/x \$pc
 p counter
@@ -89,10 +91,10 @@ GDB
 # Ctrl-C: gdb forwards SIGINT as the interrupt byte while the guest loops.
 ( sleep 1; while kill -0 $$ 2>/dev/null; do
       if grep -q "^@@ctrlc" "$tmp/out" 2>/dev/null && ! grep -q "^@@finish" "$tmp/out"; then
-          sleep 2; pkill -INT -x gdb -P $$ 2>/dev/null || true; exit 0
+          sleep 6; pkill -INT -x gdb -P $$ 2>/dev/null || true; exit 0
       fi; sleep 0.5; done ) &
 watcher=$!
-gdb_run_cmds "$tmp/cmds" "$tmp/out"
+GDB_TIMEOUT=240 gdb_run_cmds "$tmp/cmds" "$tmp/out"
 kill $watcher 2>/dev/null
 gdb_stop_server
 vstatus=$?
@@ -112,11 +114,11 @@ tap_eq "$(val break 1)/$(val break 2)" "$tick/0" "stopped at tick with counter 0
 v=$(val stepi 1); tap_ok $([ -n "$v" ] && [ $((v)) -gt $((tick)) ] && echo 0 || echo 1) "stepi advances rip ($tick -> $v)"
 sec stepi | grep -q "add *\$0x1,%rax" ; tap_ok $? "x/4i \$pc disassembles"
 tap_eq "$(val setrax 1)" "500" "set \$rax before the store: the guest stored 500 into counter"
-sec watch | grep -q "Hardware watchpoint 2: counter" ; tap_ok $? "watch counter is a hardware watchpoint"
+sec watch | grep -q "Hardware watchpoint [0-9]*: counter" ; tap_ok $? "watch counter is a hardware watchpoint"
 sec watch | grep -q "New value = 501" && [ "$(val watch 1)" = 501 ] ; tap_ok $? "the watchpoint fires on the guest's store"
 sec manybp | grep -q "break 0x[0-9a-f]* via single-stepping" ; tap_ok $? "a breakpoint beyond the debug registers (or unmapped) is still served"
 echo "$(sec manybp | grep ' via \|DR[0-3]' | sed 's/^/#   /')"
-sec manybp | grep -q "Breakpoint 6, .*tick" ; tap_ok $? "... and hit (tick)"
+sec manybp | grep -q "Breakpoint [0-9]*, .*tick" ; tap_ok $? "... and hit (tick)"
 tap_eq "$(val manybp 2)" "501" "... at the next tick, nothing corrupted (counter 501)"
 sec ctrlc | grep -q "SIGINT" ; tap_ok $? "Ctrl-C stops a looping guest (SIGINT)"
 tap_eq "$(val ctrlc 2)" "1" "... after it ran on (counter > 501)"
