@@ -39,7 +39,7 @@
 #define RUN_SIZE (3 * 4096)	/* KVM_GET_VCPU_MMAP_SIZE on x86-64 */
 #define PIO_OFF 4096		/* KVM_PIO_PAGE_OFFSET * page size */
 #define NPAT 14			/* exits per 4 iterations of the pattern */
-#define BATCH 2048
+static int BATCH = 2048;
 #define ROUNDS 200
 
 static struct kvm_run *runs[NPAT];
@@ -190,6 +190,8 @@ int main(int argc, char **argv)
 {
 	uint64_t callgrind_n = 0;
 
+	if (getenv("RECORD_BENCH_BATCH"))
+		BATCH = atoi(getenv("RECORD_BENCH_BATCH"));
 	if (argc > 1 && !strcmp(argv[1], "--kvm-only")) {
 		kvm_get3();
 		return 0;
