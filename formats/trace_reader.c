@@ -355,13 +355,13 @@ static int r_check_chunk_hdr(struct vcr_reader *r, const uint8_t *h, uint64_t of
 	if (trf_get32(h + 48) != r->nvcpus)
 		return R_ERR(r, -EINVAL, off, "chunk at offset %llu: vCPU table of %u entries, header says %u vCPUs",
 			     (unsigned long long)off, trf_get32(h + 48), r->nvcpus);
-	if (trf_get64(h + hs - 8) != trf_hash(TRF_HASH_INIT, h, hs - 8))
+	if (TRF_HASH_BAD(trf_get64(h + hs - 8), trf_hash(TRF_HASH_INIT, h, hs - 8)))
 		return R_ERR(r, -EILSEQ, off, "chunk header at offset %llu: checksum mismatch",
 			     (unsigned long long)off);
 	uint32_t kc = trf_get32(h + 32), kr = trf_get32(h + 36);
 	uint32_t rc = trf_get32(h + 40), rr = trf_get32(h + 44);
 	uint32_t nexits = trf_get32(h + 24), nrec = trf_get32(h + 28);
-	uint64_t kf_max = 10 + (uint64_t)r->nvcpus * (10 + sizeof(struct vcr_vcpu_state));
+	uint64_t kf_max = 10 + (uint64_t)r->nvcpus * TRF_KF_VCPU_MAX;
 	if (trf_get32(h + 52) || kr > kf_max || rr > TRF_MAX_CHUNK_RAW ||
 	    nexits > nrec || nrec > rr / 2 + 1 || !kc)
 		return R_ERR(r, -EINVAL, off, "chunk at offset %llu: implausible sizes or counts",
@@ -417,7 +417,7 @@ static int r_dec_load(struct vcr_reader *r, struct r_dec *d, size_t ci)
 		return R_ERR(r, -EINVAL, c->off, "chunk at offset %llu does not match the index",
 			     (unsigned long long)c->off);
 	const uint8_t *h = d->cbuf, *pay = d->cbuf + hs;
-	if (trf_get64(h + 56) != trf_hash(TRF_HASH_INIT, pay, c->size - hs))
+	if (TRF_HASH_BAD(trf_get64(h + 56), trf_hash(TRF_HASH_INIT, pay, c->size - hs)))
 		return R_ERR(r, -EILSEQ, c->off + hs,
 			     "chunk at offset %llu: payload checksum mismatch (bytes %llu..%llu)",
 			     (unsigned long long)c->off, (unsigned long long)(c->off + hs),
@@ -441,6 +441,9 @@ static int r_dec_load(struct vcr_reader *r, struct r_dec *d, size_t ci)
 	return 0;
 }
 
+static bool r_delta(struct vcr_reader *r, uint32_t v, unsigned classes,
+		    const uint8_t **pp, const uint8_t *end);
+
 /* Apply the keyframe of the loaded chunk and position at its first record. */
 static int r_start_chunk(struct vcr_reader *r)
 {
@@ -454,11 +457,12 @@ static int r_start_chunk(struct vcr_reader *r)
 	if (!trf_get_varint(&p, end, &n) || n > r->nvcpus)
 		goto bad;
 	for (uint64_t i = 0; i < n; i++) {
-		if (!trf_get_varint(&p, end, &v) || v >= r->nvcpus || (i && v <= prev) ||
-		    (size_t)(end - p) < sizeof(struct vcr_vcpu_state))
+		if (!trf_get_varint(&p, end, &v) || v >= r->nvcpus || (i && v <= prev) || p >= end)
 			goto bad;
-		memcpy(&r->state[v], p, sizeof(struct vcr_vcpu_state));
-		p += sizeof(struct vcr_vcpu_state);
+		unsigned fl = *p++;
+		if (fl >> 6 || (fl & 7) != VCR_CLASS_ALL ||
+		    !r_delta(r, (uint32_t)v, (fl >> 3) & 7, &p, end))
+			goto bad;
 		r->known[v] = 1;
 		prev = v;
 	}
@@ -982,7 +986,7 @@ static int r_load_footer(struct vcr_reader *r)
 		return -ENOMEM;
 	int rc = -EINVAL;
 	size_t cap = 0;
-	if (r_pread(r, b, isz, ioff) || trf_get64(t + 16) != trf_hash(TRF_HASH_INIT, b, isz) ||
+	if (r_pread(r, b, isz, ioff) || TRF_HASH_BAD(trf_get64(t + 16), trf_hash(TRF_HASH_INIT, b, isz)) ||
 	    memcmp(b, TRF_INDEX_MAGIC, 8) || trf_get32(b + 12) != r->nvcpus)
 		goto out;
 	uint32_t n = trf_get32(b + 8);
@@ -1058,7 +1062,7 @@ static int r_scan(struct vcr_reader *r)
 			 * whose payload is intact. */
 			uint8_t *pay = malloc(c.size - hs);
 			bool ok = pay && !r_pread(r, pay, c.size - hs, pos + hs) &&
-				  trf_get64(h + 56) == trf_hash(TRF_HASH_INIT, pay, c.size - hs);
+				  !TRF_HASH_BAD(trf_get64(h + 56), trf_hash(TRF_HASH_INIT, pay, c.size - hs));
 			free(pay);
 			if (!ok) {
 				pos += TRF_ALIGN;
@@ -1186,7 +1190,7 @@ static int r_open(struct vcr_reader *r, const char *path)
 	rc = r_pread(r, r->hdr, flen, TRF_FILE_HDR_SIZE);
 	if (rc)
 		return rc;
-	if (trf_hash(trf_hash(TRF_HASH_INIT, fh, 16), r->hdr, flen) != trf_get64(fh + 16))
+	if (TRF_HASH_BAD(trf_get64(fh + 16), trf_hash(trf_hash(TRF_HASH_INIT, fh, 16), r->hdr, flen)))
 		return R_ERR(r, -EILSEQ, TRF_FILE_HDR_SIZE,
 			     "%s: header checksum mismatch (bytes 0..%u)", path,
 			     TRF_FILE_HDR_SIZE + flen);

@@ -9,7 +9,7 @@
 #include <unistd.h>
 #include <zstd.h>
 
-#define W_DEFAULT_CHUNK_EXITS 1024u
+#define W_DEFAULT_CHUNK_EXITS 4096u
 #define W_DEFAULT_FLUSH_EXITS 4096u
 #define W_DEFAULT_LEVEL 1
 /* Finish a chunk at a record boundary once its records reach this size, so
@@ -285,6 +285,9 @@ static int w_build_header(struct w_buf *b, const struct vcr_trace_info *info,
 
 /* ------------------------------------------------------------- chunks */
 
+static uint8_t *w_delta(uint8_t *p, struct vcr_vcpu_state *prev,
+			const struct vcr_vcpu_state *cur, unsigned mask, unsigned *changed);
+
 static void w_chunk_begin(struct vcr_writer *w)
 {
 	w->open = true;
@@ -294,19 +297,25 @@ static void w_chunk_begin(struct vcr_writer *w)
 	w->rec_len = 0;
 	memcpy(w->c_vfirst, w->vexits, w->nvcpus * sizeof(uint64_t));
 
-	/* Keyframe: every vCPU whose state is known, in full. Capacity was
-	 * reserved in vcr_writer_open. */
+	/* Keyframe: every vCPU whose state is known, in full, encoded as a
+	 * delta against zeros (most words of a state are zero, so this is a
+	 * third of the raw size before zstd). Capacity was reserved in
+	 * vcr_writer_open. */
 	uint32_t n = 0;
 	for (uint32_t v = 0; v < w->nvcpus; v++)
 		n += w->known[v];
 	uint8_t *p = w->kf;
 	p += trf_put_varint(p, n);
 	for (uint32_t v = 0; v < w->nvcpus; v++) {
+		struct vcr_vcpu_state zero;
+		unsigned changed;
 		if (!w->known[v])
 			continue;
+		memset(&zero, 0, sizeof(zero));
 		p += trf_put_varint(p, v);
-		memcpy(p, &w->state[v], sizeof(w->state[v]));
-		p += sizeof(w->state[v]);
+		uint8_t *flags = p++;
+		p = w_delta(p, &zero, &w->state[v], VCR_CLASS_ALL, &changed);
+		*flags = (uint8_t)(VCR_CLASS_ALL | changed << 3);
 	}
 	w->kf_len = (size_t)(p - w->kf);
 }
@@ -891,7 +900,7 @@ int vcr_writer_open(struct vcr_writer **out, const char *path,
 	w->known = calloc(w->nvcpus, 1);
 	w->vexits = calloc(w->nvcpus, sizeof(uint64_t));
 	w->c_vfirst = calloc(w->nvcpus, sizeof(uint64_t));
-	w->kf_cap = 10 + (size_t)w->nvcpus * (10 + sizeof(struct vcr_vcpu_state));
+	w->kf_cap = 10 + (size_t)w->nvcpus * TRF_KF_VCPU_MAX;
 	w->kf = malloc(w->kf_cap);
 	if (!w->cctx || !w->state || !w->known || !w->vexits || !w->c_vfirst || !w->kf) {
 		rc = vcr_err_set(err, -ENOMEM, UINT64_MAX, "out of memory");
@@ -915,8 +924,8 @@ int vcr_writer_open(struct vcr_writer **out, const char *path,
 	w->end_off = hb.len;
 	if (w->ring_bytes) {
 		/* At least a few chunks must fit, or the ring holds nothing. */
-		if (w->ring_bytes < (1u << 16))
-			w->ring_bytes = 1u << 16;
+		if (w->ring_bytes < (1u << 14))
+			w->ring_bytes = 1u << 14;
 		w->ring_end = w->data_start + w->ring_bytes;
 	}
 	w->st.bytes_written = hb.len;

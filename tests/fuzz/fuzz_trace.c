@@ -1,0 +1,60 @@
+/*
+ * tests/fuzz/fuzz_trace.c: libFuzzer target for the trace reader. The input
+ * is a trace file: it is written to a memfd and opened, iterated to the end
+ * (continuing past damaged chunks), seeked to a few exits, and asked for
+ * per-vCPU exits and states. The reader must never crash, hang or allocate
+ * without bound, whatever the bytes.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#include "formats/trace.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static struct vcr_record rec;
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	char path[64];
+	struct vcr_reader *r;
+	struct vcr_err err;
+	int fd = memfd_create("fuzz_trace", 0);
+	if (fd < 0)
+		return 0;
+	if (write(fd, data, size) != (ssize_t)size) {
+		close(fd);
+		return 0;
+	}
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	if (vcr_reader_open(&r, path, &err) == 0) {
+		struct vcr_reader_stats st;
+		struct vcr_vcpu_state s;
+		const struct vcr_trace_info *info = vcr_reader_info(r);
+		vcr_reader_get_stats(r, &st);
+		(void)vcr_trace_info_get(info, "mode");
+		/* Every record; errors are allowed, loops are not (a chunk
+		 * error advances to the next chunk). */
+		for (unsigned n = 0; n < 1000000; n++) {
+			int rc = vcr_reader_next(r, &rec);
+			if (rc == 0)
+				break;
+		}
+		uint64_t seqs[4] = { 0, st.exits / 2, st.exits ? st.exits - 1 : 0, st.exits + 3 };
+		for (int i = 0; i < 4; i++) {
+			if (vcr_reader_seek(r, seqs[i]) == 0)
+				(void)vcr_reader_next(r, &rec);
+			for (uint32_t v = 0; v < info->nvcpus && v < 4; v++)
+				(void)vcr_reader_state(r, v, &s);
+		}
+		for (uint32_t v = 0; v < info->nvcpus && v < 4; v++) {
+			uint64_t seq;
+			(void)vcr_reader_vcpu_exit_seq(r, v, 0, &seq);
+			(void)vcr_reader_vcpu_exit_seq(r, v, st.vcpu_exits[v] / 2, &seq);
+		}
+		vcr_reader_close(r);
+	}
+	close(fd);
+	return 0;
+}
