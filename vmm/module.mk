@@ -60,3 +60,24 @@ $(GUEST_OUT)/gdb64.elf: $(GUEST_SRC)/gdb64.c $(GUEST_SRC)/gdb64_start.S $(GUEST_
 	$(Q)$(CC) -m64 $(GUEST_ASFLAGS) -c -o $(GUEST_OUT)/gdb64_start.o $(GUEST_SRC)/gdb64_start.S
 	$(Q)$(GUEST_LD) -m elf_x86_64 $(GUEST_LDFLAGS) -T $(GUEST_SRC)/guest.ld -o $@ \
 		$(GUEST_OUT)/gdb64_start.o $(GUEST_OUT)/gdb64.o
+
+# The loader fuzzer (make fuzz): clang, libFuzzer + ASan + UBSan, built from
+# source in its own folder; seeded with the test guests.
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 30
+FUZZERS += tests/fuzz/fuzz_loader.c
+FUZZ_LOADER_SRCS := tests/fuzz/fuzz_loader.c $(wildcard vmm/*.c) core/state.c core/util.c
+
+$(FUZZ_BUILD)/fuzz_loader: $(FUZZ_LOADER_SRCS) $(wildcard vmm/*.h core/*.h)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  FUZZCC  $@")
+	$(Q)clang -std=gnu11 -g -O1 -I. -D_GNU_SOURCE -pthread \
+		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+		-fno-omit-frame-pointer -o $@ $(FUZZ_LOADER_SRCS)
+
+.PHONY: fuzz-loader
+fuzz: fuzz-loader
+fuzz-loader: $(FUZZ_BUILD)/fuzz_loader $(GUESTS)
+	$(Q)mkdir -p $(FUZZ_BUILD)/corpus-loader
+	$(Q)$(FUZZ_BUILD)/fuzz_loader -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
+		-timeout=10 -rss_limit_mb=1024 $(FUZZ_BUILD)/corpus-loader $(GUEST_OUT)
