@@ -170,17 +170,13 @@ static int flat_probe(struct vmm *vm, struct vcr_err *err)
 				   "%s: image at %#llx overlaps the boot area [%#llx, %#llx)",
 				   cfg->guest_path, (unsigned long long)g->load_addr,
 				   VMM_BOOT_AREA, VMM_BOOT_AREA_END);
-	if (g->mode == VMM_MODE_REAL && g->entry >= 0x100000)
-		return vcr_err_set(err, -EINVAL, UINT64_MAX,
-				   "real-mode entry %#llx is above 1 MiB",
-				   (unsigned long long)g->entry);
 	if (g->entry >= cfg->mem_size)
 		return vcr_err_set(err, -EINVAL, UINT64_MAX, "entry %#llx is outside memory",
 				   (unsigned long long)g->entry);
 	return 0;
 }
 
-int vmm_loader_probe(struct vmm *vm, struct vcr_err *err)
+static int probe_format(struct vmm *vm, struct vcr_err *err)
 {
 	const struct vmm_config *cfg = &vm->cfg;
 	int r;
@@ -209,6 +205,27 @@ int vmm_loader_probe(struct vmm *vm, struct vcr_err *err)
 		return flat_probe(vm, err);
 	}
 	return vcr_err_set(err, -EINVAL, UINT64_MAX, "bad format");
+}
+
+int vmm_loader_probe(struct vmm *vm, struct vcr_err *err)
+{
+	const struct vmm_config *cfg = &vm->cfg;
+	const struct vmm_guest *g = &vm->guest;
+	int r = probe_format(vm, err);
+
+	if (r)
+		return r;
+	/* Checks that hold whatever the format (auto may have picked one the
+	 * user did not name). */
+	if (cfg->load_addr_set && g->format != VMM_FORMAT_FLAT)
+		return vcr_err_set(err, -EINVAL, UINT64_MAX,
+				   "%s: --load applies to flat images only (this is %s)",
+				   cfg->guest_path, g->format_name);
+	if (g->mode == VMM_MODE_REAL && g->entry >= 0x100000)
+		return vcr_err_set(err, -EINVAL, UINT64_MAX,
+				   "%s: real-mode entry %#llx is above 1 MiB", cfg->guest_path,
+				   (unsigned long long)g->entry);
+	return 0;
 }
 
 int vmm_loader_load(struct vmm *vm, struct vcr_err *err)

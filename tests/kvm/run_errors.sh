@@ -31,7 +31,7 @@ expect() {
 patch() { printf "$(echo "$3" | sed 's/\(..\)/\\x\1/g')" |
           dd of="$1" bs=1 seek=$(($2)) conv=notrunc status=none; }
 
-echo "1..14"
+echo "1..16"
 expect "missing file" "$tmp/nope: No such file or directory" -- "$tmp/nope"
 : >"$tmp/empty"
 expect "empty file" "empty file" -- "$tmp/empty"
@@ -60,6 +60,8 @@ expect "image too big for the memory" "does not fit in 1048576 bytes" -- -m 1M "
 cp "$g/pm32.elf" "$tmp/video.elf"; patch "$tmp/video.elf" $((0x1004)) 07000000f74f52e4
 expect "multiboot kernel wanting a video mode" "requires a video mode" -- "$tmp/video.elf"
 
+expect "--load on an ELF" "--load applies to flat images only \\(this is elf64\\)" -- --load 0x200000 "$g/count64.elf"
+expect "real mode with an entry above 1 MiB" "real-mode entry 0x100000 is above 1 MiB" -- --mode real "$g/count64.elf"
 expect "--ring without --record" "--ring needs --record" -- --ring 1M "$g/count64.elf"
 expect "bad vCPU count" "bad vCPU count" -- -c 0 "$g/count64.elf"
 expect "memory size over the limit" "memory size .* between 1 MiB and 3 GiB" -- -m 4G "$g/count64.elf"
