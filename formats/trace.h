@@ -265,6 +265,8 @@ struct vcr_reader_stats {
 	bool truncated;			/* trailing bytes after the last complete chunk */
 	uint64_t damaged_chunks;	/* chunks that failed their checksum */
 	bool has_end;			/* an END record exists */
+	uint64_t first_seq;		/* seq of the first exit kept: 0, or more
+					 * in a ring trace (opts.ring_bytes) */
 };
 void vcr_reader_get_stats(const struct vcr_reader *r, struct vcr_reader_stats *st);
 

@@ -1244,6 +1244,7 @@ static int r_open(struct vcr_reader *r, const char *path)
 		vcr_err_clear(&r->err);
 	}
 	r->next_seq = r->nchunks ? r->chunks[0].first_seq : 0;
+	r->st.first_seq = r->next_seq;
 	return 0;
 }
 
