@@ -81,3 +81,11 @@ fuzz-loader: $(FUZZ_BUILD)/fuzz_loader $(GUESTS)
 	$(Q)mkdir -p $(FUZZ_BUILD)/corpus-loader
 	$(Q)$(FUZZ_BUILD)/fuzz_loader -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
 		-timeout=10 -rss_limit_mb=1024 $(FUZZ_BUILD)/corpus-loader $(GUEST_OUT)
+
+# The VMM's exit round-trip benchmark (make bench).
+VMM_BENCH := $(BUILD)/bench/vmm_bench
+BENCHES += $(VMM_BENCH)
+$(VMM_BENCH): $(BUILD)/bench/vmm_bench.o $(LIB) $(GUEST_OUT)/spin64.elf
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+-include $(BUILD)/bench/vmm_bench.d
