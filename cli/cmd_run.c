@@ -25,18 +25,9 @@
 #include "recorder/recorder.h"
 #include "vmm/vmm.h"
 
-/*
- * --gdb: the live gdb target is the gdbstub's. cmd_run expects, from
- * gdbstub/gdbstub.h, once it defines GDBSTUB_LIVE_API:
- *   int gdbstub_live_start(struct gdbstub_live **out, struct vmm *vm,
- *                          const char *addr, struct vcr_err *err);
- *       listen on addr, install the VMM debug handler, serve gdb from its own
- *       thread; called after vmm_create and before vmm_load / vmm_run, so
- *       every vCPU waits in VMM_DEBUG_START until gdb continues;
- *   void gdbstub_live_stop(struct gdbstub_live *l);
- *       after vmm_run returned (accepts NULL): end the session, free.
- * Until then `--gdb` says it is not available.
- */
+/* --gdb: the live gdb target is the gdbstub's (gdbstub/gdbstub.h,
+ * gdbstub_live_start / gdbstub_live_stop, announced by GDBSTUB_LIVE_API);
+ * a build without it refuses --gdb. */
 #if __has_include("gdbstub/gdbstub.h")
 #include "gdbstub/gdbstub.h"
 #endif
