@@ -225,6 +225,8 @@ int main(int argc, char **argv)
 		.run_size = RUN_SIZE,
 		.buffer_bytes = callgrind_n ? callgrind_n * 640 : 0,
 	};
+	if (!callgrind_n && getenv("RECORD_BENCH_BUFFER"))
+		opts.buffer_bytes = strtoull(getenv("RECORD_BENCH_BUFFER"), NULL, 0);
 	struct vcr_recorder *rec;
 	struct vcr_err err;
 	if (vcr_recorder_open(&rec, path, &info, &opts, &err) < 0) {
