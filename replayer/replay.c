@@ -501,9 +501,17 @@ int vcr_replay(const char *path, const struct vcr_replay_opts *o,
 	res->trace_exits = st->exits;
 	res->nvcpus = info->nvcpus;
 	if (st->damaged_chunks) {
-		rc = vcr_err_set(err, -EBADMSG, UINT64_MAX,
-				 "the trace is damaged (%" PRIu64 " chunks fail their checksum)",
-				 st->damaged_chunks);
+		/* Re-execution needs every record. Walk the trace for the
+		 * reader's own account of the damage (offset and what). */
+		while ((rc = vcr_reader_next(r, rec)) > 0)
+			;
+		const struct vcr_err *re = vcr_reader_error(r);
+		if (rc < 0)
+			rc = vcr_err_set(err, -EBADMSG, re->offset, "the trace is damaged: %s", re->msg);
+		else
+			rc = vcr_err_set(err, -EBADMSG, UINT64_MAX,
+					 "the trace is damaged: %" PRIu64 " chunks fail their checksum "
+					 "and were left out of its index", st->damaged_chunks);
 		goto out;
 	}
 

@@ -3,7 +3,12 @@
  * to check that `vcr replay --verify` names that exit and that register.
  *
  *   trace_edit IN OUT SEQ REG VALUE
+ *   trace_edit --reference IMAGE IN OUT
  *
+ * The second form copies the trace unchanged except for its header, which
+ * then references the guest image by path (IMAGE) and SHA-256 instead of
+ * embedding it (to test what replay says when the image is missing or
+ * different).
  * Every record is read with the trace reader and written again with the
  * writer (same header), so only the state of exit SEQ differs: the writer
  * delta-encodes each exit against the previous state of its vCPU, so the
@@ -27,21 +32,37 @@ int main(int argc, char **argv)
 	struct vcr_err err;
 	static struct vcr_record rec;
 
-	if (argc != 6) {
-		fprintf(stderr, "usage: trace_edit IN OUT SEQ REG VALUE\n");
+	const char *ref = NULL;
+	if (argc == 5 && !strcmp(argv[1], "--reference")) {
+		ref = argv[2];
+		argv += 2;
+	} else if (argc != 6) {
+		fprintf(stderr, "usage: trace_edit IN OUT SEQ REG VALUE\n"
+				"       trace_edit --reference IMAGE IN OUT\n");
 		return 2;
 	}
-	uint64_t seq = strtoull(argv[3], NULL, 0), val = strtoull(argv[5], NULL, 0);
-	const struct vcr_reg *reg = vcr_reg_by_name(argv[4]);
-	if (!reg || reg->fmt == VCR_REG_NONE) {
-		fprintf(stderr, "trace_edit: no register '%s' in the vCPU state\n", argv[4]);
-		return 2;
+	uint64_t seq = UINT64_MAX, val = 0;
+	const struct vcr_reg *reg = NULL;
+	if (!ref) {
+		seq = strtoull(argv[3], NULL, 0);
+		val = strtoull(argv[5], NULL, 0);
+		reg = vcr_reg_by_name(argv[4]);
+		if (!reg || reg->fmt == VCR_REG_NONE) {
+			fprintf(stderr, "trace_edit: no register '%s' in the vCPU state\n", argv[4]);
+			return 2;
+		}
 	}
 	if (vcr_reader_open(&r, argv[1], &err)) {
 		fprintf(stderr, "trace_edit: %s\n", err.msg);
 		return 2;
 	}
-	if (vcr_writer_open(&w, argv[2], vcr_reader_info(r), NULL, &err)) {
+	struct vcr_trace_info info = *vcr_reader_info(r);
+	if (ref) {
+		info.image_mode = VCR_IMAGE_REFERENCE;
+		info.image_path = ref;
+		info.image = NULL;
+	}
+	if (vcr_writer_open(&w, argv[2], &info, NULL, &err)) {
 		fprintf(stderr, "trace_edit: %s\n", err.msg);
 		return 2;
 	}
@@ -69,7 +90,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	vcr_reader_close(r);
-	if (!found) {
+	if (!found && !ref) {
 		fprintf(stderr, "trace_edit: no exit %" PRIu64 "\n", seq);
 		return 1;
 	}
