@@ -5,6 +5,8 @@
  *   diff_exits_per_s        identical runs: exit pairs compared per second,
  *                           wall time of vcr_diff_files (open, decode both
  *                           files, align, compare) — the goal is >= 5e6
+ *   diff_1thread_exits_per_s  the same with both traces decoded on one
+ *                           thread (default: B on a reader thread)
  *   diff_read_exits_per_s   the same two files only read (vcr_reader_next),
  *                           no comparison: what decoding alone allows
  *   diff_inserted_exits_per_s  B has 3 extra exits in the middle, --all:
@@ -104,6 +106,20 @@ int main(void)
 		goto out;
 	}
 	printf("diff_exits_per_s %.0f exits/s\n", (double)n / best);
+
+	/* The same on one thread (B not decoded in parallel). */
+	o.single_thread = true;
+	best = 1e30;
+	for (int i = 0; i < 3; i++) {
+		t0 = now();
+		if (vcr_diff_files(pa, pb, &o, count_events, NULL, &sum, &err) < 0)
+			goto fail;
+		double t = now() - t0;
+		if (t < best)
+			best = t;
+	}
+	printf("diff_1thread_exits_per_s %.0f exits/s\n", (double)n / best);
+	o.single_thread = false;
 
 	best = 1e30;
 	for (int i = 0; i < 3; i++) {

@@ -2,6 +2,8 @@
 #include "replayer/diff.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -51,14 +53,26 @@ int vcr_diff_ignore_parse(struct vcr_diff_opts *o, const char *list, struct vcr_
 
 uint64_t vcr_diff_hash(uint64_t h, const void *p, size_t n)
 {
-	/* FNV-1a: the inputs are a few bytes per exit, so a simple byte hash
-	 * costs less than setting up anything wider. */
+	/* Word-at-a-time multiply-xor mixing: the inputs are a few bytes per
+	 * exit, hashed for every exit, so this sits on the hot path of a diff
+	 * with nothing to report. Not cryptographic; a collision could only
+	 * hide a difference between two equally long payloads. */
 	const uint8_t *b = p;
-	if (h == 0)
-		h = 0xcbf29ce484222325ull;
-	for (size_t i = 0; i < n; i++) {
-		h ^= b[i];
-		h *= 0x100000001b3ull;
+	const uint64_t m = 0xff51afd7ed558ccdull;
+	h ^= 0x9e3779b97f4a7c15ull + n;
+	while (n >= 8) {
+		uint64_t w;
+		memcpy(&w, b, 8);
+		h = (h ^ w) * m;
+		h ^= h >> 29;
+		b += 8;
+		n -= 8;
+	}
+	if (n) {
+		uint64_t w = 0;
+		memcpy(&w, b, n);
+		h = (h ^ w ^ (uint64_t)n << 56) * m;
+		h ^= h >> 29;
 	}
 	return h;
 }
@@ -69,7 +83,8 @@ void vcr_diff_exit_add_extra(struct vcr_diff_exit *x, const struct vcr_diff_extr
 	uint64_t h = x->extras_hash;
 	uint32_t hdr[4] = { e->type, e->kind, e->vector, e->len };
 	h = vcr_diff_hash(h, hdr, sizeof(hdr));
-	h = vcr_diff_hash(h, bytes, nbytes);
+	if (nbytes)
+		h = vcr_diff_hash(h, bytes, nbytes);
 	x->extras_hash = h ? h : 1;
 	if (x->nextras < VCR_DIFF_EXTRAS_SHOWN)
 		x->extras[x->nextras] = *e;
@@ -233,7 +248,9 @@ static int side_fill(struct diff_side *s, uint32_t k, struct vcr_err *err)
 			s->count++;
 			s->live_ok = false;
 		}
-		memset(&s->live.x, 0, sizeof(s->live.x));
+		/* The source fills every field; extras start empty. */
+		s->live.x.extras_hash = 0;
+		s->live.x.nextras = 0;
 		int r = s->src->next(s->src->ctx, &s->live.x, err);
 		if (r < 0)
 			return r;
@@ -606,13 +623,17 @@ out:
 /* ------------------------------------------------------- trace source */
 
 /* The exits of one vCPU of a trace file, with the records that served each
- * one. Two record buffers alternate: the exit being returned, and the next
- * exit, read ahead to know where the serving records stop. */
+ * one. Exit k is read into record buffer k % nrec; after returning it, the
+ * source reads ahead into buffer (k + 1) % nrec to find where its serving
+ * records stop. With nrec = 2 that is a double buffer; the reader thread
+ * below uses more buffers so that returned exits stay valid while it reads
+ * further. */
 struct trace_src {
 	struct vcr_reader *r;
 	uint32_t vcpu;
-	struct vcr_record *rec[2];
-	int cur;		/* rec[cur]: the read-ahead EXIT, if have_next */
+	struct vcr_record **rec;
+	uint32_t nrec;
+	uint64_t cur;		/* rec[cur % nrec]: the read-ahead EXIT */
 	bool have_next, started, eof;
 	struct vcr_diff_end end;
 	const char *path;
@@ -629,12 +650,11 @@ static int trace_src_read(struct trace_src *t, struct vcr_record *rec, struct vc
 	return r;
 }
 
-/* Read records into t->rec[slot] until the next EXIT of t->vcpu (1) or the
- * end (0); serving records on the way are added to x (if not NULL). */
-static int trace_src_advance(struct trace_src *t, int slot, struct vcr_diff_exit *x,
-			     struct vcr_err *err)
+/* Read records into `rec` until the next EXIT of t->vcpu (1) or the end
+ * (0); serving records on the way are added to x (if not NULL). */
+static int trace_src_advance(struct trace_src *t, struct vcr_record *rec,
+			     struct vcr_diff_exit *x, struct vcr_err *err)
 {
-	struct vcr_record *rec = t->rec[slot];
 	for (;;) {
 		int r = trace_src_read(t, rec, err);
 		if (r <= 0) {
@@ -694,14 +714,14 @@ static int trace_src_next(void *ctx, struct vcr_diff_exit *x, struct vcr_err *er
 
 	if (!t->started) {
 		t->started = true;
-		r = trace_src_advance(t, t->cur, NULL, err);
+		r = trace_src_advance(t, t->rec[t->cur % t->nrec], NULL, err);
 		if (r < 0)
 			return r;
 		t->have_next = r == 1;
 	}
 	if (!t->have_next)
 		return 0;
-	const struct vcr_record *rec = t->rec[t->cur];
+	const struct vcr_record *rec = t->rec[t->cur % t->nrec];
 	x->seq = rec->seq;
 	x->idx = rec->vcpu_exit;
 	x->vcpu = rec->vcpu;
@@ -713,13 +733,12 @@ static int trace_src_next(void *ctx, struct vcr_diff_exit *x, struct vcr_err *er
 		return vcr_err_set(err, -EBADMSG, UINT64_MAX, "%s: exit %llu: data_len %u",
 				   t->path, (unsigned long long)rec->seq, n);
 	x->data_hash = n ? vcr_diff_hash(0, rec->u.exit.exit.data, n) : 0;
-	/* The returned exit stays in rec[cur]; read ahead into the other. */
-	int other = t->cur ^ 1;
-	r = trace_src_advance(t, other, x, err);
+	/* The returned exit stays in its buffer; read ahead into the next. */
+	r = trace_src_advance(t, t->rec[(t->cur + 1) % t->nrec], x, err);
 	if (r < 0)
 		return r;
 	t->have_next = r == 1;
-	t->cur = other;
+	t->cur++;
 	return 1;
 }
 
@@ -727,23 +746,27 @@ static void trace_src_close(struct trace_src *t)
 {
 	if (t->r)
 		vcr_reader_close(t->r);
-	free(t->rec[0]);
-	free(t->rec[1]);
+	for (uint32_t i = 0; t->rec && i < t->nrec; i++)
+		free(t->rec[i]);
+	free(t->rec);
 	memset(t, 0, sizeof(*t));
 }
 
 static int trace_src_open(struct trace_src *t, const char *path, uint32_t vcpu,
-			  struct vcr_err *err)
+			  uint32_t nrec, struct vcr_err *err)
 {
 	memset(t, 0, sizeof(*t));
 	t->path = path;
 	t->vcpu = vcpu;
-	t->rec[0] = malloc(sizeof(struct vcr_record));
-	t->rec[1] = malloc(sizeof(struct vcr_record));
-	if (!t->rec[0] || !t->rec[1]) {
-		trace_src_close(t);
+	t->rec = calloc(nrec, sizeof(*t->rec));
+	if (!t->rec)
 		return vcr_err_set(err, -ENOMEM, UINT64_MAX, "out of memory");
-	}
+	t->nrec = nrec;
+	for (uint32_t i = 0; i < nrec; i++)
+		if (!(t->rec[i] = malloc(sizeof(struct vcr_record)))) {
+			trace_src_close(t);
+			return vcr_err_set(err, -ENOMEM, UINT64_MAX, "out of memory");
+		}
 	int r = vcr_reader_open(&t->r, path, err);
 	if (r < 0) {
 		t->r = NULL;
@@ -753,61 +776,230 @@ static int trace_src_open(struct trace_src *t, const char *path, uint32_t vcpu,
 	return 0;
 }
 
+/* ------------------------------------------------------- reader thread */
+
+/* Decoding dominates a diff with nothing to report, and the two traces are
+ * independent: B's exits are read by a thread while the caller's thread
+ * reads A and compares. Exits are handed over in place: the thread's trace
+ * source has PF_SLOTS record buffers, exit k lives in buffer k % PF_SLOTS,
+ * and the thread may only read ahead into a buffer the consumer released.
+ * Blocking (mutex + condvar) happens only when a side must wait; otherwise
+ * hand-over is two atomic counters. */
+#define PF_SLOTS 1024u
+/* A waiting side is woken only when the other has made room for, or
+ * published, this many exits: one wake-up per batch, not per exit. */
+#define PF_BATCH 256u
+
+struct pf_src {
+	struct trace_src t;
+	struct vcr_diff_exit items[PF_SLOTS];
+	pthread_t th;
+	bool th_started;
+	_Atomic uint64_t head;		/* exits published */
+	_Atomic uint64_t tail;		/* exits released by the consumer */
+	_Atomic bool done, stop, prod_waiting, cons_waiting;
+	bool holding;			/* the consumer holds exit `tail` */
+	bool eof;			/* after pf_stop: the thread read to the end */
+	struct vcr_diff_end end;	/* after pf_stop: B's END record */
+	int rc;				/* producer's result, valid once done */
+	struct vcr_err err;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+};
+
+static void pf_wake(struct pf_src *p, _Atomic bool *waiting)
+{
+	if (atomic_load(waiting)) {
+		pthread_mutex_lock(&p->mu);
+		pthread_cond_broadcast(&p->cv);
+		pthread_mutex_unlock(&p->mu);
+	}
+}
+
+static void *pf_main(void *arg)
+{
+	struct pf_src *p = arg;
+	int rc = 0;
+
+	for (uint64_t k = 0;; k++) {
+		/* Reading exit k reads ahead into buffer k + 1: it must be
+		 * free. When full, wait for room for a batch. */
+		if (k + 1 >= atomic_load(&p->tail) + PF_SLOTS) {
+			pthread_mutex_lock(&p->mu);
+			atomic_store(&p->prod_waiting, true);
+			while (k + PF_BATCH >= atomic_load(&p->tail) + PF_SLOTS &&
+			       !atomic_load(&p->stop))
+				pthread_cond_wait(&p->cv, &p->mu);
+			atomic_store(&p->prod_waiting, false);
+			pthread_mutex_unlock(&p->mu);
+		}
+		if (atomic_load(&p->stop))
+			break;
+		struct vcr_diff_exit *x = &p->items[k % PF_SLOTS];
+		x->extras_hash = 0;
+		x->nextras = 0;
+		rc = trace_src_next(&p->t, x, &p->err);
+		if (rc <= 0)
+			break;
+		atomic_store(&p->head, k + 1);
+		if (k + 1 - atomic_load(&p->tail) >= PF_BATCH)
+			pf_wake(p, &p->cons_waiting);
+	}
+	p->rc = rc;
+	atomic_store(&p->done, true);
+	pf_wake(p, &p->cons_waiting);
+	return NULL;
+}
+
+static int pf_next(void *ctx, struct vcr_diff_exit *x, struct vcr_err *err)
+{
+	struct pf_src *p = ctx;
+	uint64_t tail = atomic_load(&p->tail);
+
+	if (p->holding) {
+		atomic_store(&p->tail, ++tail);
+		p->holding = false;
+		if (tail + PF_SLOTS > atomic_load(&p->head) + PF_BATCH)
+			pf_wake(p, &p->prod_waiting);
+	}
+	if (atomic_load(&p->head) == tail) {
+		pthread_mutex_lock(&p->mu);
+		atomic_store(&p->cons_waiting, true);
+		while (atomic_load(&p->head) - tail < PF_BATCH && !atomic_load(&p->done))
+			pthread_cond_wait(&p->cv, &p->mu);
+		atomic_store(&p->cons_waiting, false);
+		pthread_mutex_unlock(&p->mu);
+		if (atomic_load(&p->head) == tail) {
+			/* done: the end, or the producer's error */
+			if (p->rc < 0 && err)
+				*err = p->err;
+			return p->rc < 0 ? p->rc : 0;
+		}
+	}
+	*x = p->items[tail % PF_SLOTS];
+	p->holding = true;
+	return 1;
+}
+
+static int pf_start(struct pf_src *p, const char *path, uint32_t vcpu, struct vcr_err *err)
+{
+	memset(p, 0, sizeof(*p));
+	int rc = trace_src_open(&p->t, path, vcpu, PF_SLOTS, err);
+	if (rc < 0)
+		return rc;
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_cond_init(&p->cv, NULL);
+	vcr_err_clear(&p->err);
+	rc = pthread_create(&p->th, NULL, pf_main, p);
+	if (rc) {
+		pthread_mutex_destroy(&p->mu);
+		pthread_cond_destroy(&p->cv);
+		trace_src_close(&p->t);
+		return vcr_err_set(err, -rc, UINT64_MAX, "cannot start a reader thread: %s",
+				   strerror(rc));
+	}
+	p->th_started = true;
+	return 0;
+}
+
+/* Stop the thread (it may be waiting for room) and free everything. */
+static void pf_stop(struct pf_src *p)
+{
+	if (!p->th_started)
+		return;
+	atomic_store(&p->stop, true);
+	pthread_mutex_lock(&p->mu);
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+	pthread_join(p->th, NULL);
+	p->eof = p->t.eof;
+	p->end = p->t.end;
+	pthread_mutex_destroy(&p->mu);
+	pthread_cond_destroy(&p->cv);
+	trace_src_close(&p->t);
+	p->th_started = false;
+}
+
+static int trace_nvcpus(const char *path, uint32_t *n, struct vcr_err *err)
+{
+	struct vcr_reader *r;
+	int rc = vcr_reader_open(&r, path, err);
+	if (rc < 0)
+		return rc;
+	*n = vcr_reader_info(r)->nvcpus;
+	vcr_reader_close(r);
+	return 0;
+}
+
 int vcr_diff_files(const char *path_a, const char *path_b, const struct vcr_diff_opts *o,
 		   vcr_diff_cb cb, void *cbctx, struct vcr_diff_summary *sum,
 		   struct vcr_err *err)
 {
-	struct trace_src ta, tb;
+	struct trace_src ta = { 0 }, tb = { 0 };
+	struct pf_src *pb = NULL;
 	struct vcr_diff_end end_a = { 0 }, end_b = { 0 };
 	bool eof_a = false, eof_b = false;
-	uint32_t nvcpus = 0;
+	uint32_t nvcpus, nb;
 	int rc;
 
 	memset(sum, 0, sizeof(*sum));
 	/* The vCPU count comes from the headers; a vCPU only one trace has is
 	 * compared against nothing (all its exits inserted or deleted). */
-	if ((rc = trace_src_open(&ta, path_a, 0, err)) < 0)
+	if ((rc = trace_nvcpus(path_a, &nvcpus, err)) < 0 ||
+	    (rc = trace_nvcpus(path_b, &nb, err)) < 0)
 		return rc;
-	if ((rc = trace_src_open(&tb, path_b, 0, err)) < 0) {
-		trace_src_close(&ta);
-		return rc;
-	}
-	nvcpus = vcr_reader_info(ta.r)->nvcpus;
-	if (vcr_reader_info(tb.r)->nvcpus > nvcpus)
-		nvcpus = vcr_reader_info(tb.r)->nvcpus;
+	if (nb > nvcpus)
+		nvcpus = nb;
 	if (nvcpus > VCR_TRACE_MAX_VCPUS)
 		nvcpus = VCR_TRACE_MAX_VCPUS;
 
 	uint32_t v0 = 0, v1 = nvcpus;
 	if (o->vcpu != UINT32_MAX) {
-		if (o->vcpu >= nvcpus) {
-			rc = vcr_err_set(err, -EINVAL, UINT64_MAX, "no vCPU %u (the traces have %u)",
-					 o->vcpu, nvcpus);
-			goto out;
-		}
+		if (o->vcpu >= nvcpus)
+			return vcr_err_set(err, -EINVAL, UINT64_MAX,
+					   "no vCPU %u (the traces have %u)", o->vcpu, nvcpus);
 		v0 = o->vcpu;
 		v1 = o->vcpu + 1;
 	}
+	if (!o->single_thread && !(pb = malloc(sizeof(*pb))))
+		return vcr_err_set(err, -ENOMEM, UINT64_MAX, "out of memory");
+	/* Each vCPU is its own pass over both files. */
 	for (uint32_t v = v0; v < v1; v++) {
-		if (v != 0 || ta.started) {
-			/* Each vCPU is its own pass over both files. */
-			trace_src_close(&ta);
-			trace_src_close(&tb);
-			if ((rc = trace_src_open(&ta, path_a, v, err)) < 0)
+		struct vcr_diff_source sa = { trace_src_next, &ta }, sb;
+		if ((rc = trace_src_open(&ta, path_a, v, 2, err)) < 0)
+			goto out;
+		if (pb) {
+			if ((rc = pf_start(pb, path_b, v, err)) < 0)
 				goto out;
-			if ((rc = trace_src_open(&tb, path_b, v, err)) < 0)
+			sb = (struct vcr_diff_source){ pf_next, pb };
+		} else {
+			if ((rc = trace_src_open(&tb, path_b, v, 2, err)) < 0)
 				goto out;
+			sb = (struct vcr_diff_source){ trace_src_next, &tb };
 		}
-		struct vcr_diff_source sa = { trace_src_next, &ta }, sb = { trace_src_next, &tb };
 		rc = vcr_diff_sources(&sa, &sb, v, o, cb, cbctx, sum, err);
+		if (pb) {
+			/* Join before looking at what the thread's source saw.
+			 * It may have read the end of B ahead of the engine;
+			 * that counts only if the engine got there too. */
+			bool consumed = atomic_load(&pb->done) &&
+					atomic_load(&pb->head) == atomic_load(&pb->tail) + pb->holding &&
+					pb->rc == 0;
+			pf_stop(pb);
+			if (consumed && pb->eof) {
+				eof_b = true;
+				end_b = pb->end;
+			}
+		} else if (tb.eof) {
+			eof_b = true;
+			end_b = tb.end;
+		}
 		if (ta.eof) {
 			eof_a = true;
 			end_a = ta.end;
 		}
-		if (tb.eof) {
-			eof_b = true;
-			end_b = tb.end;
-		}
+		trace_src_close(&ta);
+		trace_src_close(&tb);
 		if (rc)
 			goto out;
 	}
@@ -822,6 +1014,9 @@ int vcr_diff_files(const char *path_a, const char *path_b, const struct vcr_diff
 			rc = cb(cbctx, &ev);
 	}
 out:
+	if (pb)
+		pf_stop(pb);
+	free(pb);
 	trace_src_close(&ta);
 	trace_src_close(&tb);
 	return rc;

@@ -25,6 +25,8 @@
  * about 2 * (window + confirm) copies of an exit summary (~900 bytes each),
  * whatever the trace length. vCPUs are compared one after another, each
  * with its own pass over both files, so memory does not grow with vCPUs.
+ * vcr_diff_files decodes trace B on a second thread (1024 record buffers,
+ * ~5 MiB, handed over in place), since decoding is most of the work.
  *
  * Reporting is by callback, in trace order per vCPU: one PAIR event per
  * differing aligned pair (at most `max_pairs` per stretch), then a CHANGED
@@ -32,7 +34,8 @@
  * UNALIGNED when resynchronisation failed; END when the runs ended
  * differently. Pointers in events are valid during the callback only.
  *
- * Threading: no global state; one diff per thread. Errors: 0 or -errno,
+ * Threading: no global state; one diff per thread (vcr_diff_files starts
+ * and joins its own reader thread; the callback runs on the caller's). Errors: 0 or -errno,
  * message in struct vcr_err.
  */
 #ifndef VCR_REPLAYER_DIFF_H
@@ -61,6 +64,9 @@ struct vcr_diff_opts {
 	uint32_t confirm;	/* 0: VCR_DIFF_DEFAULT_CONFIRM */
 	uint32_t max_pairs;	/* 0: VCR_DIFF_DEFAULT_MAX_PAIRS */
 	uint64_t ignore[VCR_DIFF_MAX_REGS / 64];	/* bit i: skip vcr_regs[i] */
+	bool single_thread;	/* vcr_diff_files: read both traces on the
+				 * calling thread (default: B is decoded by a
+				 * reader thread while A is read and compared) */
 };
 
 /* Defaults for everything (all vCPUs, first stretch only, nothing ignored). */
@@ -96,15 +102,18 @@ struct vcr_diff_exit {
 	struct vcr_diff_extra extras[VCR_DIFF_EXTRAS_SHOWN];
 };
 
-/* Hash helpers for sources: fold bytes into a running hash (start from 0). */
+/* Hash helpers for sources: fold bytes into a running hash (start from 0;
+ * the length is mixed in). */
 uint64_t vcr_diff_hash(uint64_t h, const void *p, size_t n);
 /* Record a serving record into x (extras_hash, nextras, extras[]). */
 void vcr_diff_exit_add_extra(struct vcr_diff_exit *x, const struct vcr_diff_extra *e,
 			     const void *bytes, size_t nbytes);
 
-/* A stream of the exits of one vCPU, in order. next() fills *x and returns 1,
- * 0 at the end, or a negative errno (message in err). What *x points to
- * stays valid until the following next() call. */
+/* A stream of the exits of one vCPU, in order. next() fills every field of
+ * *x (the engine zeroes extras_hash and nextras before the call, for
+ * vcr_diff_exit_add_extra) and returns 1, 0 at the end, or a negative errno
+ * (message in err). What *x points to stays valid until the following
+ * next() call. */
 struct vcr_diff_source {
 	int (*next)(void *ctx, struct vcr_diff_exit *x, struct vcr_err *err);
 	void *ctx;
