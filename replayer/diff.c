@@ -779,8 +779,10 @@ static int trace_src_open(struct trace_src *t, const char *path, uint32_t vcpu,
 /* ------------------------------------------------------- reader thread */
 
 /* Decoding dominates a diff with nothing to report, and the two traces are
- * independent: B's exits are read by a thread while the caller's thread
- * reads A and compares. Exits are handed over in place: the thread's trace
+ * independent: with opts.reader_thread, B's exits are read by a thread while
+ * the caller's thread reads A and compares. Not the default: on our shared
+ * 2-core machine under load the two threads kept waiting for each other
+ * and it was slower than one thread (bench/diff_bench measures both). Exits are handed over in place: the thread's trace
  * source has PF_SLOTS record buffers, exit k lives in buffer k % PF_SLOTS,
  * and the thread may only read ahead into a buffer the consumer released.
  * Blocking (mutex + condvar) happens only when a side must wait; otherwise
@@ -961,7 +963,7 @@ int vcr_diff_files(const char *path_a, const char *path_b, const struct vcr_diff
 		v0 = o->vcpu;
 		v1 = o->vcpu + 1;
 	}
-	if (!o->single_thread && !(pb = malloc(sizeof(*pb))))
+	if (o->reader_thread && !(pb = malloc(sizeof(*pb))))
 		return vcr_err_set(err, -ENOMEM, UINT64_MAX, "out of memory");
 	/* Each vCPU is its own pass over both files. */
 	for (uint32_t v = v0; v < v1; v++) {

@@ -25,8 +25,9 @@
  * about 2 * (window + confirm) copies of an exit summary (~900 bytes each),
  * whatever the trace length. vCPUs are compared one after another, each
  * with its own pass over both files, so memory does not grow with vCPUs.
- * vcr_diff_files decodes trace B on a second thread (1024 record buffers,
- * ~5 MiB, handed over in place), since decoding is most of the work.
+ * With opts.reader_thread, vcr_diff_files decodes trace B on a second
+ * thread (1024 record buffers, ~5 MiB, handed over in place), since
+ * decoding is most of the work.
  *
  * Reporting is by callback, in trace order per vCPU: one PAIR event per
  * differing aligned pair (at most `max_pairs` per stretch), then a CHANGED
@@ -64,9 +65,9 @@ struct vcr_diff_opts {
 	uint32_t confirm;	/* 0: VCR_DIFF_DEFAULT_CONFIRM */
 	uint32_t max_pairs;	/* 0: VCR_DIFF_DEFAULT_MAX_PAIRS */
 	uint64_t ignore[VCR_DIFF_MAX_REGS / 64];	/* bit i: skip vcr_regs[i] */
-	bool single_thread;	/* vcr_diff_files: read both traces on the
-				 * calling thread (default: B is decoded by a
-				 * reader thread while A is read and compared) */
+	bool reader_thread;	/* vcr_diff_files: decode trace B on a second
+				 * thread while A is read and compared on the
+				 * caller's (default: both on the caller's) */
 };
 
 /* Defaults for everything (all vCPUs, first stretch only, nothing ignored). */

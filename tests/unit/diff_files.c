@@ -1,7 +1,7 @@
 /*
  * diff_files: vcr_diff_files on traces written by the trace writer
- * (tools/gen.c, the synthetic test guest), with B decoded on the reader
- * thread (default) and on the calling thread: same results either way,
+ * (tools/gen.c, the synthetic test guest), with B decoded on a reader
+ * thread (opts.reader_thread) and on the calling thread (default): same results either way,
  * including an early stop while the reader thread is blocked for room,
  * END comparison, several vCPUs, --vcpu, and an unreadable file.
  */
@@ -102,7 +102,7 @@ int main(void)
 	for (int single = 0; single < 2; single++) {
 		const char *mode = single ? "one thread" : "reader thread";
 		vcr_diff_opts_init(&o);
-		o.single_thread = single;
+		o.reader_thread = !single;
 		memset(&got, 0, sizeof(got));
 		int rc = vcr_diff_files(a, b, &o, collect, &got, &sum, &err);
 		tap_ok(rc == 0 && sum.pairs == 50000 && sum.stretches == 0 && !sum.end_differs &&
