@@ -183,7 +183,8 @@ static void text_event(struct diff_out *o, const struct vcr_diff_event *ev)
 				(unsigned long long)ev->resume_b->idx,
 				(unsigned long long)ev->resume_b->seq);
 		else if (ev->type == VCR_DIFF_EV_GAP)
-			fprintf(f, "  to the end of %s\n", ev->resume_a ? "B" : ev->resume_b ? "A" : "both");
+			fprintf(f, "  %s\n", !ev->b.count ? "(B ends before them)" :
+				!ev->a.count ? "(A ends before them)" : "(to the end of both)");
 		break;
 	case VCR_DIFF_EV_END:
 		fprintf(f, "runs ended differently: A %s", ev->end_a.present ?
