@@ -726,7 +726,7 @@ static void rp_print_point(FILE *f, const struct vcr_replay_point *p)
 		char a[64], b[64];
 		vcr_reg_format(&p->rec_state, r, a, sizeof(a));
 		vcr_reg_format(&p->live_state, r, b, sizeof(b));
-		fprintf(f, "  %-14s recorded %s  live %s\n", r->name, a, b);
+		fprintf(f, "  %-18s recorded %s  live %s\n", r->name, a, b);
 		n++;
 	}
 	if (!n)
