@@ -331,14 +331,15 @@ static int full_bench(void)
 		return 1;
 	}
 
-	uint64_t overhead = rs.keyframe_bytes + rs.index_bytes +
-			    rs.chunks * (64 + 8 * 1 + 8);	/* chunk headers */
+	uint64_t kfidx = rs.keyframe_bytes + rs.index_bytes;
+	uint64_t framing = rs.chunks * (64 + 8 * 1 + 8);	/* chunk headers */
 	printf("trace_write_exits_per_s %.0f exits/s\n", lib_w);
 	printf("trace_read_exits_per_s %.0f exits/s\n", lib_r);
 	printf("trace_bytes_per_exit %.2f bytes\n", (double)rs.file_size / NEXITS);
 	printf("trace_seek_us %.1f us\n", worst * 1e6);
 	printf("trace_seek_mean_us %.1f us\n", total / NSEEK * 1e6);
-	printf("trace_keyframe_index_pct %.2f %%\n", 100.0 * (double)overhead / (double)rs.file_size);
+	printf("trace_keyframe_index_pct %.2f %%\n", 100.0 * (double)kfidx / (double)rs.file_size);
+	printf("trace_chunk_header_pct %.2f %%\n", 100.0 * (double)framing / (double)rs.file_size);
 	printf("trace_write_calls_per_1k_exits %.3f calls\n", 1000.0 * (double)ws.write_calls / NEXITS);
 	printf("raw_write_exits_per_s %.0f exits/s\n", raw_w);
 	printf("raw_read_exits_per_s %.0f exits/s\n", raw_r);

@@ -978,10 +978,9 @@ static int r_load_footer(struct vcr_reader *r)
 	if (memcmp(t + 24, TRF_TRAIL_MAGIC, 8))
 		return -ENOENT;
 	uint64_t ioff = trf_get64(t), isz = trf_get64(t + 8);
-	size_t ent = TRF_INDEX_ENT_FIXED + 8 * (size_t)r->nvcpus;
 	if (ioff < r->data_start || isz < TRF_INDEX_HDR_SIZE || ioff > toff || isz != toff - ioff)
 		return -EINVAL;
-	uint8_t *b = malloc(isz);
+	uint8_t *b = malloc(isz), *raw = NULL;
 	if (!b)
 		return -ENOMEM;
 	int rc = -EINVAL;
@@ -989,33 +988,57 @@ static int r_load_footer(struct vcr_reader *r)
 	if (r_pread(r, b, isz, ioff) || TRF_HASH_BAD(trf_get64(t + 16), trf_hash(TRF_HASH_INIT, b, isz)) ||
 	    memcmp(b, TRF_INDEX_MAGIC, 8) || trf_get32(b + 12) != r->nvcpus)
 		goto out;
-	uint32_t n = trf_get32(b + 8);
-	if ((isz - TRF_INDEX_HDR_SIZE) / ent != n || (isz - TRF_INDEX_HDR_SIZE) % ent)
+	uint32_t n = trf_get32(b + 8), rawlen = trf_get32(b + 28);
+	/* Every chunk takes at least its header in the chunk area, every
+	 * entry at most 10 bytes per varint: both bound the allocation. */
+	if (n > (ioff - r->data_start) / r_chunk_hdr_size(r->nvcpus) ||
+	    rawlen > (uint64_t)n * 10 * (6 + r->nvcpus) || rawlen > TRF_MAX_CHUNK_RAW)
 		goto out;
+	raw = malloc(rawlen ? rawlen : 1);
+	if (!raw) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	size_t dl = ZSTD_decompressDCtx(r->dctx, raw, rawlen, b + TRF_INDEX_HDR_SIZE,
+					isz - TRF_INDEX_HDR_SIZE);
+	if (ZSTD_isError(dl) || dl != rawlen)
+		goto out;
+	const uint8_t *p = raw, *end = raw + rawlen;
+	uint64_t poff = 0, pseq = 0, vf[VCR_TRACE_MAX_VCPUS] = { 0 };
 	for (uint32_t i = 0; i < n; i++) {
-		const uint8_t *e = b + TRF_INDEX_HDR_SIZE + (size_t)i * ent;
-		uint64_t vf[VCR_TRACE_MAX_VCPUS];
+		uint64_t d[6];
+		for (int k = 0; k < 6; k++)
+			if (!trf_get_varint(&p, end, &d[k]))
+				goto out;
+		if (d[2] > UINT32_MAX || d[3] > UINT32_MAX || d[4] > UINT32_MAX || d[5] > UINT32_MAX)
+			goto out;
 		struct r_chunk c = {
-			.off = trf_get64(e), .first_seq = trf_get64(e + 8),
-			.nexits = trf_get32(e + 16), .nrecords = trf_get32(e + 20),
-			.size = trf_get32(e + 24), .kf_comp = trf_get32(e + 28),
+			.off = poff + (uint64_t)trf_unzigzag(d[0]), .first_seq = pseq + d[1],
+			.nexits = (uint32_t)d[2], .nrecords = (uint32_t)d[3],
+			.size = (uint32_t)d[4], .kf_comp = (uint32_t)d[5],
 		};
-		for (uint32_t v = 0; v < r->nvcpus; v++)
-			vf[v] = trf_get64(e + TRF_INDEX_ENT_FIXED + 8 * v);
+		for (uint32_t v = 0; v < r->nvcpus; v++) {
+			uint64_t x;
+			if (!trf_get_varint(&p, end, &x))
+				goto out;
+			vf[v] += x;
+		}
 		if (r_add_chunk(r, &cap, &c, vf)) {
 			rc = -ENOMEM;
 			goto out;
 		}
+		poff = c.off + c.size;
+		pseq = c.first_seq;
 	}
-	if (!r_index_sane(r, ioff))
+	if (p != end || !r_index_sane(r, ioff))
 		goto out;
 	r->footer_has_end = trf_get32(b + 24) & 1;
 	r->st.index_bytes = isz + TRF_TRAILER_SIZE;
 	rc = 0;
 out:
-	if (rc) {
+	if (rc)
 		r->nchunks = 0;
-	}
+	free(raw);
 	free(b);
 	return rc;
 }

@@ -8,6 +8,9 @@
 #include <string.h>
 #include <unistd.h>
 #include <zstd.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #define W_DEFAULT_CHUNK_EXITS 4096u
 #define W_DEFAULT_FLUSH_EXITS 4096u
@@ -454,6 +457,38 @@ static int w_chunk_finish(struct vcr_writer *w)
 
 /* ------------------------------------------------------------- records */
 
+/* Bit i set when 8-byte word i of a and b differ (65 words: bits 0-63 in
+ * lo, bit 64 in hi). This runs on every exit over 520 bytes, so it compares
+ * 16 bytes at a time where SSE2 exists (every x86-64). */
+static inline void w_changed_words(const uint8_t *a, const uint8_t *b, uint64_t *lo, uint64_t *hi)
+{
+	uint64_t l = 0;
+#ifdef __SSE2__
+	for (unsigned k = 0; k < 32; k++) {
+		__m128i x = _mm_loadu_si128((const __m128i *)(a + 16 * k));
+		__m128i y = _mm_loadu_si128((const __m128i *)(b + 16 * k));
+		unsigned m = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x, y));
+		if (m == 0xffff)
+			continue;	/* the common case: nothing changed here */
+		l |= (uint64_t)((m & 0xff) != 0xff) << (2 * k);
+		l |= (uint64_t)((m >> 8) != 0xff) << (2 * k + 1);
+	}
+#else
+	for (unsigned i = 0; i < 64; i++) {
+		uint64_t x, y;
+		memcpy(&x, a + 8 * i, 8);
+		memcpy(&y, b + 8 * i, 8);
+		l |= (uint64_t)(x != y) << i;
+	}
+#endif
+	uint64_t x, y;
+	memcpy(&x, a + 8 * 64, 8);
+	memcpy(&y, b + 8 * 64, 8);
+	*lo = l;
+	*hi = x != y;
+}
+_Static_assert(TRF_WORDS_ALL == 65, "w_changed_words knows 65 words");
+
 /* Delta-encode the classes in `mask` of cur against prev (8-byte words, XOR,
  * bitmap of changed words + varints), updating prev. Returns the new write
  * pointer; *changed gets the classes that had a delta. */
@@ -462,28 +497,32 @@ static uint8_t *w_delta(uint8_t *p, struct vcr_vcpu_state *prev,
 {
 	uint8_t *pv = (uint8_t *)prev;
 	const uint8_t *cv = (const uint8_t *)cur;
+	uint64_t lo, hi;
+	w_changed_words(pv, cv, &lo, &hi);
 	*changed = 0;
 	for (int c = 0; c < 3; c++) {
 		const struct trf_class *k = &trf_classes[c];
 		if (!(mask & k->bit))
 			continue;
+		uint64_t bits = lo >> k->first;
+		if (k->first + k->nwords > 64)
+			bits |= hi << (64 - k->first);
+		bits &= (1ull << k->nwords) - 1;
+		if (!bits)
+			continue;
+		*changed |= k->bit;
 		unsigned nb = (k->nwords + 7) / 8;
-		uint8_t *bm = p, *q = p + nb;
-		memset(bm, 0, nb);
-		for (unsigned i = 0; i < k->nwords; i++) {
+		for (unsigned b = 0; b < nb; b++)
+			p[b] = (uint8_t)(bits >> (8 * b));
+		p += nb;
+		while (bits) {
+			unsigned i = k->first + (unsigned)__builtin_ctzll(bits);
 			uint64_t a, b;
-			memcpy(&a, pv + 8 * (k->first + i), 8);
-			memcpy(&b, cv + 8 * (k->first + i), 8);
-			uint64_t x = a ^ b;
-			if (!x)
-				continue;
-			bm[i >> 3] |= (uint8_t)(1u << (i & 7));
-			q += trf_put_varint(q, x);
-			memcpy(pv + 8 * (k->first + i), &b, 8);
-		}
-		if (q != p + nb) {
-			*changed |= k->bit;
-			p = q;
+			bits &= bits - 1;
+			memcpy(&a, pv + 8 * i, 8);
+			memcpy(&b, cv + 8 * i, 8);
+			p += trf_put_varint(p, a ^ b);
+			memcpy(pv + 8 * i, &b, 8);
 		}
 	}
 	return p;
@@ -777,52 +816,72 @@ int vcr_writer_flush(struct vcr_writer *w)
 	return rc;
 }
 
+/* The index: entries as varint deltas from the previous entry, compressed
+ * (regular chunks make near-constant deltas: a few bytes per chunk). */
 static int w_write_footer(struct vcr_writer *w)
 {
 	uint32_t nv = w->nvcpus;
-	size_t ent = TRF_INDEX_ENT_FIXED + 8 * (size_t)nv;
-	size_t isz = TRF_INDEX_HDR_SIZE + w->nidx * ent;
-	uint8_t *b = malloc(isz + TRF_TRAILER_SIZE);
-	if (!b)
-		return -ENOMEM;
+	size_t raw_max = w->nidx * 10 * (6 + (size_t)nv) + 1;
+	uint8_t *raw = malloc(raw_max);
+	size_t bound = ZSTD_compressBound(raw_max);
+	uint8_t *b = malloc(TRF_INDEX_HDR_SIZE + bound + TRF_TRAILER_SIZE);
+	int rc = -ENOMEM;
+	if (!raw || !b)
+		goto out;
 	/* Ring: list chunks in seq order (the file order wrapped). */
 	size_t start = 0;
 	for (size_t i = 1; i < w->nidx; i++)
 		if (w->idx[i].first_seq < w->idx[start].first_seq)
 			start = i;
+	uint8_t *p = raw;
+	uint64_t poff = 0, pseq = 0;
+	const uint64_t *pvf = NULL;
+	for (size_t k = 0; k < w->nidx; k++) {
+		size_t i = (start + k) % w->nidx;
+		const struct w_chunk *c = &w->idx[i];
+		const uint64_t *vf = w->idx_vfirst + i * nv;
+		p += trf_put_varint(p, trf_zigzag((int64_t)(c->off - poff)));
+		p += trf_put_varint(p, c->first_seq - pseq);
+		p += trf_put_varint(p, c->nexits);
+		p += trf_put_varint(p, c->nrecords);
+		p += trf_put_varint(p, c->size);
+		p += trf_put_varint(p, c->kf_comp);
+		for (uint32_t v = 0; v < nv; v++)
+			p += trf_put_varint(p, vf[v] - (pvf ? pvf[v] : 0));
+		poff = c->off + c->size;
+		pseq = c->first_seq;
+		pvf = vf;
+	}
+	size_t rawlen = (size_t)(p - raw);
+	size_t clen = ZSTD_compressCCtx(w->cctx, b + TRF_INDEX_HDR_SIZE, bound, raw, rawlen, 3);
+	rc = -EIO;
+	if (ZSTD_isError(clen) || rawlen > UINT32_MAX)
+		goto out;
 	memcpy(b, TRF_INDEX_MAGIC, 8);
 	trf_put32(b + 8, (uint32_t)w->nidx);
 	trf_put32(b + 12, nv);
 	trf_put64(b + 16, w->seq);
 	trf_put32(b + 24, w->has_end ? 1 : 0);
-	trf_put32(b + 28, 0);
-	for (size_t k = 0; k < w->nidx; k++) {
-		size_t i = (start + k) % w->nidx;
-		const struct w_chunk *c = &w->idx[i];
-		uint8_t *e = b + TRF_INDEX_HDR_SIZE + k * ent;
-		trf_put64(e, c->off);
-		trf_put64(e + 8, c->first_seq);
-		trf_put32(e + 16, c->nexits);
-		trf_put32(e + 20, c->nrecords);
-		trf_put32(e + 24, c->size);
-		trf_put32(e + 28, c->kf_comp);
-		for (uint32_t v = 0; v < nv; v++)
-			trf_put64(e + TRF_INDEX_ENT_FIXED + 8 * v, w->idx_vfirst[i * nv + v]);
-	}
+	trf_put32(b + 28, (uint32_t)rawlen);
+	size_t isz = TRF_INDEX_HDR_SIZE + clen;
 	uint8_t *t = b + isz;
 	uint64_t ioff = w->end_off;
 	trf_put64(t, ioff);
 	trf_put64(t + 8, isz);
 	trf_put64(t + 16, trf_hash(TRF_HASH_INIT, b, isz));
 	memcpy(t + 24, TRF_TRAIL_MAGIC, 8);
-	int rc = w_pwrite_all(w->fd, b, isz + TRF_TRAILER_SIZE, ioff, &w->st.write_calls);
-	free(b);
+	rc = w_pwrite_all(w->fd, b, isz + TRF_TRAILER_SIZE, ioff, &w->st.write_calls);
 	if (rc)
-		return rc;
-	if (ftruncate(w->fd, (off_t)(ioff + isz + TRF_TRAILER_SIZE)))
-		return -errno;
+		goto out;
+	if (ftruncate(w->fd, (off_t)(ioff + isz + TRF_TRAILER_SIZE))) {
+		rc = -errno;
+		goto out;
+	}
 	w->st.bytes_written = ioff + isz + TRF_TRAILER_SIZE;
-	return 0;
+out:
+	free(raw);
+	free(b);
+	return rc;
 }
 
 static void w_free(struct vcr_writer *w)
