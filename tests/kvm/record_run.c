@@ -16,10 +16,10 @@
  *             exit at last_exit_rip, right before crash_rip; END shutdown
  *   smp64     two vCPUs: per-vCPU numbering consecutive, both present
  *   spin64    SIGINT: status 130, END signal 2, footer written
- *             SIGKILL: no footer, still readable, rax counts up by one per
- *             exit in every readable exit
- *             --ring 64K for a long run: the file stays near 64 KiB, the
- *             newest exits are there, the oldest are gone, END present
+ *             SIGKILL (once a chunk is on disk): no footer, still
+ *             readable, rax counts up by one per exit in every readable exit
+ *             --ring 64K, stopped once the ring has wrapped: the file stays
+ *             near 64 KiB, the oldest exits are gone, END present
  *             full disk (a 192 KiB tmpfs): vcr stops with status 1 and says
  *             the disk is full; the trace reads up to its last complete chunk
  *
@@ -394,7 +394,23 @@ static void test_spin64(void)
 
 	trace_path(path, sizeof(path), "sigkill");
 	const char *a2[] = { "--record", path, elf, NULL };
-	st = run_vcr(a2, 2500, SIGKILL, "sigkill");
+	/* Kill once some chunk is on disk, however fast this KVM is (at most
+	 * 30 s), and then at a random point of the writer's work. */
+	pid_t kp = start_vcr(a2, "sigkill");
+	for (int i = 0; i < 60; i++) {
+		const struct timespec half = { 0, 500 * 1000000 };
+		struct vcr_reader *rd;
+		struct vcr_err err;
+		struct vcr_reader_stats rs = { 0 };
+		nanosleep(&half, NULL);
+		if (vcr_reader_open(&rd, path, &err) == 0) {
+			vcr_reader_get_stats(rd, &rs);
+			vcr_reader_close(rd);
+		}
+		if (rs.exits > 0)
+			break;
+	}
+	st = wait_vcr(kp, 1 + (int)(getpid() % 300), SIGKILL);
 	read_trace(path, &t);
 	tap_ok(st == 128 + SIGKILL && t.open_rc == 0 && !t.st.has_footer && !t.has_end &&
 	       t.exits > 0 && t.spin_bad == 0,
