@@ -3,8 +3,8 @@
 # `vcr run --record`:
 #   - the same deterministic guest recorded twice: `vcr diff` says same (0);
 #   - one input changed at a known exit (port 0xf0 answers nvcpus << 16, so
-#     -c 1 vs -c 2 changes only that input): the report names that exit and
-#     then rax at the next exit, with both values;
+#     -c 1 vs -c 2 changes that input of vCPU 0; vCPU 1 only halts): the
+#     report names that exit and then rax at the next exit, with both values;
 #   - a variant that makes three extra exits in the middle: an inserted
 #     stretch of three, then realignment;
 #   - `vcr dump --json` of a real trace agrees with the cursor, and
@@ -26,13 +26,14 @@ n=0
 ok() { n=$((n + 1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fi; }
 rec() { local out=$1; shift; timeout 60 "$VCR" run --no-stdin --record "$out" "$@" > "$T/run.out" 2> "$T/run.err"; }
 
-# exit: 0 out 0xf1 'a' | 1 out 0xf1 'b' | 2 in eax, 0xf0 | 3 out 0xf1 (rax = input)
-# | [variant: 3 x out 0xf1] | 'c'..'f' out 0xf1 | out 0xf4 (status 0)
-base=(b0 61 e6 f1 b0 62 e6 f1 66 e5 f0 e6 f1)
+# vCPU 0: exit 0 in eax, 0xf0 (input: index | nvcpus << 16) | 1 out 0xf1 'a'
+# (rax = input | 'a') | 2 out 'b' | [variant: 3 x out 0xf1] | 'c'..'f' | out
+# 0xf4 (status 0). Other vCPUs (-c 2) halt after their first exit.
+base=(66 e5 f0 84 c0 75 24 b0 61 e6 f1 b0 62 e6 f1)
 skip=(eb 06)
 nops=(90 90)
 extra=(e6 f1 e6 f1 e6 f1)
-tail=(b0 63 e6 f1 b0 64 e6 f1 b0 65 e6 f1 b0 66 e6 f1 b0 00 e6 f4 f4)
+tail=(b0 63 e6 f1 b0 64 e6 f1 b0 65 e6 f1 b0 66 e6 f1 b0 00 e6 f4 f4 eb fd)
 mk() { local f=$1; shift; printf "$(printf '\\x%s' "$@")" > "$f"; }
 mk "$T/base.bin" "${base[@]}" "${skip[@]}" "${extra[@]}" "${tail[@]}"
 mk "$T/extra.bin" "${base[@]}" "${nops[@]}" "${extra[@]}" "${tail[@]}"
@@ -62,8 +63,8 @@ p = [e for e in ev if e["type"] == "pair"]
 print(p[0]["a"]["vcpu_exit"], p[0]["a"]["io"]["port"], p[0]["served_with_differs"],
       p[0]["a"]["served_with"][0]["data"], p[0]["b"]["served_with"][0]["data"],
       p[1]["a"]["vcpu_exit"], [(r["name"], r["a"], r["b"]) for r in p[1]["regs"]])' < "$T/out" 2>&1)
-[ $s = 1 ] && [ "$got" = "2 240 True 00000100 00000200 3 [('rax', '0x0000000000010000', '0x0000000000020000')]" ]
-ok $? "-c 1 vs -c 2, vCPU 0: input at exit 2 (port 0xf0) differs, then rax 0x10000/0x20000 at exit 3"
+[ $s = 1 ] && [ "$got" = "0 240 True 00000100 00000200 1 [('rax', '0x0000000000010061', '0x0000000000020061')]" ]
+ok $? "-c 1 vs -c 2, vCPU 0: input at exit 0 (port 0xf0) differs, then rax 0x10061/0x20061 at exit 1"
 [ $s = 1 ] || sed 's/^/# /' "$T/out" | head
 echo "# $got"
 
@@ -75,14 +76,14 @@ ev = [json.loads(l) for l in sys.stdin]
 g = [e for e in ev if e["type"] == "gap"]
 print(len(g), g[0]["kind"], g[0]["b"]["count"], g[0]["b"]["first_vcpu_exit"], g[0]["resume_a"]["vcpu_exit"],
       g[0]["resume_b"]["vcpu_exit"], len([e for e in ev if e["type"] == "pair"]))' < "$T/out" 2>&1)
-[ $s = 1 ] && [ "$got" = "1 inserted 3 4 4 7 0" ]
-ok $? "variant with 3 extra exits: inserted stretch of 3 at B exit 4, realigned at A 4 / B 7 ($got)"
+[ $s = 1 ] && [ "$got" = "1 inserted 3 3 3 6 0" ]
+ok $? "variant with 3 extra exits: inserted stretch of 3 at B exit 3, realigned at A 3 / B 6 ($got)"
 
 "$VCR" diff --all "$T/a.vcr" "$T/x.vcr" > "$T/out"
 s=$?
-[ $s = 1 ] && grep -q '^vcpu 0: 3 exits only in B (inserted): B exits 4..6 (#4..#6)$' "$T/out" &&
-grep -q '^different: 1 stretch, 0 of 9 aligned exits differ$' "$T/out"
-ok $? "--all: that one stretch, the 9 exits of the base run aligned and equal"
+[ $s = 1 ] && grep -q '^vcpu 0: 3 exits only in B (inserted): B exits 3..5 (#3..#5)$' "$T/out" &&
+grep -q '^different: 1 stretch, 0 of 8 aligned exits differ$' "$T/out"
+ok $? "--all: that one stretch, the 8 exits of the base run aligned and equal"
 [ $s = 1 ] || sed 's/^/# /' "$T/out" | head
 
 "$VCR" dump --json --full "$T/k1.vcr" > "$T/d.jsonl" && "$PROBE" "$T/k1.vcr" > "$T/p.jsonl" &&
@@ -122,5 +123,5 @@ ok $? "count64 stats: 100 MMIO reads, 100 writes, 101 outs to 0xf1, ended by exi
 ok $? "count64 stats (text) reads as complete"
 sed 's/^/# /' "$T/out" | head -12
 
-"$VCR" dump "$T/x.vcr" > "$T/out" && [ "$(grep -c ' IO out port=0xf1 ' "$T/out")" = 10 ]
-ok $? "text dump of the variant: 10 outs to 0xf1"
+"$VCR" dump "$T/x.vcr" > "$T/out" && [ "$(grep -c ' IO out port=0xf1 ' "$T/out")" = 9 ]
+ok $? "text dump of the variant: 9 outs to 0xf1"
