@@ -13,7 +13,7 @@ GEN=$BUILD/tools/gen_trace
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 
-echo "1..16"
+echo "1..18"
 n=0
 ok() { n=$((n + 1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fi; }
 status() { "$@" > "$T/out" 2> "$T/err"; echo $?; }
@@ -122,6 +122,24 @@ ok $? "2 vCPUs, input changed on vCPU 1 exit 103 (#207): only vCPU 1 differs (go
 s=$(status "$VCR" diff --vcpu 0 "$T/m0.vcr" "$T/m1.vcr")
 [ "$s" = 0 ]
 ok $? "--vcpu 0: same (status $s)"
+
+s=$(status "$VCR" diff --json --window 2 "$T/a.vcr" "$T/extra.vcr")
+got=$(py '
+import json, sys
+ev = [json.loads(l) for l in sys.stdin]
+u = [e for e in ev if e["type"] == "unaligned"][0]
+print(u["a"]["count"], u["a"]["first_vcpu_exit"], u["b"]["count"], len(u["b"]["exits"]), ev[-1]["type"])')
+[ "$s" = 1 ] && [ "$got" = "2000 2000 2003 8 summary" ]
+ok $? "--window 2 cannot bridge 3 extra exits: unaligned rest, counted on both sides (got: $got)"
+
+s=$(status "$VCR" diff --json "$T/a.vcr" "$T/end.vcr")
+got=$(py '
+import json, sys
+ev = [json.loads(l) for l in sys.stdin]
+e = [x for x in ev if x["type"] == "end"][0]
+print(e["a"], e["b"], ev[-1]["end_differs"], ev[-1]["same"])')
+[ "$s" = 1 ] && [ "$got" = "{'present': True, 'how': 'exit_port', 'status': 0} {'present': True, 'how': 'exit_port', 'status': 3} True False" ]
+ok $? "END differs, JSON: both ends, summary says so (got: $got)"
 
 s=$(status "$VCR" diff "$T/a.vcr" "$T/nonexistent.vcr")
 [ "$s" = 2 ]

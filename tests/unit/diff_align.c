@@ -219,7 +219,7 @@ int main(void)
 	struct got g;
 	struct vcr_err err;
 
-	tap_plan(40);
+	tap_plan(43);
 
 	/* 1: identical runs */
 	vcr_diff_opts_init(&o);
@@ -387,7 +387,24 @@ int main(void)
 		       "a callback's non-zero return stops the diff and is returned");
 	}
 
-	/* 15: JSON string escaping */
+	/* 15: the window bounds the lookahead: a gap of exactly `window`
+	 * exits is found, one more is not */
+	free(b);
+	b = with_insert(a, N, 1000, 64);
+	o.window = 64;
+	run_diff(a, N, b, N + 64, &o, &g, &sum);
+	tap_ok(g.ngap == 1 && g.first_gap.b.count == 64 && g.nunaligned == 0 && sum.pairs == N,
+	       "gap of 64 with window 64: found and realigned");
+	free(b);
+	b = with_insert(a, N, 1000, 65);
+	run_diff(a, N, b, N + 65, &o, &g, &sum);
+	tap_ok(g.nunaligned == 1 && g.ngap == 0 && g.first_unaligned.a.count == N - 1000 &&
+	       g.first_unaligned.b.count == N + 65 - 1000, "gap of 65 with window 64: unaligned");
+	o.window = 0;
+	free(b);
+	b = make_run(N);
+
+	/* 16: JSON string escaping */
 	{
 		char *buf = NULL;
 		size_t len = 0;
@@ -404,7 +421,7 @@ int main(void)
 		free(buf);
 	}
 
-	/* 16: exits with the same key compare their OUT data */
+	/* 17: exits with the same key compare their OUT data */
 	free(b);
 	b = make_run(N);
 	for (size_t i = 10; i < N; i++)
@@ -417,6 +434,13 @@ int main(void)
 	run_diff(a, N, b, N, &o, &g, &sum);
 	tap_ok(g.npair == 1 && g.pair_payload && g.pair_nregs == 1, "OUT data and rax differ at %zu",
 	       k);
+	b[k].rax = a[k].rax;
+
+	/* 18: a vCPU's exit numbers are reported as the source gave them */
+	b[4321].rbx = 1;
+	run_diff(a, N, b, N, &o, &g, &sum);
+	tap_ok(g.first_changed.a.first_seq == 4321 * 2 + 1 && g.first_changed.a.last_idx == 4321,
+	       "stretch ranges carry seq and per-vCPU index");
 
 	free(a);
 	free(b);
