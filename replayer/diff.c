@@ -1026,6 +1026,32 @@ out:
 
 /* ------------------------------------------------------- shared output */
 
+/* Length of the well-formed UTF-8 sequence at p (RFC 3629: no overlong
+ * forms, no surrogates, at most U+10FFFF), or 0. */
+static size_t utf8_len(const unsigned char *p)
+{
+	unsigned c = p[0];
+	size_t n;
+	unsigned min;
+	if (c >= 0xc2 && c <= 0xdf)
+		n = 2, min = 0x80;
+	else if (c >= 0xe0 && c <= 0xef)
+		n = 3, min = 0x800;
+	else if (c >= 0xf0 && c <= 0xf4)
+		n = 4, min = 0x10000;
+	else
+		return 0;
+	unsigned cp = c & (0x7f >> n);
+	for (size_t i = 1; i < n; i++) {
+		if ((p[i] & 0xc0) != 0x80)	/* also stops at the NUL */
+			return 0;
+		cp = cp << 6 | (p[i] & 0x3f);
+	}
+	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n;
+}
+
 void vcr_diff_json_string(FILE *f, const char *s)
 {
 	if (!s) {
@@ -1043,14 +1069,22 @@ void vcr_diff_json_string(FILE *f, const char *s)
 		case '\b': fputs("\\b", f); break;
 		case '\f': fputs("\\f", f); break;
 		default:
-			/* Control bytes escaped; bytes >= 0x80 that are not
-			 * valid UTF-8 would make the line unparsable, so
-			 * every non-ASCII byte is escaped as its Latin-1
-			 * code point: lossless and always valid. */
-			if (*p < 0x20 || *p >= 0x7f)
+			if (*p < 0x20 || *p == 0x7f) {
 				fprintf(f, "\\u%04x", *p);
-			else
+			} else if (*p < 0x80) {
 				putc(*p, f);
+			} else {
+				/* Valid UTF-8 passes; any other byte becomes
+				 * the code point of the same value, so that
+				 * every line stays valid JSON. */
+				size_t n = utf8_len(p);
+				if (n) {
+					fwrite(p, 1, n, f);
+					p += n - 1;
+				} else {
+					fprintf(f, "\\u%04x", *p);
+				}
+			}
 		}
 	}
 	putc('"', f);

@@ -409,10 +409,11 @@ int main(void)
 		char *buf = NULL;
 		size_t len = 0;
 		FILE *f = open_memstream(&buf, &len);
-		vcr_diff_json_string(f, "a\"b\\c\n\x01\xc3\xa9");
+		vcr_diff_json_string(f, "a\"b\\c\n\x01\xc3\xa9\xff\xc3(\xed\xa0\x80\xf0\x9f\x98\x80");
 		fclose(f);
-		tap_ok(!strcmp(buf, "\"a\\\"b\\\\c\\n\\u0001\\u00c3\\u00a9\""),
-		       "JSON escaping of quotes, backslash, control and high bytes: %s", buf);
+		tap_ok(!strcmp(buf, "\"a\\\"b\\\\c\\n\\u0001\xc3\xa9\\u00ff\\u00c3(\\u00ed\\u00a0\\u0080\xf0\x9f\x98\x80\""),
+		       "JSON escaping: quotes, backslash, control bytes; valid UTF-8 kept, "
+		       "stray bytes and surrogates escaped: %s", buf);
 		free(buf);
 		f = open_memstream(&buf, &len);
 		vcr_diff_json_string(f, NULL);
