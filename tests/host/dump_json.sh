@@ -13,7 +13,7 @@ PROBE=$BUILD/tools/cursor_probe
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 
-echo "1..9"
+echo "1..10"
 n=0
 ok() { n=$((n + 1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fi; }
 
@@ -115,6 +115,24 @@ for a, b in zip(d, f):
     assert s == b["regs"], "seq %d: delta dump does not rebuild the full state" % a["seq"]
 PY
 ok $? "default dump: changed registers rebuild the full state at every exit"
+
+# After a seek (--from), changes are still against the vCPU's previous exit.
+python3 - "$T/full.jsonl" "$VCR" "$T/t.vcr" <<'PY'
+import json, subprocess, sys
+full = [json.loads(l) for l in open(sys.argv[1])]
+ex = {r["seq"]: r for r in full if r["type"] == "exit"}
+for s in (1, 100, 1501, 2999):
+    out = subprocess.run([sys.argv[2], "dump", "--json", "--from", str(s), "--to", str(s), sys.argv[3]],
+                         capture_output=True, text=True, check=True).stdout
+    got = [json.loads(l) for l in out.splitlines() if json.loads(l)["type"] == "exit"]
+    assert len(got) == 1 and got[0]["seq"] == s
+    cur = ex[s]
+    prev = [r for q, r in ex.items() if q < s and r["vcpu"] == cur["vcpu"]]
+    base = prev[-1]["regs"] if prev else {k: None for k in cur["regs"]}
+    want = {k: v for k, v in cur["regs"].items() if base[k] != v and (base[k] is not None or int(v, 16))}
+    assert got[0]["regs"] == want, (s, got[0]["regs"], want)
+PY
+ok $? "--from N: registers changed since that vCPU's previous exit, as in a full dump"
 
 out=$("$VCR" dump --json --from 100 --to 199 --vcpu 1 "$T/t.vcr" |
       python3 -c 'import json,sys; r=[json.loads(l) for l in sys.stdin]; e=[x for x in r if x["type"]=="exit"]; print(len(e), min(x["seq"] for x in e), max(x["seq"] for x in e), set(x["vcpu"] for x in r if "vcpu" in x))')
