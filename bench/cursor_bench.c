@@ -13,6 +13,9 @@
  *   cursor_seek_wall_us_median         the same in wall-clock time
  * Seek and walk times are this thread's CPU time (user + system): the
  * machines are shared, and preemption would otherwise decide the worst case.
+ *   cursor_trace_bytes_per_exit        file size per exit
+ *   the same seeks again, suffixed _chunk256, on the same stream written
+ *   with 256 exits per chunk instead of the writer's default (1024)
  *   cursor_exits_per_s                 forward walk over every exit, with the
  *                                      full state of the exit's vCPU copied
  *                                      out at each (state reconstruction; no
@@ -26,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "replayer/cursor.h"
@@ -74,7 +78,7 @@ static void initial_state(struct vcr_vcpu_state *s, uint32_t v)
 	vcr_state_normalize(s);
 }
 
-static int write_trace(const char *path, uint64_t nexits)
+static int write_trace(const char *path, uint64_t nexits, uint32_t chunk_exits)
 {
 	static const struct vcr_mem_region mem[1] = { { 0, 64ull << 20, 0 } };
 	struct vcr_trace_info info = {
@@ -87,7 +91,8 @@ static int write_trace(const char *path, uint64_t nexits)
 	struct vcr_vcpu_state st[2];
 	static uint8_t image[64 << 10];
 
-	if (vcr_writer_open(&w, path, &info, NULL, &err)) {
+	struct vcr_writer_opts wo = { .chunk_exits = chunk_exits };
+	if (vcr_writer_open(&w, path, &info, &wo, &err)) {
 		fprintf(stderr, "cursor_bench: %s\n", err.msg);
 		return -1;
 	}
@@ -178,23 +183,13 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-int main(int argc, char **argv)
+/* Seeks and a walk over the trace at path; names get `sfx`. */
+static int measure(const char *path, uint64_t nexits, const char *sfx, bool walk)
 {
-	uint64_t nexits = argc > 1 ? strtoull(argv[1], NULL, 0) : 1000000;
-	char path[] = "/tmp/vcr-cursor-bench-XXXXXX";
-	int fd = mkstemp(path);
-	if (fd < 0 || nexits < 1000)
-		return 1;
-	close(fd);
-	if (write_trace(path, nexits)) {
-		unlink(path);
-		return 1;
-	}
 	struct vcr_cursor *c;
 	struct vcr_err err;
 	if (vcr_cursor_open(&c, path, &err)) {
 		fprintf(stderr, "cursor_bench: %s\n", err.msg);
-		unlink(path);
 		return 1;
 	}
 
@@ -225,12 +220,16 @@ int main(int argc, char **argv)
 				worst = dt;
 			all[nall++] = dt;
 		}
-		printf("cursor_seek_us_%s %.1f us\n", names[region], (double)worst / 1000.0);
+		printf("cursor_seek_us_%s%s %.1f us\n", names[region], sfx, (double)worst / 1000.0);
 	}
 	qsort(all, nall, sizeof(all[0]), cmp_u64);
-	printf("cursor_seek_us_median %.1f us\n", (double)all[nall / 2] / 1000.0);
+	printf("cursor_seek_us_median%s %.1f us\n", sfx, (double)all[nall / 2] / 1000.0);
 	qsort(wall, nall, sizeof(wall[0]), cmp_u64);
-	printf("cursor_seek_wall_us_median %.1f us\n", (double)wall[nall / 2] / 1000.0);
+	printf("cursor_seek_wall_us_median%s %.1f us\n", sfx, (double)wall[nall / 2] / 1000.0);
+	if (!walk) {
+		vcr_cursor_close(c);
+		return 0;
+	}
 
 	/* Forward walk with state reconstruction. */
 	if (vcr_cursor_seek(c, 0))
@@ -252,6 +251,31 @@ int main(int argc, char **argv)
 	printf("cursor_exits_per_s %.0f exits/s\n", (double)n / ((double)dt * 1e-9));
 	fprintf(stderr, "# checksum %" PRIx64 "\n", sum);
 	vcr_cursor_close(c);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	uint64_t nexits = argc > 1 ? strtoull(argv[1], NULL, 0) : 1000000;
+	char path[] = "/tmp/vcr-cursor-bench-XXXXXX";
+	int fd = mkstemp(path);
+	if (fd < 0 || nexits < 1000)
+		return 1;
+	close(fd);
+	/* The writer's default chunk size, then 256 exits per chunk: the seek
+	 * time is one chunk decode, so this is the trade-off to choose from. */
+	static const uint32_t chunks[2] = { 0, 256 };
+	static const char *sfx[2] = { "", "_chunk256" };
+	for (int i = 0; i < 2; i++) {
+		struct stat sb;
+		if (write_trace(path, nexits, chunks[i]) || stat(path, &sb) ||
+		    measure(path, nexits, sfx[i], i == 0)) {
+			unlink(path);
+			return 1;
+		}
+		printf("cursor_trace_bytes_per_exit%s %.2f bytes\n", sfx[i],
+		       (double)sb.st_size / (double)nexits);
+	}
 	if (getenv("CURSOR_BENCH_KEEP"))
 		fprintf(stderr, "# trace kept: %s\n", path);
 	else
