@@ -428,13 +428,19 @@ static int cmd_diff(int argc, char **argv)
 		return 2;
 	}
 	bool same = sum.stretches == 0 && !sum.end_differs;
+	if (!out.json && (sum.skipped_a || sum.skipped_b))
+		printf("not compared: the first %llu exits of A and %llu of B (a ring trace kept only "
+		       "later ones)\n", (unsigned long long)sum.skipped_a,
+		       (unsigned long long)sum.skipped_b);
 	if (out.json)
 		printf("{\"type\":\"summary\",\"same\":%s,\"pairs\":%llu,\"differing_pairs\":%llu,"
-		       "\"stretches\":%llu,\"exits_a\":%llu,\"exits_b\":%llu,\"end_differs\":%s,"
-		       "\"complete\":%s}\n", same ? "true" : "false",
+		       "\"stretches\":%llu,\"exits_a\":%llu,\"exits_b\":%llu,\"skipped_a\":%llu,"
+		       "\"skipped_b\":%llu,\"end_differs\":%s,\"complete\":%s}\n",
+		       same ? "true" : "false",
 		       (unsigned long long)sum.pairs, (unsigned long long)sum.differing_pairs,
 		       (unsigned long long)sum.stretches, (unsigned long long)sum.exits_a,
-		       (unsigned long long)sum.exits_b, sum.end_differs ? "true" : "false",
+		       (unsigned long long)sum.exits_b, (unsigned long long)sum.skipped_a,
+		       (unsigned long long)sum.skipped_b, sum.end_differs ? "true" : "false",
 		       o.all || same ? "true" : "false");
 	else if (same)
 		printf("same: %llu exits compared\n", (unsigned long long)sum.pairs);

@@ -579,6 +579,28 @@ int vcr_diff_sources(const struct vcr_diff_source *a, const struct vcr_diff_sour
 		goto out;
 	}
 
+	/* Ring traces (opts.ring_bytes) keep only their newest exits: start
+	 * at the first per-vCPU exit number both sides have. */
+	for (;;) {
+		int fa = side_fill(&e.a, 0, err), fb = fa < 0 ? fa : side_fill(&e.b, 0, err);
+		if (fa < 0 || fb < 0) {
+			rc = fa < 0 ? fa : fb;
+			goto out;
+		}
+		if (!fa || !fb)
+			break;
+		uint64_t ia = side_at(&e.a, 0)->x.idx, ib = side_at(&e.b, 0)->x.idx;
+		if (ia == ib)
+			break;
+		if (ia < ib) {
+			side_pop(&e.a);
+			sum->skipped_a++;
+		} else {
+			side_pop(&e.b);
+			sum->skipped_b++;
+		}
+	}
+
 	for (;;) {
 		int fa = side_fill(&e.a, 0, err), fb;
 		if (fa < 0) {

@@ -29,6 +29,10 @@
  * thread (1024 record buffers, ~5 MiB, handed over in place), since
  * decoding is most of the work.
  *
+ * A ring trace keeps only its newest exits: comparison starts at the first
+ * per-vCPU exit number (vcr_diff_exit.idx) both sides have; earlier exits
+ * of the other side are counted as skipped, not as deleted or inserted.
+ *
  * Reporting is by callback, in trace order per vCPU: one PAIR event per
  * differing aligned pair (at most `max_pairs` per stretch), then a CHANGED
  * event closing the stretch; one GAP event per inserted/deleted stretch;
@@ -173,6 +177,9 @@ struct vcr_diff_summary {
 	uint64_t differing_pairs;
 	uint64_t stretches;	/* CHANGED + GAP + UNALIGNED events */
 	uint64_t exits_a, exits_b;	/* exits read from each side */
+	uint64_t skipped_a, skipped_b;	/* exits before the first per-vCPU
+					 * exit number both sides have (ring
+					 * traces start late): not compared */
 	bool end_differs;
 };
 

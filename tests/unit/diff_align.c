@@ -29,6 +29,7 @@ struct syn_src {
 	const struct syn *v;
 	size_t n, pos;
 	uint32_t vcpu;
+	uint64_t idx0;		/* first per-vCPU exit number (ring traces) */
 	struct vcr_exit exit;
 	struct vcr_vcpu_state st;
 };
@@ -62,8 +63,8 @@ static int syn_next(void *ctx, struct vcr_diff_exit *x, struct vcr_err *err)
 	s->st.regs.rflags = 2;
 	s->st.sregs.cr0 = 0x11;
 	memset(x, 0, sizeof(*x));
-	x->seq = s->pos * 2 + 1;	/* as if another vCPU ran in between */
-	x->idx = s->pos;
+	x->seq = (s->idx0 + s->pos) * 2 + 1;	/* as if another vCPU ran in between */
+	x->idx = s->idx0 + s->pos;
 	x->vcpu = s->vcpu;
 	x->valid = VCR_CLASS_ALL;
 	x->exit = &s->exit;
@@ -219,7 +220,7 @@ int main(void)
 	struct got g;
 	struct vcr_err err;
 
-	tap_plan(43);
+	tap_plan(45);
 
 	/* 1: identical runs */
 	vcr_diff_opts_init(&o);
@@ -436,6 +437,28 @@ int main(void)
 	tap_ok(g.npair == 1 && g.pair_payload && g.pair_nregs == 1, "OUT data and rax differ at %zu",
 	       k);
 	b[k].rax = a[k].rax;
+
+	/* 19: ring traces: A kept exits 300.., B 1000..: compare from 1000 */
+	{
+		struct syn_src sa = { .v = a + 300, .n = N - 300, .idx0 = 300 };
+		struct syn_src sb = { .v = a + 1000, .n = N - 1000, .idx0 = 1000 };
+		struct vcr_diff_source A = { syn_next, &sa }, B = { syn_next, &sb };
+		memset(&g, 0, sizeof(g));
+		memset(&sum, 0, sizeof(sum));
+		int rc = vcr_diff_sources(&A, &B, 0, &o, collect, &g, &sum, &err);
+		tap_ok(rc == 0 && sum.stretches == 0 && sum.skipped_a == 700 && sum.skipped_b == 0 &&
+		       sum.pairs == N - 1000, "ring traces starting at 300 and 1000: 700 skipped, rest same");
+		sb.pos = 0;
+		sb.v = b + 1000;
+		b[2000].rbx = 5;
+		sa.pos = 0;
+		memset(&g, 0, sizeof(g));
+		memset(&sum, 0, sizeof(sum));
+		rc = vcr_diff_sources(&B, &A, 0, &o, collect, &g, &sum, &err);
+		tap_ok(rc == 0 && sum.skipped_b == 700 && g.npair == 1 && g.pair_a_idx == 2000,
+		       "ring traces, reversed, with a difference at 2000: found at 2000");
+		b[2000].rbx = a[2000].rbx;
+	}
 
 	/* 18: a vCPU's exit numbers are reported as the source gave them */
 	b[4321].rbx = 1;
