@@ -429,9 +429,9 @@ static int cmd_diff(int argc, char **argv)
 	}
 	bool same = sum.stretches == 0 && !sum.end_differs;
 	if (!out.json && (sum.skipped_a || sum.skipped_b))
-		printf("not compared: the first %llu exits of A and %llu of B (a ring trace kept only "
-		       "later ones)\n", (unsigned long long)sum.skipped_a,
-		       (unsigned long long)sum.skipped_b);
+		printf("not compared: %llu exits of %s from before the other trace's first (it is a "
+		       "ring trace)\n", (unsigned long long)(sum.skipped_a ? sum.skipped_a : sum.skipped_b),
+		       sum.skipped_a && sum.skipped_b ? "A and B" : sum.skipped_a ? "A" : "B");
 	if (out.json)
 		printf("{\"type\":\"summary\",\"same\":%s,\"pairs\":%llu,\"differing_pairs\":%llu,"
 		       "\"stretches\":%llu,\"exits_a\":%llu,\"exits_b\":%llu,\"skipped_a\":%llu,"

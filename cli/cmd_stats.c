@@ -271,8 +271,12 @@ static void print_text(FILE *f, const char *path, const struct vcr_trace_info *i
 		(unsigned long long)rs->header_bytes, (unsigned long long)rs->chunk_bytes,
 		(unsigned long long)rs->chunks, rs->chunks == 1 ? "" : "s",
 		(unsigned long long)rs->keyframe_bytes, (unsigned long long)rs->index_bytes);
-	fprintf(f, "records      %llu, exits %llu\n", (unsigned long long)nrecs,
+	fprintf(f, "records      %llu, exits %llu", (unsigned long long)nrecs,
 		(unsigned long long)rs->exits);
+	if (rs->first_seq)
+		fprintf(f, " (#%llu on: a ring trace, the %llu older exits were dropped)",
+			(unsigned long long)rs->first_seq, (unsigned long long)rs->first_seq);
+	fputc('\n', f);
 	fprintf(f, "per exit     %.2f bytes in the file\n",
 		rs->exits ? (double)rs->file_size / (double)rs->exits : 0.0);
 	fprintf(f, "compression  %.1fx (%llu raw bytes -> %llu)\n",
@@ -371,11 +375,12 @@ static void print_json(FILE *f, const char *path, const struct vcr_trace_info *i
 		(unsigned long long)s->errors);
 	fprintf(f, ",\"file_size\":%llu,\"header_bytes\":%llu,\"chunk_bytes\":%llu,\"chunks\":%llu,"
 		"\"keyframe_bytes\":%llu,\"index_bytes\":%llu,\"raw_bytes\":%llu,\"exits\":%llu,"
-		"\"bytes_per_exit\":%.3f,\"compression_ratio\":%.3f",
+		"\"first_seq\":%llu,\"bytes_per_exit\":%.3f,\"compression_ratio\":%.3f",
 		(unsigned long long)rs->file_size, (unsigned long long)rs->header_bytes,
 		(unsigned long long)rs->chunk_bytes, (unsigned long long)rs->chunks,
 		(unsigned long long)rs->keyframe_bytes, (unsigned long long)rs->index_bytes,
 		(unsigned long long)rs->raw_bytes, (unsigned long long)rs->exits,
+		(unsigned long long)rs->first_seq,
 		rs->exits ? (double)rs->file_size / (double)rs->exits : 0.0,
 		rs->file_size ? (double)rs->raw_bytes / (double)rs->file_size : 0.0);
 	fputs(",\"records\":{", f);

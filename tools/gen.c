@@ -97,7 +97,7 @@ int vcr_gen_trace(const char *path, const struct vcr_gen_opts *o, struct vcr_err
 		.cmdline = "gen_trace",
 		.kv = kv, .nkv = 3,
 	};
-	struct vcr_writer_opts wo = { .chunk_exits = o->chunk_exits };
+	struct vcr_writer_opts wo = { .chunk_exits = o->chunk_exits, .ring_bytes = o->ring_bytes };
 	struct vcr_writer *w = NULL;
 	struct gen_vcpu *vc = NULL;
 	struct vcr_record *rec = NULL;

@@ -25,6 +25,7 @@ struct vcr_gen_opts {
 	uint64_t exits;		/* total exits (all vCPUs, round robin) */
 	uint32_t vcpus;		/* 1..VCR_TRACE_MAX_VCPUS */
 	uint32_t chunk_exits;	/* writer keyframe interval, 0: default */
+	uint64_t ring_bytes;	/* writer ring mode: keep about this much */
 	/* Variants (per-vCPU exit indexes of vCPU `variant_vcpu`): */
 	uint32_t variant_vcpu;
 	int64_t input_at;	/* -1, or an IN/MMIO-read exit whose input is

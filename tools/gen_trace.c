@@ -15,6 +15,7 @@ static void usage(FILE *f)
 		"  --exits N          total exits (default 1000)\n"
 		"  --vcpus N          vCPUs, exits round robin (default 1)\n"
 		"  --chunk N          exits per chunk\n"
+		"  --ring BYTES       ring mode: keep only about the newest BYTES\n"
 		"  --variant-vcpu V   vCPU the variants below apply to (default 0)\n"
 		"  --input-at E       XOR the input served at exit E (e %% 8 in 3,6,7) with 0x5a\n"
 		"  --extra-at E       insert --extra K exits (OUT 0xe9) before exit E\n"
@@ -38,7 +39,7 @@ static int num(const char *s, uint64_t *v)
 int main(int argc, char **argv)
 {
 	static const struct option lo[] = {
-		{ "exits", 1, 0, 'n' }, { "vcpus", 1, 0, 'v' }, { "chunk", 1, 0, 'c' },
+		{ "exits", 1, 0, 'n' }, { "vcpus", 1, 0, 'v' }, { "chunk", 1, 0, 'c' }, { "ring", 1, 0, 'g' },
 		{ "variant-vcpu", 1, 0, 'V' }, { "input-at", 1, 0, 'i' },
 		{ "extra-at", 1, 0, 'x' }, { "extra", 1, 0, 'k' }, { "reg-at", 1, 0, 'r' },
 		{ "reg-value", 1, 0, 'R' }, { "end-status", 1, 0, 's' },
@@ -61,7 +62,7 @@ int main(int argc, char **argv)
 			usage(stderr);
 			return 2;
 		}
-		if (strchr("nvcVixkrRs", c) && num(optarg, &v)) {
+		if (strchr("nvcgVixkrRs", c) && num(optarg, &v)) {
 			fprintf(stderr, "gen_trace: bad number '%s'\n", optarg);
 			return 2;
 		}
@@ -69,6 +70,7 @@ int main(int argc, char **argv)
 		case 'n': o.exits = v; break;
 		case 'v': o.vcpus = (uint32_t)v; break;
 		case 'c': o.chunk_exits = (uint32_t)v; break;
+		case 'g': o.ring_bytes = v; break;
 		case 'V': o.variant_vcpu = (uint32_t)v; break;
 		case 'i': o.input_at = (int64_t)v; break;
 		case 'x': o.extra_at = (int64_t)v; break;

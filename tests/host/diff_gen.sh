@@ -13,7 +13,7 @@ GEN=$BUILD/tools/gen_trace
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 
-echo "1..18"
+echo "1..19"
 n=0
 ok() { n=$((n + 1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fi; }
 status() { "$@" > "$T/out" 2> "$T/err"; echo $?; }
@@ -140,6 +140,15 @@ e = [x for x in ev if x["type"] == "end"][0]
 print(e["a"], e["b"], ev[-1]["end_differs"], ev[-1]["same"])')
 [ "$s" = 1 ] && [ "$got" = "{'present': True, 'how': 'exit_port', 'status': 0} {'present': True, 'how': 'exit_port', 'status': 3} True False" ]
 ok $? "END differs, JSON: both ends, summary says so (got: $got)"
+
+"$GEN" --exits 50000 --chunk 500 --ring 20000 "$T/r1.vcr" && "$GEN" --exits 50000 --chunk 500 --ring 40000 "$T/r2.vcr"
+s=$(status "$VCR" diff --json "$T/r2.vcr" "$T/r1.vcr")
+got=$(py '
+import json, sys
+s = json.loads(sys.stdin.read().splitlines()[-1])
+print(s["same"], s["skipped_a"] > 0, s["skipped_b"], s["pairs"] == s["exits_b"], s["pairs"] > 1000)')
+[ "$s" = 0 ] && [ "$got" = "True True 0 True True" ]
+ok $? "two ring traces of one run, kept from different exits: same, the older part skipped (got: $got)"
 
 s=$(status "$VCR" diff "$T/a.vcr" "$T/nonexistent.vcr")
 [ "$s" = 2 ]

@@ -10,7 +10,7 @@ GEN=$BUILD/tools/gen_trace
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 
-echo "1..7"
+echo "1..8"
 n=0
 ok() { n=$((n + 1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fi; }
 
@@ -65,6 +65,14 @@ ok $? "cut-short trace: status 1, says no footer and no END"
 
 "$VCR" stats --json "$T/cut.vcr" | python3 -c 'import json,sys; s=json.load(sys.stdin); assert s["complete"] is False and s["has_footer"] is False and s["end"] is None and s["exits"] > 0, s'
 ok $? "cut-short trace, JSON: complete false, end null, exits still counted"
+
+"$GEN" --exits 50000 --chunk 500 --ring 20000 "$T/ring.vcr"
+"$VCR" stats --json "$T/ring.vcr" | python3 -c '
+import json, sys
+s = json.load(sys.stdin)
+assert s["first_seq"] > 0 and s["first_seq"] + s["exits"] == 50000 and s["complete"], s' &&
+"$VCR" stats "$T/ring.vcr" | grep -q "a ring trace, the [0-9]* older exits were dropped"
+ok $? "ring trace: first kept exit + kept exits = 50000, said in text too"
 
 "$VCR" stats /nonexistent.vcr > /dev/null 2>&1
 [ $? = 2 ]
