@@ -47,6 +47,8 @@
 #define CUR_KEEP_BEHIND 256u	/* exits kept behind the position on compaction */
 #define CUR_BACK_SPAN 1024u	/* exits loaded by a backward reload */
 #define CUR_FILL_AHEAD 64u	/* a seek this close ahead reads on instead of seeking */
+#define CUR_READAHEAD 32u	/* exits decoded ahead of a forward step, so that the
+				 * next steps take the fast path */
 #define CUR_BLOCK 4096u		/* exits per per-vCPU count block of the index */
 #define CUR_PAGE 4096u
 
@@ -599,6 +601,11 @@ static int cur_goto_once(struct vcr_cursor *c, uint64_t seq)
 			rc = cur_ensure(c, i);
 			if (rc)
 				return rc;
+			/* Read ahead; a failure here shows again, with its
+			 * message, when a step gets there. */
+			while (c->nex < i + CUR_READAHEAD && c->nex < CUR_WINDOW_MAX && !c->wend)
+				if (cur_fill_next(c) < 0)
+					break;
 			cur_moveto(c, i);
 			return 0;
 		}
@@ -961,6 +968,11 @@ int vcr_cursor_step(struct vcr_cursor *c, int dir, uint32_t vcpu)
 		if (dir > 0) {
 			if (pos + 1 - c->first >= c->nexits)
 				return -ERANGE;
+			if (c->nex && c->pi + 2 < c->nex) {
+				/* The next exit and its extras are decoded. */
+				cur_moveto(c, c->pi + 1);
+				return 0;
+			}
 			return cur_goto(c, pos + 1);
 		}
 		if (pos == c->first)
