@@ -122,8 +122,14 @@ static int r_parse_header(struct vcr_reader *r, const uint8_t *f, size_t flen)
 {
 	const uint64_t base = TRF_FILE_HDR_SIZE;
 	bool have_arch = false, have_layout = false, have_nvcpus = false;
-	uint32_t nmem = 0, ncpuid = 0, nkv = 0;
+	uint32_t nmem = 0, ncpuid = 0, nkv = 0, seen = 0;
 	size_t strbytes = 0;
+	/* Fields that may appear once (the others repeat: one per region,
+	 * CPUID block or key/value). */
+	const uint32_t once = 1u << TRF_TAG_TOOL_VERSION | 1u << TRF_TAG_ARCH |
+			      1u << TRF_TAG_LAYOUT | 1u << TRF_TAG_KVM | 1u << TRF_TAG_NVCPUS |
+			      1u << TRF_TAG_IMAGE | 1u << TRF_TAG_CMDLINE |
+			      1u << TRF_TAG_CHUNK_EXITS | 1u << TRF_TAG_RING;
 
 	/* Pass 1: validate every field and count what needs storage. */
 	for (size_t p = 0; p < flen;) {
@@ -137,6 +143,12 @@ static int r_parse_header(struct vcr_reader *r, const uint8_t *f, size_t flen)
 		if (len > flen - p - 8)
 			return R_ERR(r, -EINVAL, off, "header field %u at offset %llu: length %u past the header end",
 				     tag, (unsigned long long)off, len);
+		if (tag < 32 && (once >> tag & 1)) {
+			if (seen >> tag & 1)
+				return R_ERR(r, -EINVAL, off, "header field %u at offset %llu appears twice",
+					     tag, (unsigned long long)off);
+			seen |= 1u << tag;
+		}
 		switch (tag) {
 		case TRF_TAG_TOOL_VERSION:
 		case TRF_TAG_CMDLINE:
@@ -481,39 +493,97 @@ bad:
 
 /* ------------------------------------------------------------- records */
 
+/* One class of a delta: bitmap then varints, XORed into `words`. Inlined
+ * with constant nwords per class: this runs for every exit read or skipped. */
+static inline __attribute__((always_inline)) bool
+r_delta_class(uint8_t *words, unsigned nwords, const uint8_t **pp, const uint8_t *end)
+{
+	const uint8_t *p = *pp;
+	const unsigned nb = (nwords + 7) / 8;
+	if ((size_t)(end - p) < nb)
+		return false;
+	uint64_t bits = 0;
+	for (unsigned b = 0; b < nb; b++)
+		bits |= (uint64_t)p[b] << (8 * b);
+	p += nb;
+	if (bits >> nwords)
+		return false;	/* bits past the class */
+	while (bits) {
+		unsigned i = (unsigned)__builtin_ctzll(bits);
+		uint64_t x, w;
+		bits &= bits - 1;
+		if (!trf_get_varint(&p, end, &x))
+			return false;
+		memcpy(&w, words + 8 * i, 8);
+		w ^= x;
+		memcpy(words + 8 * i, &w, 8);
+	}
+	*pp = p;
+	return true;
+}
+
 static bool r_delta(struct vcr_reader *r, uint32_t v, unsigned classes,
 		    const uint8_t **pp, const uint8_t *end)
 {
 	uint8_t *st = (uint8_t *)&r->state[v];
-	const uint8_t *p = *pp;
-	for (int c = 0; c < 3; c++) {
-		const struct trf_class *k = &trf_classes[c];
-		if (!(classes & k->bit))
-			continue;
-		unsigned nb = (k->nwords + 7) / 8;
-		if ((size_t)(end - p) < nb)
-			return false;
-		const uint8_t *bm = p;
-		p += nb;
-		if (k->nwords % 8 && (bm[nb - 1] >> (k->nwords % 8)))
-			return false;	/* bits past the class */
-		for (unsigned b = 0; b < nb; b++) {
-			unsigned bits = bm[b];
-			while (bits) {
-				unsigned i = b * 8 + (unsigned)__builtin_ctz(bits);
-				uint64_t x, w;
-				bits &= bits - 1;
-				if (!trf_get_varint(&p, end, &x))
-					return false;
-				uint8_t *wp = st + 8 * (k->first + i);
-				memcpy(&w, wp, 8);
-				w ^= x;
-				memcpy(wp, &w, 8);
-			}
-		}
-	}
-	*pp = p;
+	if ((classes & VCR_CLASS_REGS) &&
+	    !r_delta_class(st, TRF_WORDS_REGS, pp, end))
+		return false;
+	if ((classes & VCR_CLASS_SREGS) &&
+	    !r_delta_class(st + 8 * TRF_WORDS_REGS, TRF_WORDS_SREGS, pp, end))
+		return false;
+	if ((classes & VCR_CLASS_EVENTS) &&
+	    !r_delta_class(st + 8 * (TRF_WORDS_REGS + TRF_WORDS_SREGS), TRF_WORDS_EVENTS, pp, end))
+		return false;
 	return true;
+}
+
+/* Seeking: walk the loaded chunk up to the EXIT numbered stop_seq, applying
+ * only what changes vCPU states (EXIT and SET_STATE deltas). This is the
+ * cost of every seek, so it skips other records by their length without
+ * decoding them. Returns 2 when positioned on stop_seq; anything unusual
+ * (damage, an unknown required record, the chunk's end) is left to r_step,
+ * which reports it. */
+static int r_skip_to(struct vcr_reader *r, uint64_t stop_seq)
+{
+	const uint8_t *base = r->dec.raw, *end = base + r->dec.raw_len;
+	const uint8_t *p = base + r->pos;
+	while (p < end) {
+		const uint8_t *rec = p;
+		unsigned tag = *p++, type = tag & TRF_REC_TYPE_MASK;
+		uint64_t len, v;
+		if (!trf_get_varint(&p, end, &len) || len > (uint64_t)(end - p))
+			break;
+		const uint8_t *body_end = p + len;
+		if (type != VCR_REC_EXIT && type != VCR_REC_SET_STATE) {
+			if ((tag & TRF_REC_REQUIRED) && (type < VCR_REC_EXIT || type > VCR_REC_END))
+				break;
+			p = body_end;
+			r->recs_done++;
+			r->pos = (size_t)(p - base);
+			continue;
+		}
+		if (type == VCR_REC_EXIT && r->next_seq == stop_seq)
+			return 2;
+		if (!trf_get_varint(&p, body_end, &v) || v >= r->nvcpus || p >= body_end)
+			break;
+		unsigned fl = *p++, mask = fl & 7, changed = (fl >> 3) & 7;
+		if ((fl >> 6) || (changed & ~mask) || !r_delta(r, (uint32_t)v, changed, &p, body_end))
+			break;
+		r->known[v] = 1;
+		if (type == VCR_REC_EXIT) {
+			r->last_seq = r->next_seq++;
+			r->exits_done++;
+			r->vexit[v]++;
+		}
+		p = body_end;
+		r->recs_done++;
+		r->pos = (size_t)(p - base);
+		if (r->recs_done > r->chunks[r->cur].nrecords || r->exits_done > r->chunks[r->cur].nexits)
+			break;
+		(void)rec;
+	}
+	return 0;
 }
 
 #define GETV(dst) do { uint64_t t_; if (!trf_get_varint(&p, end, &t_)) return false; (dst) = t_; } while (0)
@@ -817,6 +887,8 @@ int vcr_reader_seek(struct vcr_reader *r, uint64_t seq)
 			return rc;
 		}
 	}
+	if (r_skip_to(r, seq) == 2)
+		return 0;
 	for (;;) {
 		int rc = r_step(r, NULL, seq);
 		if (rc == 2)

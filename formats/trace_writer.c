@@ -12,7 +12,7 @@
 #include <emmintrin.h>
 #endif
 
-#define W_DEFAULT_CHUNK_EXITS 4096u
+#define W_DEFAULT_CHUNK_EXITS 3072u
 #define W_DEFAULT_FLUSH_EXITS 4096u
 #define W_DEFAULT_LEVEL 1
 /* Finish a chunk at a record boundary once its records reach this size, so
