@@ -556,9 +556,12 @@ static int cur_compact(struct vcr_cursor *c, size_t k)
 		}
 	memmove(c->ex, c->ex + k, (c->nex - k) * sizeof(*c->ex));
 	c->nex -= k;
-	memmove(c->xs, c->xs + x0, (c->nxs - x0) * sizeof(*c->xs));
+	/* (The arrays may still be NULL when empty: no memmove then.) */
+	if (c->nxs > x0)
+		memmove(c->xs, c->xs + x0, (c->nxs - x0) * sizeof(*c->xs));
 	c->nxs -= x0;
-	memmove(c->arena, c->arena + a0, c->alen - a0);
+	if (c->alen > a0)
+		memmove(c->arena, c->arena + a0, c->alen - a0);
 	c->alen -= a0;
 	for (size_t i = 0; i < c->nex; i++) {
 		c->ex[i].ev = (uint32_t)((int64_t)c->ex[i].ev + shift);
@@ -761,7 +764,8 @@ static int cur_build_index(struct vcr_cursor *c)
 				 (unsigned long long)seen, (unsigned long long)c->nexits);
 		goto out;
 	}
-	qsort(c->pieces, c->npieces, sizeof(*c->pieces), cmp_piece);
+	if (c->npieces)
+		qsort(c->pieces, c->npieces, sizeof(*c->pieces), cmp_piece);
 	for (size_t i = 0; i < c->npieces;) {
 		size_t j = i;
 		while (j < c->npieces && c->pieces[j].page == c->pieces[i].page)
@@ -1030,7 +1034,8 @@ const struct vcr_record *vcr_cursor_exit(const struct vcr_cursor *cc)
 		r->u.exit.exit.reason = x->reason;
 		r->u.exit.exit.data_len = x->data_len;
 		r->u.exit.exit.u = x->u;
-		memcpy(r->u.exit.exit.data, c->arena + x->data_off, x->data_len);
+		if (x->data_len)	/* the arena may not exist yet */
+			memcpy(r->u.exit.exit.data, c->arena + x->data_off, x->data_len);
 		r->u.exit.state = c->ev[x->ev].st;
 		c->rec_ok = true;
 	}
