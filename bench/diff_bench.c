@@ -149,17 +149,22 @@ int main(void)
 	printf("diff_read_exits_per_s %.0f exits/s\n", (double)n / best);
 
 	o.all = true;
-	gaps = 0;
-	t0 = now();
-	if (vcr_diff_files(pa, pc, &o, count_events, NULL, &sum, &err) < 0)
-		goto fail;
-	double t = now() - t0;
+	best = 1e30;
+	for (int i = 0; i < 3; i++) {
+		gaps = 0;
+		t0 = now();
+		if (vcr_diff_files(pa, pc, &o, count_events, NULL, &sum, &err) < 0)
+			goto fail;
+		double t = now() - t0;
+		if (t < best)
+			best = t;
+	}
 	if (gaps != 1 || sum.stretches != 1 || sum.pairs != n) {
 		fprintf(stderr, "diff_bench: 3 inserted: %d gaps, %llu stretches, %llu pairs\n",
 			gaps, (unsigned long long)sum.stretches, (unsigned long long)sum.pairs);
 		goto out;
 	}
-	printf("diff_inserted_exits_per_s %.0f exits/s\n", (double)n / t);
+	printf("diff_inserted_exits_per_s %.0f exits/s\n", (double)n / best);
 
 	struct rusage ru;
 	getrusage(RUSAGE_SELF, &ru);
