@@ -15,7 +15,7 @@
  * machines are shared, and preemption would otherwise decide the worst case.
  *   cursor_trace_bytes_per_exit        file size per exit
  *   the same seeks again, suffixed _chunk256, on the same stream written
- *   with 256 exits per chunk instead of the writer's default (1024)
+ *   with 256 exits per chunk instead of the writer's default
  *   cursor_exits_per_s                 forward walk over every exit, with the
  *                                      full state of the exit's vCPU copied
  *                                      out at each (state reconstruction; no
