@@ -379,6 +379,57 @@ static int full_bench(void)
 	return 0;
 }
 
+/* Streams captured from real runs (the .vcr files of tests/corpus, by the
+ * recorder on KVM): re-encode each with the current writer and report bytes
+ * per exit of its records (chunks only: the header, with its embedded guest
+ * image, would dominate such short runs) and decode speed. */
+static void corpus_bench(void)
+{
+	const char *root = getenv("VCR_ROOT") ? getenv("VCR_ROOT") : ".";
+	static const char *const names[] = { "count64", "crash64", "hello16", "smp64" };
+	char in[512], out[512];
+	const char *tmp = getenv("TMPDIR");
+	snprintf(out, sizeof(out), "%s/vcr-bench-corpus-%d.vcr", tmp ? tmp : "/tmp", getpid());
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		struct vcr_reader *r, *r2;
+		struct vcr_writer *w;
+		struct vcr_err err;
+		struct vcr_reader_stats st;
+		snprintf(in, sizeof(in), "%s/tests/corpus/%s.vcr", root, names[i]);
+		if (access(in, R_OK) || vcr_reader_open(&r, in, &err))
+			continue;
+		if (vcr_writer_open(&w, out, vcr_reader_info(r), NULL, &err)) {
+			vcr_reader_close(r);
+			continue;
+		}
+		int rc;
+		while ((rc = vcr_reader_next(r, &rec)) == 1)
+			if (vcr_writer_append(w, &rec))
+				break;
+		vcr_reader_close(r);
+		if (rc != 0 || vcr_writer_close(w) || vcr_reader_open(&r2, out, &err))
+			continue;
+		vcr_reader_get_stats(r2, &st);
+		double t0 = now();
+		uint64_t n = 0;
+		for (int rep = 0; rep < 200; rep++) {
+			vcr_reader_seek(r2, st.first_seq);
+			while (vcr_reader_next(r2, &rec) == 1)
+				n += rec.type == VCR_REC_EXIT;
+		}
+		double t1 = now();
+		if (st.exits) {
+			printf("trace_corpus_%s_exits %llu exits\n", names[i], (unsigned long long)st.exits);
+			printf("trace_corpus_%s_bytes_per_exit %.2f bytes\n", names[i],
+			       (double)st.chunk_bytes / (double)st.exits);
+			printf("trace_corpus_%s_read_exits_per_s %.0f exits/s\n", names[i],
+			       (double)n / (t1 - t0));
+		}
+		vcr_reader_close(r2);
+	}
+	unlink(out);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 4 && !strcmp(argv[1], "--gen"))
@@ -399,5 +450,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: trace_bench [--gen FILE N | --encode N | --decode FILE N]\n");
 		return 2;
 	}
-	return full_bench();
+	int rc = full_bench();
+	if (!rc)
+		corpus_bench();
+	return rc;
 }

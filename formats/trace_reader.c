@@ -453,8 +453,8 @@ static int r_dec_load(struct vcr_reader *r, struct r_dec *d, size_t ci)
 	return 0;
 }
 
-static bool r_delta(struct vcr_reader *r, uint32_t v, unsigned classes,
-		    const uint8_t **pp, const uint8_t *end);
+static inline bool r_delta(struct vcr_reader *r, uint32_t v, unsigned classes,
+			   const uint8_t **pp, const uint8_t *end);
 
 /* Apply the keyframe of the loaded chunk and position at its first record. */
 static int r_start_chunk(struct vcr_reader *r)
@@ -522,8 +522,8 @@ r_delta_class(uint8_t *words, unsigned nwords, const uint8_t **pp, const uint8_t
 	return true;
 }
 
-static bool r_delta(struct vcr_reader *r, uint32_t v, unsigned classes,
-		    const uint8_t **pp, const uint8_t *end)
+static inline __attribute__((always_inline)) bool
+r_delta(struct vcr_reader *r, uint32_t v, unsigned classes, const uint8_t **pp, const uint8_t *end)
 {
 	uint8_t *st = (uint8_t *)&r->state[v];
 	if ((classes & VCR_CLASS_REGS) &&
@@ -548,42 +548,51 @@ static int r_skip_to(struct vcr_reader *r, uint64_t stop_seq)
 {
 	const uint8_t *base = r->dec.raw, *end = base + r->dec.raw_len;
 	const uint8_t *p = base + r->pos;
-	while (p < end) {
-		const uint8_t *rec = p;
-		unsigned tag = *p++, type = tag & TRF_REC_TYPE_MASK;
+	const struct r_chunk *c = &r->chunks[r->cur];
+	/* Counters live in locals in the loop and go back to r at the end. */
+	uint32_t recs = r->recs_done, exits = r->exits_done;
+	uint64_t next_seq = r->next_seq;
+	int rc = 0;
+	while (p < end && recs < c->nrecords) {
+		unsigned tag = *p, type = tag & TRF_REC_TYPE_MASK;
+		const uint8_t *q = p + 1;
 		uint64_t len, v;
-		if (!trf_get_varint(&p, end, &len) || len > (uint64_t)(end - p))
+		if (!trf_get_varint(&q, end, &len) || len > (uint64_t)(end - q))
 			break;
-		const uint8_t *body_end = p + len;
+		const uint8_t *body_end = q + len;
 		if (type != VCR_REC_EXIT && type != VCR_REC_SET_STATE) {
 			if ((tag & TRF_REC_REQUIRED) && (type < VCR_REC_EXIT || type > VCR_REC_END))
 				break;
 			p = body_end;
-			r->recs_done++;
-			r->pos = (size_t)(p - base);
+			recs++;
 			continue;
 		}
-		if (type == VCR_REC_EXIT && r->next_seq == stop_seq)
-			return 2;
-		if (!trf_get_varint(&p, body_end, &v) || v >= r->nvcpus || p >= body_end)
+		if (type == VCR_REC_EXIT && (next_seq == stop_seq || exits >= c->nexits)) {
+			rc = next_seq == stop_seq ? 2 : 0;
 			break;
-		unsigned fl = *p++, mask = fl & 7, changed = (fl >> 3) & 7;
-		if ((fl >> 6) || (changed & ~mask) || !r_delta(r, (uint32_t)v, changed, &p, body_end))
+		}
+		if (!trf_get_varint(&q, body_end, &v) || v >= r->nvcpus || q >= body_end)
+			break;
+		unsigned fl = *q++, mask = fl & 7, changed = (fl >> 3) & 7;
+		if ((fl >> 6) || (changed & ~mask) || !r_delta(r, (uint32_t)v, changed, &q, body_end))
 			break;
 		r->known[v] = 1;
 		if (type == VCR_REC_EXIT) {
-			r->last_seq = r->next_seq++;
-			r->exits_done++;
+			next_seq++;
+			exits++;
 			r->vexit[v]++;
 		}
 		p = body_end;
-		r->recs_done++;
-		r->pos = (size_t)(p - base);
-		if (r->recs_done > r->chunks[r->cur].nrecords || r->exits_done > r->chunks[r->cur].nexits)
-			break;
-		(void)rec;
+		recs++;
 	}
-	return 0;
+	r->pos = (size_t)(p - base);
+	r->recs_done = recs;
+	r->exits_done = exits;
+	if (next_seq != r->next_seq) {
+		r->next_seq = next_seq;
+		r->last_seq = next_seq - 1;
+	}
+	return rc;
 }
 
 #define GETV(dst) do { uint64_t t_; if (!trf_get_varint(&p, end, &t_)) return false; (dst) = t_; } while (0)
