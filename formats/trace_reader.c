@@ -1124,6 +1124,35 @@ out:
 	return rc;
 }
 
+/* The next position after pos, 8-aligned from data_start, holding a chunk
+ * or index magic; file_size if none. Reads 1 MiB windows, so that walking
+ * past a large damaged region costs few syscalls. */
+static uint64_t r_next_magic(struct vcr_reader *r, uint64_t pos)
+{
+	enum { WIN = 1 << 20 };
+	uint8_t *buf = malloc(WIN);
+	uint64_t found = r->file_size;
+	if (!buf)
+		return found;
+	pos += TRF_ALIGN;
+	while (pos + 8 <= r->file_size) {
+		size_t n = r->file_size - pos < WIN ? (size_t)(r->file_size - pos) : WIN;
+		if (r_pread(r, buf, n, pos))
+			break;
+		for (size_t i = 0; i + 8 <= n; i += TRF_ALIGN)
+			if (!memcmp(buf + i, TRF_CHUNK_MAGIC, 8) || !memcmp(buf + i, TRF_INDEX_MAGIC, 8)) {
+				found = pos + i;
+				goto out;
+			}
+		pos += n & ~(size_t)(TRF_ALIGN - 1);
+		if (n < WIN)
+			break;
+	}
+out:
+	free(buf);
+	return found;
+}
+
 /* No usable footer: find the chunks by walking the chunk area, resyncing on
  * 8-byte boundaries past damage. */
 static int r_scan(struct vcr_reader *r)
@@ -1153,7 +1182,7 @@ static int r_scan(struct vcr_reader *r)
 			if (!in_damage && !r->ring_bytes)
 				r->st.damaged_chunks++;
 			in_damage = true;
-			pos += TRF_ALIGN;
+			pos = r_next_magic(r, pos);
 			continue;
 		}
 		in_damage = false;
@@ -1169,7 +1198,7 @@ static int r_scan(struct vcr_reader *r)
 				  !TRF_HASH_BAD(trf_get64(h + 56), trf_hash(TRF_HASH_INIT, pay, c.size - hs));
 			free(pay);
 			if (!ok) {
-				pos += TRF_ALIGN;
+				pos = r_next_magic(r, pos);
 				continue;
 			}
 		}
