@@ -188,7 +188,10 @@ struct vcr_writer_opts {
 				 * once per this many exits; 0: default 4096 */
 };
 
-/* Create `path` (truncating) and write the header. The writer keeps the fd. */
+/* Create `path` (truncating) and write the header. The writer keeps the fd.
+ * Defaults: zstd level 1, 3072 exits per chunk, write() every 4096 exits.
+ * Ring mode (ring_bytes > 0, at least 16 KiB) reuses the chunk area; readers
+ * then see the newest contiguous run of chunks (docs/format.md). */
 int vcr_writer_open(struct vcr_writer **out, const char *path,
 		    const struct vcr_trace_info *info,
 		    const struct vcr_writer_opts *opts, struct vcr_err *err);
@@ -239,7 +242,11 @@ int vcr_reader_next(struct vcr_reader *r, struct vcr_record *rec);
 
 /* Position the reader so that the next vcr_reader_next returns the EXIT
  * record with sequence number seq (or the end, if seq >= number of exits).
- * Costs one chunk decode at most, whatever seq is. */
+ * Costs one chunk decode at most, whatever seq is (a seek forward inside the
+ * chunk being read costs no decode). -ERANGE when seq is before the first
+ * exit kept (ring traces: stats.first_seq > 0); -ENOENT when seq fell in a
+ * damaged chunk. After a seek, vcr_reader_state gives every vCPU's state
+ * just before that exit. */
 int vcr_reader_seek(struct vcr_reader *r, uint64_t seq);
 
 /* Sequence number of exit n of vCPU v, or negative (-ERANGE) if none. */
