@@ -1213,6 +1213,25 @@ static int r_scan(struct vcr_reader *r)
 	 * writer died mid-chunk, or the file was cut. */
 	if (pos < r->file_size && !r->ring_bytes)
 		r->st.truncated = true;
+	if (!r->ring_bytes) {
+		/* Seeking needs chunks in seq order; a chunk whose numbers go
+		 * back (a stray copy in damaged bytes) is dropped. */
+		size_t j = 0;
+		for (size_t i = 0; i < r->nchunks; i++) {
+			if (j && r->chunks[i].first_seq < r->chunks[j - 1].first_seq +
+							     r->chunks[j - 1].nexits) {
+				r->st.damaged_chunks++;
+				continue;
+			}
+			if (i != j) {
+				r->chunks[j] = r->chunks[i];
+				memmove(r->vfirst + j * r->nvcpus, r->vfirst + i * r->nvcpus,
+					r->nvcpus * sizeof(uint64_t));
+			}
+			j++;
+		}
+		r->nchunks = j;
+	}
 	return 0;
 }
 
