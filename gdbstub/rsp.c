@@ -299,14 +299,47 @@ int rsp_buf_put_escaped(struct rsp_buf *b, const void *data, size_t len)
 
 int rsp_put_packet(struct rsp_buf *out, const void *payload, size_t len)
 {
+	const uint8_t *s = payload;
 	size_t start;
 	int rc;
 
 	if ((rc = rsp_buf_putc(out, '$')))
 		return rc;
+	/* Worst case: every byte escaped, plus the 3-byte tail. */
+	if (len > (SIZE_MAX - 3) / 2 || (rc = rsp_buf_reserve(out, 2 * len + 3)))
+		return rc ? rc : -EOVERFLOW;
 	start = out->len;
-	if ((rc = rsp_buf_put_escaped(out, payload, len)))
-		return rc;
+	uint8_t *o = out->data + out->len;
+	for (size_t i = 0; i < len;) {
+		uint8_t c = s[i];
+		if (needs_escape(c)) {
+			*o++ = '}';
+			*o++ = c ^ 0x20;
+			i++;
+			continue;
+		}
+		/* Run-length encoding ("c*N": N - 29 more copies of c), as
+		 * gdbserver does: a run of zeros or of gdb's 'x' (unavailable
+		 * register) digits costs gdb 3 characters to read instead of
+		 * up to 98. gdb reads replies one character at a time, so
+		 * fewer characters are less of its time. Only plain bytes are
+		 * repeated; N avoids '#' and '$'. */
+		size_t run = 1;
+		while (i + run < len && s[i + run] == c && run < 98)
+			run++;
+		*o++ = c;
+		size_t extra = run - 1;
+		if (extra < 3) {
+			i++;
+			continue;
+		}
+		while (extra + 29 == '#' || extra + 29 == '$')
+			extra--;
+		*o++ = '*';
+		*o++ = (uint8_t)(extra + 29);
+		i += extra + 1;
+	}
+	out->len = (size_t)(o - out->data);
 	uint8_t sum = 0;
 	for (size_t i = start; i < out->len; i++)
 		sum += out->data[i];

@@ -13,7 +13,7 @@
  * the parser allocate more than `max` bytes or loop without consuming input.
  *
  * Send side: rsp_buf is a growable byte buffer; rsp_put_packet frames a
- * payload ("$" escaped-payload "#" 2-hex checksum).
+ * payload ("$" escaped, run-length encoded payload "#" 2-hex checksum).
  *
  * Threading: one thread per parser/buffer. Errors: 0 or -errno (-ENOMEM).
  */
@@ -91,7 +91,10 @@ int rsp_buf_put_hex(struct rsp_buf *b, const void *data, size_t len);
 /* Binary data with '#', '$', '}' and '*' escaped ('}' then byte ^ 0x20). */
 int rsp_buf_put_escaped(struct rsp_buf *b, const void *data, size_t len);
 
-/* Append "$" payload "#cc" to out, escaping the payload's special bytes. */
+/* Append "$" payload "#cc" to out, escaping the payload's special bytes
+ * ('#' '$' '}' '*') and run-length encoding runs of 4 or more plain bytes
+ * ("c*N", N - 29 more copies, never '#' or '$'), as gdbserver does. The
+ * payload is raw: callers must not escape it themselves. */
 int rsp_put_packet(struct rsp_buf *out, const void *payload, size_t len);
 
 /* Helpers for command parsing, all bounds-checked. */

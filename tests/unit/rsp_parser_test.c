@@ -48,7 +48,7 @@ int main(void)
 	char buf[512];
 	int n;
 
-	tap_plan(17);
+	tap_plan(19);
 	if (rsp_parser_init(&p, 64))
 		tap_bail("init");
 
@@ -154,6 +154,46 @@ int main(void)
 			       !memcmp(q.pkt, data, len);
 		}
 		tap_ok(good, "encode then parse returns the payload (200 random payloads)");
+		rsp_buf_free(&out);
+		rsp_parser_free(&q);
+	}
+
+	/* Run-length encoding of runs, including lengths whose count byte would
+	 * be '#' (6 more) or '$' (7 more), and runs longer than one count. */
+	{
+		struct rsp_buf out;
+		static uint8_t data[4096];
+		struct rsp_parser q;
+		rsp_buf_init(&out);
+		rsp_parser_init(&q, sizeof(data));
+		int good = 1, framing = 1;
+		srand(2);
+		for (int round = 0; round < 300 && good; round++) {
+			size_t len = 0;
+			while (len < sizeof(data) - 300) {
+				size_t run = round < 120 ? (size_t)round % 120 + 1
+							 : (size_t)(rand() % 200) + 1;
+				uint8_t c = (uint8_t)("0x}a#"[rand() % 5]);
+				memset(data + len, c, run);
+				len += run;
+				if (round < 120)
+					break;
+			}
+			rsp_buf_reset(&out);
+			rsp_put_packet(&out, data, len);
+			/* No '#' or '$' inside the frame but the delimiters. */
+			for (size_t i = 1; i + 3 < out.len; i++)
+				if (out.data[i] == '#' || out.data[i] == '$')
+					framing = 0;
+			n = feed(&q, out.data, out.len, 7, ev, 16);
+			good = n == 1 && ev[0] == RSP_EV_PACKET && q.pkt_len == len &&
+			       !memcmp(q.pkt, data, len);
+		}
+		tap_ok(good && framing, "run-length encoded payloads parse back (300 payloads)");
+		memset(data, '0', 2048);
+		rsp_buf_reset(&out);
+		rsp_put_packet(&out, data, 2048);
+		tap_ok(out.len < 100, "2048 '0' digits travel in %zu bytes", out.len);
 		rsp_buf_free(&out);
 		rsp_parser_free(&q);
 	}
