@@ -45,6 +45,7 @@ struct gdbstub {
 	struct rsp_buf out;		/* bytes to send */
 	struct rsp_buf reply;		/* payload of the reply being built */
 	struct rsp_buf last;		/* last framed packet, for '-' */
+	struct rsp_buf threads_xml;	/* qXfer:threads:read object */
 
 	bool noack;
 	bool noack_pending;		/* switch after sending the OK */
@@ -320,7 +321,13 @@ static int build_xml(struct gdbstub *g)
 
 	rsp_buf_init(&b);
 	rsp_buf_puts(&b, "<?xml version=\"1.0\"?>\n<!DOCTYPE target SYSTEM \"gdb-target.dtd\">\n"
-			 "<target version=\"1.0\">\n<architecture>i386:x86-64</architecture>\n");
+			 "<target version=\"1.0\">\n<architecture>i386:x86-64</architecture>\n"
+			 /* A whole machine, not a Linux process: no signal
+			  * trampolines to sniff (gdb's GNU/Linux ABI reads the
+			  * byte at pc for that after every stop), no solibs.
+			  * An ELF with an OS ABI note still wins; `set osabi`
+			  * overrides. */
+			 "<osabi>none</osabi>\n");
 	for (unsigned i = 0; i < n; i++) {
 		const struct vcr_reg *r = vcr_reg_by_gdb(i);
 		if (!r || !(r->flags & VCR_REG_F_GDB))
@@ -361,6 +368,28 @@ const char *gdbstub_target_xml(struct gdbstub *g, size_t *len)
 
 /* ------------------------------------------------------------ stop replies */
 
+/* Registers sent with every stop reply ("n:value;"), as gdbserver does: rip,
+ * rsp and rbp are what gdb needs to print the stop and build the frame id
+ * after a stepi, so it does not have to fetch the whole 'g' block (one round
+ * trip less per step). gdb caches them for the stopped thread. */
+static void put_expedited(struct gdbstub *g, unsigned thread)
+{
+	static const char *const names[] = { "rip", "rsp", "rbp" };
+	struct vcr_vcpu_state st;
+	unsigned avail;
+
+	if (thread >= nthreads(g) || get_state(g, thread, &st, &avail))
+		return;
+	for (size_t i = 0; i < VCR_ARRAY_SIZE(names); i++) {
+		const struct vcr_reg *r = vcr_reg_by_name(names[i]);
+		if (!r || r->gdb_regnum < 0 || r->fmt == VCR_REG_NONE || !(avail & r->cls))
+			continue;
+		rsp_buf_printf(&g->reply, "%x:", (unsigned)r->gdb_regnum);
+		put_reg(g, &st, avail, r);
+		rsp_buf_putc(&g->reply, ';');
+	}
+}
+
 static void put_stop(struct gdbstub *g, const struct gdbstub_stop *s)
 {
 	if (s->reason == GDBSTUB_STOP_EXITED) {
@@ -369,6 +398,7 @@ static void put_stop(struct gdbstub *g, const struct gdbstub_stop *s)
 	}
 	rsp_buf_printf(&g->reply, "T%02xthread:%x;", (unsigned)(s->signal ? s->signal : 5),
 		       s->thread + 1);
+	put_expedited(g, s->thread);
 	switch (s->reason) {
 	case GDBSTUB_STOP_SWBREAK:
 		reply_str(g, "swbreak:;");
@@ -415,7 +445,7 @@ static int h_qsupported(struct gdbstub *g, const char *a, const char *end)
 			g->binary_upload = true;
 	rsp_buf_printf(&g->reply,
 		       "PacketSize=%x;qXfer:features:read+;QStartNoAckMode+;"
-		       "swbreak+;hwbreak+;vContSupported+",
+		       "swbreak+;hwbreak+;vContSupported+;qXfer:threads:read+",
 		       GDBSTUB_PACKET_SIZE);
 	if (g->binary_upload)
 		reply_str(g, ";binary-upload+");
@@ -433,6 +463,40 @@ static int h_noack(struct gdbstub *g, const char *a, const char *end)
 	return H_REPLY;
 }
 
+/* "vCPU N, MODE": what `info threads` shows beside each thread. */
+static void thread_extra_text(struct gdbstub *g, unsigned thread, char *text, size_t len)
+{
+	struct vcr_vcpu_state st;
+	unsigned avail;
+
+	if (get_state(g, thread, &st, &avail) || !(avail & VCR_CLASS_SREGS))
+		snprintf(text, len, "vCPU %u", thread);
+	else
+		snprintf(text, len, "vCPU %u, %s", thread, vcr_cpu_mode(&st));
+}
+
+/* A qXfer read of [off, off+len) of an object: 'm' + data, or 'l' + the
+ * last data. */
+static void xfer_reply(struct gdbstub *g, const char *obj, size_t objlen, uint64_t off,
+		       uint64_t len)
+{
+	if (off >= objlen) {
+		reply_str(g, "l");
+		return;
+	}
+	/* Escaping can double the size: keep the reply within PacketSize. */
+	uint64_t max = GDBSTUB_PACKET_SIZE / 2 - 8;
+	if (len > max)
+		len = max;
+	uint64_t n = objlen - off;
+	bool last = n <= len;
+	if (!last)
+		n = len;
+	rsp_buf_putc(&g->reply, last ? 'l' : 'm');
+	/* Raw bytes: send_packet escapes the whole payload once. */
+	rsp_buf_put(&g->reply, obj + off, (size_t)n);
+}
+
 static int h_xfer_features(struct gdbstub *g, const char *a, const char *end)
 {
 	static const char annex[] = "target.xml:";
@@ -448,20 +512,41 @@ static int h_xfer_features(struct gdbstub *g, const char *a, const char *end)
 		reply_err(g, EINVAL);
 		return H_REPLY;
 	}
-	if (off >= g->xml_len) {
-		reply_str(g, "l");
+	xfer_reply(g, g->xml, g->xml_len, off, len);
+	return H_REPLY;
+}
+
+/* qXfer:threads:read::OFF,LEN: the thread list in one packet (gdb asks for
+ * it after every stop; qfThreadInfo + qsThreadInfo take two round trips),
+ * with the qThreadExtraInfo text as each thread's body. The XML is rebuilt
+ * when gdb reads from offset 0. */
+static int h_xfer_threads(struct gdbstub *g, const char *a, const char *end)
+{
+	uint64_t off, len;
+
+	if (a >= end || *a++ != ':' || rsp_parse_hex(&a, end, &off) || a >= end ||
+	    *a++ != ',' || rsp_parse_hex(&a, end, &len) || a != end) {
+		reply_err(g, EINVAL);
 		return H_REPLY;
 	}
-	/* Escaping can double the size: keep the reply within PacketSize. */
-	uint64_t max = GDBSTUB_PACKET_SIZE / 2 - 8;
-	if (len > max)
-		len = max;
-	uint64_t n = g->xml_len - off;
-	bool last = n <= len;
-	if (!last)
-		n = len;
-	rsp_buf_putc(&g->reply, last ? 'l' : 'm');
-	rsp_buf_put_escaped(&g->reply, g->xml + off, (size_t)n);
+	if (off == 0 || !g->threads_xml.len) {
+		struct rsp_buf *b = &g->threads_xml;
+		unsigned n = nthreads(g);
+		rsp_buf_reset(b);
+		rsp_buf_puts(b, "<?xml version=\"1.0\"?>\n<threads>\n");
+		for (unsigned i = 0; i < n; i++) {
+			char text[128];
+			thread_extra_text(g, i, text, sizeof(text));
+			rsp_buf_printf(b, "<thread id=\"%x\">%s</thread>\n", i + 1, text);
+		}
+		rsp_buf_puts(b, "</threads>\n");
+		if (b->failed) {
+			rsp_buf_reset(b);
+			reply_err(g, ENOMEM);
+			return H_REPLY;
+		}
+	}
+	xfer_reply(g, (const char *)g->threads_xml.data, g->threads_xml.len, off, len);
 	return H_REPLY;
 }
 
@@ -655,8 +740,10 @@ static int read_mem_common(struct gdbstub *g, const char *a, const char *end, bo
 		return H_REPLY;
 	}
 	if (binary) {
+		/* Raw bytes: send_packet escapes the whole payload once
+		 * (escaping here too would double every '}' '#' '$' '*'). */
 		rsp_buf_putc(&g->reply, 'b');
-		rsp_buf_put_escaped(&g->reply, g->mem, (size_t)n);
+		rsp_buf_put(&g->reply, g->mem, (size_t)n);
 	} else {
 		rsp_buf_put_hex(&g->reply, g->mem, (size_t)n);
 	}
@@ -956,8 +1043,6 @@ static int h_qsthread(struct gdbstub *g, const char *a, const char *end)
 
 static int h_qthread_extra(struct gdbstub *g, const char *a, const char *end)
 {
-	struct vcr_vcpu_state st;
-	unsigned avail;
 	char text[128];
 	int tid;
 
@@ -965,10 +1050,7 @@ static int h_qthread_extra(struct gdbstub *g, const char *a, const char *end)
 		reply_err(g, ESRCH);
 		return H_REPLY;
 	}
-	if (get_state(g, (unsigned)tid, &st, &avail) || !(avail & VCR_CLASS_SREGS))
-		snprintf(text, sizeof(text), "vCPU %d", tid);
-	else
-		snprintf(text, sizeof(text), "vCPU %d, %s", tid, vcr_cpu_mode(&st));
+	thread_extra_text(g, (unsigned)tid, text, sizeof(text));
 	rsp_buf_put_hex(&g->reply, text, strlen(text));
 	return H_REPLY;
 }
@@ -1142,6 +1224,7 @@ static const struct cmd cmds[] = {
 	{ "qSupported", false, h_qsupported },
 	{ "QStartNoAckMode", true, h_noack },
 	{ "qXfer:features:read:", false, h_xfer_features },
+	{ "qXfer:threads:read:", false, h_xfer_threads },
 	{ "qfThreadInfo", true, h_qfthread },
 	{ "qsThreadInfo", true, h_qsthread },
 	{ "qThreadExtraInfo,", false, h_qthread_extra },
@@ -1223,6 +1306,7 @@ int gdbstub_new(struct gdbstub **out, const struct gdbstub_target_ops *ops, void
 	rsp_buf_init(&g->out);
 	rsp_buf_init(&g->reply);
 	rsp_buf_init(&g->last);
+	rsp_buf_init(&g->threads_xml);
 	g->reply.limit = GDBSTUB_PACKET_SIZE;
 	g->mem = malloc(GDBSTUB_PACKET_SIZE);
 	if (!g->mem)
@@ -1253,6 +1337,7 @@ void gdbstub_free(struct gdbstub *g)
 	rsp_buf_free(&g->out);
 	rsp_buf_free(&g->reply);
 	rsp_buf_free(&g->last);
+	rsp_buf_free(&g->threads_xml);
 	free(g->mem);
 	free(g->xml);
 	free(g);

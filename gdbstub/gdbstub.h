@@ -39,8 +39,12 @@
 #include "gdbstub/rsp.h"
 
 /* Largest packet payload we accept and advertise (PacketSize). Large packets
- * make memory reads fast: gdb 13 reads in chunks of about PacketSize/2. */
+ * make memory reads fast: gdb 13 reads in chunks of about PacketSize/2 (an
+ * 8 KiB read is one round trip). It does not slow stepping: see
+ * docs/gdb.md, "Performance" (-DGDBSTUB_PACKET_SIZE=... to experiment). */
+#ifndef GDBSTUB_PACKET_SIZE
 #define GDBSTUB_PACKET_SIZE 0x20000u
+#endif
 
 /* Breakpoint kinds, numbered as in Z/z packets. */
 enum gdbstub_bp_type {

@@ -80,6 +80,27 @@ static const char *monitor(struct gdbstub *g, const char *cmd)
 	return req(g, pkt);
 }
 
+/* The stop reply the stub must send: thread, the expedited rip/rsp/rbp of
+ * that vCPU as in the target (gdb regnums 0x10, 7, 6), then `tail`. */
+static const char *stop_want(const struct memtarget *m, unsigned tid, const char *tail)
+{
+	static char w[256];
+	const struct kvm_regs *r = &m->st[tid - 1].regs;
+	const uint64_t v[3] = { r->rip, r->rsp, r->rbp };
+	const unsigned num[3] = { 0x10, 7, 6 };
+
+	int n = snprintf(w, sizeof(w), "T05thread:%x;", tid);
+	for (int i = 0; i < 3; i++) {
+		n += snprintf(w + n, sizeof(w) - (size_t)n, "%x:", num[i]);
+		for (int b = 0; b < 8; b++)
+			n += snprintf(w + n, sizeof(w) - (size_t)n, "%02x",
+				      (unsigned)(v[i] >> (8 * b)) & 0xff);
+		n += snprintf(w + n, sizeof(w) - (size_t)n, ";");
+	}
+	snprintf(w + n, sizeof(w) - (size_t)n, "%s", tail);
+	return w;
+}
+
 static size_t g_len(void)
 {
 	size_t n = 0;
@@ -97,7 +118,7 @@ int main(void)
 	struct gdbstub *g;
 	char buf[256];
 
-	tap_plan(41);
+	tap_plan(42);
 	if (mt_init(&m) || gdbstub_new(&g, &mt_ops, &m, 0))
 		tap_bail("setup");
 
@@ -157,7 +178,7 @@ int main(void)
 	req(g, "QStartNoAckMode");
 	tap_ok(!strcmp(reply, "OK") && acks == 1, "QStartNoAckMode acked and OK");
 	req(g, "?");
-	tap_ok(!strcmp(reply, "T05thread:1;") && acks == 0,
+	tap_ok(!strcmp(reply, stop_want(&m, 1, "")) && acks == 0,
 	       "'?' gives the initial stop, no more acks after no-ack mode");
 
 	req(g, "g");
@@ -211,16 +232,20 @@ int main(void)
 	}
 	req(g, "x10000,4");
 	tap_ok(reply_len == 0, "'x' is not supported unless binary-upload was negotiated");
+	req(g, "qSupported:binary-upload+");
+	req(g, "x20010,3");
+	tap_ok(reply_len == 4 && !memcmp(reply, "b#}\x01", 4),
+	       "'x' after binary-upload+: binary reply, special bytes escaped once");
 
 	req(g, "Z0,10005,1");
 	tap_ok(!strcmp(reply, "OK"), "Z0 accepted");
 	req(g, "vCont;c");
-	tap_ok(!strcmp(reply, "T05thread:1;swbreak:;") && m.st[0].regs.rip == 0x10005,
+	tap_ok(!strcmp(reply, stop_want(&m, 1, "swbreak:;")) && m.st[0].regs.rip == 0x10005,
 	       "continue stops on the software breakpoint with swbreak");
 	req(g, "z0,10005,1");
 	req(g, "Z1,10009,1");
 	req(g, "c");
-	tap_ok(!strcmp(reply, "T05thread:1;hwbreak:;") && m.st[0].regs.rip == 0x10009,
+	tap_ok(!strcmp(reply, stop_want(&m, 1, "hwbreak:;")) && m.st[0].regs.rip == 0x10009,
 	       "hardware breakpoint reported with hwbreak");
 	req(g, "Z3,20000,4");
 	tap_ok(reply_len == 0, "Z3 (read watchpoint) refused with the empty reply");
@@ -242,7 +267,7 @@ int main(void)
 		tap_ok(strstr((char *)t, "real") != NULL, "qThreadExtraInfo names the CPU mode (%s)", t);
 	}
 	req(g, "vCont;s:2;c");
-	tap_ok(!strcmp(reply, "T05thread:2;") && m.st[1].regs.rip == 0xfff1,
+	tap_ok(!strcmp(reply, stop_want(&m, 2, "")) && m.st[1].regs.rip == 0xfff1,
 	       "vCont;s:2 steps vCPU 1");
 	req(g, "bs");
 	tap_ok(reply_len == 0, "reverse step refused without the reverse flag");
