@@ -1,75 +1,199 @@
 #!/bin/bash
-# gdb_bench: gdb 13 driving `stepi` and 8 KiB memory reads (gdb's Python
-# API, no remote log) against our replay stub and, in the same run, against
-# QEMU's gdbstub (qemu-system-x86_64 -S -gdb, TCG, stopped at the reset
-# vector in the BIOS: the same real work per step for gdb, a register read
-# and a few small memory reads). Prints "name value unit" lines:
+# gdb_bench: gdb 13 driving `stepi` and 8 KiB memory reads (gdb's Python API,
+# no remote log) against our replay stub (`vcr replay --gdb` on a 1-vCPU
+# trace) and, in the same run, against QEMU's gdbstub
+# (qemu-system-x86_64 -S -gdb, TCG, one CPU stopped at the reset vector).
+#
+# Both gdbs stay connected for the whole run and are driven in turns through
+# FIFOs: round r measures ours, then QEMU's, for each figure, so both see the
+# same machine load (the bench machine is shared: a single sequential run
+# can land one side in a busy second). The figure printed is the best of the
+# ROUNDS rounds (the round least disturbed by other processes); the median
+# follows as a comment.
+#
+# Memory reads use the same bytes on both sides, loaded at 0x200000 (our
+# trace's "loader" writes them; QEMU gets them through -device loader):
+#   dense:  8 KiB of x86-64 machine code (the .text of the vcr binary)
+#   sparse: two page-table pages (a few entries, the rest zero)
+# See docs/gdb.md ("Performance") for what limits each figure.
+#
+# Prints "name value unit" lines:
 #   gdb_stepi_per_s / gdb_stepi_per_s_qemu
-#   gdb_mem_read_mb_per_s / gdb_mem_read_mb_per_s_qemu
-# STEPS (default 2000) and READS (default 2000) set the counts.
+#   gdb_reverse_stepi_per_s                      (QEMU has no reverse here)
+#   gdb_mem_read_mb_per_s / gdb_mem_read_mb_per_s_qemu          (dense)
+#   gdb_mem_read_sparse_mb_per_s / gdb_mem_read_sparse_mb_per_s_qemu
+# STEPS (default 2000) stepi and READS (default 1000) reads per target and
+# figure, split over ROUNDS (default 5) rounds.
 set -u
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${VCR_BUILD:-build}
 case $build in /*) ;; *) build=$root/$build ;; esac
 helper=$build/tests/host/gdb_mktrace
+vcr=${VCR:-$build/vcr}
 steps=${STEPS:-2000}
-reads=${READS:-2000}
+reads=${READS:-1000}
+rounds=${ROUNDS:-5}
 . "$root/tests/host/gdb_lib.inc"
 tmp=$(mktemp -d)
 qpid=
-trap 'kill $GDB_SERVER_PID $qpid 2>/dev/null; rm -rf "$tmp"' EXIT
+gpids=()
+cleanup() {
+    kill ${GDB_SERVER_PID:-} $qpid "${gpids[@]}" 2>/dev/null
+    wait 2>/dev/null
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
 
-# run_gdb PORT ADDR: prints "STEPI <rate>" and "MEM <MB/s>"
-run_gdb() {
-    cat >"$tmp/bench.py" <<PY
-import gdb, time
-gdb.execute("set pagination off")
-gdb.execute("target remote 127.0.0.1:$1", to_string=True)
-n = $steps
-t = time.perf_counter()
-for i in range(n):
-    gdb.execute("stepi", to_string=True)
-dt = time.perf_counter() - t
-print("STEPI %.0f" % (n / dt))
-inf = gdb.selected_inferior()
-m = $reads
-t = time.perf_counter()
-for i in range(m):
-    inf.read_memory($2, 8192)
-dt = time.perf_counter() - t
-print("MEM %.1f" % (m * 8192 / dt / 1e6))
-gdb.execute("detach", to_string=True)
+nstep=$(( (steps + rounds - 1) / rounds ))
+nread=$(( (reads + rounds - 1) / rounds ))
+BLOB=0x200000
+
+# The memory both stubs serve at BLOB: 8 KiB dense, then 8 KiB sparse.
+make_blob() {
+    local text=$tmp/text.bin
+    objcopy -O binary --only-section=.text "$vcr" "$text" 2>/dev/null || return 1
+    [ "$(stat -c %s "$text")" -ge 16384 ] || return 1
+    dd if="$text" of="$tmp/blob.bin" bs=4096 skip=1 count=2 status=none || return 1
+    python3 - "$tmp/blob.bin" <<'PY'
+import struct, sys
+pages = bytearray(8192)
+for i in range(4):      # PML4/PDPT-like: a few present entries per page
+    struct.pack_into("<Q", pages, 8 * i, 0x3003 + 0x1000 * i)
+    struct.pack_into("<Q", pages, 4096 + 8 * (256 + i), 0x200083 + 0x200000 * i)
+open(sys.argv[1], "ab").write(pages)
 PY
-    timeout 300 gdb -batch -nx -ex "set code-cache off" -ex "set stack-cache off" \
-        -x "$tmp/bench.py" 2>&1
 }
 
-ours_steps=; ours_mem=; q_steps=; q_mem=
-if [ -x "$helper" ]; then
-    "$helper" make "$tmp/t.vcr" $((steps + 100)) >/dev/null
-    if gdb_start_server "$tmp/stub.log" "$helper" serve 127.0.0.1:0 "$tmp/t.vcr"; then
-        out=$(run_gdb "$GDB_PORT" 0x100000)
-        ours_steps=$(echo "$out" | sed -n 's/^STEPI //p')
-        ours_mem=$(echo "$out" | sed -n 's/^MEM //p')
-        gdb_stop_server >/dev/null
-    fi
+# gdb_session NAME PORT: a gdb connected to PORT that runs the commands
+# written to $tmp/NAME.in and answers each with a rate on $tmp/NAME.out:
+#   stepi N | rstepi N | mem N ADDR   (rates: per second, MB/s)
+gdb_session() {
+    local name=$1 port=$2
+    mkfifo "$tmp/$name.in" "$tmp/$name.out"
+    cat >"$tmp/$name.py" <<PY
+import gdb, time
+gdb.execute("set pagination off")
+try:
+    gdb.execute("target remote 127.0.0.1:$port", to_string=True)
+    inf = gdb.selected_inferior()
+    ok = True
+except gdb.error as e:
+    ok = False
+fin = open("$tmp/$name.in")
+fout = open("$tmp/$name.out", "w", buffering=1)
+for line in fin:
+    w = line.split()
+    if not w or w[0] == "quit":
+        break
+    if not ok:
+        fout.write("nan\n")
+        continue
+    n = int(w[1])
+    try:
+        t = time.perf_counter()
+        if w[0] == "stepi":
+            for i in range(n):
+                gdb.execute("stepi", to_string=True)
+        elif w[0] == "rstepi":
+            for i in range(n):
+                gdb.execute("reverse-stepi", to_string=True)
+        elif w[0] == "mem":
+            a = int(w[2], 0)
+            for i in range(n):
+                inf.read_memory(a, 8192)
+        dt = time.perf_counter() - t
+        rate = n * 8192 / dt / 1e6 if w[0] == "mem" else n / dt
+        fout.write("%.2f\n" % rate)
+    except Exception as e:
+        fout.write("nan # %s\n" % str(e).replace("\n", " "))
+if ok:
+    gdb.execute("detach", to_string=True)
+PY
+    # Read-write opens of the FIFOs never block, whatever gdb does.
+    timeout 900 gdb -batch -nx -x "$tmp/$name.py" >"$tmp/$name.log" 2>&1 &
+    gpids+=($!)
+}
+
+# ask FDIN FDOUT CMD: one measurement; prints the rate or nan.
+ask() {
+    local line
+    echo "$3" >&"$1"
+    if read -t 300 -r line <&"$2"; then echo "${line%% *}"; else echo nan; fi
+}
+
+# stats FILE: "best median" of the numbers in FILE (nan when none).
+stats() {
+    sort -g "$1" | grep -v nan | awk '{ v[NR] = $1 } END {
+        if (!NR) { print "nan nan"; exit }
+        m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+        printf "%.1f %.1f\n", v[NR], m }'
+}
+
+ours=0 qemu=0
+if ! make_blob; then
+    echo "# cannot build the memory blob from $vcr's .text" >&2
+elif [ -x "$helper" ] && [ -x "$vcr" ] &&
+     "$helper" make "$tmp/t.vcr" $((nstep + 50)) 1 "$tmp/blob.bin" >/dev/null &&
+     gdb_start_server "$tmp/stub.log" "$vcr" replay --gdb 127.0.0.1:0 "$tmp/t.vcr" >/dev/null; then
+    gdb_session ours "$GDB_PORT"
+    exec 3<>"$tmp/ours.in" 4<>"$tmp/ours.out"
+    ours=1
 else
-    echo "# $helper not built" >&2
+    echo "# our stub did not start ($helper, $vcr)" >&2
 fi
 
-if command -v qemu-system-x86_64 >/dev/null; then
-    port=$((20000 + RANDOM % 20000))
-    qemu-system-x86_64 -machine q35 -accel tcg -m 64 -nodefaults -display none \
-        -S -gdb tcp:127.0.0.1:$port >/dev/null 2>&1 &
-    qpid=$!
-    sleep 1
-    out=$(run_gdb "$port" 0xf0000)
-    q_steps=$(echo "$out" | sed -n 's/^STEPI //p')
-    q_mem=$(echo "$out" | sed -n 's/^MEM //p')
-    kill $qpid 2>/dev/null; wait $qpid 2>/dev/null; qpid=
+if command -v qemu-system-x86_64 >/dev/null && [ -f "$tmp/blob.bin" ]; then
+    for _ in 1 2 3; do
+        port=$((20000 + RANDOM % 20000))
+        qemu-system-x86_64 -machine q35 -accel tcg -m 64 -smp 1 -nodefaults -display none \
+            -device loader,file="$tmp/blob.bin",addr=$BLOB,force-raw=on \
+            -S -gdb tcp:127.0.0.1:$port >"$tmp/qemu.log" 2>&1 &
+        qpid=$!
+        sleep 1
+        kill -0 $qpid 2>/dev/null && break
+        qpid=
+    done
+    if [ -n "$qpid" ]; then
+        gdb_session qemu "$port"
+        exec 5<>"$tmp/qemu.in" 6<>"$tmp/qemu.out"
+        qemu=1
+    else
+        echo "# QEMU did not start: $(head -3 "$tmp/qemu.log")" >&2
+    fi
 fi
 
-echo "gdb_stepi_per_s ${ours_steps:-nan} stepi/s"
-echo "gdb_stepi_per_s_qemu ${q_steps:-nan} stepi/s"
-echo "gdb_mem_read_mb_per_s ${ours_mem:-nan} MB/s"
-echo "gdb_mem_read_mb_per_s_qemu ${q_mem:-nan} MB/s"
+for _ in $(seq 1 "$rounds"); do
+    if [ $ours = 1 ]; then
+        ask 3 4 "stepi $nstep" >>"$tmp/r.stepi"
+        ask 3 4 "rstepi $nstep" >>"$tmp/r.rstepi"
+    fi
+    [ $qemu = 1 ] && ask 5 6 "stepi $nstep" >>"$tmp/q.stepi"
+    [ $ours = 1 ] && ask 3 4 "mem $nread $BLOB" >>"$tmp/r.dense"
+    [ $qemu = 1 ] && ask 5 6 "mem $nread $BLOB" >>"$tmp/q.dense"
+    [ $ours = 1 ] && ask 3 4 "mem $nread $((BLOB + 8192))" >>"$tmp/r.sparse"
+    [ $qemu = 1 ] && ask 5 6 "mem $nread $((BLOB + 8192))" >>"$tmp/q.sparse"
+done
+[ $ours = 1 ] && echo quit >&3
+[ $qemu = 1 ] && echo quit >&5
+wait "${gpids[@]}" 2>/dev/null
+gpids=()
+for f in ours qemu; do
+    grep -qi "error\|cannot\|refused" "$tmp/$f.log" 2>/dev/null &&
+        echo "# $f gdb: $(grep -i 'error\|cannot\|refused' "$tmp/$f.log" | head -2)" >&2
+done
+
+out() {	# out NAME FILE UNIT
+    local s
+    s=$(stats "$2" 2>/dev/null || echo "nan nan")
+    echo "$1 ${s%% *} $3"
+    echo "#   $1: median ${s##* } over $rounds rounds"
+}
+touch "$tmp"/r.stepi "$tmp"/r.rstepi "$tmp"/q.stepi "$tmp"/r.dense "$tmp"/q.dense \
+    "$tmp"/r.sparse "$tmp"/q.sparse
+out gdb_stepi_per_s "$tmp/r.stepi" stepi/s
+out gdb_stepi_per_s_qemu "$tmp/q.stepi" stepi/s
+out gdb_reverse_stepi_per_s "$tmp/r.rstepi" stepi/s
+out gdb_mem_read_mb_per_s "$tmp/r.dense" MB/s
+out gdb_mem_read_mb_per_s_qemu "$tmp/q.dense" MB/s
+out gdb_mem_read_sparse_mb_per_s "$tmp/r.sparse" MB/s
+out gdb_mem_read_sparse_mb_per_s_qemu "$tmp/q.sparse" MB/s

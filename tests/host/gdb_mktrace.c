@@ -4,12 +4,16 @@
  * API, prints recorded states read back through the cursor (the reference the
  * tests compare gdb's answers with), and can serve a trace to gdb.
  *
- *   gdb_mktrace make FILE [NEXITS]   write the trace (default 64 exits)
+ *   gdb_mktrace make FILE [NEXITS [NVCPUS [BLOB]]]
+ *                                    write the trace (default 64 exits, 2 vCPUs;
+ *                                    BLOB: a file of up to 1 MiB the "loader"
+ *                                    writes at 0x200000, for the bench)
  *   gdb_mktrace state FILE SEQ       "pos=.. vcpu=.. rip=0x.. rax=0x.." for exit SEQ
  *   gdb_mktrace serve ADDR FILE      gdbstub_serve_replay (like vcr replay --gdb)
  *
- * The trace: 2 vCPUs, 4 MiB of memory, identity-mapped with 2 MiB pages by
- * page tables the "loader" wrote. Exit i is made by vCPU (i % 3 == 2 ? 1 : 0),
+ * The trace: 2 vCPUs (or 1: the bench's equivalent of QEMU's one CPU), 4 MiB
+ * of memory, identity-mapped with 2 MiB pages by page tables the "loader"
+ * wrote. Exit i is made by vCPU (i % 3 == 2 ? 1 : 0) (always 0 with 1 vCPU),
  * an OUT to port 0xf1 with rip = CODE + 16*i + 5, rax = i, rbx = vCPU,
  * fs.base = 0xf5000000 + i. The code area holds "inc rax; out 0xf1, al; nop..."
  * per 16-byte slot. After exit 30 the VMM writes 0x3030 at DATA (visible from
@@ -27,6 +31,8 @@
 
 #define CODE 0x100000ull
 #define DATA 0x180000ull
+#define BLOB 0x200000ull
+#define BLOB_MAX (1u << 20)
 #define MEMSZ (4ull << 20)
 
 static int die(const char *what, int rc, const struct vcr_err *err)
@@ -60,13 +66,13 @@ static void seg(struct kvm_segment *s, uint16_t sel, uint8_t type, bool code)
 	s->db = !code;
 }
 
-static int make(const char *path, unsigned nexits)
+static int make(const char *path, unsigned nexits, unsigned nvcpus, const char *blob)
 {
 	struct vcr_mem_region mem = { 0, MEMSZ, 0 };
 	struct vcr_kv kv[] = { { "mode", "long64" }, { "generator", "gdb_mktrace" } };
 	struct vcr_trace_info info = {
 		.arch = VCR_ARCH_X86_64, .kvm_api_version = 12, .sync_regs_mask = 7,
-		.nvcpus = 2, .mem = &mem, .nmem = 1, .cmdline = "gdb_mktrace make",
+		.nvcpus = nvcpus, .mem = &mem, .nmem = 1, .cmdline = "gdb_mktrace make",
 		.kv = kv, .nkv = 2,
 	};
 	struct vcr_writer_opts opts = { .chunk_exits = 8 };
@@ -90,12 +96,25 @@ static int make(const char *path, unsigned nexits)
 		memcpy(code + s, "\x48\xff\xc0\xe6\xf1", 5);
 	if ((rc = mem_write(w, CODE, code, sizeof(code))))
 		goto fail;
+	if (blob) {
+		static uint8_t b[BLOB_MAX];
+		FILE *f = fopen(blob, "rb");
+		if (!f) {
+			rc = -errno;
+			vcr_writer_abort(w);
+			return die(blob, rc, NULL);
+		}
+		size_t n = fread(b, 1, sizeof(b), f);
+		fclose(f);
+		if (n && (rc = mem_write(w, BLOB, b, n)))
+			goto fail;
+	}
 	uint64_t d = 0x1111;
 	if ((rc = mem_write(w, DATA, &d, 8)))
 		goto fail;
 
 	for (unsigned i = 0; i < nexits; i++) {
-		unsigned v = i % 3 == 2 ? 1 : 0;
+		unsigned v = nvcpus > 1 && i % 3 == 2 ? 1 : 0;
 		memset(&r, 0, sizeof(r));
 		r.type = VCR_REC_EXIT;
 		r.vcpu = v;
@@ -194,12 +213,19 @@ static int serve(const char *addr, const char *path)
 
 int main(int argc, char **argv)
 {
-	if (argc >= 3 && !strcmp(argv[1], "make"))
-		return make(argv[2], argc > 3 ? (unsigned)strtoul(argv[3], NULL, 0) : 64);
+	if (argc >= 3 && argc <= 6 && !strcmp(argv[1], "make")) {
+		unsigned nv = argc > 4 ? (unsigned)strtoul(argv[4], NULL, 0) : 2;
+		if (nv != 1 && nv != 2) {
+			fprintf(stderr, "gdb_mktrace: NVCPUS is 1 or 2\n");
+			return 2;
+		}
+		return make(argv[2], argc > 3 ? (unsigned)strtoul(argv[3], NULL, 0) : 64, nv,
+			    argc > 5 ? argv[5] : NULL);
+	}
 	if (argc == 4 && !strcmp(argv[1], "state"))
 		return state(argv[2], strtoull(argv[3], NULL, 0));
 	if (argc == 4 && !strcmp(argv[1], "serve"))
 		return serve(argv[2], argv[3]);
-	fprintf(stderr, "usage: gdb_mktrace make FILE [N] | state FILE SEQ | serve ADDR FILE\n");
+	fprintf(stderr, "usage: gdb_mktrace make FILE [N [NVCPUS [BLOB]]] | state FILE SEQ | serve ADDR FILE\n");
 	return 2;
 }
