@@ -1394,8 +1394,12 @@ int gdbstub_feed(struct gdbstub *g, const uint8_t *in, size_t len)
 			break;
 		case RSP_EV_INTERRUPT:
 			g->stats.interrupts++;
-			if (g->running && g->ops->interrupt)
+			if (g->running && g->ops->interrupt) {
+				/* Logged: the live test checks that gdb's
+				 * Ctrl-C came this way. */
+				vcr_log("gdbstub: interrupt (0x03) from gdb: stopping the guest");
 				g->ops->interrupt(g->t);
+			}
 			break;
 		case RSP_EV_BAD:
 			g->stats.bad_packets++;
