@@ -415,6 +415,9 @@ static int cmd_run(int argc, char **argv)
 		goto out;
 	}
 	status = res.exit_status;
+#ifdef GDBSTUB_LIVE_API
+	gdbstub_live_exited(gdb, status);	/* gdb: "exited with code N" */
+#endif
 	if ((res.how != VCR_END_EXIT_PORT && res.how != VCR_END_HLT) || vcr_verbose)
 		vcr_log("run: %s (%s, exit status %d; %" PRIu64 " exits, %" PRIu64
 			" unknown I/O accesses)", res.msg, vmm_end_how_name(res.how), status,

@@ -201,5 +201,9 @@ struct gdbstub_live;
 int gdbstub_live_start(struct gdbstub_live **out, struct vmm *vm, const char *addr,
 		       struct vcr_err *err);
 void gdbstub_live_stop(struct gdbstub_live *l);
+/* The run's exit status (what `vcr run` exits with), for the W packet a
+ * waiting gdb gets ("exited with code N"); call before gdbstub_live_stop.
+ * Without it gdb sees code 0. NULL accepted. */
+void gdbstub_live_exited(struct gdbstub_live *l, int code);
 
 #endif

@@ -86,6 +86,7 @@ struct gdbstub_live {
 	struct gdbstub_stop stop;
 	unsigned nparked;
 	bool killed, ended;
+	int exit_code;		/* gdbstub_live_exited: gdb's W<code> */
 	struct live_vcpu *vc;
 
 	struct dr_slot dr[4];
@@ -443,6 +444,7 @@ static int lv_wait_stop(void *t, struct gdbstub_stop *stop)
 	if (l->ended) {
 		memset(stop, 0, sizeof(*stop));
 		stop->reason = GDBSTUB_STOP_EXITED;
+		stop->exit_code = l->exit_code;
 		pthread_mutex_unlock(&l->lock);
 		return 1;
 	}
@@ -777,6 +779,15 @@ fail:
 	free(l->vc);
 	free(l);
 	return rc;
+}
+
+void gdbstub_live_exited(struct gdbstub_live *l, int code)
+{
+	if (!l)
+		return;
+	pthread_mutex_lock(&l->lock);
+	l->exit_code = code;
+	pthread_mutex_unlock(&l->lock);
 }
 
 void gdbstub_live_stop(struct gdbstub_live *l)
