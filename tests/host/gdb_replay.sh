@@ -4,7 +4,9 @@
 # continue / reverse-continue to breakpoints and to the trace's edges,
 # memory as of the position, monitor seek/where/events, threads. Every
 # expected value comes from the cursor through gdb_mktrace's `state`, not
-# from the stub.
+# from the stub. Then the same moves on a trace recorded from a real guest
+# (tests/corpus/crash64.vcr: a long-mode guest that prints, then
+# triple-faults), checked against `vcr dump`.
 set -u
 root=${VCR_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
 build=${VCR_BUILD:-$root/build}
@@ -17,7 +19,7 @@ command -v gdb >/dev/null || { echo "1..0 # SKIP no gdb"; exit 0; }
 tmp=$(mktemp -d)
 trap 'kill $GDB_SERVER_PID 2>/dev/null; rm -rf "$tmp"' EXIT
 
-echo "1..22"
+echo "1..29"
 "$helper" make "$tmp/t.vcr" 64 || { echo "Bail out! cannot write the trace"; exit 1; }
 st() { "$helper" state "$tmp/t.vcr" "$1"; }
 field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p"; }
@@ -138,4 +140,88 @@ sec setreg | grep -qi "error\|cannot\|Could not" ; tap_ok $? "registers are read
 
 gdb_stop_server
 [ "$TAP_FAIL" = 0 ] || { echo "# gdb output:"; sed 's/^/#   /' "$tmp/out"; }
-exit $TAP_FAIL
+
+# ---- a recorded trace of a real guest, against `vcr dump`
+real=$root/tests/corpus/crash64.vcr
+fail0=$TAP_FAIL
+TAP_FAIL=0
+# dump_reg N REG: REG at exit N as `vcr dump --full` prints it, as gdb's p/x does
+dump_reg() {
+    local v
+    v=$("$vcr" dump --full --from "$1" --to "$1" "$real" | sed -n "/^#$1 /,\$p" |
+        grep -o " $2=0x[0-9a-f]*" | head -1 | cut -d= -f2)
+    [ -n "$v" ] && printf '0x%x\n' "$((v))"
+}
+# prev_at N RIP / next_at N RIP: the exit before / after N whose rip is RIP
+exits=$("$vcr" dump --json "$real" | grep '"type":"exit"' |
+        sed 's/.*"seq":\([0-9]*\),.*"rip":"\([^"]*\)".*/\1 \2/')
+last=$(echo "$exits" | tail -1 | cut -d' ' -f1)
+if [ ! -f "$real" ] || [ -z "$last" ]; then
+    for _ in 1 2 3 4 5 6 7; do TAP_N=$((TAP_N + 1)); echo "ok $TAP_N # SKIP $real not readable"; done
+    exit $fail0
+fi
+# awk does not read hex: give it decimal rips
+exits=$(echo "$exits" | while read -r n r; do echo "$n $((r))"; done)
+prev_at() { echo "$exits" | awk -v n="$1" -v r="$(($2))" '$1 < n && $2 == r { s = $1 } END { print s }'; }
+next_at() { echo "$exits" | awk -v n="$1" -v r="$(($2))" '$1 > n && $2 == r { print $1; exit }'; }
+
+gdb_start_server "$tmp/stub2.log" "$vcr" replay --gdb 127.0.0.1:0 "$real" || { echo "Bail out! no stub"; exit 1; }
+p56=$((last - 1))
+bp=$(dump_reg $((last - 3)) rip)
+r1=$(prev_at $p56 "$bp"); r2=$(prev_at "$r1" "$bp"); f1=$(next_at "$r2" "$bp")
+cat > "$tmp/cmds2" <<GDB
+set pagination off
+set confirm off
+target remote 127.0.0.1:$GDB_PORT
+monitor seek $last
+maintenance flush register-cache
+echo @@last\n
+p/x \$rip
+p/x \$cs_base
+monitor mode
+monitor where
+echo @@rstep\n
+reverse-stepi
+p/x \$rip
+p/x \$rax
+p/x \$r15
+echo @@rcont1\n
+break *$bp
+reverse-continue
+p/x \$r15
+p/x \$rsi
+echo @@rcont2\n
+reverse-continue
+p/x \$r15
+echo @@cont\n
+continue
+p/x \$r15
+echo @@end\n
+delete
+continue
+p/x \$rip
+echo @@done\n
+GDB
+gdb_run_cmds "$tmp/cmds2" "$tmp/out2"
+gdb_stop_server
+sec2() { gdb_section "$tmp/out2" "$1"; }
+val2() { sec2 "$1" | sed -n "s/^\\\$[0-9]* = //p" | sed -n "${2}p"; }
+echo "# real trace: exits 0..$last; breakpoint at $bp: reverse to $r1, $r2, forward to $f1"
+# Expected values must exist, or equal empty answers would pass.
+for n in "$last" "$p56" "$r1" "$r2" "$f1"; do
+    [ -n "$n" ] && [ -n "$(dump_reg "$n" rip)" ] && [ -n "$(dump_reg "$n" r15)" ] ||
+        { echo "Bail out! no vcr dump reference for exit '$n'"; exit 1; }
+done
+tap_eq "$(val2 last 1)/$(val2 last 2)" "$(dump_reg "$last" rip)/$(dump_reg "$last" cs.base)" \
+    "real trace: monitor seek to the last exit (the reset after the triple fault): rip, cs.base as vcr dump"
+sec2 last | grep -q "real" && sec2 last | grep -q "exit $last of $((last + 1))" ; tap_ok $? "... monitor mode says real mode, monitor where the position"
+tap_eq "$(val2 rstep 1)/$(val2 rstep 2)/$(val2 rstep 3)" \
+    "$(dump_reg $p56 rip)/$(dump_reg $p56 rax)/$(dump_reg $p56 r15)" "reverse-stepi lands on exit $p56 as vcr dump shows it (rip/rax/r15)"
+tap_eq "$(val2 rcont1 1)/$(val2 rcont1 2)" "$(dump_reg "$r1" r15)/$(dump_reg "$r1" rsi)" \
+    "reverse-continue to a breakpoint lands on exit $r1 (r15/rsi as vcr dump)"
+tap_eq "$(val2 rcont2 1)" "$(dump_reg "$r2" r15)" "reverse-continue again: exit $r2"
+tap_eq "$(val2 cont 1)" "$(dump_reg "$f1" r15)" "continue forward to the breakpoint: exit $f1"
+sec2 end | grep -q "No more reverse-execution history" && [ "$(val2 end 1)" = "$(dump_reg "$last" rip)" ] ; tap_ok $? "continue without breakpoints ends at the last recorded exit (replaylog:end)"
+[ "$TAP_FAIL" = 0 ] || { echo "# gdb output:"; sed 's/^/#   /' "$tmp/out2"; }
+[ "$TAP_FAIL" = 0 ] && [ "$fail0" = 0 ]
+exit $?
