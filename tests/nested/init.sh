@@ -22,7 +22,8 @@ for w in $(cat /proc/cmdline); do
     esac
 done
 
-say() { echo "@@VCR@@$nonce:$*@@"; }
+# No '@' inside a message: it ends the marker.
+say() { echo "@@VCR@@$nonce:$(echo "$*" | tr -d '@')@@"; }
 die() {
     say "ERROR:$*"
     poweroff -f
