@@ -240,6 +240,20 @@ const struct vcr_trace_info *vcr_reader_info(const struct vcr_reader *r);
  * continue after it with the next chunk. */
 int vcr_reader_next(struct vcr_reader *r, struct vcr_record *rec);
 
+/* What vcr_reader_next_ref points to instead of copying it. */
+struct vcr_record_ref {
+	const struct vcr_vcpu_state *state;	/* EXIT, SET_STATE: the vCPU's
+						 * full state after the record */
+	const uint8_t *data;	/* EXIT: exit.data_len bytes; INPUT: input.len bytes */
+};
+
+/* vcr_reader_next without the bulky copies, for hot loops (cursor, diff):
+ * *rec is filled the same way except rec->u.exit.state,
+ * rec->u.exit.exit.data, rec->u.set_state.state and rec->u.input.data, which
+ * are left untouched; ref points to them instead (NULL when the record has
+ * none). Both stay valid until the next call on r. */
+int vcr_reader_next_ref(struct vcr_reader *r, struct vcr_record *rec, struct vcr_record_ref *ref);
+
 /* Position the reader so that the next vcr_reader_next returns the EXIT
  * record with sequence number seq (or the end, if seq >= number of exits).
  * Costs one chunk decode at most, whatever seq is (a seek forward inside the

@@ -601,7 +601,7 @@ static int r_skip_to(struct vcr_reader *r, uint64_t stop_seq)
 static bool r_exit_payload(struct vcr_exit *e, const uint8_t **pp, const uint8_t *end)
 {
 	const uint8_t *p = *pp;
-	memset(&e->u, 0, sizeof(e->u));
+	trf_zero16n(&e->u, sizeof(e->u));
 	switch (e->reason) {
 	case KVM_EXIT_IO:
 		if (end - p < 2)
@@ -677,7 +677,7 @@ static const char *r_text(struct vcr_reader *r, const uint8_t *p, size_t n)
 /* Decode the record body [p, end) of `type`; apply its effect on the vCPU
  * states; fill rec when not NULL. false when malformed. */
 static bool r_record(struct vcr_reader *r, unsigned type, const uint8_t *p,
-		     const uint8_t *end, struct vcr_record *rec)
+		     const uint8_t *end, struct vcr_record *rec, struct vcr_record_ref *ref)
 {
 	uint64_t v;
 	GETV(v);
@@ -703,7 +703,11 @@ static bool r_record(struct vcr_reader *r, unsigned type, const uint8_t *p,
 		if (type == VCR_REC_SET_STATE) {
 			if (rec) {
 				rec->u.set_state.dirty = mask;
-				rec->u.set_state.state = r->state[v];
+				if (ref)
+					ref->state = &r->state[v];
+				else
+					trf_copy8n(&rec->u.set_state.state, &r->state[v],
+						   sizeof(r->state[v]));
 			}
 			return true;
 		}
@@ -725,8 +729,13 @@ static bool r_record(struct vcr_reader *r, unsigned type, const uint8_t *p,
 		GETV_MAX(e->data_len, VCR_EXIT_DATA_MAX);
 		if ((size_t)(end - p) < e->data_len)
 			return false;
-		memcpy(e->data, p, e->data_len);
-		rec->u.exit.state = r->state[v];
+		if (ref) {
+			ref->state = &r->state[v];
+			ref->data = p;
+		} else {
+			memcpy(e->data, p, e->data_len);
+			trf_copy8n(&rec->u.exit.state, &r->state[v], sizeof(r->state[v]));
+		}
 		return true;
 	}
 	case VCR_REC_INPUT:
@@ -736,7 +745,10 @@ static bool r_record(struct vcr_reader *r, unsigned type, const uint8_t *p,
 		if ((size_t)(end - p) > VCR_EXIT_DATA_MAX)
 			return false;
 		rec->u.input.len = (uint32_t)(end - p);
-		memcpy(rec->u.input.data, p, rec->u.input.len);
+		if (ref)
+			ref->data = p;
+		else
+			memcpy(rec->u.input.data, p, rec->u.input.len);
 		return true;
 	case VCR_REC_INJECT:
 		if (!rec)
@@ -782,7 +794,8 @@ static int r_chunk_fail(struct vcr_reader *r, int rc)
 /* Step over or decode the next record of the loaded chunk.
  * 1: a record (filled when rec), 0: chunk finished, <0: damage. stop_seq:
  * return 2 without consuming when the next record is the EXIT with that seq. */
-static int r_step(struct vcr_reader *r, struct vcr_record *rec, uint64_t stop_seq)
+static int r_step(struct vcr_reader *r, struct vcr_record *rec, struct vcr_record_ref *ref,
+		  uint64_t stop_seq)
 {
 	const struct r_chunk *c = &r->chunks[r->cur];
 	for (;;) {
@@ -814,7 +827,7 @@ static int r_step(struct vcr_reader *r, struct vcr_record *rec, uint64_t stop_se
 			r->recs_done++;
 			continue;
 		}
-		if (!r_record(r, type, p, p + len, rec))
+		if (!r_record(r, type, p, p + len, rec, ref))
 			return R_ERR(r, -EINVAL, c->off,
 				     "chunk at offset %llu: malformed record (type %u) at payload byte %zu",
 				     (unsigned long long)c->off, type, r->pos);
@@ -838,7 +851,8 @@ static int r_load_cur(struct vcr_reader *r)
 	return rc;
 }
 
-int vcr_reader_next(struct vcr_reader *r, struct vcr_record *rec)
+static inline __attribute__((always_inline)) int
+r_next(struct vcr_reader *r, struct vcr_record *rec, struct vcr_record_ref *ref)
 {
 	for (;;) {
 		if (!r->loaded) {
@@ -848,7 +862,7 @@ int vcr_reader_next(struct vcr_reader *r, struct vcr_record *rec)
 			if (rc)
 				return r_chunk_fail(r, rc);
 		}
-		int rc = r_step(r, rec, UINT64_MAX);
+		int rc = r_step(r, rec, ref, UINT64_MAX);
 		if (rc > 0)
 			return 1;
 		if (rc < 0)
@@ -856,6 +870,18 @@ int vcr_reader_next(struct vcr_reader *r, struct vcr_record *rec)
 		r->loaded = false;
 		r->cur++;
 	}
+}
+
+int vcr_reader_next(struct vcr_reader *r, struct vcr_record *rec)
+{
+	return r_next(r, rec, NULL);
+}
+
+int vcr_reader_next_ref(struct vcr_reader *r, struct vcr_record *rec, struct vcr_record_ref *ref)
+{
+	ref->state = NULL;
+	ref->data = NULL;
+	return r_next(r, rec, ref);
 }
 
 int vcr_reader_seek(struct vcr_reader *r, uint64_t seq)
@@ -899,7 +925,7 @@ int vcr_reader_seek(struct vcr_reader *r, uint64_t seq)
 	if (r_skip_to(r, seq) == 2)
 		return 0;
 	for (;;) {
-		int rc = r_step(r, NULL, seq);
+		int rc = r_step(r, NULL, NULL, seq);
 		if (rc == 2)
 			return 0;
 		if (rc <= 0) {
