@@ -52,6 +52,7 @@ struct gdbstub {
 	bool running;
 	bool done;
 	bool binary_upload;		/* the client offered binary-upload+ */
+	bool whole_reads;		/* no short 'm' replies (lldb, below) */
 	unsigned g_thread;		/* Hg: registers and memory */
 	unsigned c_thread;		/* Hc: step/continue */
 	struct gdbstub_stop last_stop;
@@ -279,7 +280,7 @@ static ssize_t mem_access(struct gdbstub *g, uint64_t va, uint8_t *buf, size_t l
 			rc = g->ops->write_phys(g->t, gpa, buf + done, n);
 		else
 			rc = g->ops->read_phys(g->t, gpa, buf + done, n);
-		if (rc == -ENOENT && !write && n > 1) {
+		if (rc == -ENOENT && !write && n > 1 && !g->whole_reads) {
 			/* A trace may hold only part of the page: return the
 			 * readable prefix (gdb accepts short reads). */
 			size_t k = 0;
@@ -294,6 +295,8 @@ static ssize_t mem_access(struct gdbstub *g, uint64_t va, uint8_t *buf, size_t l
 	}
 	if (write)
 		tlb_flush(g);	/* the guest's page tables may have changed */
+	if (!write && g->whole_reads && done < len)
+		return rc ? rc : -EFAULT;
 	return done ? (ssize_t)done : rc;
 }
 
@@ -1064,6 +1067,18 @@ static int h_qattached(struct gdbstub *g, const char *a, const char *end)
 	return H_REPLY;
 }
 
+/* qHostInfo: only lldb asks. A short 'm' reply is legal (the protocol lets
+ * the stub return the readable prefix, and gdb uses it), but lldb 14 reads
+ * on after it, gets an error for the rest and aborts (std::length_error):
+ * lldb gets all-or-error reads. The reply stays empty (not supported). */
+static int h_qhostinfo(struct gdbstub *g, const char *a, const char *end)
+{
+	(void)a;
+	(void)end;
+	g->whole_reads = true;
+	return H_REPLY;
+}
+
 static int h_ok(struct gdbstub *g, const char *a, const char *end)
 {
 	(void)a;
@@ -1232,6 +1247,7 @@ static const struct cmd cmds[] = {
 	{ "qC", true, h_qc },
 	{ "qRcmd,", false, h_qrcmd },
 	{ "qSymbol:", false, h_ok },
+	{ "qHostInfo", true, h_qhostinfo },
 	{ "vCont?", true, h_vcont_query },
 	{ "vCont", false, h_vcont },
 	{ "vKill", false, h_vkill },

@@ -118,7 +118,7 @@ int main(void)
 	struct gdbstub *g;
 	char buf[256];
 
-	tap_plan(42);
+	tap_plan(43);
 	if (mt_init(&m) || gdbstub_new(&g, &mt_ops, &m, 0))
 		tap_bail("setup");
 
@@ -296,6 +296,12 @@ int main(void)
 		req(g, "qC");
 		tap_ok(ok && !strcmp(reply, "QC1"), "malformed packets get E replies, session goes on");
 	}
+
+	/* lldb (it sends qHostInfo) gets no short reads: lldb 14 aborts on a
+	 * short read followed by an error. */
+	req(g, "qHostInfo");
+	req(g, "mffffe,4");
+	tap_ok(reply[0] == 'E', "after qHostInfo (lldb), a read across the end of memory is an error");
 
 	req(g, "D");
 	tap_ok(!strcmp(reply, "OK") && m.detached == 1, "D detaches");
