@@ -13,6 +13,15 @@
 #endif
 
 #define W_DEFAULT_CHUNK_EXITS 3072u
+/* With the default chunk size, a chunk ends earlier when exits compress
+ * poorly: a seek decodes one chunk, and its cost (checksum, zstd, delta walk)
+ * grows with the chunk's compressed bytes. The exits of the next chunk are
+ * chosen from the last chunk's compressed bytes per exit so that its records
+ * frame comes to about W_CHUNK_TARGET_COMP bytes, between W_MIN_CHUNK_EXITS
+ * and W_DEFAULT_CHUNK_EXITS exits. Exits that compress well (port I/O loops:
+ * < 1 byte each) keep the full 3072, so keyframes stay a small share. */
+#define W_CHUNK_TARGET_COMP 6144u
+#define W_MIN_CHUNK_EXITS 256u
 #define W_DEFAULT_FLUSH_EXITS 4096u
 #define W_DEFAULT_LEVEL 1
 /* Finish a chunk at a record boundary once its records reach this size, so
@@ -32,6 +41,8 @@ struct vcr_writer {
 	int fd;
 	uint32_t nvcpus;
 	uint32_t chunk_exits, flush_exits;
+	bool adaptive;			/* chunk_exits is the default: see W_CHUNK_TARGET_COMP */
+	uint32_t c_limit;		/* exits of the chunk being built */
 	int level;
 	uint64_t ring_bytes;
 	ZSTD_CCtx *cctx;
@@ -401,6 +412,11 @@ static int w_chunk_finish(struct vcr_writer *w)
 		return -EIO;
 	size_t total = trf_align(hdr + kc + rcsz);
 	memset(pay + kc + rcsz, 0, total - (hdr + kc + rcsz));
+	if (w->adaptive && w->c_exits) {
+		uint64_t n = (uint64_t)w->c_exits * W_CHUNK_TARGET_COMP / (rcsz ? rcsz : 1);
+		w->c_limit = n < W_MIN_CHUNK_EXITS ? W_MIN_CHUNK_EXITS :
+			     n > w->chunk_exits ? w->chunk_exits : (uint32_t)n;
+	}
 
 	uint64_t off = w->out_off + w->out_len;
 	if (w->ring_bytes && off + total > w->ring_end && off > w->data_start) {
@@ -663,7 +679,7 @@ static int w_append(struct vcr_writer *w, const struct vcr_record *rec)
 		return -EINVAL;
 	if (v >= w->nvcpus)
 		v = 0;
-	if (rec->type == VCR_REC_EXIT && w->open && w->c_exits >= w->chunk_exits) {
+	if (rec->type == VCR_REC_EXIT && w->open && w->c_exits >= w->c_limit) {
 		rc = w_chunk_finish(w);
 		if (rc)
 			return rc;
@@ -950,6 +966,8 @@ int vcr_writer_open(struct vcr_writer **out, const char *path,
 	w->fd = -1;
 	w->nvcpus = info->nvcpus;
 	w->chunk_exits = opts && opts->chunk_exits ? opts->chunk_exits : W_DEFAULT_CHUNK_EXITS;
+	w->adaptive = !(opts && opts->chunk_exits);
+	w->c_limit = w->chunk_exits;
 	w->flush_exits = opts && opts->flush_exits ? opts->flush_exits : W_DEFAULT_FLUSH_EXITS;
 	w->level = opts && opts->zstd_level ? opts->zstd_level : W_DEFAULT_LEVEL;
 	w->ring_bytes = opts ? opts->ring_bytes : 0;

@@ -3,8 +3,9 @@
  * cursor and diff) returns the same records as vcr_reader_next, with the
  * state and data it points to instead of copying, across random
  * multi-vCPU streams of every record type, chunk sizes (the writer's
- * default and fixed ones) and
- * interleaved seeks.
+ * default, which adapts to how well exits compress, and fixed ones) and
+ * interleaved seeks; and the writer's adaptive chunks keep a poorly
+ * compressing stream's chunks small.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -146,7 +147,7 @@ int main(void)
 		{ 4, 2, 20000, 512 },
 	};
 	const int ncfg = (int)(sizeof(cfg) / sizeof(cfg[0]));
-	tap_plan(ncfg);
+	tap_plan(ncfg + 1);
 	for (int i = 0; i < ncfg; i++) {
 		uint64_t n = 0;
 		bool ok = write_stream(cfg[i].seed, cfg[i].nvcpus, cfg[i].nrecs, cfg[i].chunk) == 0 &&
@@ -155,6 +156,22 @@ int main(void)
 		       cfg[i].nvcpus, cfg[i].nrecs, cfg[i].chunk, (unsigned long long)n);
 	}
 
+	/* Adaptive chunks: this random stream compresses poorly, so the
+	 * writer's default makes chunks of fewer exits than its maximum
+	 * (3072), which keeps a seek's decode small. */
+	struct vcr_reader *r;
+	struct vcr_err err;
+	struct vcr_reader_stats st = { 0 };
+	bool ok = write_stream(9, 2, 40000, 0) == 0 && vcr_reader_open(&r, path, &err) == 0;
+	if (ok) {
+		vcr_reader_get_stats(r, &st);
+		vcr_reader_close(r);
+	}
+	/* (A fixed 3072 would make ceil(exits / 3072) chunks.) */
+	ok = ok && st.chunks >= 2 * ((st.exits + 3071) / 3072);
+	tap_ok(ok, "default chunks of a poorly compressing stream stay small (%llu exits in %llu chunks, %llu bytes each)",
+	       (unsigned long long)st.exits, (unsigned long long)st.chunks,
+	       (unsigned long long)(st.chunks ? st.chunk_bytes / st.chunks : 0));
 	unlink(path);
 	return tap_exit_status();
 }
