@@ -1,7 +1,8 @@
 #!/bin/bash
 # record_callgrind.sh: instructions the recorder costs the vCPU thread per
-# exit: callgrind counts what executes inside vcr_recorder_after_run (and its
-# avx2 clone) and vcr_recorder_before_run, callees included, while
+# exit: callgrind counts what executes inside vcr_recorder_after_run_* (the
+# variant the ifunc picked: AVX2 on this machine and under valgrind, which
+# has no AVX-512) and vcr_recorder_before_run, callees included, while
 # record_bench --callgrind N drives N exits; main thread only
 # (--separate-threads: the writer thread's work is not counted). The bench
 # loop around the hooks (the VMM's part) is not counted.

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <immintrin.h>
 
 #include "core/state.h"
 #include "recorder/ring.h"
@@ -27,15 +28,40 @@
 #define REC_UNION_FULL 256u
 #define REC_INLINE_DATA 8u
 
+/* An EXIT carries kvm_run->s.regs whole, or, when sregs and events are
+ * byte for byte those of the vCPU's previous EXIT (the common case: a
+ * guest rarely changes them), only regs (REC_EXIT_SHORT): 4 slots instead
+ * of 9 for a port or MMIO exit. The writer keeps each vCPU's last sregs and
+ * events to rebuild the state. */
+#define REC_EXIT_SHORT 1u
+
 struct rr_exit {
 	struct vcr_ring_hdr h;		/* arg: bytes of the union copied */
 	uint32_t reason;		/* kvm_run->exit_reason */
 	uint16_t dlen;			/* OUT bytes after the union */
 	uint8_t valid;			/* kvm_valid_regs & VCR_CLASS_ALL */
-	uint8_t pad;
-	struct vcr_vcpu_state st;	/* kvm_run->s.regs, raw */
-	uint8_t bytes[];		/* union bytes, then OUT data */
+	uint8_t flags;			/* REC_EXIT_SHORT */
+	union {
+		struct vcr_vcpu_state st;	/* kvm_run->s.regs, raw */
+		struct kvm_regs regs;		/* REC_EXIT_SHORT */
+	};
+	/* then: union bytes, then OUT data (rr_exit_bytes) */
 };
+
+#define REC_EXIT_HDR 16u
+#define REC_EXIT_FULL_SLOTS 9u
+#define REC_EXIT_SHORT_SLOTS 4u
+#define REC_EXIT_FULL_BYTES (REC_EXIT_HDR + sizeof(struct vcr_vcpu_state))
+#define REC_EXIT_SHORT_BYTES (REC_EXIT_HDR + sizeof(struct kvm_regs))
+/* sregs + events: the part a short EXIT leaves out. */
+#define REC_SE_OFF offsetof(struct vcr_vcpu_state, sregs)
+#define REC_SE_SIZE (sizeof(struct vcr_vcpu_state) - REC_SE_OFF)
+
+static inline const uint8_t *rr_exit_bytes(const struct rr_exit *e)
+{
+	return (const uint8_t *)e + (e->flags & REC_EXIT_SHORT ? REC_EXIT_SHORT_BYTES
+							       : REC_EXIT_FULL_BYTES);
+}
 
 struct rr_input {
 	struct vcr_ring_hdr h;		/* arg: enum vcr_input_kind */
@@ -75,8 +101,13 @@ _Static_assert(offsetof(struct vcr_vcpu_state, events) ==
 	       offsetof(struct kvm_sync_regs, events), "events offset");
 _Static_assert(sizeof(((struct kvm_run *)0)->padding) == REC_UNION_FULL,
 	       "kvm_run exit union is 256 bytes");
-_Static_assert(offsetof(struct rr_exit, bytes) + REC_UNION_SMALL + REC_INLINE_DATA ==
-	       9 * VCR_RING_SLOT, "a small EXIT fills 9 slots exactly");
+_Static_assert(offsetof(struct rr_exit, st) == REC_EXIT_HDR, "EXIT header");
+_Static_assert(REC_EXIT_FULL_BYTES + REC_UNION_SMALL + REC_INLINE_DATA ==
+	       REC_EXIT_FULL_SLOTS * VCR_RING_SLOT, "a small full EXIT fills 9 slots exactly");
+_Static_assert(REC_EXIT_SHORT_BYTES + REC_UNION_SMALL + REC_INLINE_DATA <=
+	       REC_EXIT_SHORT_SLOTS * VCR_RING_SLOT, "a small short EXIT fits 4 slots");
+_Static_assert(sizeof(struct kvm_regs) == 4 * 32 + 16, "kvm_regs size");
+_Static_assert(REC_SE_SIZE == 11 * 32 + 24, "sregs + events size");
 
 #define REC_MARKER_MAX 4000u
 #define REC_BATCH 256u		/* records per ring per round */
@@ -95,6 +126,12 @@ struct vcr_recorder_vcpu {
 	uint32_t pending;		/* enum rec_pending */
 	size_t run_size;
 	struct vcr_recorder *rec;
+	/* sregs + events of the last full EXIT (producer's copy); se_poison
+	 * is all ones until the first full EXIT, so nothing matches before. */
+	_Alignas(64) uint8_t se[REC_SE_SIZE];
+	_Alignas(32) uint8_t se_poison[32];
+	/* Writer's copy of the same, to rebuild short EXITs. */
+	_Alignas(64) uint8_t w_se[REC_SE_SIZE];
 };
 
 struct vcr_recorder {
@@ -155,6 +192,21 @@ static inline __attribute__((always_inline)) void rec_copy32(void *dst, const vo
 }
 
 /* The three synced classes: 520 bytes = 16 vectors + one word. */
+static inline __attribute__((always_inline)) void rec_copy16(void *dst, const void *src)
+{
+	typedef uint8_t v16u __attribute__((vector_size(16), aligned(1), may_alias));
+	*(v16u *)dst = *(const v16u *)src;
+}
+
+/* Exits whose kvm_run payload fits REC_UNION_SMALL bytes. */
+static inline bool rec_small_union(uint32_t reason)
+{
+	const uint32_t small = 1u << KVM_EXIT_UNKNOWN | 1u << KVM_EXIT_IO | 1u << KVM_EXIT_DEBUG |
+			       1u << KVM_EXIT_HLT | 1u << KVM_EXIT_MMIO | 1u << KVM_EXIT_SHUTDOWN |
+			       1u << KVM_EXIT_FAIL_ENTRY | 1u << KVM_EXIT_INTR;
+	return reason < 32 && (small >> reason & 1);
+}
+
 static inline __attribute__((always_inline)) void rec_copy_state(void *dst, const void *src)
 {
 	_Static_assert(sizeof(struct vcr_vcpu_state) == 16 * 32 + 8, "state size");
@@ -164,8 +216,18 @@ static inline __attribute__((always_inline)) void rec_copy_state(void *dst, cons
 	*(rec_u64u *)((uint8_t *)dst + 512) = *(const rec_u64u *)((const uint8_t *)src + 512);
 }
 
-__attribute__((target_clones("avx2", "default")))
-void vcr_recorder_after_run(struct vcr_recorder_vcpu *v, const struct kvm_run *run)
+static inline __attribute__((always_inline)) void rec_copy_se(void *dst, const void *src)
+{
+#pragma GCC unroll 11
+	for (int i = 0; i < 11; i++)
+		rec_copy32((uint8_t *)dst + 32 * i, (const uint8_t *)src + 32 * i);
+	rec_copy32((uint8_t *)dst + REC_SE_SIZE - 32, (const uint8_t *)src + REC_SE_SIZE - 32);
+}
+
+/* The general path of after_run: any exit, any state of the ring (padding
+ * at its end, full). Always writes a full EXIT. */
+static void __attribute__((noinline))
+rec_after_run_slow(struct vcr_recorder_vcpu *v, const struct kvm_run *run)
 {
 	uint32_t reason = run->exit_reason;
 	uint32_t ulen = REC_UNION_SMALL;
@@ -192,19 +254,13 @@ void vcr_recorder_after_run(struct vcr_recorder_vcpu *v, const struct kvm_run *r
 		if (!run->mmio.is_write)
 			v->pending = REC_PENDING_MMIO_READ;
 		break;
-	case KVM_EXIT_HLT:
-	case KVM_EXIT_SHUTDOWN:
-	case KVM_EXIT_INTR:
-	case KVM_EXIT_DEBUG:
-	case KVM_EXIT_FAIL_ENTRY:
-	case KVM_EXIT_UNKNOWN:
-		break;
 	default:
-		ulen = REC_UNION_FULL;
+		if (!rec_small_union(reason))
+			ulen = REC_UNION_FULL;
 		break;
 	}
 
-	uint32_t len = vcr_ring_round(offsetof(struct rr_exit, bytes) + ulen +
+	uint32_t len = vcr_ring_round(REC_EXIT_FULL_BYTES + ulen +
 				      (dlen > REC_INLINE_DATA ? dlen : REC_INLINE_DATA));
 	struct rr_exit *e = vcr_ring_reserve(&v->ring, len);
 	if (!e)
@@ -215,24 +271,89 @@ void vcr_recorder_after_run(struct vcr_recorder_vcpu *v, const struct kvm_run *r
 	e->reason = reason;
 	e->dlen = (uint16_t)dlen;
 	e->valid = (uint8_t)(run->kvm_valid_regs & VCR_CLASS_ALL);
-	/* kvm_run->s.regs is laid out exactly as struct vcr_vcpu_state
-	 * (static asserts above): one copy of the three classes. */
-	rec_copy_state(&e->st, &run->s.regs);
-	if (__builtin_expect(ulen == REC_UNION_SMALL, 1))
-		rec_copy32(e->bytes, &run->hw);
-	else
-		memcpy(e->bytes, &run->hw, REC_UNION_FULL);
-	if (dlen) {
-		/* One- to four-byte port writes are the common case: a fixed
-		 * 8-byte copy when the page has room, no variable memcpy. */
-		if (dlen <= REC_INLINE_DATA &&
-		    (size_t)(dsrc - (const uint8_t *)run) + REC_INLINE_DATA <= v->run_size)
-			*(rec_u64u *)(e->bytes + ulen) = *(const rec_u64u *)dsrc;
-		else
-			memcpy(e->bytes + ulen, dsrc, dlen);
-	}
+	e->flags = 0;
+	memcpy(&e->st, &run->s.regs, sizeof(e->st));
+	memcpy(v->se, (const uint8_t *)&run->s.regs + REC_SE_OFF, REC_SE_SIZE);
+	memset(v->se_poison, 0, sizeof(v->se_poison));
+	uint8_t *bytes = (uint8_t *)e + REC_EXIT_FULL_BYTES;
+	memcpy(bytes, &run->hw, ulen);
+	if (dlen)
+		memcpy(bytes + ulen, dsrc, dlen);
 	vcr_ring_commit(&v->ring);
 }
+
+/* sregs + events equal to the last full EXIT's (and one full EXIT done:
+ * se_poison is non-zero before)? AVX2: 12 vectors (the last overlaps the
+ * 11th) XOR-ed and OR-ed, one vptest. */
+__attribute__((target("avx2"))) static inline __attribute__((always_inline)) bool
+rec_se_same_avx2(const uint8_t *sse, const struct vcr_recorder_vcpu *v)
+{
+	__m256i acc = _mm256_load_si256((const __m256i *)v->se_poison);
+#pragma GCC unroll 11
+	for (int i = 0; i < 11; i++)
+		acc = _mm256_or_si256(acc, _mm256_xor_si256(
+			_mm256_loadu_si256((const __m256i *)(sse + 32 * i)),
+			_mm256_load_si256((const __m256i *)(v->se + 32 * i))));
+	acc = _mm256_or_si256(acc, _mm256_xor_si256(
+		_mm256_loadu_si256((const __m256i *)(sse + REC_SE_SIZE - 32)),
+		_mm256_loadu_si256((const __m256i *)(v->se + REC_SE_SIZE - 32))));
+	return _mm256_testz_si256(acc, acc);
+}
+
+/* The same with SSE2 (baseline x86-64): 24 vectors, one pcmpeqb/pmovmskb. */
+static inline __attribute__((always_inline)) bool
+rec_se_same_sse2(const uint8_t *sse, const struct vcr_recorder_vcpu *v)
+{
+	__m128i acc = _mm_load_si128((const __m128i *)v->se_poison);
+#pragma GCC unroll 23
+	for (int i = 0; i < 23; i++)
+		acc = _mm_or_si128(acc, _mm_xor_si128(
+			_mm_loadu_si128((const __m128i *)(sse + 16 * i)),
+			_mm_load_si128((const __m128i *)(v->se + 16 * i))));
+	acc = _mm_or_si128(acc, _mm_xor_si128(
+		_mm_loadu_si128((const __m128i *)(sse + REC_SE_SIZE - 16)),
+		_mm_loadu_si128((const __m128i *)(v->se + REC_SE_SIZE - 16))));
+	return _mm_movemask_epi8(_mm_cmpeq_epi8(acc, _mm_setzero_si128())) == 0xffff;
+}
+
+static inline void rec_clear_poison(struct vcr_recorder_vcpu *v)
+{
+	memset(v->se_poison, 0, sizeof(v->se_poison));
+}
+
+/* prfchw: the ring prefetch becomes prefetchw, which takes the line
+ * exclusive (the writer's core may hold it shared from its last lap); CPUs
+ * without it run the opcode as a NOP. */
+#define REC_FAST_NAME vcr_recorder_after_run_avx2
+#define REC_FAST_ATTR __attribute__((target("avx2,prfchw")))
+#define REC_FAST_SE_SAME rec_se_same_avx2
+#include "recorder/after_run_fast.h"
+#undef REC_FAST_NAME
+#undef REC_FAST_ATTR
+#undef REC_FAST_SE_SAME
+
+#define REC_FAST_NAME vcr_recorder_after_run_sse2
+#define REC_FAST_ATTR
+#define REC_FAST_SE_SAME rec_se_same_sse2
+#include "recorder/after_run_fast.h"
+#undef REC_FAST_NAME
+#undef REC_FAST_ATTR
+#undef REC_FAST_SE_SAME
+
+typedef void rec_after_run_fn(struct vcr_recorder_vcpu *v, const struct kvm_run *run);
+
+/* Runs while the dynamic loader relocates, before the sanitizers' runtime
+ * is up: no instrumentation. */
+__attribute__((no_sanitize("address", "undefined")))
+static rec_after_run_fn *rec_after_run_resolve(void)
+{
+	__builtin_cpu_init();
+	return __builtin_cpu_supports("avx2") ? vcr_recorder_after_run_avx2
+					      : vcr_recorder_after_run_sse2;
+}
+
+void vcr_recorder_after_run(struct vcr_recorder_vcpu *v, const struct kvm_run *run)
+	__attribute__((ifunc("rec_after_run_resolve")));
 
 /* can_over_read: 8 bytes may be read at data whatever n (then the ring
  * record, at least 64 bytes, takes them too). */
@@ -490,19 +611,28 @@ static int rec_emit(struct vcr_recorder *r, uint32_t vcpu, const struct vcr_ring
 		struct kvm_run *sr = r->scratch_run;
 		uint32_t ulen = h->arg;
 
+		const uint8_t *bytes = rr_exit_bytes(e);
+		uint8_t *w_se = r->vcpus[vcpu].w_se;
+
 		rec->type = VCR_REC_EXIT;
 		rec->u.exit.valid = e->valid;
-		rec->u.exit.state = e->st;
+		if (e->flags & REC_EXIT_SHORT) {
+			rec->u.exit.state.regs = e->regs;
+			memcpy((uint8_t *)&rec->u.exit.state + REC_SE_OFF, w_se, REC_SE_SIZE);
+		} else {
+			rec->u.exit.state = e->st;
+			memcpy(w_se, (const uint8_t *)&e->st + REC_SE_OFF, REC_SE_SIZE);
+		}
 		vcr_state_normalize(&rec->u.exit.state);
 		/* Rebuild the parts of a kvm_run page that the exit decoder
 		 * reads, so that the one decoder in core/ serves both the
 		 * recorder and everyone else. */
 		sr->exit_reason = e->reason;
-		memcpy(&sr->hw, e->bytes, ulen);
+		memcpy(&sr->hw, bytes, ulen);
 		if (e->reason == KVM_EXIT_IO && sr->io.direction == KVM_EXIT_IO_OUT &&
 		    e->dlen && sr->io.data_offset <= r->run_size &&
 		    e->dlen <= r->run_size - sr->io.data_offset)
-			memcpy((uint8_t *)sr + sr->io.data_offset, e->bytes + ulen, e->dlen);
+			memcpy((uint8_t *)sr + sr->io.data_offset, bytes + ulen, e->dlen);
 		if (vcr_exit_from_run(&rec->u.exit.exit, sr, r->run_size) < 0) {
 			/* Only a payload pointing outside the run page gets
 			 * here: keep the exit, without its data. */
@@ -712,6 +842,7 @@ int vcr_recorder_open(struct vcr_recorder **out, const char *path,
 		struct vcr_recorder_vcpu *v = &r->vcpus[i];
 		v->index = i;
 		v->run_size = opts->run_size;
+		memset(v->se_poison, 0xff, sizeof(v->se_poison));
 		v->rec = r;
 		rc = vcr_ring_init(&v->ring, buf);
 		v->ring.doorbell = &r->doorbell;

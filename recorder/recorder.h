@@ -65,7 +65,7 @@ struct vcr_recorder;
 struct vcr_recorder_vcpu;
 struct vmm_observer;
 
-#define VCR_RECORDER_BUFFER_DEFAULT (4ull << 20)	/* per-vCPU ring, bytes */
+#define VCR_RECORDER_BUFFER_DEFAULT (2ull << 20)	/* per-vCPU ring, bytes */
 
 struct vcr_recorder_opts {
 	size_t run_size;	/* KVM_GET_VCPU_MMAP_SIZE; required */

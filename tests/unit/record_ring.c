@@ -5,7 +5,9 @@
  *
  *  1. one vCPU, a ring of the minimum size, a producer far faster than the
  *     writer: the vCPU stalls (counted), no record is lost, every exit comes
- *     back with its registers and OUT byte, INPUT after each IN exit.
+ *     back with its registers (sregs and events too, which change now and
+ *     then: short and full EXITs mixed) and OUT byte, INPUT after each IN
+ *     exit.
  *  2. four vCPU threads at once: each vCPU's records in its own order, the
  *     total right.
  *  3. the file stops growing (RLIMIT_FSIZE, as a stand-in for a full disk):
@@ -44,6 +46,11 @@ static void make_out(struct kvm_run *run, uint64_t i, uint32_t vcpu)
 	run->s.regs.regs.rbx = vcpu;
 	run->s.regs.regs.rip = 0x1000 + (i & 0xff);
 	run->s.regs.sregs.cr0 = 0x11;
+	/* The first and the last word of sregs + events change now and
+	 * then: the recorder sends them only when they differ from the
+	 * vCPU's previous exit, and the writer fills in the others. */
+	run->s.regs.sregs.cs.base = (i / 37) * 0x1000 + vcpu;
+	run->s.regs.events.exception_payload = i / 41;
 }
 
 static void make_in(struct kvm_run *run, uint64_t i)
@@ -109,7 +116,10 @@ static void check_trace(const char *path, struct check *c)
 			const struct vcr_exit *e = &r.u.exit.exit;
 			bool in = i % 8 == 7;
 			if (r.u.exit.state.regs.rax != i || r.u.exit.state.regs.rbx != r.vcpu ||
-			    r.u.exit.state.sregs.cr0 != 0x11 || e->reason != KVM_EXIT_IO ||
+			    r.u.exit.state.sregs.cr0 != 0x11 ||
+			    r.u.exit.state.sregs.cs.base != (i / 37) * 0x1000 + r.vcpu ||
+			    r.u.exit.state.events.exception_payload != i / 41 ||
+			    e->reason != KVM_EXIT_IO ||
 			    e->u.io.direction != (in ? KVM_EXIT_IO_IN : KVM_EXIT_IO_OUT) ||
 			    (!in && (e->data_len != 1 || e->data[0] != (uint8_t)(i * 13))))
 				c->bad[v]++;
