@@ -43,8 +43,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CUR_WINDOW_MAX 4096u	/* exits in the window before compaction */
-#define CUR_KEEP_BEHIND 256u	/* exits kept behind the position on compaction */
+#define CUR_WINDOW_MAX 1024u	/* exits in the window before compaction */
+#define CUR_KEEP_BEHIND 64u	/* exits kept behind the position on compaction */
 #define CUR_BACK_SPAN 1024u	/* exits loaded by a backward reload */
 #define CUR_FILL_AHEAD 64u	/* a seek this close ahead reads on instead of seeking */
 #define CUR_READAHEAD 32u	/* exits decoded ahead of a forward step, so that the
@@ -110,7 +110,8 @@ struct vcr_cursor {
 	uint64_t nexits;
 	uint64_t *vcpu_nexits;
 	struct vcr_err err;
-	struct vcr_record scratch;	/* reader output */
+	struct vcr_record scratch;	/* reader output (vcr_reader_next_ref) */
+	struct vcr_record_ref sref;	/* its state and data */
 
 	/* window */
 	uint64_t wbase;
@@ -153,6 +154,28 @@ struct vcr_cursor {
 };
 
 /* ------------------------------------------------------------ helpers */
+
+/* Copy a state or an exit payload (a multiple of 8 bytes) with 16-byte
+ * moves: once or twice per exit, where gcc's rep movsq costs a startup of
+ * tens of cycles. The empty asm keeps gcc from making it a memcpy again. */
+#if defined(__SSE2__)
+#include <emmintrin.h>
+static inline __attribute__((always_inline)) void cur_copy(void *dst, const void *src, size_t n)
+{
+	uint8_t *d = dst;
+	const uint8_t *s = src;
+	size_t i = 0;
+	for (; i + 16 <= n; i += 16) {
+		_mm_storeu_si128((__m128i *)(d + i), _mm_loadu_si128((const __m128i *)(s + i)));
+		__asm__("" : : "r"(d) : "memory");
+	}
+	if (i < n)
+		memcpy(d + i, s + i, 8);
+}
+#else
+#define cur_copy(d, s, n) memcpy((d), (s), (n))
+#endif
+_Static_assert(sizeof(struct vcr_vcpu_state) % 8 == 0, "state size");
 
 static int cur_grow(void **p, size_t *cap, size_t need, size_t elem)
 {
@@ -210,7 +233,7 @@ static int cur_push_event(struct vcr_cursor *c, uint32_t vcpu, uint64_t vcpu_exi
 	e->vcpu = vcpu;
 	e->prev = c->wlast[vcpu];
 	e->vcpu_exit = vcpu_exit;
-	e->st = *st;
+	cur_copy(&e->st, st, sizeof(*st));
 	c->wlast[vcpu] = (int32_t)c->nev;
 	c->nev++;
 	return 0;
@@ -260,16 +283,17 @@ static int cur_add_exit(struct vcr_cursor *c)
 	x->vcpu_exit = r->vcpu_exit;
 	x->reason = r->u.exit.exit.reason;
 	x->data_len = dlen;
-	x->u = r->u.exit.exit.u;
+	cur_copy(&x->u, &r->u.exit.exit.u, sizeof(x->u));
 	x->xfirst = (uint32_t)c->nxs;
 	x->xcount = 0;
 	x->data_off = 0;
 	if (dlen) {
-		rc = cur_arena_put(c, r->u.exit.exit.data, dlen, &x->data_off);
+		rc = cur_arena_put(c, c->sref.data, dlen, &x->data_off);
 		if (rc)
 			return rc;
 	}
-	rc = cur_push_event(c, r->vcpu, r->vcpu_exit, &r->u.exit.state);
+	/* The one copy of the state: from the reader into the event. */
+	rc = cur_push_event(c, r->vcpu, r->vcpu_exit, c->sref.state);
 	if (rc)
 		return rc;
 	x->ev = (uint32_t)(c->nev - 1);
@@ -297,24 +321,19 @@ static int cur_add_extra(struct vcr_cursor *c)
 					   r->u.input.len);
 		x->a = r->u.input.kind;
 		x->b = r->u.input.len;
-		rc = cur_arena_put(c, r->u.input.data, r->u.input.len, &x->off);
+		rc = cur_arena_put(c, c->sref.data, r->u.input.len, &x->off);
 		break;
 	case VCR_REC_SET_STATE: {
 		if (r->vcpu >= c->nvcpus)
 			return vcr_err_set(&c->err, -EBADMSG, UINT64_MAX,
 					   "SET_STATE for vCPU %u, trace has %u", r->vcpu, c->nvcpus);
-		struct vcr_vcpu_state st;
-		uint64_t ord = UINT64_MAX;
+		/* The reader's state of the vCPU after the record: its last
+		 * state (the window's, which the reader shares) with the dirty
+		 * classes replaced. */
 		int32_t last = c->wlast[r->vcpu];
-		if (last >= 0) {
-			st = c->ev[last].st;
-			ord = c->ev[last].vcpu_exit;
-		} else {
-			memset(&st, 0, sizeof(st));
-		}
-		vcr_state_copy(&st, &r->u.set_state.state, r->u.set_state.dirty);
+		uint64_t ord = last >= 0 ? c->ev[last].vcpu_exit : UINT64_MAX;
 		x->a = r->u.set_state.dirty;
-		rc = cur_push_event(c, r->vcpu, ord, &st);
+		rc = cur_push_event(c, r->vcpu, ord, c->sref.state);
 		x->b = (uint32_t)(c->nev - 1);
 		break;
 	}
@@ -362,7 +381,7 @@ static int cur_fill_next(struct vcr_cursor *c)
 		return vcr_err_set(&c->err, -EINVAL, UINT64_MAX, "cursor: reader lost its position");
 	cur_invalidate_views(c);
 	for (;;) {
-		int rc = vcr_reader_next(c->rd, &c->scratch);
+		int rc = vcr_reader_next_ref(c->rd, &c->scratch, &c->sref);
 		if (rc < 0) {
 			c->rd_follows = false;
 			return cur_fail(c, rc, "reading trace");
@@ -412,7 +431,7 @@ static int cur_reset(struct vcr_cursor *c, uint64_t seq)
 		return cur_fail(c, rc, "seeking in trace");
 	c->rd_follows = true;
 	for (;;) {
-		rc = vcr_reader_next(c->rd, &c->scratch);
+		rc = vcr_reader_next_ref(c->rd, &c->scratch, &c->sref);
 		if (rc < 0) {
 			c->rd_follows = false;
 			return cur_fail(c, rc, "reading trace");
@@ -514,31 +533,34 @@ static int cur_compact(struct vcr_cursor *c, size_t k)
 	for (uint32_t v = 0; v < c->nvcpus; v++)
 		if (v != own && at[v] >= 0)
 			nbase++;
+	/* In place (the array keeps its capacity, so a long forward walk
+	 * reuses the same, cache-warm memory): the base entries are saved,
+	 * the tail moves down behind them. */
 	size_t ntail = c->nev - ev0;
-	struct cur_event *nev = malloc((nbase + ntail + 16) * sizeof(*nev));
-	if (!nev) {
+	struct cur_event *base = nbase ? malloc(nbase * sizeof(*base)) : NULL;
+	if (nbase && !base) {
 		free(at);
 		return -ENOMEM;
 	}
 	size_t n = 0;
 	for (uint32_t v = 0; v < c->nvcpus; v++)
 		if (v != own && at[v] >= 0)
-			nev[n++] = c->ev[at[v]];
-	memcpy(nev + n, c->ev + ev0, ntail * sizeof(*nev));
-	n += ntail;
+			base[n++] = c->ev[at[v]];
 	free(at);
+	memmove(c->ev + nbase, c->ev + ev0, ntail * sizeof(*c->ev));
+	if (nbase)
+		memcpy(c->ev, base, nbase * sizeof(*base));
+	free(base);
+	n = nbase + ntail;
 	/* Relink and reindex. */
 	int64_t shift = (int64_t)nbase - (int64_t)ev0;
 	for (uint32_t v = 0; v < c->nvcpus; v++)
 		c->wlast[v] = -1;
 	for (size_t e = 0; e < n; e++) {
-		nev[e].prev = c->wlast[nev[e].vcpu];
-		c->wlast[nev[e].vcpu] = (int32_t)e;
+		c->ev[e].prev = c->wlast[c->ev[e].vcpu];
+		c->wlast[c->ev[e].vcpu] = (int32_t)e;
 	}
-	free(c->ev);
-	c->ev = nev;
 	c->nev = n;
-	c->capev = nbase + ntail + 16;
 
 	uint32_t x0 = c->ex[k].xfirst;
 	/* Arena bytes of exits >= k and their extras start at the first
@@ -852,7 +874,7 @@ int vcr_cursor_open(struct vcr_cursor **out, const char *path, struct vcr_err *e
 	}
 	/* The first exit kept: 0, except for ring-mode traces. */
 	for (;;) {
-		rc = vcr_reader_next(c->rd, &c->scratch);
+		rc = vcr_reader_next_ref(c->rd, &c->scratch, &c->sref);
 		if (rc <= 0) {
 			const struct vcr_err *re = vcr_reader_error(c->rd);
 			rc = vcr_err_set(err, rc ? rc : -EBADMSG, re->offset,
@@ -1048,7 +1070,7 @@ int vcr_cursor_state(const struct vcr_cursor *c, uint32_t vcpu, struct vcr_vcpu_
 		return -EIO;
 	if (vcpu >= c->nvcpus || c->cur[vcpu] < 0)
 		return -ENOENT;
-	*st = c->ev[c->cur[vcpu]].st;
+	cur_copy(st, &c->ev[c->cur[vcpu]].st, sizeof(*st));
 	return 0;
 }
 
