@@ -13,15 +13,25 @@
 #endif
 
 #define W_DEFAULT_CHUNK_EXITS 3072u
-/* With the default chunk size, a chunk ends earlier when exits compress
- * poorly: a seek decodes one chunk, and its cost (checksum, zstd, delta walk)
- * grows with the chunk's compressed bytes. The exits of the next chunk are
- * chosen from the last chunk's compressed bytes per exit so that its records
- * frame comes to about W_CHUNK_TARGET_COMP bytes, between W_MIN_CHUNK_EXITS
- * and W_DEFAULT_CHUNK_EXITS exits. Exits that compress well (port I/O loops:
- * < 1 byte each) keep the full 3072, so keyframes stay a small share. */
+/* With the default chunk size, a chunk also ends early (at an exit, after
+ * at least one), because a seek decodes one chunk and its cost (checksum,
+ * zstd, delta walk) grows with the chunk's compressed bytes:
+ *  - once the records other than memory would compress to about
+ *    W_CHUNK_TARGET_COMP bytes, estimated from their raw size at the last
+ *    chunk's compression ratio. Before any chunk tells the ratio, the
+ *    records so far are compressed once, as a probe, when they reach
+ *    W_PROBE_RAW bytes. Exits that compress well (port I/O loops: < 1 byte
+ *    each) keep 3072 as their limit, so keyframes stay a small share; the
+ *    target grows to 16 keyframes' size so that the keyframes of many
+ *    vCPUs never dominate.
+ *  - once memory records (the loader's writes, page snapshots) reach
+ *    W_CHUNK_MEM_ALONE bytes: they then sit in a chunk with only the exits
+ *    they belong to, and seeks to the exits after them do not decompress
+ *    them again. Chunks mostly made of memory do not set the ratio. */
 #define W_CHUNK_TARGET_COMP 6144u
-#define W_MIN_CHUNK_EXITS 256u
+#define W_PROBE_RAW (24u << 10)
+#define W_CHUNK_MEM_ALONE (16u << 10)
+#define W_RATIO_MIN_EXITS 64u
 #define W_DEFAULT_FLUSH_EXITS 4096u
 #define W_DEFAULT_LEVEL 1
 /* Finish a chunk at a record boundary once its records reach this size, so
@@ -42,7 +52,9 @@ struct vcr_writer {
 	uint32_t nvcpus;
 	uint32_t chunk_exits, flush_exits;
 	bool adaptive;			/* chunk_exits is the default: see W_CHUNK_TARGET_COMP */
-	uint32_t c_limit;		/* exits of the chunk being built */
+	uint32_t ratio_q16;		/* records compressed/raw, 16.16; 0: unknown */
+	uint64_t c_target;		/* raw non-memory bytes that end a chunk */
+	size_t c_mem;			/* bytes of memory records in the chunk */
 	int level;
 	uint64_t ring_bytes;
 	ZSTD_CCtx *cctx;
@@ -309,6 +321,7 @@ static void w_chunk_begin(struct vcr_writer *w)
 	w->c_exits = 0;
 	w->c_records = 0;
 	w->rec_len = 0;
+	w->c_mem = 0;
 	memcpy(w->c_vfirst, w->vexits, w->nvcpus * sizeof(uint64_t));
 
 	/* Keyframe: every vCPU whose state is known, in full, encoded as a
@@ -388,6 +401,36 @@ static void w_ring_drop(struct vcr_writer *w, uint64_t off, uint64_t size)
 	w->nidx = j;
 }
 
+static void w_set_ratio(struct vcr_writer *w, size_t comp, size_t raw, size_t kf_comp)
+{
+	uint64_t q = raw ? (uint64_t)comp * 65536 / raw : 65536;
+	uint64_t target = W_CHUNK_TARGET_COMP > 16 * (uint64_t)kf_comp ? W_CHUNK_TARGET_COMP
+								     : 16 * (uint64_t)kf_comp;
+	w->ratio_q16 = q ? (q > 65536 ? 65536 : (uint32_t)q) : 1;
+	w->c_target = target * 65536 / w->ratio_q16;
+}
+
+/* Adaptive chunks (see W_CHUNK_TARGET_COMP): should the open chunk end
+ * before the next exit? */
+static bool w_chunk_full(struct vcr_writer *w)
+{
+	if (!w->adaptive || !w->c_exits)
+		return false;
+	if (w->c_mem >= W_CHUNK_MEM_ALONE)
+		return true;
+	size_t raw = w->rec_len - w->c_mem;
+	if (!w->ratio_q16 && raw >= W_PROBE_RAW) {
+		/* No chunk told the ratio yet: compress what there is once. */
+		size_t bound = ZSTD_compressBound(w->rec_len);
+		uint8_t *tmp = malloc(bound);
+		size_t n = tmp ? ZSTD_compressCCtx(w->cctx, tmp, bound, w->rec, w->rec_len, w->level)
+			       : 0;
+		free(tmp);
+		w_set_ratio(w, tmp && !ZSTD_isError(n) ? n : w->rec_len / 4, w->rec_len, 0);
+	}
+	return w->ratio_q16 && raw >= w->c_target;
+}
+
 static int w_chunk_finish(struct vcr_writer *w)
 {
 	int rc;
@@ -412,11 +455,8 @@ static int w_chunk_finish(struct vcr_writer *w)
 		return -EIO;
 	size_t total = trf_align(hdr + kc + rcsz);
 	memset(pay + kc + rcsz, 0, total - (hdr + kc + rcsz));
-	if (w->adaptive && w->c_exits) {
-		uint64_t n = (uint64_t)w->c_exits * W_CHUNK_TARGET_COMP / (rcsz ? rcsz : 1);
-		w->c_limit = n < W_MIN_CHUNK_EXITS ? W_MIN_CHUNK_EXITS :
-			     n > w->chunk_exits ? w->chunk_exits : (uint32_t)n;
-	}
+	if (w->adaptive && w->c_exits >= W_RATIO_MIN_EXITS && w->c_mem <= w->rec_len / 2)
+		w_set_ratio(w, rcsz, w->rec_len, kc);
 
 	uint64_t off = w->out_off + w->out_len;
 	if (w->ring_bytes && off + total > w->ring_end && off > w->data_start) {
@@ -660,6 +700,7 @@ static int w_append_mem(struct vcr_writer *w, const struct vcr_record *rec)
 		p += trf_put_varint(p, gpa);
 		memcpy(p, d, n);
 		w_rec_end(w, (uint8_t)rec->type, p + n);
+		w->c_mem += n;
 		w->st.raw_bytes += 16 + n;
 		d += n;
 		gpa += n;
@@ -679,7 +720,8 @@ static int w_append(struct vcr_writer *w, const struct vcr_record *rec)
 		return -EINVAL;
 	if (v >= w->nvcpus)
 		v = 0;
-	if (rec->type == VCR_REC_EXIT && w->open && w->c_exits >= w->c_limit) {
+	if (rec->type == VCR_REC_EXIT && w->open &&
+	    (w->c_exits >= w->chunk_exits || w_chunk_full(w))) {
 		rc = w_chunk_finish(w);
 		if (rc)
 			return rc;
@@ -967,7 +1009,7 @@ int vcr_writer_open(struct vcr_writer **out, const char *path,
 	w->nvcpus = info->nvcpus;
 	w->chunk_exits = opts && opts->chunk_exits ? opts->chunk_exits : W_DEFAULT_CHUNK_EXITS;
 	w->adaptive = !(opts && opts->chunk_exits);
-	w->c_limit = w->chunk_exits;
+	w->ratio_q16 = 0;	/* unknown until a chunk or a probe tells */
 	w->flush_exits = opts && opts->flush_exits ? opts->flush_exits : W_DEFAULT_FLUSH_EXITS;
 	w->level = opts && opts->zstd_level ? opts->zstd_level : W_DEFAULT_LEVEL;
 	w->ring_bytes = opts ? opts->ring_bytes : 0;
