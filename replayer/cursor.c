@@ -72,7 +72,9 @@ struct cur_event {
 	int32_t prev;		/* previous event of the same vCPU, -1 none */
 	uint64_t vcpu_exit;	/* ordinal of v's latest exit, UINT64_MAX unknown */
 	struct vcr_vcpu_state st;
+	uint64_t pad_;		/* 16-byte multiple: st stays 16-aligned in the array */
 };
+_Static_assert(sizeof(struct cur_event) % 16 == 0, "cur_event size");
 
 /* A non-EXIT record, compact: large payloads live in the arena or, for
  * SET_STATE, in the event list. */
