@@ -93,6 +93,17 @@ struct rr_marker {
 	char text[];			/* NUL-terminated */
 };
 
+/* Control ring only, before a record written while vCPUs run (gdb's
+ * writes): the vCPU rings' published heads when it was made. The writer
+ * drains each vCPU ring up to its head first, so the record lands after
+ * every exit that preceded it. */
+struct rr_fence {
+	struct vcr_ring_hdr h;
+	uint32_t n;			/* vCPUs */
+	uint32_t pad;
+	uint64_t head[];
+};
+
 _Static_assert(sizeof(struct vcr_vcpu_state) == sizeof(struct kvm_sync_regs),
 	       "vcr_vcpu_state mirrors kvm_sync_regs");
 _Static_assert(offsetof(struct vcr_vcpu_state, sregs) ==
@@ -466,10 +477,36 @@ void vcr_recorder_vcpu_mem_write(struct vcr_recorder_vcpu *v, uint64_t gpa,
 
 /* ---- other threads ------------------------------------------------------ */
 
+/* Under control_lock: when any vCPU has published records, a FENCE with
+ * their heads (none before the run: the loader's writes need none). */
+static void rec_control_fence(struct vcr_recorder *r)
+{
+	uint64_t any = 0;
+	for (uint32_t i = 0; i < r->nvcpus; i++)
+		any |= __atomic_load_n(&r->vcpus[i].ring.head, __ATOMIC_ACQUIRE);
+	if (!any)
+		return;
+	uint32_t len = vcr_ring_round(offsetof(struct rr_fence, head) +
+				      (uint64_t)r->nvcpus * sizeof(uint64_t));
+	struct rr_fence *f = vcr_ring_reserve(&r->control, len);
+	if (!f)
+		return;
+	f->h.len = len;
+	f->h.kind = VCR_RING_FENCE;
+	f->h.arg = 0;
+	f->n = r->nvcpus;
+	/* Read again after the check: a head only grows, and the later the
+	 * value the more exits are (rightly) ordered before the record. */
+	for (uint32_t i = 0; i < r->nvcpus; i++)
+		f->head[i] = __atomic_load_n(&r->vcpus[i].ring.head, __ATOMIC_ACQUIRE);
+	vcr_ring_commit(&r->control);
+}
+
 void vcr_recorder_mem_write(struct vcr_recorder *r, uint64_t gpa, const void *data,
 			    uint64_t len)
 {
 	pthread_mutex_lock(&r->control_lock);
+	rec_control_fence(r);
 	rec_mem_write_ring(&r->control, gpa, data, len);
 	pthread_mutex_unlock(&r->control_lock);
 }
@@ -480,6 +517,7 @@ void vcr_recorder_marker(struct vcr_recorder *r, const char *text)
 	uint32_t len = vcr_ring_round(offsetof(struct rr_marker, text) + n + 1);
 
 	pthread_mutex_lock(&r->control_lock);
+	rec_control_fence(r);
 	struct rr_marker *m = vcr_ring_reserve(&r->control, len);
 	if (m) {
 		m->h.len = len;
@@ -512,38 +550,28 @@ int vcr_recorder_error(const struct vcr_recorder *r)
 
 /* ---- vmm_observer adapter ---------------------------------------------- */
 
-/* Which recorder/vCPU the calling thread serves: set by the after_run
- * adapter. Only the adapter's mem_write reads it (see recorder.h). */
-static __thread struct vcr_recorder *rec_tls_rec;
-static __thread uint32_t rec_tls_vcpu;
-
 static void obs_after_run(void *ctx, uint32_t vcpu, struct kvm_run *run)
 {
 	struct vcr_recorder *r = ctx;
-	if (vcpu >= r->nvcpus)
-		return;
-	rec_tls_rec = r;
-	rec_tls_vcpu = vcpu;
-	vcr_recorder_after_run(&r->vcpus[vcpu], run);
+	if (vcpu < r->nvcpus)
+		vcr_recorder_after_run(&r->vcpus[vcpu], run);
 }
 
 static void obs_before_run(void *ctx, uint32_t vcpu, struct kvm_run *run)
 {
 	struct vcr_recorder *r = ctx;
-	if (vcpu >= r->nvcpus)
-		return;
-	/* Also here: the first KVM_RUN of a vCPU comes before its first
-	 * after_run, and a debug handler may write memory before it. */
-	rec_tls_rec = r;
-	rec_tls_vcpu = vcpu;
-	vcr_recorder_before_run(&r->vcpus[vcpu], run);
+	if (vcpu < r->nvcpus)
+		vcr_recorder_before_run(&r->vcpus[vcpu], run);
 }
 
-static void obs_mem_write(void *ctx, uint64_t gpa, const void *data, uint64_t len)
+/* vcpu: the vCPU whose exit the VMM serves, on that vCPU's thread (its own
+ * ring, after that exit), or VMM_NO_VCPU (the control ring). */
+static void obs_mem_write(void *ctx, uint32_t vcpu, uint64_t gpa, const void *data,
+			  uint64_t len)
 {
 	struct vcr_recorder *r = ctx;
-	if (rec_tls_rec == r && rec_tls_vcpu < r->nvcpus)
-		vcr_recorder_vcpu_mem_write(&r->vcpus[rec_tls_vcpu], gpa, data, len);
+	if (vcpu < r->nvcpus)
+		vcr_recorder_vcpu_mem_write(&r->vcpus[vcpu], gpa, data, len);
 	else
 		vcr_recorder_mem_write(r, gpa, data, len);
 }
@@ -683,29 +711,68 @@ static int rec_emit(struct vcr_recorder *r, uint32_t vcpu, const struct vcr_ring
 	return vcr_writer_append(r->w, rec);
 }
 
-/* Consume up to `max` records of one ring's snapshot. Returns how many. */
-static uint32_t rec_drain_ring(struct vcr_recorder *r, struct vcr_ring *ring,
-			       uint32_t vcpu, uint32_t max)
+static void rec_emit_or_drop(struct vcr_recorder *r, uint32_t vcpu,
+			     const struct vcr_ring_hdr *h)
 {
-	const struct vcr_ring_hdr *h;
-	uint32_t n = 0;
-
-	while (n < max && (h = vcr_ring_peek(ring))) {
-		if (r->discard) {
+	if (r->discard) {
+		r->w_dropped++;
+	} else {
+		int rc = rec_emit(r, vcpu, h);
+		if (rc < 0) {
 			r->w_dropped++;
-		} else {
-			int rc = rec_emit(r, vcpu, h);
-			if (rc < 0) {
-				r->w_dropped++;
-				rec_fail(r, rc, "writing trace");
-			}
+			rec_fail(r, rc, "writing trace");
 		}
+	}
+}
+
+/* Write vCPU i's records up to ring position `end` (a head the vCPU had
+ * published when a control record was made: the ring's head, re-read here,
+ * is at least that, so the loop ends there). The round's snapshot stays as
+ * it was (or `end`, if further): records published after it may follow a
+ * control record of the next round, so they must not be written in this
+ * one. */
+static uint64_t rec_drain_until(struct vcr_recorder *r, uint32_t i, uint64_t end)
+{
+	struct vcr_ring *ring = &r->vcpus[i].ring;
+	const struct vcr_ring_hdr *h;
+	uint64_t snap = ring->c_head;
+	uint64_t n = 0;
+
+	if ((int64_t)(end - ring->c_tail) <= 0)
+		return 0;
+	vcr_ring_snapshot(ring);
+	while ((int64_t)(end - ring->c_tail) > 0 && (h = vcr_ring_peek(ring))) {
+		rec_emit_or_drop(r, i, h);
 		vcr_ring_release(ring, h);
 		n++;
 	}
+	ring->c_head = (int64_t)(ring->c_tail - snap) > 0 ? ring->c_tail : snap;
 	if (n)
 		vcr_ring_wake_producer(ring);
 	return n;
+}
+
+/* Consume up to `max` records of one ring's snapshot. Returns how many. */
+static uint64_t rec_drain_ring(struct vcr_recorder *r, struct vcr_ring *ring,
+			       uint32_t vcpu, uint32_t max)
+{
+	const struct vcr_ring_hdr *h;
+	uint64_t n = 0, done = 0;
+
+	while (done < max && (h = vcr_ring_peek(ring))) {
+		if (h->kind == VCR_RING_FENCE) {
+			const struct rr_fence *f = (const void *)h;
+			for (uint32_t i = 0; i < f->n && i < r->nvcpus; i++)
+				n += rec_drain_until(r, i, f->head[i]);
+		} else {
+			rec_emit_or_drop(r, vcpu, h);
+		}
+		vcr_ring_release(ring, h);
+		done++;
+	}
+	if (done)
+		vcr_ring_wake_producer(ring);
+	return n + done;
 }
 
 /*

@@ -19,9 +19,12 @@
  *     they wait for the writer (the "stall", counted and reported); records
  *     are never dropped silently.
  *   - vcr_recorder_mem_write and vcr_recorder_marker may be called from any
- *     other thread (the loader, before the run); they share a control ring
- *     behind a mutex. Records of the control ring are written before the
- *     records of any vCPU that the calling thread starts afterwards.
+ *     other thread (the loader before the run, gdb's server thread during
+ *     it); they share a control ring behind a mutex. Such a record is
+ *     written after every record a vCPU had published when the call was
+ *     made (a FENCE in the control ring carries the vCPU rings' heads), and
+ *     before the records of any vCPU that the calling thread starts
+ *     afterwards.
  *   - One writer thread drains the rings round-robin (a bounded batch per
  *     ring per round, so one busy vCPU cannot starve the others), turns the
  *     raw copies into records (vcr_exit_from_run, vcr_state_normalize),
@@ -130,11 +133,9 @@ int vcr_recorder_error(const struct vcr_recorder *r);
 
 /*
  * Fill a vmm_observer (vmm/vmm.h) whose callbacks call the hooks above with
- * ctx = r. The observer's mem_write has no vCPU argument: the adapter tells a
- * vCPU thread (one that has called after_run for r) from other threads with
- * a thread-local variable and routes the bytes to that vCPU's ring or to the
- * control ring, so that a write made while serving an exit is ordered after
- * that exit.
+ * ctx = r. mem_write with a vCPU index (a write made while serving that
+ * vCPU's exit, on its thread) goes to that vCPU's ring, after that exit;
+ * with VMM_NO_VCPU to the control ring (vcr_recorder_mem_write).
  */
 void vcr_recorder_observer(struct vcr_recorder *r, struct vmm_observer *obs);
 

@@ -45,6 +45,7 @@ enum vcr_ring_kind {
 	VCR_RING_INJECT = 4,
 	VCR_RING_MEM_WRITE = 5,
 	VCR_RING_MARKER = 6,
+	VCR_RING_FENCE = 7,	/* control ring: vCPU heads to drain first */
 };
 
 struct vcr_ring_hdr {

@@ -353,7 +353,8 @@ int vmm_mem_read(struct vmm *vm, uint64_t gpa, void *buf, uint64_t len)
 	return 0;
 }
 
-int vmm_mem_write(struct vmm *vm, uint64_t gpa, const void *buf, uint64_t len)
+int vmm_mem_write_vcpu(struct vmm *vm, uint32_t vcpu, uint64_t gpa, const void *buf,
+		       uint64_t len)
 {
 	void *p = vmm_mem_ptr(vm, gpa, len);
 
@@ -361,8 +362,13 @@ int vmm_mem_write(struct vmm *vm, uint64_t gpa, const void *buf, uint64_t len)
 		return -EFAULT;
 	memcpy(p, buf, len);
 	if (vm->obs.mem_write)
-		vm->obs.mem_write(vm->obs.ctx, gpa, p, len);
+		vm->obs.mem_write(vm->obs.ctx, vcpu, gpa, p, len);
 	return 0;
+}
+
+int vmm_mem_write(struct vmm *vm, uint64_t gpa, const void *buf, uint64_t len)
+{
+	return vmm_mem_write_vcpu(vm, VMM_NO_VCPU, gpa, buf, len);
 }
 
 void vmm_destroy(struct vmm *vm)

@@ -188,12 +188,22 @@ int vmm_vcpu_set_state(struct vmm *vm, uint32_t vcpu, const struct vcr_vcpu_stat
 
 /* Guest physical memory. vmm_mem_ptr returns a pointer to [gpa, gpa+len)
  * when the range lies entirely in one slot, else NULL (overflow-safe).
- * vmm_mem_read/write return 0 or -EFAULT. vmm_mem_write is the ONE path by
- * which the VMM (loaders, devices, gdb) writes guest memory: it notifies the
- * observer's mem_write. Writes through vmm_mem_ptr are not observed. */
+ * vmm_mem_read/write return 0 or -EFAULT. vmm_mem_write and
+ * vmm_mem_write_vcpu are the ONE path by which the VMM (loaders, devices,
+ * gdb) writes guest memory: they notify the observer's mem_write. Writes
+ * through vmm_mem_ptr are not observed.
+ *
+ * vmm_mem_write_vcpu: a write made on behalf of vCPU `vcpu` while serving
+ * one of its exits, on that vCPU's own thread (a device answering it): the
+ * observer orders it after that exit. vmm_mem_write is the same with
+ * VMM_NO_VCPU: a write not made for a vCPU (the loader before the run, gdb's
+ * server thread). */
+#define VMM_NO_VCPU UINT32_MAX
 void *vmm_mem_ptr(struct vmm *vm, uint64_t gpa, uint64_t len);
 int vmm_mem_read(struct vmm *vm, uint64_t gpa, void *buf, uint64_t len);
 int vmm_mem_write(struct vmm *vm, uint64_t gpa, const void *buf, uint64_t len);
+int vmm_mem_write_vcpu(struct vmm *vm, uint32_t vcpu, uint64_t gpa, const void *buf,
+		       uint64_t len);
 
 /* Free everything (threads must have ended); accepts NULL and half-built. */
 void vmm_destroy(struct vmm *vm);
@@ -241,7 +251,11 @@ int vmm_load(struct vmm *vm, struct vcr_err *err);
  *               pending IN/MMIO read and loads the dirty classes (KVM does
  *               both before it looks at immediate_exit), so the data handed
  *               over here is always consumed.
- *   mem_write   every vmm_mem_write, after the bytes are in guest memory.
+ *   mem_write   every vmm_mem_write(_vcpu), after the bytes are in guest
+ *               memory. vcpu: the vCPU on whose behalf the VMM wrote, while
+ *               serving its exit on its own thread (then ordered after that
+ *               exit), or VMM_NO_VCPU (loader, gdb's server thread: any
+ *               thread).
  *   inject      every interrupt/NMI the VMM injects (none today; kept so a
  *               recorder handles it when devices with interrupts arrive).
  *   end         exactly once, when the run has ended and before vmm_run
@@ -252,7 +266,8 @@ struct vmm_observer {
 	void *ctx;
 	void (*after_run)(void *ctx, uint32_t vcpu, struct kvm_run *run);
 	void (*before_run)(void *ctx, uint32_t vcpu, struct kvm_run *run);
-	void (*mem_write)(void *ctx, uint64_t gpa, const void *data, uint64_t len);
+	void (*mem_write)(void *ctx, uint32_t vcpu, uint64_t gpa, const void *data,
+			  uint64_t len);
 	void (*inject)(void *ctx, uint32_t vcpu, uint32_t kind, uint32_t vector);
 	void (*end)(void *ctx, uint32_t how, int32_t status, const char *msg);
 };

@@ -10,7 +10,11 @@
  *     exit.
  *  2. four vCPU threads at once: each vCPU's records in its own order, the
  *     total right.
- *  3. the file stops growing (RLIMIT_FSIZE, as a stand-in for a full disk):
+ *  3. memory writes through the observer (vmm_observer.mem_write): with a
+ *     vCPU index, on that vCPU's thread, right after the exit being served;
+ *     with VMM_NO_VCPU, from another thread while two vCPUs run, after every
+ *     exit the vCPU had published and before its next one.
+ *  4. the file stops growing (RLIMIT_FSIZE, as a stand-in for a full disk):
  *     the error is reported once through on_error, the producers never block,
  *     lost records are counted, and the trace still reads up to its last
  *     complete chunk.
@@ -27,6 +31,7 @@
 #include "formats/trace.h"
 #include "recorder/recorder.h"
 #include "tests/lib/tap.h"
+#include "vmm/vmm.h"
 
 #define RUN_SIZE (3 * 4096)
 #define DATA_OFF 4096
@@ -139,6 +144,92 @@ static void check_trace(const char *path, struct check *c)
 	vcr_reader_close(rd);
 }
 
+/* Test 3: vCPU 0 makes exits through the observer, writes memory for
+ * itself after every 10th (value = exit index, gpa ORD_OWN), and after
+ * every 100th waits until the main thread has written memory for no vCPU
+ * (value = exit index, gpa ORD_CTL). vCPU 1 makes exits meanwhile. */
+#define ORD_OWN 0x2000
+#define ORD_CTL 0x3000
+#define ORD_EXITS 20000
+
+struct ord {
+	struct vmm_observer obs;
+	struct kvm_run *run;
+	uint32_t vcpu;
+	uint64_t published;	/* atomic: exit index + 1 waiting for main */
+	uint64_t acked;		/* atomic */
+};
+
+static void *ord_vcpu(void *arg)
+{
+	struct ord *o = arg;
+	for (uint64_t i = 0; i < ORD_EXITS; i++) {
+		make_out(o->run, i, o->vcpu);
+		o->obs.after_run(o->obs.ctx, o->vcpu, o->run);
+		if (o->vcpu == 0 && i % 10 == 5)
+			o->obs.mem_write(o->obs.ctx, 0, ORD_OWN, &i, sizeof(i));
+		o->obs.before_run(o->obs.ctx, o->vcpu, o->run);
+		if (o->vcpu == 0 && i % 100 == 50) {
+			__atomic_store_n(&o->published, i + 1, __ATOMIC_RELEASE);
+			while (__atomic_load_n(&o->acked, __ATOMIC_ACQUIRE) != i + 1)
+				usleep(10);
+		}
+	}
+	if (o->vcpu == 0)
+		__atomic_store_n(&o->published, UINT64_MAX, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+struct ord_check {
+	uint64_t exits0, own, own_bad, ctl, ctl_bad;
+	int rc;
+};
+
+static void ord_check_trace(const char *path, struct ord_check *c)
+{
+	struct vcr_reader *rd;
+	struct vcr_err err;
+	struct vcr_record r;
+	int n;
+
+	memset(c, 0, sizeof(*c));
+	if ((c->rc = vcr_reader_open(&rd, path, &err)) < 0) {
+		tap_diag("reader: %s", err.msg);
+		return;
+	}
+	bool last_was_exit0 = false;
+	while ((n = vcr_reader_next(rd, &r)) > 0) {
+		if (r.type == VCR_REC_EXIT && r.vcpu == 0) {
+			c->exits0++;
+			last_was_exit0 = true;
+			continue;
+		}
+		if (r.type == VCR_REC_MEM_WRITE && r.u.mem.len == 8) {
+			uint64_t v;
+			memcpy(&v, r.u.mem.data, 8);
+			if (r.u.mem.gpa == ORD_OWN) {
+				/* Right after exit v of vCPU 0, on vCPU 0. */
+				c->own++;
+				if (r.vcpu != 0 || !last_was_exit0 || c->exits0 != v + 1)
+					c->own_bad++;
+			} else if (r.u.mem.gpa == ORD_CTL) {
+				/* After exit v of vCPU 0, before exit v + 1. */
+				c->ctl++;
+				if (c->exits0 != v + 1) {
+					if (c->ctl_bad++ < 3)
+						tap_diag("control write %llu after %llu exits of vCPU 0",
+							 (unsigned long long)v,
+							 (unsigned long long)c->exits0);
+				}
+			}
+		}
+		if (!(r.type == VCR_REC_EXIT || r.type == VCR_REC_INPUT))
+			last_was_exit0 = false;
+	}
+	c->rc = n;
+	vcr_reader_close(rd);
+}
+
 static struct vcr_trace_info info_for(uint32_t nvcpus)
 {
 	static const struct vcr_mem_region region = { .gpa = 0, .size = 1 << 20 };
@@ -174,7 +265,7 @@ int main(void)
 	close(fd);
 	for (int i = 0; i < 4; i++)
 		runs[i] = calloc(1, RUN_SIZE);
-	tap_plan(12);
+	tap_plan(14);
 
 	/* 1. one vCPU, smallest ring: stalls, nothing lost. */
 	const uint64_t n1 = 100000;
@@ -224,7 +315,47 @@ int main(void)
 		      c.bad_inputs[i] == 0;
 	tap_ok(all, "each vCPU's records complete and in its own order");
 
-	/* 3. the file cannot grow past 256 KiB. */
+	/* 3. memory writes through the observer, with and without a vCPU. */
+	info = info_for(2);
+	opts.buffer_bytes = 1;
+	if (vcr_recorder_open(&rec, path, &info, &opts, &err) < 0)
+		tap_bail("open: %s", err.msg);
+	struct ord ords[2];
+	for (uint32_t i = 0; i < 2; i++) {
+		memset(&ords[i], 0, sizeof(ords[i]));
+		vcr_recorder_observer(rec, &ords[i].obs);
+		ords[i].run = runs[i];
+		ords[i].vcpu = i;
+		pthread_create(&th[i], NULL, ord_vcpu, &ords[i]);
+	}
+	for (;;) {
+		uint64_t pub = __atomic_load_n(&ords[0].published, __ATOMIC_ACQUIRE);
+		if (pub == UINT64_MAX)
+			break;
+		if (pub == 0 || pub == __atomic_load_n(&ords[0].acked, __ATOMIC_RELAXED)) {
+			usleep(10);
+			continue;
+		}
+		uint64_t v = pub - 1;
+		ords[0].obs.mem_write(ords[0].obs.ctx, VMM_NO_VCPU, ORD_CTL, &v, sizeof(v));
+		__atomic_store_n(&ords[0].acked, pub, __ATOMIC_RELEASE);
+	}
+	for (int i = 0; i < 2; i++)
+		pthread_join(th[i], NULL);
+	vcr_recorder_end(rec, VCR_END_EXIT_PORT, 0, "done");
+	rc = vcr_recorder_close(rec, &sum);
+	struct ord_check oc;
+	ord_check_trace(path, &oc);
+	tap_ok(rc == 0 && oc.rc == 0 && oc.exits0 == ORD_EXITS && oc.own == ORD_EXITS / 10 &&
+	       oc.own_bad == 0,
+	       "mem_write for vCPU 0 on its thread: right after the exit it served (%llu writes)",
+	       (unsigned long long)oc.own);
+	tap_ok(oc.ctl == ORD_EXITS / 100 && oc.ctl_bad == 0,
+	       "mem_write for no vCPU while vCPUs run: after the exits published before it, "
+	       "before the next (%llu writes, %llu misplaced)", (unsigned long long)oc.ctl,
+	       (unsigned long long)oc.ctl_bad);
+
+	/* 4. the file cannot grow past 256 KiB. */
 	signal(SIGXFSZ, SIG_IGN);
 	struct rlimit rl = { .rlim_cur = 256 << 10, .rlim_max = RLIM_INFINITY };
 	getrlimit(RLIMIT_FSIZE, &rl);
