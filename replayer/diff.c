@@ -661,9 +661,12 @@ struct trace_src {
 	const char *path;
 };
 
-static int trace_src_read(struct trace_src *t, struct vcr_record *rec, struct vcr_err *err)
+static int trace_src_read(struct trace_src *t, struct vcr_record *rec,
+			  struct vcr_record_ref *ref, struct vcr_err *err)
 {
-	int r = vcr_reader_next(t->r, rec);
+	/* Zero-copy: each pass reads every vCPU's records, and only the
+	 * records of t->vcpu are copied (trace_src_advance). */
+	int r = vcr_reader_next_ref(t->r, rec, ref);
 	if (r < 0) {
 		const struct vcr_err *re = vcr_reader_error(t->r);
 		return vcr_err_set(err, r, re ? re->offset : UINT64_MAX, "%s: %s", t->path,
@@ -678,7 +681,8 @@ static int trace_src_advance(struct trace_src *t, struct vcr_record *rec,
 			     struct vcr_diff_exit *x, struct vcr_err *err)
 {
 	for (;;) {
-		int r = trace_src_read(t, rec, err);
+		struct vcr_record_ref ref;
+		int r = trace_src_read(t, rec, &ref, err);
 		if (r <= 0) {
 			if (r == 0)
 				t->eof = true;
@@ -692,8 +696,17 @@ static int trace_src_advance(struct trace_src *t, struct vcr_record *rec,
 		}
 		if (rec->vcpu != t->vcpu)
 			continue;
-		if (rec->type == VCR_REC_EXIT)
+		if (rec->type == VCR_REC_EXIT) {
+			/* The exit stays in use while the source reads ahead,
+			 * which moves the reader's state: copy it. */
+			uint32_t n = rec->u.exit.exit.data_len;
+			if (n > VCR_EXIT_DATA_MAX)
+				n = VCR_EXIT_DATA_MAX;
+			rec->u.exit.state = *ref.state;
+			if (n)
+				memcpy(rec->u.exit.exit.data, ref.data, n);
 			return 1;
+		}
 		if (!x)
 			continue;
 		struct vcr_diff_extra ex = { .type = rec->type };
@@ -704,8 +717,9 @@ static int trace_src_advance(struct trace_src *t, struct vcr_record *rec,
 				n = VCR_EXIT_DATA_MAX;
 			ex.kind = rec->u.input.kind;
 			ex.len = rec->u.input.len;
-			memcpy(ex.data, rec->u.input.data, n < sizeof(ex.data) ? n : sizeof(ex.data));
-			vcr_diff_exit_add_extra(x, &ex, rec->u.input.data, n);
+			if (n)
+				memcpy(ex.data, ref.data, n < sizeof(ex.data) ? n : sizeof(ex.data));
+			vcr_diff_exit_add_extra(x, &ex, ref.data, n);
 			break;
 		}
 		case VCR_REC_INJECT:
@@ -718,7 +732,7 @@ static int trace_src_advance(struct trace_src *t, struct vcr_record *rec,
 			uint64_t h = 0;
 			for (unsigned c = 1; c <= VCR_CLASS_EVENTS; c <<= 1)
 				if (ex.kind & c)
-					h = vcr_diff_hash(h, (const uint8_t *)&rec->u.set_state.state +
+					h = vcr_diff_hash(h, (const uint8_t *)ref.state +
 						vcr_class_offset(c), vcr_class_size(c));
 			vcr_diff_exit_add_extra(x, &ex, &h, sizeof(h));
 			break;
