@@ -8,6 +8,7 @@
 #include "cli/cli.h"
 #include "core/state.h"
 #include "formats/trace.h"
+#include "recorder/recorder.h"
 #include "replayer/diff.h"
 
 #define STATS_REASONS 64	/* KVM_EXIT_* values counted by name */
@@ -32,6 +33,8 @@ struct stats {
 	uint32_t end_how;
 	int32_t end_status;
 	char end_msg[256];
+	bool has_duration;	/* the recorder's duration MARKER */
+	uint64_t duration_ns;
 	uint64_t errors;
 	char first_error[300];
 };
@@ -178,6 +181,21 @@ static void count_record(struct stats *s, const struct vcr_record *rec)
 	case VCR_REC_MEM_PAGES:
 		s->mem_bytes += rec->u.mem.len;
 		break;
+	case VCR_REC_MARKER: {
+		/* recorder/recorder.h: "vcr.duration_ns=N" right before END. */
+		const char *t = rec->u.marker.text;
+		size_t n = strlen(VCR_RECORDER_DURATION_MARKER);
+		if (t && !strncmp(t, VCR_RECORDER_DURATION_MARKER, n) && t[n] >= '0' && t[n] <= '9') {
+			char *end;
+			errno = 0;
+			unsigned long long x = strtoull(t + n, &end, 10);
+			if (!errno && !*end) {
+				s->has_duration = true;
+				s->duration_ns = x;
+			}
+		}
+		break;
+	}
 	case VCR_REC_END:
 		s->has_end = true;
 		s->end_how = rec->u.end.how;
@@ -194,9 +212,12 @@ static const char *image_mode_name(uint32_t m)
 	return m == VCR_IMAGE_EMBEDDED ? "embedded" : m == VCR_IMAGE_REFERENCE ? "referenced" : "none";
 }
 
-/* Duration of the run, if the recorder wrote it (ns), else -1. */
-static int64_t duration_ns(const struct vcr_trace_info *info)
+/* Duration of the run, if the recorder wrote it (ns), else -1: the
+ * recorder's MARKER before END, or a `duration_ns` header key. */
+static int64_t duration_ns(const struct vcr_trace_info *info, const struct stats *s)
 {
+	if (s->has_duration && s->duration_ns <= INT64_MAX)
+		return (int64_t)s->duration_ns;
 	const char *v = vcr_trace_info_get(info, "duration_ns");
 	if (!v)
 		return -1;
@@ -236,7 +257,7 @@ static void print_text(FILE *f, const char *path, const struct vcr_trace_info *i
 	for (uint32_t i = 0; i < info->nkv; i++)
 		fprintf(f, "%s%s=%s%s", i ? ", " : "keys         ", info->kv[i].key,
 			info->kv[i].value, i + 1 == info->nkv ? "\n" : "");
-	int64_t dur = duration_ns(info);
+	int64_t dur = duration_ns(info, s);
 	if (dur >= 0)
 		fprintf(f, "duration     %.3f s (%.0f exits/s)\n", (double)dur * 1e-9,
 			dur ? (double)rs->exits / ((double)dur * 1e-9) : 0.0);
@@ -354,7 +375,7 @@ static void print_json(FILE *f, const char *path, const struct vcr_trace_info *i
 		putc(':', f);
 		vcr_diff_json_string(f, info->kv[i].value);
 	}
-	int64_t dur = duration_ns(info);
+	int64_t dur = duration_ns(info, s);
 	fputs("},\"duration_ns\":", f);
 	if (dur >= 0)
 		fprintf(f, "%lld", (long long)dur);

@@ -179,6 +179,8 @@ struct vcr_recorder {
 	uint32_t end_how;
 	int32_t end_status;
 	char end_msg[256];
+	uint64_t t_open_ns;			/* CLOCK_MONOTONIC at open */
+	uint64_t t_end_ns;			/* ... at the first end, or 0 */
 };
 
 /* ---- vCPU-thread side ------------------------------------------------- */
@@ -530,12 +532,20 @@ void vcr_recorder_marker(struct vcr_recorder *r, const char *text)
 	pthread_mutex_unlock(&r->control_lock);
 }
 
+static uint64_t rec_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 void vcr_recorder_end(struct vcr_recorder *r, uint32_t how, int32_t status,
 		      const char *msg)
 {
 	pthread_mutex_lock(&r->lock);
 	if (!r->ended) {
 		r->ended = true;
+		r->t_end_ns = rec_now_ns();
 		r->end_how = how;
 		r->end_status = status;
 		snprintf(r->end_msg, sizeof(r->end_msg), "%s", msg ? msg : "");
@@ -600,13 +610,6 @@ void vcr_recorder_observer(struct vcr_recorder *r, struct vmm_observer *obs)
 }
 
 /* ---- writer thread ------------------------------------------------------ */
-
-static uint64_t rec_now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static void rec_fail(struct vcr_recorder *r, int rc, const char *what)
 {
@@ -889,6 +892,7 @@ int vcr_recorder_open(struct vcr_recorder **out, const char *path,
 	memset(r, 0, sizeof(*r));
 	pthread_mutex_init(&r->control_lock, NULL);
 	pthread_mutex_init(&r->lock, NULL);
+	r->t_open_ns = rec_now_ns();
 	r->nvcpus = info->nvcpus;
 	r->run_size = opts->run_size;
 	r->flush_ms = opts->flush_ms ? opts->flush_ms : 1000;
@@ -1007,6 +1011,24 @@ int vcr_recorder_close(struct vcr_recorder *r, struct vcr_recorder_summary *sum)
 		vcr_ring_consumer_gone(&r->vcpus[i].ring);
 	vcr_ring_consumer_gone(&r->control);
 
+	if (!r->discard) {
+		struct vcr_record *rec = &r->rec;
+		/* How long the run took (docs/recorder.md): a MARKER right
+		 * before END, since the header is written before the run and
+		 * END's body ends with its free text. */
+		char dur[64];
+		pthread_mutex_lock(&r->lock);
+		uint64_t t_end = r->ended ? r->t_end_ns : rec_now_ns();
+		pthread_mutex_unlock(&r->lock);
+		snprintf(dur, sizeof(dur), VCR_RECORDER_DURATION_MARKER "%llu",
+			 (unsigned long long)(t_end - r->t_open_ns));
+		memset(rec, 0, offsetof(struct vcr_record, u) + sizeof(rec->u.marker));
+		rec->type = VCR_REC_MARKER;
+		rec->u.marker.text = dur;
+		rc = vcr_writer_append(r->w, rec);
+		if (rc < 0)
+			rec_fail(r, rc, "writing trace");
+	}
 	if (!r->discard) {
 		struct vcr_record *rec = &r->rec;
 		memset(rec, 0, offsetof(struct vcr_record, u) + sizeof(rec->u.end));

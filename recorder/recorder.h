@@ -51,7 +51,9 @@
  *   inject           INJECT
  *   *mem_write       MEM_WRITE (split into pieces of at most half a ring)
  *   marker           MARKER
- *   end              END (written at close, after everything else)
+ *   close            MARKER "vcr.duration_ns=N" (N: ns from
+ *                    vcr_recorder_open to the first vcr_recorder_end, or to
+ *                    close without one), then END, after everything else
  */
 #ifndef VCR_RECORDER_RECORDER_H
 #define VCR_RECORDER_RECORDER_H
@@ -67,6 +69,10 @@
 struct vcr_recorder;
 struct vcr_recorder_vcpu;
 struct vmm_observer;
+
+/* Text of the MARKER the recorder writes right before END: this prefix,
+ * then the run's duration in ns (decimal). */
+#define VCR_RECORDER_DURATION_MARKER "vcr.duration_ns="
 
 #define VCR_RECORDER_BUFFER_DEFAULT (2ull << 20)	/* per-vCPU ring, bytes */
 

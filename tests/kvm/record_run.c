@@ -40,6 +40,7 @@
 #include <unistd.h>
 
 #include "formats/trace.h"
+#include "recorder/recorder.h"
 #include "tests/lib/tap.h"
 
 #define G_PORT_DATA 0xf1
@@ -105,6 +106,13 @@ static int wait_vcr(pid_t pid, int kill_ms, int sig)
 		nanosleep(&tick, NULL);
 	}
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 static int run_vcr(const char *const *args, int kill_ms, int sig, const char *tag)
@@ -186,6 +194,9 @@ struct tr {
 	uint32_t end_how;
 	int32_t end_status;
 	char end_msg[256];
+	bool has_duration, duration_before_end;	/* the recorder's MARKER */
+	uint64_t duration_ns;
+	uint32_t last_type;
 };
 
 static void read_trace(const char *path, struct tr *t)
@@ -266,13 +277,24 @@ static void read_trace(const char *path, struct tr *t)
 				first_set = false;
 			}
 			break;
+		case VCR_REC_MARKER: {
+			const char *m = r.u.marker.text;
+			size_t pl = strlen(VCR_RECORDER_DURATION_MARKER);
+			if (m && !strncmp(m, VCR_RECORDER_DURATION_MARKER, pl)) {
+				t->has_duration = true;
+				t->duration_ns = strtoull(m + pl, NULL, 10);
+			}
+			break;
+		}
 		case VCR_REC_END:
+			t->duration_before_end = t->last_type == VCR_REC_MARKER && t->has_duration;
 			t->has_end = true;
 			t->end_how = r.u.end.how;
 			t->end_status = r.u.end.status;
 			snprintf(t->end_msg, sizeof(t->end_msg), "%s", r.u.end.msg ? r.u.end.msg : "");
 			break;
 		}
+		t->last_type = r.type;
 	}
 	t->next_rc = n;
 	if (n < 0)
@@ -294,7 +316,9 @@ static void test_count64(void)
 	trace_path(path, sizeof(path), "count64");
 	snprintf(elf, sizeof(elf), "%s/count64.elf", guests);
 	const char *args[] = { "--record", path, elf, NULL };
+	uint64_t t0 = mono_ns();
 	int st = run_vcr(args, 0, 0, "count64");
+	uint64_t wall = mono_ns() - t0;
 	bool line_ok = file_has("count64", "err", "exits recorded", line, sizeof(line));
 	if (!tap_ok(st == 0x40 && line_ok, "count64 --record: status 0x40, end-of-run line"))
 		show_err("count64");
@@ -333,6 +357,11 @@ static void test_count64(void)
 	       "count64: loader's MEM_WRITE and initial SET_STATE (rip = _start) before exit 0");
 	tap_ok(t.has_end && t.end_how == VCR_END_EXIT_PORT && t.end_status == 0x40,
 	       "count64: END exit-port 0x40");
+	/* A bound, not a speed figure: the run cannot have lasted longer
+	 * than the process that made it. */
+	tap_ok(t.duration_before_end && t.duration_ns > 0 && t.duration_ns <= wall,
+	       "count64: duration MARKER right before END (%llu ns, process %llu ns)",
+	       (unsigned long long)t.duration_ns, (unsigned long long)wall);
 }
 
 static void test_crash64(void)
@@ -384,13 +413,18 @@ static void test_spin64(void)
 
 	trace_path(path, sizeof(path), "sigint");
 	const char *a1[] = { "--record", path, elf, NULL };
+	uint64_t t0 = mono_ns();
 	int st = run_vcr(a1, 1500, SIGINT, "sigint");
+	uint64_t wall = mono_ns() - t0;
 	read_trace(path, &t);
 	bool line_ok = file_has("sigint", "err", "exits recorded", line, sizeof(line));
 	if (!tap_ok(st == 130 && line_ok && t.has_end && t.end_how == VCR_END_SIGNAL &&
 		    t.end_status == SIGINT && t.st.has_footer && t.exits > 0 && t.spin_bad == 0,
 		    "SIGINT: status 130, END signal 2, footer, %llu exits", (unsigned long long)t.exits))
 		show_err("sigint");
+	tap_ok(t.duration_before_end && t.duration_ns > 0 && t.duration_ns <= wall,
+	       "SIGINT: duration MARKER right before END (%llu ns, process %llu ns)",
+	       (unsigned long long)t.duration_ns, (unsigned long long)wall);
 
 	trace_path(path, sizeof(path), "sigkill");
 	const char *a2[] = { "--record", path, elf, NULL };
@@ -490,7 +524,7 @@ int main(void)
 	}
 	if (!mkdtemp(tmpdir))
 		tap_bail("mkdtemp: %s", strerror(errno));
-	tap_plan(16);
+	tap_plan(18);
 	test_count64();
 	test_crash64();
 	test_smp64();
