@@ -34,11 +34,27 @@ REC_FAST_ATTR static void REC_FAST_NAME(struct vcr_recorder_vcpu *v, const struc
 			 * read back. */
 			d = *(const rec_u64u *)((const uint8_t *)run + off);
 		} else {
-			v->pending = REC_PENDING_IO_IN;
+			/* IN: before_run records the VMM's answer; up to 8
+			 * bytes by the pointer checked here. */
+			uint64_t off = run->io.data_offset;
+			uint64_t n = (uint64_t)run->io.size * run->io.count;
+			if (__builtin_expect(n <= REC_INLINE_DATA &&
+					     off <= v->run_size - REC_INLINE_DATA, 1)) {
+				v->in_src = (const uint8_t *)run + off;
+				v->in_n = (uint32_t)n;
+				v->in_kind = VCR_INPUT_IO_IN;
+				v->pending = REC_PENDING_IN8;
+			} else {
+				v->pending = REC_PENDING_IO_IN;
+			}
 		}
 	} else if (reason == KVM_EXIT_MMIO) {
-		if (!run->mmio.is_write)
-			v->pending = REC_PENDING_MMIO_READ;
+		if (!run->mmio.is_write) {
+			v->in_src = run->mmio.data;
+			v->in_n = run->mmio.len <= 8 ? run->mmio.len : 8;
+			v->in_kind = VCR_INPUT_MMIO_READ;
+			v->pending = REC_PENDING_IN8;
+		}
 	} else if (!rec_small_union(reason)) {
 		goto slow;
 	}

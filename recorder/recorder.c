@@ -123,11 +123,13 @@ _Static_assert(REC_SE_SIZE == 11 * 32 + 24, "sregs + events size");
 #define REC_MARKER_MAX 4000u
 #define REC_BATCH 256u		/* records per ring per round */
 #define REC_IDLE_NS 1000000u	/* writer's sleep when every ring is empty */
+#define REC_CHASE_MIN 64u	/* fewer records in a round: sleep too */
 
 enum rec_pending {
 	REC_PENDING_NONE = 0,
 	REC_PENDING_IO_IN,
 	REC_PENDING_MMIO_READ,
+	REC_PENDING_IN8,	/* in_kind, in_n <= 8 bytes at in_src (checked) */
 };
 
 struct vcr_recorder_vcpu {
@@ -135,6 +137,11 @@ struct vcr_recorder_vcpu {
 	/* Producer-only state, next to the ring's producer line in use. */
 	uint32_t index;
 	uint32_t pending;		/* enum rec_pending */
+	/* REC_PENDING_IN8, set by the after_run fast path: where the VMM
+	 * puts the answer (8 bytes readable), its length, its input kind. */
+	const uint8_t *in_src;
+	uint32_t in_n;
+	uint32_t in_kind;
 	size_t run_size;
 	struct vcr_recorder *rec;
 	/* sregs + events of the last full EXIT (producer's copy); se_poison
@@ -405,6 +412,8 @@ rec_before_run_slow(struct vcr_recorder_vcpu *v, const struct kvm_run *run)
 		if (off <= v->run_size && n <= v->run_size - off && n <= VCR_EXIT_DATA_MAX)
 			rec_input(v, VCR_INPUT_IO_IN, (const uint8_t *)run + off, (uint32_t)n,
 				  off + REC_INLINE_DATA <= v->run_size);
+	} else if (pending == REC_PENDING_IN8) {
+		rec_input(v, v->in_kind, v->in_src, v->in_n, true);
 	} else if (pending == REC_PENDING_MMIO_READ && run->exit_reason == KVM_EXIT_MMIO &&
 		   !run->mmio.is_write) {
 		uint32_t n = run->mmio.len <= 8 ? run->mmio.len : 8;
@@ -427,8 +436,33 @@ rec_before_run_slow(struct vcr_recorder_vcpu *v, const struct kvm_run *run)
 
 void vcr_recorder_before_run(struct vcr_recorder_vcpu *v, const struct kvm_run *run)
 {
-	if (__builtin_expect(v->pending | (run->kvm_dirty_regs & VCR_CLASS_ALL), 0))
-		rec_before_run_slow(v, run);
+	uint32_t pending = v->pending;
+	uint32_t dirty = (uint32_t)run->kvm_dirty_regs & VCR_CLASS_ALL;
+
+	if (__builtin_expect(!(pending | dirty), 1))
+		return;
+	/* The answer to an IN / MMIO read of up to 8 bytes, as after_run's
+	 * fast path left it: one INPUT slot, no re-validation (the run page
+	 * keeps the exit until the coming KVM_RUN). */
+	if (pending == REC_PENDING_IN8 && !dirty) {
+		struct vcr_ring *g = &v->ring;
+		uint64_t head = g->p_head;
+		uint64_t pos = head & g->mask;
+		if (__builtin_expect(pos + VCR_RING_SLOT <= g->size &&
+				     head + VCR_RING_SLOT - g->p_tail <= g->size, 1)) {
+			uint8_t *e = g->buf + pos;
+			_Static_assert(offsetof(struct rr_input, data) == 16, "INPUT layout");
+			*(rec_u64u *)e = VCR_RING_SLOT | (uint64_t)VCR_RING_INPUT << 32 |
+					 (uint64_t)v->in_kind << 48;
+			*(rec_u64u *)(e + 8) = v->in_n;
+			*(rec_u64u *)(e + 16) = *(const rec_u64u *)v->in_src;
+			v->pending = REC_PENDING_NONE;
+			g->p_head = head + VCR_RING_SLOT;
+			__atomic_store_n(&g->head, head + VCR_RING_SLOT, __ATOMIC_RELEASE);
+			return;
+		}
+	}
+	rec_before_run_slow(v, run);
 }
 
 void vcr_recorder_inject(struct vcr_recorder_vcpu *v, uint32_t kind, uint32_t vector)
@@ -827,12 +861,19 @@ static void *rec_writer_main(void *arg)
 			unflushed = true;
 			last = rec_now_ns();
 			rec_publish_stats(r);
-			continue;
-		}
-		if (stopping)
+			/* A short round means the writer is right behind the
+			 * vCPUs. Chasing their newest records costs them: each
+			 * snapshot takes the cache line holding `head`, and
+			 * reading a record just written pulls its neighbour
+			 * lines (spatial prefetch) away from the vCPU's core,
+			 * where the next record goes. So sleep; the next
+			 * wake-up takes a bigger batch. */
+			if (stopping || n >= REC_CHASE_MIN)
+				continue;
+		} else if (stopping) {
 			break;
-		if (unflushed && !r->discard &&
-		    rec_now_ns() - last >= (uint64_t)r->flush_ms * 1000000u) {
+		} else if (unflushed && !r->discard &&
+			   rec_now_ns() - last >= (uint64_t)r->flush_ms * 1000000u) {
 			int rc = vcr_writer_flush(r->w);
 			if (rc < 0)
 				rec_fail(r, rc, "flushing trace");
