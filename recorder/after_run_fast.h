@@ -59,6 +59,9 @@ REC_FAST_ATTR static void REC_FAST_NAME(struct vcr_recorder_vcpu *v, const struc
 		goto slow;
 	}
 
+	/* Second header word: reason, dlen, valid (flags added below). One
+	 * register from here on instead of three. */
+	uint64_t w1 = reason | dlen << 32 | (uint64_t)(run->kvm_valid_regs & VCR_CLASS_ALL) << 48;
 	const uint8_t *sr = (const uint8_t *)&run->s.regs;
 	bool same = REC_FAST_SE_SAME(sr + REC_SE_OFF, v);
 	uint64_t len = same ? REC_EXIT_SHORT_SLOTS * VCR_RING_SLOT
@@ -74,7 +77,6 @@ REC_FAST_ATTR static void REC_FAST_NAME(struct vcr_recorder_vcpu *v, const struc
 	uint8_t *bytes;
 	/* struct vcr_ring_hdr, then reason, dlen, valid, flags: two words. */
 	*(rec_u64u *)e = len | (uint64_t)VCR_RING_EXIT << 32 | (uint64_t)REC_UNION_SMALL << 48;
-	uint64_t w1 = reason | dlen << 32 | (uint64_t)(run->kvm_valid_regs & VCR_CLASS_ALL) << 48;
 	if (__builtin_expect(same, 1)) {
 		*(rec_u64u *)(e + 8) = w1 | (uint64_t)REC_EXIT_SHORT << 56;
 		/* regs: 144 bytes = 4 vectors + 16 bytes. */
