@@ -11,7 +11,7 @@
  *                      OR-ed into the difference?
  *
  * The frequent exits (port I/O with up to 8 bytes of OUT data, MMIO, HLT,
- * SHUTDOWN, INTR, DEBUG, FAIL_ENTRY), when the record fits before the end of
+ * SHUTDOWN, INTR, FAIL_ENTRY), when the record fits before the end of
  * the ring and the ring has room by the producer's cached view of tail; all
  * else goes to rec_after_run_slow. No call on this path (the slow path is a
  * tail call), so the compiler needs no callee-saved register.
@@ -95,6 +95,7 @@ REC_FAST_ATTR static void REC_FAST_NAME(struct vcr_recorder_vcpu *v, const struc
 		rec_clear_poison(v);
 		bytes = e + REC_EXIT_FULL_BYTES;
 	}
+	/* 32 bytes: the union's REC_UNION_SMALL, then d over the rest. */
 	rec_copy32(bytes, &run->hw);
 	*(rec_u64u *)(bytes + REC_UNION_SMALL) = d;
 	g->p_head = head + len;

@@ -21,10 +21,11 @@
  * and is rounded up to VCR_RING_SLOT bytes. */
 
 /* Bytes of the kvm_run exit union copied for the frequent exits: io (16),
- * mmio (24), debug (32), fail_entry (16), hw (8); HLT, SHUTDOWN and INTR
- * carry none. Other reasons copy the whole union (256). With 32, an EXIT
- * with up to 8 bytes of OUT data takes exactly 9 slots (576 bytes). */
-#define REC_UNION_SMALL 32u
+ * mmio (24), fail_entry (16), hw (8); HLT, SHUTDOWN and INTR carry none.
+ * Other reasons (DEBUG's 32 bytes included) copy the whole union (256).
+ * With 24, a short EXIT with up to 8 bytes of OUT data takes exactly 3 slots
+ * (192 bytes), a full one 9. */
+#define REC_UNION_SMALL 24u
 #define REC_UNION_FULL 256u
 #define REC_INLINE_DATA 8u
 
@@ -50,7 +51,7 @@ struct rr_exit {
 
 #define REC_EXIT_HDR 16u
 #define REC_EXIT_FULL_SLOTS 9u
-#define REC_EXIT_SHORT_SLOTS 4u
+#define REC_EXIT_SHORT_SLOTS 3u
 #define REC_EXIT_FULL_BYTES (REC_EXIT_HDR + sizeof(struct vcr_vcpu_state))
 #define REC_EXIT_SHORT_BYTES (REC_EXIT_HDR + sizeof(struct kvm_regs))
 /* sregs + events: the part a short EXIT leaves out. */
@@ -113,10 +114,17 @@ _Static_assert(offsetof(struct vcr_vcpu_state, events) ==
 _Static_assert(sizeof(((struct kvm_run *)0)->padding) == REC_UNION_FULL,
 	       "kvm_run exit union is 256 bytes");
 _Static_assert(offsetof(struct rr_exit, st) == REC_EXIT_HDR, "EXIT header");
-_Static_assert(REC_EXIT_FULL_BYTES + REC_UNION_SMALL + REC_INLINE_DATA ==
-	       REC_EXIT_FULL_SLOTS * VCR_RING_SLOT, "a small full EXIT fills 9 slots exactly");
-_Static_assert(REC_EXIT_SHORT_BYTES + REC_UNION_SMALL + REC_INLINE_DATA <=
-	       REC_EXIT_SHORT_SLOTS * VCR_RING_SLOT, "a small short EXIT fits 4 slots");
+_Static_assert(REC_EXIT_FULL_BYTES + REC_UNION_SMALL + REC_INLINE_DATA <=
+	       REC_EXIT_FULL_SLOTS * VCR_RING_SLOT, "a small full EXIT fits 9 slots");
+_Static_assert(REC_EXIT_SHORT_BYTES + REC_UNION_SMALL + REC_INLINE_DATA ==
+	       REC_EXIT_SHORT_SLOTS * VCR_RING_SLOT, "a small short EXIT fills 3 slots exactly");
+/* The fast path copies the union as 32 bytes, then the OUT data over the
+ * last 8: the union's small payloads end before them. */
+_Static_assert(REC_UNION_SMALL + REC_INLINE_DATA == 32, "union + data = one vector");
+_Static_assert(sizeof(((struct kvm_run *)0)->mmio) <= REC_UNION_SMALL &&
+	       sizeof(((struct kvm_run *)0)->io) <= REC_UNION_SMALL &&
+	       sizeof(((struct kvm_run *)0)->fail_entry) <= REC_UNION_SMALL &&
+	       sizeof(((struct kvm_run *)0)->hw) <= REC_UNION_SMALL, "small payloads");
 _Static_assert(sizeof(struct kvm_regs) == 4 * 32 + 16, "kvm_regs size");
 _Static_assert(REC_SE_SIZE == 11 * 32 + 24, "sregs + events size");
 
@@ -221,7 +229,7 @@ static inline __attribute__((always_inline)) void rec_copy16(void *dst, const vo
 /* Exits whose kvm_run payload fits REC_UNION_SMALL bytes. */
 static inline bool rec_small_union(uint32_t reason)
 {
-	const uint32_t small = 1u << KVM_EXIT_UNKNOWN | 1u << KVM_EXIT_IO | 1u << KVM_EXIT_DEBUG |
+	const uint32_t small = 1u << KVM_EXIT_UNKNOWN | 1u << KVM_EXIT_IO |
 			       1u << KVM_EXIT_HLT | 1u << KVM_EXIT_MMIO | 1u << KVM_EXIT_SHUTDOWN |
 			       1u << KVM_EXIT_FAIL_ENTRY | 1u << KVM_EXIT_INTR;
 	return reason < 32 && (small >> reason & 1);
