@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <linux/futex.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -19,12 +20,34 @@ int vcr_ring_init(struct vcr_ring *r, uint64_t bytes)
 		return -EINVAL;
 	while (size < bytes)
 		size <<= 1;
-	/* MAP_POPULATE: the vCPU thread must not take the first-touch page
-	 * faults of its ring while the guest runs. */
-	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-	if (p == MAP_FAILED)
-		return -errno;
+	void *p;
+	if (size >= VCR_RING_HUGE) {
+		/* 2 MiB aligned and MADV_HUGEPAGE (where THP allows it): the
+		 * vCPU then crosses no 4 KiB page, so takes no TLB miss, as it
+		 * fills the ring (p90 and mean per exit a little lower in
+		 * record_bench). Written once here, so that the vCPU thread
+		 * takes no first-touch fault while the guest runs. */
+		uint8_t *raw = mmap(NULL, size + VCR_RING_HUGE, PROT_READ | PROT_WRITE,
+				    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (raw == MAP_FAILED)
+			return -errno;
+		uint8_t *a = (uint8_t *)(((uintptr_t)raw + VCR_RING_HUGE - 1) &
+					 ~(uintptr_t)(VCR_RING_HUGE - 1));
+		if (a > raw)
+			munmap(raw, (size_t)(a - raw));
+		if (raw + size + VCR_RING_HUGE > a + size)
+			munmap(a + size, (size_t)(raw + size + VCR_RING_HUGE - (a + size)));
+		madvise(a, size, MADV_HUGEPAGE);	/* a hint: may fail */
+		memset(a, 0, size);
+		p = a;
+	} else {
+		/* MAP_POPULATE: the vCPU thread must not take the first-touch
+		 * page faults of its ring while the guest runs. */
+		p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+		if (p == MAP_FAILED)
+			return -errno;
+	}
 	r->buf = p;
 	r->size = size;
 	r->mask = size - 1;

@@ -36,6 +36,7 @@
 #define VCR_RING_SLOT 64u
 #define VCR_RING_MIN_BYTES (64u << 10)
 #define VCR_RING_MAX_BYTES (1ull << 32)	/* record lengths fit 32 bits */
+#define VCR_RING_HUGE (2ull << 20)	/* rings this big are THP-aligned */
 
 enum vcr_ring_kind {
 	VCR_RING_PAD = 0,	/* filler up to the end of the buffer */
@@ -80,7 +81,9 @@ struct vcr_ring {
 };
 
 /* Map a buffer of `bytes` (rounded up to a power of two, at least
- * VCR_RING_MIN_BYTES), prefaulted so that the producer takes no page fault.
+ * VCR_RING_MIN_BYTES), prefaulted so that the producer takes no page fault;
+ * from VCR_RING_HUGE on, aligned to it and advised as a transparent huge
+ * page.
  * Returns 0 or -errno. */
 int vcr_ring_init(struct vcr_ring *r, uint64_t bytes);
 void vcr_ring_destroy(struct vcr_ring *r);
