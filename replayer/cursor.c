@@ -64,6 +64,7 @@ struct cur_exit {
 	uint32_t reason;
 	uint32_t data_len;
 	uint64_t data_off;	/* exit data bytes in arena */
+	uint32_t ulen;		/* bytes of u kept (the rest is zero) */
 	cur_exit_payload u;
 };
 
@@ -179,10 +180,18 @@ static inline __attribute__((always_inline)) void cur_copy(void *dst, const void
 #endif
 _Static_assert(sizeof(struct vcr_vcpu_state) % 8 == 0, "state size");
 
-static int cur_grow(void **p, size_t *cap, size_t need, size_t elem)
+static int cur_grow_slow(void **p, size_t *cap, size_t need, size_t elem);
+
+/* Called once or twice per exit: the common case stays inline. */
+static inline int cur_grow(void **p, size_t *cap, size_t need, size_t elem)
 {
-	if (need <= *cap)
+	if (__builtin_expect(need <= *cap, 1))
 		return 0;
+	return cur_grow_slow(p, cap, need, elem);
+}
+
+static int cur_grow_slow(void **p, size_t *cap, size_t need, size_t elem)
+{
 	size_t n = *cap ? *cap : 64;
 	while (n < need) {
 		if (n > SIZE_MAX / 2)
@@ -285,7 +294,15 @@ static int cur_add_exit(struct vcr_cursor *c)
 	x->vcpu_exit = r->vcpu_exit;
 	x->reason = r->u.exit.exit.reason;
 	x->data_len = dlen;
-	cur_copy(&x->u, &r->u.exit.exit.u, sizeof(x->u));
+	/* The reader zeroes what a reason does not use; keep only the used
+	 * part of the 160-byte union for the common reasons (vcr_cursor_exit
+	 * zeroes the rest). */
+	x->ulen = r->u.exit.exit.reason == KVM_EXIT_IO ? 16 :
+		  r->u.exit.exit.reason == KVM_EXIT_MMIO ? 16 : (uint32_t)sizeof(x->u);
+	if (x->ulen == 16)
+		memcpy(&x->u, &r->u.exit.exit.u, 16);
+	else
+		cur_copy(&x->u, &r->u.exit.exit.u, sizeof(x->u));
 	x->xfirst = (uint32_t)c->nxs;
 	x->xcount = 0;
 	x->data_off = 0;
@@ -1057,7 +1074,8 @@ const struct vcr_record *vcr_cursor_exit(const struct vcr_cursor *cc)
 		r->u.exit.valid = x->valid;
 		r->u.exit.exit.reason = x->reason;
 		r->u.exit.exit.data_len = x->data_len;
-		r->u.exit.exit.u = x->u;
+		memcpy(&r->u.exit.exit.u, &x->u, x->ulen);
+		memset((uint8_t *)&r->u.exit.exit.u + x->ulen, 0, sizeof(x->u) - x->ulen);
 		if (x->data_len)	/* the arena may not exist yet */
 			memcpy(r->u.exit.exit.data, c->arena + x->data_off, x->data_len);
 		r->u.exit.state = c->ev[x->ev].st;
