@@ -6,8 +6,8 @@
  * read and write, UART), or without it a synthetic pattern of the same
  * shape. As in a real run the vCPU has one kvm_run page, into which KVM's
  * part (kvm_fill, not timed) copies each captured exit before the recorder's
- * hooks run: after_run, the VMM's answer to reads, before_run, exactly as
- * vmm/ calls them. The recorder's writer thread drains the ring to a real
+ * hooks run: after_run, the VMM's answer to reads, before_run, through the
+ * recorder's vmm_observer exactly as vmm/ calls them. The recorder's writer thread drains the ring to a real
  * trace file at the same time, on its own schedule.
  *
  * Prints (the setup and the timing method first, as "# " lines):
@@ -46,6 +46,7 @@
 
 #include "formats/trace.h"
 #include "recorder/recorder.h"
+#include "vmm/vmm.h"
 
 #define RUN_SIZE (3 * 4096)	/* KVM_GET_VCPU_MMAP_SIZE on x86-64 */
 #define PIO_OFF 4096		/* KVM_PIO_PAGE_OFFSET * page size */
@@ -262,16 +263,21 @@ static inline __attribute__((always_inline)) void kvm_fill(struct kvm_run *dst,
 		       (size_t)src->io.size * src->io.count);
 }
 
+/* The recorder's observer (vcr_recorder_observer), called as vmm/ calls it:
+ * through the pointers, with the vCPU index. */
+static struct vmm_observer obs;
+
 /* One exit as vmm/ serves it: after_run, the VMM's answer, before_run. */
 static inline __attribute__((always_inline)) void one_exit(struct vcr_recorder_vcpu *v,
 							   struct kvm_run *run)
 {
-	vcr_recorder_after_run(v, run);
+	(void)v;
+	obs.after_run(obs.ctx, 0, run);
 	if (run->exit_reason == KVM_EXIT_MMIO && !run->mmio.is_write)
 		*(uint64_t *)run->mmio.data = 0x5643522d4d4d494full;
 	else if (run->exit_reason == KVM_EXIT_IO && run->io.direction == KVM_EXIT_IO_IN)
 		((uint8_t *)run)[PIO_OFF] = 0x60;
-	vcr_recorder_before_run(v, run);
+	obs.before_run(obs.ctx, 0, run);
 }
 
 /*
@@ -459,6 +465,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	struct vcr_recorder_vcpu *v = vcr_recorder_vcpu(rec, 0);
+	vcr_recorder_observer(rec, &obs);
 
 	if (callgrind_n) {
 		bench_vcpu_exits(v, callgrind_n);

@@ -352,6 +352,54 @@ static inline void rec_clear_poison(struct vcr_recorder_vcpu *v)
 /* prfchw: the ring prefetch becomes prefetchw, which takes the line
  * exclusive (the writer's core may hold it shared from its last lap); CPUs
  * without it run the opcode as a NOP. */
+/* The write of the after_run fast path, for a short or a full EXIT: false
+ * when the record does not fit before the end of the ring or the ring is
+ * full by the producer's cached view of tail (the caller takes the slow
+ * path). Inlined into each variant, and compiled for its target there. */
+static inline __attribute__((always_inline)) bool
+rec_fast_put(struct vcr_recorder_vcpu *v, const struct kvm_run *run, uint64_t w1, uint64_t d,
+	     const bool is_short)
+{
+	const uint64_t len = (is_short ? REC_EXIT_SHORT_SLOTS : REC_EXIT_FULL_SLOTS) *
+			     VCR_RING_SLOT;
+	struct vcr_ring *g = &v->ring;
+	uint64_t head = g->p_head;
+	uint64_t pos = head & g->mask;
+	if (__builtin_expect(pos + len > g->size || head + len - g->p_tail > g->size, 0))
+		return false;
+	vcr_ring_prefetch(g, head);
+
+	uint8_t *e = g->buf + pos;
+	uint8_t *bytes;
+	const uint8_t *sr = (const uint8_t *)&run->s.regs;
+	/* struct vcr_ring_hdr, then reason, dlen, valid, flags: two words. */
+	*(rec_u64u *)e = len | (uint64_t)VCR_RING_EXIT << 32 | (uint64_t)REC_UNION_SMALL << 48;
+	if (is_short) {
+		*(rec_u64u *)(e + 8) = w1 | (uint64_t)REC_EXIT_SHORT << 56;
+		/* regs: 144 bytes = 4 vectors + 16 bytes. */
+#pragma GCC unroll 4
+		for (int i = 0; i < 4; i++)
+			rec_copy32(e + REC_EXIT_HDR + 32 * i, sr + 32 * i);
+		rec_copy16(e + REC_EXIT_HDR + 128, sr + 128);
+		bytes = e + REC_EXIT_SHORT_BYTES;
+	} else {
+		/* kvm_run->s.regs is laid out exactly as struct vcr_vcpu_state
+		 * (static asserts): one copy of the three classes, and the new
+		 * sregs + events to compare the next exits with. */
+		*(rec_u64u *)(e + 8) = w1;
+		rec_copy_state(e + REC_EXIT_HDR, sr);
+		rec_copy_se(v->se, sr + REC_SE_OFF);
+		rec_clear_poison(v);
+		bytes = e + REC_EXIT_FULL_BYTES;
+	}
+	/* 32 bytes: the union's REC_UNION_SMALL, then d over the rest. */
+	rec_copy32(bytes, &run->hw);
+	*(rec_u64u *)(bytes + REC_UNION_SMALL) = d;
+	g->p_head = head + len;
+	__atomic_store_n(&g->head, head + len, __ATOMIC_RELEASE);
+	return true;
+}
+
 #define REC_FAST_NAME vcr_recorder_after_run_avx2
 #define REC_FAST_ATTR __attribute__((target("avx2,prfchw")))
 #define REC_FAST_SE_SAME rec_se_same_avx2
@@ -442,7 +490,8 @@ rec_before_run_slow(struct vcr_recorder_vcpu *v, const struct kvm_run *run)
 	}
 }
 
-void vcr_recorder_before_run(struct vcr_recorder_vcpu *v, const struct kvm_run *run)
+static inline __attribute__((always_inline)) void
+rec_before_run(struct vcr_recorder_vcpu *v, const struct kvm_run *run)
 {
 	uint32_t pending = v->pending;
 	uint32_t dirty = (uint32_t)run->kvm_dirty_regs & VCR_CLASS_ALL;
@@ -471,6 +520,11 @@ void vcr_recorder_before_run(struct vcr_recorder_vcpu *v, const struct kvm_run *
 		}
 	}
 	rec_before_run_slow(v, run);
+}
+
+void vcr_recorder_before_run(struct vcr_recorder_vcpu *v, const struct kvm_run *run)
+{
+	rec_before_run(v, run);
 }
 
 void vcr_recorder_inject(struct vcr_recorder_vcpu *v, uint32_t kind, uint32_t vector)
@@ -602,18 +656,29 @@ int vcr_recorder_error(const struct vcr_recorder *r)
 
 /* ---- vmm_observer adapter ---------------------------------------------- */
 
-static void obs_after_run(void *ctx, uint32_t vcpu, struct kvm_run *run)
+/* The observer's after_run, one per variant of the fast path (chosen when
+ * the observer is filled), with the fast path inlined: no second call and
+ * no ifunc jump per exit. */
+__attribute__((target("avx2,prfchw")))
+static void obs_after_run_avx2(void *ctx, uint32_t vcpu, struct kvm_run *run)
 {
 	struct vcr_recorder *r = ctx;
 	if (vcpu < r->nvcpus)
-		vcr_recorder_after_run(&r->vcpus[vcpu], run);
+		vcr_recorder_after_run_avx2(&r->vcpus[vcpu], run);
+}
+
+static void obs_after_run_sse2(void *ctx, uint32_t vcpu, struct kvm_run *run)
+{
+	struct vcr_recorder *r = ctx;
+	if (vcpu < r->nvcpus)
+		vcr_recorder_after_run_sse2(&r->vcpus[vcpu], run);
 }
 
 static void obs_before_run(void *ctx, uint32_t vcpu, struct kvm_run *run)
 {
 	struct vcr_recorder *r = ctx;
 	if (vcpu < r->nvcpus)
-		vcr_recorder_before_run(&r->vcpus[vcpu], run);
+		rec_before_run(&r->vcpus[vcpu], run);
 }
 
 /* vcpu: the vCPU whose exit the VMM serves, on that vCPU's thread (its own
@@ -644,7 +709,8 @@ void vcr_recorder_observer(struct vcr_recorder *r, struct vmm_observer *obs)
 {
 	memset(obs, 0, sizeof(*obs));
 	obs->ctx = r;
-	obs->after_run = obs_after_run;
+	__builtin_cpu_init();
+	obs->after_run = __builtin_cpu_supports("avx2") ? obs_after_run_avx2 : obs_after_run_sse2;
 	obs->before_run = obs_before_run;
 	obs->mem_write = obs_mem_write;
 	obs->inject = obs_inject;
