@@ -68,6 +68,10 @@ struct vcr_reader {
 	uint64_t *vexit;		/* per vCPU: ordinal of its next exit */
 	char *text;			/* NUL-terminated marker/end text */
 	size_t text_cap;
+	struct r_dec prev;		/* the one decoded before it: going back
+					 * to it (a seek back over a chunk
+					 * boundary, a reverse step) costs no
+					 * decode */
 };
 
 #define R_ERR(r, code, off, ...) vcr_err_set(&(r)->err, (code), (off), __VA_ARGS__)
@@ -844,8 +848,15 @@ static int r_step(struct vcr_reader *r, struct vcr_record *rec, struct vcr_recor
 static int r_load_cur(struct vcr_reader *r)
 {
 	int rc = 0;
-	if (r->dec.ci != r->cur)
-		rc = r_dec_load(r, &r->dec, r->cur);
+	if (r->dec.ci != r->cur) {
+		/* The decoded chunk becomes prev; prev's buffers take the new
+		 * chunk, unless prev is that chunk already. */
+		struct r_dec t = r->prev;
+		r->prev = r->dec;
+		r->dec = t;
+		if (r->dec.ci != r->cur)
+			rc = r_dec_load(r, &r->dec, r->cur);
+	}
 	if (!rc)
 		rc = r_start_chunk(r);
 	return rc;
@@ -1322,6 +1333,7 @@ void vcr_reader_close(struct vcr_reader *r)
 	free(r->vfirst);
 	free(r->vtotal);
 	free(r->dec.cbuf); free(r->dec.kf); free(r->dec.raw);
+	free(r->prev.cbuf); free(r->prev.kf); free(r->prev.raw);
 	free(r->aux.cbuf); free(r->aux.kf); free(r->aux.raw);
 	free(r->state);
 	free(r->known);
@@ -1436,6 +1448,7 @@ int vcr_reader_open(struct vcr_reader **out, const char *path, struct vcr_err *e
 	r->fd = -1;
 	vcr_err_clear(&r->err);
 	r_dec_reset(&r->dec);
+	r_dec_reset(&r->prev);
 	r_dec_reset(&r->aux);
 	r->dctx = ZSTD_createDCtx();
 	int rc = r->dctx ? r_open(r, path) : R_ERR(r, -ENOMEM, UINT64_MAX, "out of memory");
