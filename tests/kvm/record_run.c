@@ -378,11 +378,17 @@ static void test_crash64(void)
 	bool at_crash = t.last_regs[2].rip == crash_rip;
 	bool before = t.last[1].reason == KVM_EXIT_IO && t.last[1].u.io.port == G_PORT_DATA &&
 		      t.last_regs[1].rip == last_exit_rip && t.last_regs[1].rax == 0xdead;
-	tap_ok(st == 3 && t.next_rc == 0 && e->reason == KVM_EXIT_SHUTDOWN && (at_crash || before),
-	       "crash64: status 3, trace ends with SHUTDOWN at crash_rip %#llx (%s)",
-	       (unsigned long long)crash_rip,
-	       at_crash ? "rip reported at the fault"
-			: "vCPU reset before the exit; previous exit at last_exit_rip");
+	if (!tap_ok(st == 3 && t.next_rc == 0 && e->reason == KVM_EXIT_SHUTDOWN &&
+		    (at_crash || before),
+		    "crash64: status 3, trace ends with SHUTDOWN at crash_rip %#llx (%s)",
+		    (unsigned long long)crash_rip,
+		    at_crash ? "rip reported at the fault"
+			     : "vCPU reset before the exit; previous exit at last_exit_rip")) {
+		tap_diag("status %d, reader %d/%d, %llu exits, last reasons %u %u %u", st,
+			 t.open_rc, t.next_rc, (unsigned long long)t.exits, t.last[0].reason,
+			 t.last[1].reason, t.last[2].reason);
+		show_err("crash64");
+	}
 	if (!at_crash)
 		tap_diag("SHUTDOWN exit rip=%#llx (reset state), previous exit rip=%#llx",
 			 (unsigned long long)t.last_regs[2].rip,
