@@ -15,10 +15,13 @@
  *                                  each timed alone by the TSC with its stores
  *                                  completed; median over 50,000 exits
  *   record_vcpu_ns_per_exit_p90    ... 90th percentile, and _mean
- *   record_vcpu_ns_per_exit_burst  batches of 2048 exits back to back,
+ *   record_vcpu_ns_per_exit_burst_marginal
+ *                                  batches of 2048 exits back to back,
  *                                  per-thread CPU time minus the loop without
  *                                  the recorder (timed right before); median
- *                                  batch, and _p10
+ *                                  batch, and _p10. Marginal: the work
+ *                                  overlaps KVM's copy, so it can read below
+ *                                  the paced figure
  *   record_writer_ns_per_exit      writer-thread time to encode and write
  *   record_bytes_per_exit_looped   trace bytes per exit for this stream
  *   record_kvm_get3_ns             KVM_GET_REGS + KVM_GET_SREGS +
@@ -539,8 +542,12 @@ int main(int argc, char **argv)
 	if (st0.stalls)
 		printf("# %llu stalls during the paced run (ring full; in the mean)\n",
 		       (unsigned long long)st0.stalls);
-	printf("record_vcpu_ns_per_exit_burst %.2f ns\n", (double)per[ROUNDS / 2] / BATCH);
-	printf("record_vcpu_ns_per_exit_burst_p10 %.2f ns\n", (double)per[ROUNDS / 10] / BATCH);
+	/* Back to back, the recorder's work overlaps the stalls of KVM's copy
+	 * into the page: the difference is a marginal throughput figure and
+	 * can read below what one exit costs alone (the paced figure). */
+	printf("record_vcpu_ns_per_exit_burst_marginal %.2f ns\n", (double)per[ROUNDS / 2] / BATCH);
+	printf("record_vcpu_ns_per_exit_burst_marginal_p10 %.2f ns\n",
+	       (double)per[ROUNDS / 10] / BATCH);
 	printf("# burst loop without the recorder (KVM's copy into the page, the "
 	       "VMM's answer): %.2f ns per exit, subtracted\n", (double)fill[ROUNDS / 2] / BATCH);
 	printf("record_writer_ns_per_exit %.0f ns\n",
