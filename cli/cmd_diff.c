@@ -70,7 +70,7 @@ static void text_extras(FILE *f, const struct vcr_diff_exit *x)
 			fprintf(f, "set_state dirty=0x%x", e->kind);
 			break;
 		default:
-			fprintf(f, "%s", vcr_diff_rec_type_name(e->type));
+			fprintf(f, "%s", vcr_rec_type_name(e->type));
 		}
 	}
 	if (x->nextras > VCR_DIFF_EXTRAS_SHOWN)
@@ -188,11 +188,11 @@ static void text_event(struct diff_out *o, const struct vcr_diff_event *ev)
 		break;
 	case VCR_DIFF_EV_END:
 		fprintf(f, "runs ended differently: A %s", ev->end_a.present ?
-			vcr_diff_end_how_name(ev->end_a.how) : "without an END record");
+			vcr_end_how_name(ev->end_a.how) : "without an END record");
 		if (ev->end_a.present)
 			fprintf(f, " status %d", ev->end_a.status);
 		fprintf(f, ", B %s", ev->end_b.present ?
-			vcr_diff_end_how_name(ev->end_b.how) : "without an END record");
+			vcr_end_how_name(ev->end_b.how) : "without an END record");
 		if (ev->end_b.present)
 			fprintf(f, " status %d", ev->end_b.status);
 		fputc('\n', f);
@@ -210,7 +210,7 @@ static void json_exit(FILE *f, const struct vcr_diff_exit *x)
 	fprintf(f, ",\"rip\":\"0x%llx\",\"served_with\":[", (unsigned long long)x->state->regs.rip);
 	for (uint32_t i = 0; i < x->nextras && i < VCR_DIFF_EXTRAS_SHOWN; i++) {
 		const struct vcr_diff_extra *e = &x->extras[i];
-		fprintf(f, "%s{\"type\":\"%s\"", i ? "," : "", vcr_diff_rec_type_name(e->type));
+		fprintf(f, "%s{\"type\":\"%s\"", i ? "," : "", vcr_rec_type_name(e->type));
 		if (e->type == VCR_REC_INPUT) {
 			fprintf(f, ",\"kind\":\"%s\",\"len\":%u,\"data\":\"",
 				vcr_diff_input_kind_name(e->kind), e->len);
@@ -245,7 +245,7 @@ static void json_end(FILE *f, const struct vcr_diff_end *e)
 		fputs("{\"present\":false}", f);
 		return;
 	}
-	fprintf(f, "{\"present\":true,\"how\":\"%s\",\"status\":%d}", vcr_diff_end_how_name(e->how),
+	fprintf(f, "{\"present\":true,\"how\":\"%s\",\"status\":%d}", vcr_end_how_name(e->how),
 		e->status);
 }
 

@@ -110,7 +110,7 @@ static void hex(FILE *f, const uint8_t *p, uint64_t n)
 
 static void json_seq(struct dump *d, const struct vcr_record *rec)
 {
-	fprintf(d->f, "{\"type\":\"%s\",\"seq\":", vcr_diff_rec_type_name(rec->type));
+	fprintf(d->f, "{\"type\":\"%s\",\"seq\":", vcr_rec_type_name(rec->type));
 	if (rec->seq == UINT64_MAX)
 		fputs("null", d->f);
 	else
@@ -160,7 +160,7 @@ static void dump_other(struct dump *d, const struct vcr_record *rec)
 		    rec->type == VCR_REC_INJECT)
 			fprintf(f, ",\"vcpu\":%u", rec->vcpu);
 	} else {
-		fprintf(f, "  %s", vcr_diff_rec_type_name(rec->type));
+		fprintf(f, "  %s", vcr_rec_type_name(rec->type));
 		if (rec->type == VCR_REC_INPUT || rec->type == VCR_REC_SET_STATE ||
 		    rec->type == VCR_REC_INJECT)
 			fprintf(f, " vcpu %u", rec->vcpu);
@@ -226,11 +226,11 @@ static void dump_other(struct dump *d, const struct vcr_record *rec)
 	case VCR_REC_END:
 		if (d->json) {
 			fprintf(f, ",\"how\":\"%s\",\"status\":%d,\"msg\":",
-				vcr_diff_end_how_name(rec->u.end.how), rec->u.end.status);
+				vcr_end_how_name(rec->u.end.how), rec->u.end.status);
 			vcr_diff_json_string(f, rec->u.end.msg ? rec->u.end.msg : "");
 			fputs("}\n", f);
 		} else {
-			fprintf(f, " %s status=%d", vcr_diff_end_how_name(rec->u.end.how),
+			fprintf(f, " %s status=%d", vcr_end_how_name(rec->u.end.how),
 				rec->u.end.status);
 			if (rec->u.end.msg && rec->u.end.msg[0]) {
 				fputs(" msg=", f);

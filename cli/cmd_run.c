@@ -420,7 +420,7 @@ static int cmd_run(int argc, char **argv)
 #endif
 	if ((res.how != VCR_END_EXIT_PORT && res.how != VCR_END_HLT) || vcr_verbose)
 		vcr_log("run: %s (%s, exit status %d; %" PRIu64 " exits, %" PRIu64
-			" unknown I/O accesses)", res.msg, vmm_end_how_name(res.how), status,
+			" unknown I/O accesses)", res.msg, vcr_end_how_name(res.how), status,
 			res.exits, res.unknown_io);
 out:
 #ifdef GDBSTUB_LIVE_API

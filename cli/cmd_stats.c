@@ -264,7 +264,7 @@ static void print_text(FILE *f, const char *path, const struct vcr_trace_info *i
 	else
 		fprintf(f, "duration     not recorded\n");
 	if (s->has_end) {
-		fprintf(f, "ended        %s, status %d", vcr_diff_end_how_name(s->end_how), s->end_status);
+		fprintf(f, "ended        %s, status %d", vcr_end_how_name(s->end_how), s->end_status);
 		if (s->end_msg[0])
 			fprintf(f, " (%s)", s->end_msg);
 		fputc('\n', f);
@@ -347,7 +347,7 @@ static void print_text(FILE *f, const char *path, const struct vcr_trace_info *i
 	fprintf(f, "other records\n");
 	for (uint32_t t = VCR_REC_INPUT; t <= VCR_REC_END + 1; t++)
 		if (s->recs[t])
-			fprintf(f, "  %-18s %12llu\n", t <= VCR_REC_END ? vcr_diff_rec_type_name(t) :
+			fprintf(f, "  %-18s %12llu\n", t <= VCR_REC_END ? vcr_rec_type_name(t) :
 				"unknown", (unsigned long long)s->recs[t]);
 	if (s->mem_bytes)
 		fprintf(f, "  %-18s %12llu\n", "memory bytes", (unsigned long long)s->mem_bytes);
@@ -383,7 +383,7 @@ static void print_json(FILE *f, const char *path, const struct vcr_trace_info *i
 		fputs("null", f);
 	fputs(",\"end\":", f);
 	if (s->has_end) {
-		fprintf(f, "{\"how\":\"%s\",\"status\":%d,\"msg\":", vcr_diff_end_how_name(s->end_how),
+		fprintf(f, "{\"how\":\"%s\",\"status\":%d,\"msg\":", vcr_end_how_name(s->end_how),
 			s->end_status);
 		vcr_diff_json_string(f, s->end_msg);
 		putc('}', f);
@@ -408,7 +408,7 @@ static void print_json(FILE *f, const char *path, const struct vcr_trace_info *i
 	bool first = true;
 	for (uint32_t t = VCR_REC_EXIT; t <= VCR_REC_END + 1; t++) {
 		fprintf(f, "%s\"%s\":%llu", first ? "" : ",",
-			t <= VCR_REC_END ? vcr_diff_rec_type_name(t) : "unknown",
+			t <= VCR_REC_END ? vcr_rec_type_name(t) : "unknown",
 			(unsigned long long)s->recs[t]);
 		first = false;
 	}

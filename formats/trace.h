@@ -131,6 +131,12 @@ enum vcr_end_how {
 	VCR_END_SYSTEM_EVENT = 9,
 };
 
+/* Stable lower-case names, used by dump, stats, diff, JSON and messages:
+ * record types "exit", "input", "set_state", ...; end reasons "exit_port",
+ * "hlt", "shutdown", ...; "unknown" for values this vcr does not know. */
+const char *vcr_rec_type_name(uint32_t type);
+const char *vcr_end_how_name(uint32_t how);
+
 struct vcr_record {
 	uint32_t type;		/* enum vcr_rec_type */
 	uint32_t vcpu;		/* 0 for records not tied to a vCPU */

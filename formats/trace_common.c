@@ -25,3 +25,34 @@ const char *vcr_trace_info_get(const struct vcr_trace_info *info, const char *ke
 			return info->kv[i].value;
 	return NULL;
 }
+
+const char *vcr_rec_type_name(uint32_t type)
+{
+	switch (type) {
+	case VCR_REC_EXIT: return "exit";
+	case VCR_REC_INPUT: return "input";
+	case VCR_REC_SET_STATE: return "set_state";
+	case VCR_REC_INJECT: return "inject";
+	case VCR_REC_MEM_WRITE: return "mem_write";
+	case VCR_REC_MEM_PAGES: return "mem_pages";
+	case VCR_REC_MARKER: return "marker";
+	case VCR_REC_END: return "end";
+	default: return "unknown";
+	}
+}
+
+const char *vcr_end_how_name(uint32_t how)
+{
+	switch (how) {
+	case VCR_END_EXIT_PORT: return "exit_port";
+	case VCR_END_HLT: return "hlt";
+	case VCR_END_SHUTDOWN: return "shutdown";
+	case VCR_END_INTERNAL_ERROR: return "internal_error";
+	case VCR_END_FAIL_ENTRY: return "fail_entry";
+	case VCR_END_SIGNAL: return "signal";
+	case VCR_END_ERROR: return "error";
+	case VCR_END_GDB_KILL: return "gdb_kill";
+	case VCR_END_SYSTEM_EVENT: return "system_event";
+	default: return "unknown";
+	}
+}

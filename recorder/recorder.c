@@ -1187,22 +1187,6 @@ int vcr_recorder_close(struct vcr_recorder *r, struct vcr_recorder_summary *sum)
 
 /* ---- reporting ---------------------------------------------------------- */
 
-const char *vcr_recorder_end_name(uint32_t how)
-{
-	switch (how) {
-	case VCR_END_EXIT_PORT: return "exit-port";
-	case VCR_END_HLT: return "halted";
-	case VCR_END_SHUTDOWN: return "shutdown";
-	case VCR_END_INTERNAL_ERROR: return "internal-error";
-	case VCR_END_FAIL_ENTRY: return "fail-entry";
-	case VCR_END_SIGNAL: return "signal";
-	case VCR_END_ERROR: return "error";
-	case VCR_END_GDB_KILL: return "gdb-kill";
-	case VCR_END_SYSTEM_EVENT: return "system-event";
-	default: return "unknown";
-	}
-}
-
 int vcr_recorder_summary_format(const struct vcr_recorder_summary *s, const char *path,
 				char *buf, size_t len)
 {
@@ -1221,7 +1205,7 @@ int vcr_recorder_summary_format(const struct vcr_recorder_summary *s, const char
 	return snprintf(buf, len,
 			"record: %s status %d: %llu exits recorded, trace %s %llu bytes, "
 			"%.1f bytes/exit%s",
-			vcr_recorder_end_name(s->how), (int)s->status,
+			vcr_end_how_name(s->how), (int)s->status,
 			(unsigned long long)s->exits, path ? path : "",
 			(unsigned long long)s->trace_bytes,
 			s->exits ? (double)s->trace_bytes / (double)s->exits : 0.0, extra);

@@ -179,7 +179,4 @@ int vcr_recorder_close(struct vcr_recorder *r, struct vcr_recorder_summary *sum)
 int vcr_recorder_summary_format(const struct vcr_recorder_summary *s, const char *path,
 				char *buf, size_t len);
 
-/* Name of an enum vcr_end_how ("exit-port", "halted", ...), never NULL. */
-const char *vcr_recorder_end_name(uint32_t how);
-
 #endif

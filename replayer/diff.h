@@ -211,9 +211,8 @@ void vcr_diff_json_string(FILE *f, const char *s);
 void vcr_diff_json_exit(FILE *f, const struct vcr_exit *e, uint32_t data_shown);
 /* Register value as JSON string "0x..." (fixed width as vcr_reg_format). */
 void vcr_diff_json_reg(FILE *f, const struct vcr_vcpu_state *st, const struct vcr_reg *r);
-/* Name of a record type ("exit", "input", ...) / end reason ("exit_port"...). */
-const char *vcr_diff_rec_type_name(uint32_t type);
-const char *vcr_diff_end_how_name(uint32_t how);
+/* Name of an input kind ("io_in", "mmio_read"). Record types and end
+ * reasons: vcr_rec_type_name / vcr_end_how_name (formats/trace.h). */
 const char *vcr_diff_input_kind_name(uint32_t kind);
 
 #endif

@@ -23,22 +23,6 @@ static void kick_handler(int sig)
 	(void)sig;
 }
 
-const char *vmm_end_how_name(uint32_t how)
-{
-	switch (how) {
-	case VCR_END_EXIT_PORT: return "exit-port";
-	case VCR_END_HLT: return "halted";
-	case VCR_END_SHUTDOWN: return "triple-fault";
-	case VCR_END_INTERNAL_ERROR: return "internal-error";
-	case VCR_END_FAIL_ENTRY: return "fail-entry";
-	case VCR_END_SIGNAL: return "signal";
-	case VCR_END_ERROR: return "error";
-	case VCR_END_GDB_KILL: return "gdb-kill";
-	case VCR_END_SYSTEM_EVENT: return "system-event";
-	default: return "unknown";
-	}
-}
-
 static int exit_status_for(uint32_t how, int32_t status)
 {
 	switch (how) {
@@ -117,7 +101,7 @@ void vmm_end(struct vmm *vm, uint32_t vcpu, uint32_t how, int32_t status,
 
 void vmm_stop(struct vmm *vm, uint32_t how, int32_t status, const char *msg)
 {
-	vmm_end(vm, 0, how, status, "%s", msg ? msg : vmm_end_how_name(how));
+	vmm_end(vm, 0, how, status, "%s", msg ? msg : vcr_end_how_name(how));
 }
 
 bool vmm_ended(const struct vmm *vm)

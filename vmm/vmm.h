@@ -350,7 +350,4 @@ void vmm_stop(struct vmm *vm, uint32_t how, int32_t status, const char *msg);
  * woken by its own means, and returns so that vmm_run can join). */
 bool vmm_ended(const struct vmm *vm);
 
-/* Name of a vcr_end_how for messages ("exit-port", "halted", ...). */
-const char *vmm_end_how_name(uint32_t how);
-
 #endif
