@@ -55,6 +55,7 @@ struct vcr_writer {
 	uint32_t ratio_q16;		/* records compressed/raw, 16.16; 0: unknown */
 	uint64_t c_target;		/* raw non-memory bytes that end a chunk */
 	size_t c_mem;			/* bytes of memory records in the chunk */
+	size_t c_check;			/* rec_len below which w_chunk_full is false */
 	int level;
 	uint64_t ring_bytes;
 	ZSTD_CCtx *cctx;
@@ -314,6 +315,8 @@ static int w_build_header(struct w_buf *b, const struct vcr_trace_info *info,
 static uint8_t *w_delta(uint8_t *p, struct vcr_vcpu_state *prev,
 			const struct vcr_vcpu_state *cur, unsigned mask, unsigned *changed);
 
+static void w_set_check(struct vcr_writer *w);
+
 static void w_chunk_begin(struct vcr_writer *w)
 {
 	w->open = true;
@@ -322,6 +325,7 @@ static void w_chunk_begin(struct vcr_writer *w)
 	w->c_records = 0;
 	w->rec_len = 0;
 	w->c_mem = 0;
+	w_set_check(w);
 	memcpy(w->c_vfirst, w->vexits, w->nvcpus * sizeof(uint64_t));
 
 	/* Keyframe: every vCPU whose state is known, in full, encoded as a
@@ -401,6 +405,19 @@ static void w_ring_drop(struct vcr_writer *w, uint64_t off, uint64_t size)
 	w->nidx = j;
 }
 
+/* w_chunk_full can be true only once rec_len - c_mem reaches the raw
+ * threshold (the probe's or the ratio's), or c_mem reaches
+ * W_CHUNK_MEM_ALONE: one compare per exit on the common path. */
+static void w_set_check(struct vcr_writer *w)
+{
+	if (!w->adaptive)
+		w->c_check = SIZE_MAX;
+	else if (w->c_mem >= W_CHUNK_MEM_ALONE)
+		w->c_check = 0;
+	else
+		w->c_check = (size_t)(w->ratio_q16 ? w->c_target : W_PROBE_RAW) + w->c_mem;
+}
+
 static void w_set_ratio(struct vcr_writer *w, size_t comp, size_t raw, size_t kf_comp)
 {
 	uint64_t q = raw ? (uint64_t)comp * 65536 / raw : 65536;
@@ -408,6 +425,7 @@ static void w_set_ratio(struct vcr_writer *w, size_t comp, size_t raw, size_t kf
 								     : 16 * (uint64_t)kf_comp;
 	w->ratio_q16 = q ? (q > 65536 ? 65536 : (uint32_t)q) : 1;
 	w->c_target = target * 65536 / w->ratio_q16;
+	w_set_check(w);
 }
 
 /* Adaptive chunks (see W_CHUNK_TARGET_COMP): should the open chunk end
@@ -701,6 +719,7 @@ static int w_append_mem(struct vcr_writer *w, const struct vcr_record *rec)
 		memcpy(p, d, n);
 		w_rec_end(w, (uint8_t)rec->type, p + n);
 		w->c_mem += n;
+		w_set_check(w);
 		w->st.raw_bytes += 16 + n;
 		d += n;
 		gpa += n;
@@ -721,7 +740,7 @@ static int w_append(struct vcr_writer *w, const struct vcr_record *rec)
 	if (v >= w->nvcpus)
 		v = 0;
 	if (rec->type == VCR_REC_EXIT && w->open &&
-	    (w->c_exits >= w->chunk_exits || w_chunk_full(w))) {
+	    (w->c_exits >= w->chunk_exits || (w->rec_len >= w->c_check && w_chunk_full(w)))) {
 		rc = w_chunk_finish(w);
 		if (rc)
 			return rc;
