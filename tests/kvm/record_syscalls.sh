@@ -18,9 +18,13 @@ g=$build/tests/guests
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
+# LeakSanitizer refuses to run under ptrace (sanitizer build); the other
+# tests of the same binary check for leaks.
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
 if ! command -v strace >/dev/null; then
-    echo "1..0 # SKIP strace not installed"
-    exit 0
+    # scripts/deps.sh installs strace: its absence is a broken set-up, not a skip.
+    echo "1..1"; echo "not ok 1 - strace not installed (scripts/deps.sh installs it)"
+    exit 1
 fi
 [ -c /dev/kvm ] || { echo "Bail out! no /dev/kvm"; exit 1; }
 

@@ -11,9 +11,13 @@ g=$build/tests/guests
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
+# LeakSanitizer refuses to run under ptrace (sanitizer build); the other
+# tests of the same binary check for leaks.
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
 if ! command -v strace >/dev/null; then
-    echo "1..0 # SKIP strace not installed"
-    exit 0
+    # scripts/deps.sh installs strace: its absence is a broken set-up, not a skip.
+    echo "1..1"; echo "not ok 1 - strace not installed (scripts/deps.sh installs it)"
+    exit 1
 fi
 echo "1..4"
 timeout 120 strace -f -qq -o "$tmp/trace" "$vcr" run --no-stdin "$g/count64.elf" >"$tmp/out" 2>"$tmp/err"
