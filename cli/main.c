@@ -36,6 +36,11 @@ static void usage(FILE *f)
 
 static int cmd_help(int argc, char **argv)
 {
+	if (argc > 1 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
+		printf("usage: vcr help [COMMAND]\n\nWithout COMMAND, list the commands; "
+		       "with one, print its --help.\n");
+		return 0;
+	}
 	if (argc > 1) {
 		for (const struct vcr_command *c = __start_vcr_cmds; c < __stop_vcr_cmds; c++)
 			if (!strcmp(c->name, argv[1])) {
@@ -52,8 +57,10 @@ VCR_COMMAND("help", 90, cmd_help, "describe the commands (vcr help COMMAND)");
 
 static int cmd_version(int argc, char **argv)
 {
-	(void)argc;
-	(void)argv;
+	if (cli_wants_help(argc, argv)) {
+		printf("usage: vcr version\n\nPrint vcr's version.\n");
+		return 0;
+	}
 	printf("vcr %s\n", VCR_VERSION);
 	return 0;
 }
