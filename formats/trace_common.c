@@ -1,4 +1,6 @@
 /* formats/trace_common.c: pieces shared by the trace writer and reader. */
+#include <errno.h>
+#include <stdlib.h>
 #include "formats/trace.h"
 #include "formats/trace_fmt.h"
 
@@ -55,4 +57,19 @@ const char *vcr_end_how_name(uint32_t how)
 	case VCR_END_SYSTEM_EVENT: return "system_event";
 	default: return "unknown";
 	}
+}
+
+int trf_grow(uint8_t **buf, size_t *cap, size_t need)
+{
+	if (need <= *cap)
+		return 0;
+	size_t n = *cap ? *cap : 4096;
+	while (n < need)
+		n *= 2;
+	uint8_t *p = realloc(*buf, n);
+	if (!p)
+		return -ENOMEM;
+	*buf = p;
+	*cap = n;
+	return 0;
 }

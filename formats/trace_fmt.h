@@ -178,36 +178,10 @@ struct trf_class {
 };
 extern const struct trf_class trf_classes[3];
 
-/* Zero / copy n bytes (n a multiple of 16, known at compile time) with
- * 16-byte moves: for the few hundred bytes of a record or a state per exit,
- * gcc's choice (rep stos / rep movs) costs a startup of tens of cycles. The
- * empty asm keeps gcc from turning the loops back into memset/memcpy. */
-#if defined(__SSE2__)
-#include <emmintrin.h>
-static inline __attribute__((always_inline)) void trf_zero16n(void *dst, size_t n)
-{
-	uint8_t *d = dst;
-	for (size_t i = 0; i < n; i += 16) {
-		_mm_storeu_si128((__m128i *)(d + i), _mm_setzero_si128());
-		__asm__("" : : "r"(d) : "memory");
-	}
-}
-static inline __attribute__((always_inline)) void trf_copy8n(void *dst, const void *src, size_t n)
-{
-	uint8_t *d = dst;
-	const uint8_t *s = src;
-	size_t i = 0;
-	for (; i + 16 <= n; i += 16) {
-		_mm_storeu_si128((__m128i *)(d + i), _mm_loadu_si128((const __m128i *)(s + i)));
-		__asm__("" : : "r"(d) : "memory");
-	}
-	if (i < n)
-		memcpy(d + i, s + i, 8);
-}
-#else
-#define trf_zero16n(d, n) memset((d), 0, (n))
-#define trf_copy8n(d, s, n) memcpy((d), (s), (n))
-#endif
+/* Grow *buf (capacity *cap, doubling from 4 KiB) to hold need bytes:
+ * 0 or -ENOMEM (buffer unchanged then). */
+int trf_grow(uint8_t **buf, size_t *cap, size_t need);
+
 _Static_assert(sizeof(((struct vcr_exit *)0)->u) % 16 == 0, "exit payload size");
 _Static_assert(sizeof(struct vcr_vcpu_state) % 8 == 0, "state size");
 

@@ -96,21 +96,6 @@ static int r_pread(struct vcr_reader *r, void *buf, size_t len, uint64_t off)
 	return 0;
 }
 
-static int r_grow(uint8_t **buf, size_t *cap, size_t need)
-{
-	if (need <= *cap)
-		return 0;
-	size_t n = *cap ? *cap : 4096;
-	while (n < need)
-		n *= 2;
-	uint8_t *p = realloc(*buf, n);
-	if (!p)
-		return -ENOMEM;
-	*buf = p;
-	*cap = n;
-	return 0;
-}
-
 /* ------------------------------------------------------------- header */
 
 static char *r_strdup_n(struct vcr_reader *r, size_t *used, const uint8_t *s, size_t n)
@@ -419,7 +404,7 @@ static int r_dec_load(struct vcr_reader *r, struct r_dec *d, size_t ci)
 	if (c->size < hs || !vcr_range_ok(c->off, c->size, r->file_size))
 		return R_ERR(r, -EINVAL, c->off, "chunk at offset %llu lies outside the file",
 			     (unsigned long long)c->off);
-	if (r_grow(&d->cbuf, &d->cbuf_cap, c->size))
+	if (trf_grow(&d->cbuf, &d->cbuf_cap, c->size))
 		return R_ERR(r, -ENOMEM, c->off, "out of memory");
 	rc = r_pread(r, d->cbuf, c->size, c->off);
 	if (rc)
@@ -440,7 +425,7 @@ static int r_dec_load(struct vcr_reader *r, struct r_dec *d, size_t ci)
 			     (unsigned long long)(c->off + c->size));
 	uint32_t kc = trf_get32(h + 32), kr = trf_get32(h + 36);
 	uint32_t rcs = trf_get32(h + 40), rr = trf_get32(h + 44);
-	if (r_grow(&d->kf, &d->kf_cap, kr ? kr : 1) || r_grow(&d->raw, &d->raw_cap, rr ? rr : 1))
+	if (trf_grow(&d->kf, &d->kf_cap, kr ? kr : 1) || trf_grow(&d->raw, &d->raw_cap, rr ? rr : 1))
 		return R_ERR(r, -ENOMEM, c->off, "out of memory");
 	size_t n = ZSTD_decompressDCtx(r->dctx, d->kf, kr, pay, kc);
 	if (ZSTD_isError(n) || n != kr)
@@ -605,7 +590,7 @@ static int r_skip_to(struct vcr_reader *r, uint64_t stop_seq)
 static bool r_exit_payload(struct vcr_exit *e, const uint8_t **pp, const uint8_t *end)
 {
 	const uint8_t *p = *pp;
-	trf_zero16n(&e->u, sizeof(e->u));
+	vcr_zero16n(&e->u, sizeof(e->u));
 	switch (e->reason) {
 	case KVM_EXIT_IO:
 		if (end - p < 2)
@@ -671,7 +656,7 @@ static bool r_exit_payload(struct vcr_exit *e, const uint8_t **pp, const uint8_t
 
 static const char *r_text(struct vcr_reader *r, const uint8_t *p, size_t n)
 {
-	if (r_grow((uint8_t **)&r->text, &r->text_cap, n + 1))
+	if (trf_grow((uint8_t **)&r->text, &r->text_cap, n + 1))
 		return NULL;
 	memcpy(r->text, p, n);
 	r->text[n] = 0;
@@ -710,7 +695,7 @@ static bool r_record(struct vcr_reader *r, unsigned type, const uint8_t *p,
 				if (ref)
 					ref->state = &r->state[v];
 				else
-					trf_copy8n(&rec->u.set_state.state, &r->state[v],
+					vcr_copy8n(&rec->u.set_state.state, &r->state[v],
 						   sizeof(r->state[v]));
 			}
 			return true;
@@ -738,7 +723,7 @@ static bool r_record(struct vcr_reader *r, unsigned type, const uint8_t *p,
 			ref->data = p;
 		} else {
 			memcpy(e->data, p, e->data_len);
-			trf_copy8n(&rec->u.exit.state, &r->state[v], sizeof(r->state[v]));
+			vcr_copy8n(&rec->u.exit.state, &r->state[v], sizeof(r->state[v]));
 		}
 		return true;
 	}

@@ -95,21 +95,6 @@ struct vcr_writer {
 	struct vcr_writer_stats st;
 };
 
-static int w_grow(uint8_t **buf, size_t *cap, size_t need)
-{
-	if (need <= *cap)
-		return 0;
-	size_t n = *cap ? *cap : 4096;
-	while (n < need)
-		n *= 2;
-	uint8_t *p = realloc(*buf, n);
-	if (!p)
-		return -ENOMEM;
-	*buf = p;
-	*cap = n;
-	return 0;
-}
-
 static int w_pwrite_all(int fd, const uint8_t *p, size_t len, uint64_t off,
 			uint64_t *calls)
 {
@@ -141,7 +126,7 @@ static uint8_t *wb_reserve(struct w_buf *b, size_t n)
 {
 	if (b->err)
 		return NULL;
-	if (w_grow(&b->p, &b->cap, b->len + n)) {
+	if (trf_grow(&b->p, &b->cap, b->len + n)) {
 		b->err = -ENOMEM;
 		return NULL;
 	}
@@ -460,7 +445,7 @@ static int w_chunk_finish(struct vcr_writer *w)
 
 	size_t hdr = TRF_CHUNK_HDR_FIXED + 8 * (size_t)w->nvcpus + 8;
 	size_t kb = ZSTD_compressBound(w->kf_len), rb = ZSTD_compressBound(w->rec_len);
-	rc = w_grow(&w->out, &w->out_cap, w->out_len + hdr + kb + rb + TRF_ALIGN);
+	rc = trf_grow(&w->out, &w->out_cap, w->out_len + hdr + kb + rb + TRF_ALIGN);
 	if (rc)
 		return rc;
 	uint8_t *h = w->out + w->out_len;
@@ -671,7 +656,7 @@ static uint8_t *w_exit_payload(uint8_t *p, const struct vcr_exit *e)
  * body start (tag and a 1-byte length are written by w_rec_end). */
 static uint8_t *w_rec_begin(struct vcr_writer *w, size_t body_max)
 {
-	if (w_grow(&w->rec, &w->rec_cap, w->rec_len + 6 + body_max))
+	if (trf_grow(&w->rec, &w->rec_cap, w->rec_len + 6 + body_max))
 		return NULL;
 	return w->rec + w->rec_len + 2;
 }

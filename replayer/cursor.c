@@ -158,26 +158,6 @@ struct vcr_cursor {
 
 /* ------------------------------------------------------------ helpers */
 
-/* Copy a state or an exit payload (a multiple of 8 bytes) with 16-byte
- * moves: once or twice per exit, where gcc's rep movsq costs a startup of
- * tens of cycles. The empty asm keeps gcc from making it a memcpy again. */
-#if defined(__SSE2__)
-#include <emmintrin.h>
-static inline __attribute__((always_inline)) void cur_copy(void *dst, const void *src, size_t n)
-{
-	uint8_t *d = dst;
-	const uint8_t *s = src;
-	size_t i = 0;
-	for (; i + 16 <= n; i += 16) {
-		_mm_storeu_si128((__m128i *)(d + i), _mm_loadu_si128((const __m128i *)(s + i)));
-		__asm__("" : : "r"(d) : "memory");
-	}
-	if (i < n)
-		memcpy(d + i, s + i, 8);
-}
-#else
-#define cur_copy(d, s, n) memcpy((d), (s), (n))
-#endif
 _Static_assert(sizeof(struct vcr_vcpu_state) % 8 == 0, "state size");
 
 static int cur_grow_slow(void **p, size_t *cap, size_t need, size_t elem);
@@ -244,7 +224,7 @@ static int cur_push_event(struct vcr_cursor *c, uint32_t vcpu, uint64_t vcpu_exi
 	e->vcpu = vcpu;
 	e->prev = c->wlast[vcpu];
 	e->vcpu_exit = vcpu_exit;
-	cur_copy(&e->st, st, sizeof(*st));
+	vcr_copy8n(&e->st, st, sizeof(*st));
 	c->wlast[vcpu] = (int32_t)c->nev;
 	c->nev++;
 	return 0;
@@ -302,7 +282,7 @@ static int cur_add_exit(struct vcr_cursor *c)
 	if (x->ulen == 16)
 		memcpy(&x->u, &r->u.exit.exit.u, 16);
 	else
-		cur_copy(&x->u, &r->u.exit.exit.u, sizeof(x->u));
+		vcr_copy8n(&x->u, &r->u.exit.exit.u, sizeof(x->u));
 	x->xfirst = (uint32_t)c->nxs;
 	x->xcount = 0;
 	x->data_off = 0;
@@ -1090,7 +1070,7 @@ int vcr_cursor_state(const struct vcr_cursor *c, uint32_t vcpu, struct vcr_vcpu_
 		return -EIO;
 	if (vcpu >= c->nvcpus || c->cur[vcpu] < 0)
 		return -ENOENT;
-	cur_copy(st, &c->ev[c->cur[vcpu]].st, sizeof(*st));
+	vcr_copy8n(st, &c->ev[c->cur[vcpu]].st, sizeof(*st));
 	return 0;
 }
 
