@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <emmintrin.h>
 
 enum {
 	ST_IDLE,	/* between packets */
@@ -252,6 +253,16 @@ int rsp_buf_printf(struct rsp_buf *b, const char *fmt, ...)
 
 static const char hexdig[] = "0123456789abcdef";
 
+/* Two hex digits per byte, one 16-bit store (little-endian: the high
+ * nibble's digit first). */
+static uint16_t hexpair[256];
+
+static void __attribute__((constructor)) hexpair_init(void)
+{
+	for (unsigned i = 0; i < 256; i++)
+		hexpair[i] = (uint16_t)((uint8_t)hexdig[i >> 4] | (uint16_t)(uint8_t)hexdig[i & 15] << 8);
+}
+
 int rsp_buf_put_hex(struct rsp_buf *b, const void *data, size_t len)
 {
 	const uint8_t *s = data;
@@ -262,10 +273,8 @@ int rsp_buf_put_hex(struct rsp_buf *b, const void *data, size_t len)
 	if (rc)
 		return rc;
 	uint8_t *o = b->data + b->len;
-	for (size_t i = 0; i < len; i++) {
-		*o++ = (uint8_t)hexdig[s[i] >> 4];
-		*o++ = (uint8_t)hexdig[s[i] & 15];
-	}
+	for (size_t i = 0; i < len; i++)
+		memcpy(o + 2 * i, &hexpair[s[i]], 2);
 	b->len += 2 * len;
 	return 0;
 }
@@ -297,52 +306,122 @@ int rsp_buf_put_escaped(struct rsp_buf *b, const void *data, size_t len)
 	return 0;
 }
 
-int rsp_put_packet(struct rsp_buf *out, const void *payload, size_t len)
+/* One step of the encoder at s[i] (i < len): an escape, a run of 4 or more
+ * equal bytes as "c*N" (N - 29 more copies of c, as gdbserver does: a run of
+ * zeros or of gdb's 'x' (unavailable register) digits costs gdb 3
+ * characters to read instead of up to 98; gdb reads replies one character
+ * at a time, so fewer characters are less of its time), or one plain byte.
+ * Only plain bytes are repeated; N avoids '#' and '$'. Returns the bytes of
+ * s consumed. */
+static inline size_t put_one(uint8_t **op, const uint8_t *s, size_t i, size_t len)
+{
+	uint8_t *o = *op;
+	uint8_t c = s[i];
+	if (needs_escape(c)) {
+		*o++ = '}';
+		*o++ = c ^ 0x20;
+		*op = o;
+		return 1;
+	}
+	size_t run = 1;
+	while (i + run < len && s[i + run] == c && run < 98)
+		run++;
+	*o++ = c;
+	size_t extra = run - 1;
+	if (extra < 3) {
+		*op = o;
+		return 1;
+	}
+	while (extra + 29 == '#' || extra + 29 == '$')
+		extra--;
+	*o++ = '*';
+	*o++ = (uint8_t)(extra + 29);
+	*op = o;
+	return extra + 1;
+}
+
+/* The reference encoder: put_one at every position. rsp_put_packet gives
+ * the same bytes faster; tests/unit/rsp_parser_test compares them. */
+size_t rsp_encode_ref(uint8_t *o, const void *payload, size_t len)
 {
 	const uint8_t *s = payload;
-	size_t start;
+	uint8_t *o0 = o;
+	for (size_t i = 0; i < len;)
+		i += put_one(&o, s, i, len);
+	return (size_t)(o - o0);
+}
+
+/* The encoder of rsp_put_packet. An 8 KiB memory read is 16 KiB of hex:
+ * byte by byte, the encoder cost the stub ~40 us a read, a fifth of what
+ * gdb itself spends. 16 bytes at a time (SSE2, baseline x86-64): a block
+ * where no byte needs an escape and no run of 4 equal bytes starts is
+ * copied whole; else the bytes before the first such position are, and
+ * put_one handles that position. A run of 4 starting at j is
+ * s[j] == s[j+1] == s[j+2] == s[j+3], one compare mask per shift, so the
+ * output is byte for byte that of rsp_encode_ref. */
+static size_t encode_fast(uint8_t *o, const uint8_t *s, size_t len)
+{
+	uint8_t *o0 = o;
+	size_t i = 0;
+	const __m128i hash = _mm_set1_epi8('#'), dollar = _mm_set1_epi8('$');
+	const __m128i brace = _mm_set1_epi8('}'), star = _mm_set1_epi8('*');
+
+	while (i + 19 <= len) {
+		__m128i v0 = _mm_loadu_si128((const __m128i *)(s + i));
+		__m128i v1 = _mm_loadu_si128((const __m128i *)(s + i + 1));
+		__m128i v2 = _mm_loadu_si128((const __m128i *)(s + i + 2));
+		__m128i v3 = _mm_loadu_si128((const __m128i *)(s + i + 3));
+		__m128i run = _mm_and_si128(_mm_and_si128(_mm_cmpeq_epi8(v0, v1),
+							  _mm_cmpeq_epi8(v0, v2)),
+					    _mm_cmpeq_epi8(v0, v3));
+		__m128i esc = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v0, hash),
+							_mm_cmpeq_epi8(v0, dollar)),
+					   _mm_or_si128(_mm_cmpeq_epi8(v0, brace),
+							_mm_cmpeq_epi8(v0, star)));
+		unsigned stop = (unsigned)_mm_movemask_epi8(_mm_or_si128(run, esc));
+		_mm_storeu_si128((__m128i *)o, v0);
+		if (!stop) {
+			o += 16;
+			i += 16;
+			continue;
+		}
+		unsigned k = (unsigned)__builtin_ctz(stop);
+		o += k;
+		i += k;
+		i += put_one(&o, s, i, len);
+	}
+	while (i < len)
+		i += put_one(&o, s, i, len);
+	return (size_t)(o - o0);
+}
+
+static uint8_t sum_bytes(const uint8_t *p, size_t n)
+{
+	__m128i acc = _mm_setzero_si128();
+	size_t i = 0;
+	for (; i + 16 <= n; i += 16)
+		acc = _mm_add_epi64(acc, _mm_sad_epu8(_mm_loadu_si128((const __m128i *)(p + i)),
+						      _mm_setzero_si128()));
+	uint64_t sum = (uint64_t)_mm_cvtsi128_si64(acc) +
+		       (uint64_t)_mm_cvtsi128_si64(_mm_unpackhi_epi64(acc, acc));
+	for (; i < n; i++)
+		sum += p[i];
+	return (uint8_t)sum;
+}
+
+int rsp_put_packet(struct rsp_buf *out, const void *payload, size_t len)
+{
 	int rc;
 
 	if ((rc = rsp_buf_putc(out, '$')))
 		return rc;
-	/* Worst case: every byte escaped, plus the 3-byte tail. */
-	if (len > (SIZE_MAX - 3) / 2 || (rc = rsp_buf_reserve(out, 2 * len + 3)))
+	/* Worst case: every byte escaped, plus the 3-byte tail; the fast
+	 * encoder stores 16 bytes where it may keep fewer. */
+	if (len > (SIZE_MAX - 19) / 2 || (rc = rsp_buf_reserve(out, 2 * len + 19)))
 		return rc ? rc : -EOVERFLOW;
-	start = out->len;
-	uint8_t *o = out->data + out->len;
-	for (size_t i = 0; i < len;) {
-		uint8_t c = s[i];
-		if (needs_escape(c)) {
-			*o++ = '}';
-			*o++ = c ^ 0x20;
-			i++;
-			continue;
-		}
-		/* Run-length encoding ("c*N": N - 29 more copies of c), as
-		 * gdbserver does: a run of zeros or of gdb's 'x' (unavailable
-		 * register) digits costs gdb 3 characters to read instead of
-		 * up to 98. gdb reads replies one character at a time, so
-		 * fewer characters are less of its time. Only plain bytes are
-		 * repeated; N avoids '#' and '$'. */
-		size_t run = 1;
-		while (i + run < len && s[i + run] == c && run < 98)
-			run++;
-		*o++ = c;
-		size_t extra = run - 1;
-		if (extra < 3) {
-			i++;
-			continue;
-		}
-		while (extra + 29 == '#' || extra + 29 == '$')
-			extra--;
-		*o++ = '*';
-		*o++ = (uint8_t)(extra + 29);
-		i += extra + 1;
-	}
-	out->len = (size_t)(o - out->data);
-	uint8_t sum = 0;
-	for (size_t i = start; i < out->len; i++)
-		sum += out->data[i];
+	size_t start = out->len;
+	out->len += encode_fast(out->data + start, payload, len);
+	uint8_t sum = sum_bytes(out->data + start, out->len - start);
 	uint8_t tail[3] = { '#', (uint8_t)hexdig[sum >> 4], (uint8_t)hexdig[sum & 15] };
 	return rsp_buf_put(out, tail, 3);
 }

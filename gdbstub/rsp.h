@@ -96,6 +96,10 @@ int rsp_buf_put_escaped(struct rsp_buf *b, const void *data, size_t len);
  * ("c*N", N - 29 more copies, never '#' or '$'), as gdbserver does. The
  * payload is raw: callers must not escape it themselves. */
 int rsp_put_packet(struct rsp_buf *out, const void *payload, size_t len);
+/* The byte-at-a-time encoder rsp_put_packet must match (payload only, no
+ * framing): writes at most 2 * len bytes to o, returns how many. For the
+ * tests. */
+size_t rsp_encode_ref(uint8_t *o, const void *payload, size_t len);
 
 /* Helpers for command parsing, all bounds-checked. */
 int rsp_hexval(int c);	/* 0..15 or -1 */
