@@ -64,15 +64,24 @@ open(sys.argv[1], "ab").write(pages)
 PY
 }
 
-# gdb_session NAME PORT: a gdb connected to PORT that runs the commands
-# written to $tmp/NAME.in and answers each with a rate on $tmp/NAME.out:
-#   stepi N | rstepi N | mem N ADDR   (rates: per second, MB/s)
+# gdb_session NAME PORT PID: a gdb connected to PORT (served by process PID)
+# that runs the commands written to $tmp/NAME.in and answers each with a
+# line on $tmp/NAME.out:
+#   stepi N | rstepi N   -> rate (per second)
+#   mem N ADDR           -> rate (MB/s), gdb's own CPU time per read (us,
+#                           time.process_time: every gdb thread), the
+#                           stub's CPU time per read (us, /proc/PID/schedstat)
 gdb_session() {
-    local name=$1 port=$2
+    local name=$1 port=$2 spid=$3
     mkfifo "$tmp/$name.in" "$tmp/$name.out"
     cat >"$tmp/$name.py" <<PY
 import gdb, time
 gdb.execute("set pagination off")
+def stub_ns():
+    try:
+        return int(open("/proc/$spid/schedstat").read().split()[0])
+    except Exception:
+        return None
 try:
     gdb.execute("target remote 127.0.0.1:$port", to_string=True)
     inf = gdb.selected_inferior()
@@ -91,6 +100,8 @@ for line in fin:
     n = int(w[1])
     try:
         t = time.perf_counter()
+        c = time.process_time()
+        s = stub_ns()
         if w[0] == "stepi":
             for i in range(n):
                 gdb.execute("stepi", to_string=True)
@@ -102,8 +113,13 @@ for line in fin:
             for i in range(n):
                 inf.read_memory(a, 8192)
         dt = time.perf_counter() - t
-        rate = n * 8192 / dt / 1e6 if w[0] == "mem" else n / dt
-        fout.write("%.2f\n" % rate)
+        cpu = (time.process_time() - c) / n * 1e6
+        s1 = stub_ns()
+        stub = (s1 - s) / n / 1e3 if s is not None and s1 is not None else float("nan")
+        if w[0] == "mem":
+            fout.write("%.2f %.1f %.1f\n" % (n * 8192 / dt / 1e6, cpu, stub))
+        else:
+            fout.write("%.2f\n" % (n / dt))
     except Exception as e:
         fout.write("nan # %s\n" % str(e).replace("\n", " "))
 if ok:
@@ -114,11 +130,17 @@ PY
     gpids+=($!)
 }
 
-# ask FDIN FDOUT CMD: one measurement; prints the rate or nan.
+# ask FDIN FDOUT CMD [FILE2]: one measurement; prints the rate or nan (the
+# other numbers of a mem answer go to FILE2).
 ask() {
     local line
     echo "$3" >&"$1"
-    if read -t 300 -r line <&"$2"; then echo "${line%% *}"; else echo nan; fi
+    if read -t 300 -r line <&"$2"; then
+        [ -n "${4:-}" ] && echo "${line#* }" >>"$4"
+        echo "${line%% *}"
+    else
+        echo nan
+    fi
 }
 
 # stats FILE: "best median" of the numbers in FILE (nan when none).
@@ -135,7 +157,7 @@ if ! make_blob; then
 elif [ -x "$helper" ] && [ -x "$vcr" ] &&
      "$helper" make "$tmp/t.vcr" $((nstep + 50)) 1 "$tmp/blob.bin" >/dev/null &&
      gdb_start_server "$tmp/stub.log" "$vcr" replay --gdb 127.0.0.1:0 "$tmp/t.vcr" >/dev/null; then
-    gdb_session ours "$GDB_PORT"
+    gdb_session ours "$GDB_PORT" "$GDB_SERVER_PID"
     exec 3<>"$tmp/ours.in" 4<>"$tmp/ours.out"
     ours=1
 else
@@ -154,7 +176,7 @@ if command -v qemu-system-x86_64 >/dev/null && [ -f "$tmp/blob.bin" ]; then
         qpid=
     done
     if [ -n "$qpid" ]; then
-        gdb_session qemu "$port"
+        gdb_session qemu "$port" "$qpid"
         exec 5<>"$tmp/qemu.in" 6<>"$tmp/qemu.out"
         qemu=1
     else
@@ -168,8 +190,8 @@ for _ in $(seq 1 "$rounds"); do
         ask 3 4 "rstepi $nstep" >>"$tmp/r.rstepi"
     fi
     [ $qemu = 1 ] && ask 5 6 "stepi $nstep" >>"$tmp/q.stepi"
-    [ $ours = 1 ] && ask 3 4 "mem $nread $BLOB" >>"$tmp/r.dense"
-    [ $qemu = 1 ] && ask 5 6 "mem $nread $BLOB" >>"$tmp/q.dense"
+    [ $ours = 1 ] && ask 3 4 "mem $nread $BLOB" "$tmp/r.dense.cpu" >>"$tmp/r.dense"
+    [ $qemu = 1 ] && ask 5 6 "mem $nread $BLOB" "$tmp/q.dense.cpu" >>"$tmp/q.dense"
     [ $ours = 1 ] && ask 3 4 "mem $nread $((BLOB + 8192))" >>"$tmp/r.sparse"
     [ $qemu = 1 ] && ask 5 6 "mem $nread $((BLOB + 8192))" >>"$tmp/q.sparse"
 done
@@ -195,5 +217,22 @@ out gdb_stepi_per_s_qemu "$tmp/q.stepi" stepi/s
 out gdb_reverse_stepi_per_s "$tmp/r.rstepi" stepi/s
 out gdb_mem_read_mb_per_s "$tmp/r.dense" MB/s
 out gdb_mem_read_mb_per_s_qemu "$tmp/q.dense" MB/s
+# Where a dense read's time goes: gdb's own CPU per 8 KiB read and the
+# stub's, medians over the rounds; gdb's CPU alone bounds the rate at
+# 8192 B / (its CPU per read), whatever the stub does.
+cpu() {	# cpu NAME FILE COLUMN
+    local v
+    v=$(awk -v c="$3" '$c != "nan" { print $c }' "$2" 2>/dev/null | sort -g |
+        awk '{ v[NR] = $1 } END { if (!NR) print "nan"; else printf "%.1f\n", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }')
+    echo "$1 $v us"
+}
+touch "$tmp"/r.dense.cpu "$tmp"/q.dense.cpu
+cpu gdb_mem_read_gdb_cpu_us "$tmp/r.dense.cpu" 1
+cpu gdb_mem_read_stub_cpu_us "$tmp/r.dense.cpu" 2
+cpu gdb_mem_read_gdb_cpu_us_qemu "$tmp/q.dense.cpu" 1
+cpu gdb_mem_read_stub_cpu_us_qemu "$tmp/q.dense.cpu" 2
+g=$(awk -v c=1 '$c != "nan" { print $c }' "$tmp/r.dense.cpu" | sort -g | head -1)
+[ -n "$g" ] && awk -v g="$g" 'BEGIN { printf "gdb_mem_read_gdb_bound_mb_per_s %.1f MB/s\n", 8192 / g }'
+echo "#   gdb_mem_read_gdb_bound_mb_per_s: 8192 B over gdb's least CPU per dense read against our stub (the rate a stub taking no time would give)"
 out gdb_mem_read_sparse_mb_per_s "$tmp/r.sparse" MB/s
 out gdb_mem_read_sparse_mb_per_s_qemu "$tmp/q.sparse" MB/s
