@@ -197,7 +197,7 @@ struct vcr_writer_opts {
 /* Create `path` (truncating) and write the header. The writer keeps the fd.
  * Defaults: zstd level 1, write() every 4096 exits, and up to 3072 exits per
  * chunk: fewer when exits compress poorly, so that a chunk's records
- * compress to about 6 KiB, and memory records over 16 KiB end a chunk at the
+ * compress to about 4 KiB, and memory records over 16 KiB end a chunk at the
  * next exit (a seek decodes one chunk). A chunk_exits set in opts is used as
  * is.
  * Ring mode (ring_bytes > 0, at least 16 KiB) reuses the chunk area; readers

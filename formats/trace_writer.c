@@ -19,17 +19,24 @@
  *  - once the records other than memory would compress to about
  *    W_CHUNK_TARGET_COMP bytes, estimated from their raw size at the last
  *    chunk's compression ratio. Before any chunk tells the ratio, the
- *    records so far are compressed once, as a probe, when they reach
- *    W_PROBE_RAW bytes. Exits that compress well (port I/O loops: < 1 byte
- *    each) keep 3072 as their limit, so keyframes stay a small share; the
- *    target grows to 16 keyframes' size so that the keyframes of many
- *    vCPUs never dominate.
+ *    records so far are compressed as a probe when they reach W_PROBE_RAW
+ *    bytes; a small sample compresses worse than a whole chunk, so while
+ *    the ratio is only a probe's, reaching the target it predicts means
+ *    compressing again: the chunk ends if that comes to at least 3/4 of
+ *    the target, else the new, better ratio sets a larger target (each
+ *    such step grows it by over a third, so there are few). Exits that
+ *    compress well (port I/O loops: < 1 byte each) keep 3072 as their
+ *    limit, so keyframes stay a small share; the target grows to 16
+ *    keyframes' size so that the keyframes of many vCPUs never dominate.
  *  - once memory records (the loader's writes, page snapshots) reach
  *    W_CHUNK_MEM_ALONE bytes: they then sit in a chunk with only the exits
  *    they belong to, and seeks to the exits after them do not decompress
- *    them again. Chunks mostly made of memory do not set the ratio. */
-#define W_CHUNK_TARGET_COMP 6144u
-#define W_PROBE_RAW (24u << 10)
+ *    them again. Chunks mostly made of memory do not set the ratio.
+ * 4 KiB rather than 6 KiB: a cold seek is mostly this chunk's decode
+ * (bench/cursor_bench: worst target 40 -> 30 us) for 4% more bytes on a
+ * stream of 6 bytes an exit (docs/format.md, "Chunk size"). */
+#define W_CHUNK_TARGET_COMP 4096u
+#define W_PROBE_RAW (2 * W_CHUNK_TARGET_COMP)
 #define W_CHUNK_MEM_ALONE (16u << 10)
 #define W_RATIO_MIN_EXITS 64u
 #define W_DEFAULT_FLUSH_EXITS 4096u
@@ -53,6 +60,7 @@ struct vcr_writer {
 	uint32_t chunk_exits, flush_exits;
 	bool adaptive;			/* chunk_exits is the default: see W_CHUNK_TARGET_COMP */
 	uint32_t ratio_q16;		/* records compressed/raw, 16.16; 0: unknown */
+	bool ratio_probed;		/* ratio_q16 comes from a probe, not a chunk */
 	uint64_t c_target;		/* raw non-memory bytes that end a chunk */
 	size_t c_mem;			/* bytes of memory records in the chunk */
 	size_t c_check;			/* rec_len below which w_chunk_full is false */
@@ -413,6 +421,17 @@ static void w_set_ratio(struct vcr_writer *w, size_t comp, size_t raw, size_t kf
 	w_set_check(w);
 }
 
+/* Compress the open chunk's records as they are; their compressed size,
+ * or 0 when that fails (out of memory). */
+static size_t w_probe(struct vcr_writer *w)
+{
+	size_t bound = ZSTD_compressBound(w->rec_len);
+	uint8_t *tmp = malloc(bound);
+	size_t n = tmp ? ZSTD_compressCCtx(w->cctx, tmp, bound, w->rec, w->rec_len, w->level) : 0;
+	free(tmp);
+	return ZSTD_isError(n) ? 0 : n;
+}
+
 /* Adaptive chunks (see W_CHUNK_TARGET_COMP): should the open chunk end
  * before the next exit? */
 static bool w_chunk_full(struct vcr_writer *w)
@@ -422,16 +441,19 @@ static bool w_chunk_full(struct vcr_writer *w)
 	if (w->c_mem >= W_CHUNK_MEM_ALONE)
 		return true;
 	size_t raw = w->rec_len - w->c_mem;
-	if (!w->ratio_q16 && raw >= W_PROBE_RAW) {
-		/* No chunk told the ratio yet: compress what there is once. */
-		size_t bound = ZSTD_compressBound(w->rec_len);
-		uint8_t *tmp = malloc(bound);
-		size_t n = tmp ? ZSTD_compressCCtx(w->cctx, tmp, bound, w->rec, w->rec_len, w->level)
-			       : 0;
-		free(tmp);
-		w_set_ratio(w, tmp && !ZSTD_isError(n) ? n : w->rec_len / 4, w->rec_len, 0);
+	if (!w->ratio_q16 || (w->ratio_probed && raw >= w->c_target)) {
+		if (!w->ratio_q16 && raw < W_PROBE_RAW)
+			return false;
+		/* No chunk told the ratio yet: measure what there is. */
+		size_t n = w_probe(w);
+		if (!n)
+			n = w->rec_len / 4;
+		if (w->ratio_q16 && n >= W_CHUNK_TARGET_COMP / 4 * 3)
+			return true;
+		w_set_ratio(w, n, w->rec_len, 0);
+		w->ratio_probed = true;
 	}
-	return w->ratio_q16 && raw >= w->c_target;
+	return raw >= w->c_target;
 }
 
 static int w_chunk_finish(struct vcr_writer *w)
@@ -458,8 +480,10 @@ static int w_chunk_finish(struct vcr_writer *w)
 		return -EIO;
 	size_t total = trf_align(hdr + kc + rcsz);
 	memset(pay + kc + rcsz, 0, total - (hdr + kc + rcsz));
-	if (w->adaptive && w->c_exits >= W_RATIO_MIN_EXITS && w->c_mem <= w->rec_len / 2)
+	if (w->adaptive && w->c_exits >= W_RATIO_MIN_EXITS && w->c_mem <= w->rec_len / 2) {
 		w_set_ratio(w, rcsz, w->rec_len, kc);
+		w->ratio_probed = false;
+	}
 
 	uint64_t off = w->out_off + w->out_len;
 	if (w->ring_bytes && off + total > w->ring_end && off > w->data_start) {
