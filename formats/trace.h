@@ -255,13 +255,29 @@ struct vcr_record_ref {
 	const struct vcr_vcpu_state *state;	/* EXIT, SET_STATE: the vCPU's
 						 * full state after the record */
 	const uint8_t *data;	/* EXIT: exit.data_len bytes; INPUT: input.len bytes */
+	/* EXIT, SET_STATE: what the record changed in its vCPU's state, as
+	 * XORs: 8-byte word delta_word[i] of the state (0..64, increasing) was
+	 * XORed with delta_xor[i], i < delta_n. Cheaper to follow than the
+	 * full state for a reader of every record (the cursor keeps these
+	 * instead of states), and reversible: applying them again undoes them. */
+	uint32_t delta_n;
+	const uint8_t *delta_word;
+	const uint64_t *delta_xor;
+	/* The reader set vCPU states from something other than the records'
+	 * deltas since the record it returned before: a chunk's keyframe (a
+	 * new chunk), or a seek. In a well-formed trace read on in order, a
+	 * keyframe changes nothing; a damaged chunk skipped, a seek or a
+	 * hostile file can. Whoever follows states through the deltas then
+	 * takes them again (vcr_reader_state). */
+	bool rebased;
 };
 
 /* vcr_reader_next without the bulky copies, for hot loops (cursor, diff):
  * *rec is filled the same way except rec->u.exit.state,
  * rec->u.exit.exit.data, rec->u.set_state.state and rec->u.input.data, which
  * are left untouched; ref points to them instead (NULL when the record has
- * none). Both stay valid until the next call on r. */
+ * none), and gives the record's delta (delta_n 0 when none). All stay valid
+ * until the next call on r. */
 int vcr_reader_next_ref(struct vcr_reader *r, struct vcr_record *rec, struct vcr_record_ref *ref);
 
 /* Position the reader so that the next vcr_reader_next returns the EXIT

@@ -125,6 +125,11 @@ static inline bool trf_get_varint(const uint8_t **pp, const uint8_t *end, uint64
 		*pp = p + 1;
 		return true;
 	}
+	if (end - p >= 2 && p[1] < 0x80) {	/* two bytes: ports, small XORs */
+		*v = (uint64_t)(p[0] & 0x7f) | (uint64_t)p[1] << 7;
+		*pp = p + 2;
+		return true;
+	}
 	uint64_t r = 0;
 	for (unsigned shift = 0; shift < 64; shift += 7) {
 		if (p >= end)

@@ -68,6 +68,13 @@ struct vcr_reader {
 	uint64_t *vexit;		/* per vCPU: ordinal of its next exit */
 	char *text;			/* NUL-terminated marker/end text */
 	size_t text_cap;
+	bool rebased;			/* states set from a keyframe or a seek since
+					 * the last record returned */
+	struct {			/* the last record's delta (next_ref) */
+		uint32_t n;
+		uint8_t word[TRF_WORDS_ALL];
+		uint64_t x[TRF_WORDS_ALL];
+	} dlog;
 	struct r_dec prev;		/* the one decoded before it: going back
 					 * to it (a seek back over a chunk
 					 * boundary, a reverse step) costs no
@@ -443,7 +450,7 @@ static int r_dec_load(struct vcr_reader *r, struct r_dec *d, size_t ci)
 }
 
 static inline bool r_delta(struct vcr_reader *r, uint32_t v, unsigned classes,
-			   const uint8_t **pp, const uint8_t *end);
+			   const uint8_t **pp, const uint8_t *end, bool log);
 
 /* Apply the keyframe of the loaded chunk and position at its first record. */
 static int r_start_chunk(struct vcr_reader *r)
@@ -462,7 +469,7 @@ static int r_start_chunk(struct vcr_reader *r)
 			goto bad;
 		unsigned fl = *p++;
 		if (fl >> 6 || (fl & 7) != VCR_CLASS_ALL ||
-		    !r_delta(r, (uint32_t)v, (fl >> 3) & 7, &p, end))
+		    !r_delta(r, (uint32_t)v, (fl >> 3) & 7, &p, end, false))
 			goto bad;
 		r->known[v] = 1;
 		prev = v;
@@ -474,6 +481,7 @@ static int r_start_chunk(struct vcr_reader *r)
 	r->next_seq = c->first_seq;
 	r->last_seq = c->first_seq ? c->first_seq - 1 : UINT64_MAX;
 	r->loaded = true;
+	r->rebased = true;
 	return 0;
 bad:
 	return R_ERR(r, -EINVAL, c->off, "chunk at offset %llu: malformed keyframe",
@@ -483,9 +491,13 @@ bad:
 /* ------------------------------------------------------------- records */
 
 /* One class of a delta: bitmap then varints, XORed into `words`. Inlined
- * with constant nwords per class: this runs for every exit read or skipped. */
+ * with constant nwords per class: this runs for every exit read or skipped.
+ * With log, the changed words (numbered from `first`) and their XORs are
+ * also appended to r->dlog (at most TRF_WORDS_ALL over the three classes:
+ * each class comes once and its bits stop at its words). */
 static inline __attribute__((always_inline)) bool
-r_delta_class(uint8_t *words, unsigned nwords, const uint8_t **pp, const uint8_t *end)
+r_delta_class(struct vcr_reader *r, uint8_t *words, unsigned first, unsigned nwords,
+	      const uint8_t **pp, const uint8_t *end, bool log)
 {
 	const uint8_t *p = *pp;
 	const unsigned nb = (nwords + 7) / 8;
@@ -506,23 +518,29 @@ r_delta_class(uint8_t *words, unsigned nwords, const uint8_t **pp, const uint8_t
 		memcpy(&w, words + 8 * i, 8);
 		w ^= x;
 		memcpy(words + 8 * i, &w, 8);
+		if (log) {
+			r->dlog.word[r->dlog.n] = (uint8_t)(first + i);
+			r->dlog.x[r->dlog.n++] = x;
+		}
 	}
 	*pp = p;
 	return true;
 }
 
 static inline __attribute__((always_inline)) bool
-r_delta(struct vcr_reader *r, uint32_t v, unsigned classes, const uint8_t **pp, const uint8_t *end)
+r_delta(struct vcr_reader *r, uint32_t v, unsigned classes, const uint8_t **pp,
+	const uint8_t *end, bool log)
 {
 	uint8_t *st = (uint8_t *)&r->state[v];
+	const unsigned s0 = TRF_WORDS_REGS, e0 = TRF_WORDS_REGS + TRF_WORDS_SREGS;
 	if ((classes & VCR_CLASS_REGS) &&
-	    !r_delta_class(st, TRF_WORDS_REGS, pp, end))
+	    !r_delta_class(r, st, 0, TRF_WORDS_REGS, pp, end, log))
 		return false;
 	if ((classes & VCR_CLASS_SREGS) &&
-	    !r_delta_class(st + 8 * TRF_WORDS_REGS, TRF_WORDS_SREGS, pp, end))
+	    !r_delta_class(r, st + 8 * s0, s0, TRF_WORDS_SREGS, pp, end, log))
 		return false;
 	if ((classes & VCR_CLASS_EVENTS) &&
-	    !r_delta_class(st + 8 * (TRF_WORDS_REGS + TRF_WORDS_SREGS), TRF_WORDS_EVENTS, pp, end))
+	    !r_delta_class(r, st + 8 * e0, e0, TRF_WORDS_EVENTS, pp, end, log))
 		return false;
 	return true;
 }
@@ -563,7 +581,8 @@ static int r_skip_to(struct vcr_reader *r, uint64_t stop_seq)
 		if (!trf_get_varint(&q, body_end, &v) || v >= r->nvcpus || q >= body_end)
 			break;
 		unsigned fl = *q++, mask = fl & 7, changed = (fl >> 3) & 7;
-		if ((fl >> 6) || (changed & ~mask) || !r_delta(r, (uint32_t)v, changed, &q, body_end))
+		if ((fl >> 6) || (changed & ~mask) ||
+		    !r_delta(r, (uint32_t)v, changed, &q, body_end, false))
 			break;
 		r->known[v] = 1;
 		if (type == VCR_REC_EXIT) {
@@ -686,8 +705,16 @@ static bool r_record(struct vcr_reader *r, unsigned type, const uint8_t *p,
 		unsigned fl = *p++, mask = fl & 7, changed = (fl >> 3) & 7;
 		if ((fl >> 6) || (changed & ~mask))
 			return false;
-		if (!r_delta(r, (uint32_t)v, changed, &p, end))
+		if (ref) {
+			r->dlog.n = 0;
+			if (!r_delta(r, (uint32_t)v, changed, &p, end, true))
+				return false;
+			ref->delta_n = r->dlog.n;
+			ref->delta_word = r->dlog.word;
+			ref->delta_xor = r->dlog.x;
+		} else if (!r_delta(r, (uint32_t)v, changed, &p, end, false)) {
 			return false;
+		}
 		r->known[v] = 1;
 		if (type == VCR_REC_SET_STATE) {
 			if (rec) {
@@ -870,19 +897,29 @@ r_next(struct vcr_reader *r, struct vcr_record *rec, struct vcr_record_ref *ref)
 
 int vcr_reader_next(struct vcr_reader *r, struct vcr_record *rec)
 {
-	return r_next(r, rec, NULL);
+	int rc = r_next(r, rec, NULL);
+	if (rc > 0)
+		r->rebased = false;
+	return rc;
 }
 
 int vcr_reader_next_ref(struct vcr_reader *r, struct vcr_record *rec, struct vcr_record_ref *ref)
 {
 	ref->state = NULL;
 	ref->data = NULL;
-	return r_next(r, rec, ref);
+	ref->delta_n = 0;
+	int rc = r_next(r, rec, ref);
+	if (rc > 0) {
+		ref->rebased = r->rebased;
+		r->rebased = false;
+	}
+	return rc;
 }
 
 int vcr_reader_seek(struct vcr_reader *r, uint64_t seq)
 {
 	vcr_err_clear(&r->err);
+	r->rebased = true;	/* states jump over the records skipped */
 	if (!r->nchunks) {
 		r->cur = 0;
 		r->loaded = false;

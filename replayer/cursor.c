@@ -5,16 +5,24 @@
  * [wbase, wbase + nex) decoded from the trace reader, each with the full
  * state of its vCPU, the non-EXIT records that belong to it (its "extras"),
  * and a *base snapshot*: the state of every other vCPU as of exit wbase.
- * States are kept as a list of events (base snapshot entries, EXIT states,
- * SET_STATE results) in file order, each linked to the previous event of the
- * same vCPU. cur[v] is the event that holds v's state at the position, so
- *   - a state query is one copy;
+ * States change through a list of events (base snapshot entries, EXITs,
+ * SET_STATEs) in file order, each linked to the previous event of the same
+ * vCPU, and each keeping what it changed as the reader's XOR delta (a few
+ * words; vcr_record_ref). The cursor keeps one full state per vCPU, the one
+ * at the position (st[]), with the events before the position applied.
+ * XOR undoes itself, so moving either way applies the deltas of the events
+ * in between; cur[v] is v's last event at the position (-1: no state yet).
+ *   - a state query is one copy (none with vcr_cursor_state_ref);
  *   - a forward step applies the events between two exits (O(1) amortized);
- *   - a backward step follows the per-vCPU links back over the same events;
+ *   - a backward step applies the same events again, and follows the
+ *     per-vCPU links back for cur[];
  *   - a seek outside the window is one reader seek (index + one chunk
  *     decode, see formats/trace.h) plus the records up to the next exit.
  * Forward steps read the next records from the reader, which stays
  * positioned after the window, so walking a trace decodes each chunk once.
+ * Keeping deltas rather than a state per event (as before) saves copying
+ * 520 bytes into the window per exit and keeps the window a few dozen
+ * bytes an exit, cache-resident.
  * A backward step off the front of the window reloads a window of
  * CUR_BACK_SPAN exits that ends there, so long reverse walks cost one reader
  * seek per CUR_BACK_SPAN steps. The window is compacted once it holds
@@ -54,6 +62,9 @@
 
 typedef __typeof__(((struct vcr_exit *)0)->u) cur_exit_payload;
 
+/* 64 bytes: the payloads of port I/O and MMIO exits (16 bytes) are kept
+ * here, others (up to 160 bytes) in the arena, so that a window of exits
+ * stays small in the cache. */
 struct cur_exit {
 	uint32_t vcpu;
 	uint32_t valid;
@@ -63,19 +74,25 @@ struct cur_exit {
 	uint32_t xcount;
 	uint32_t reason;
 	uint32_t data_len;
+	uint32_t ulen;		/* bytes of the payload kept (the rest is zero):
+				 * 16 in u16, else sizeof(cur_exit_payload) in
+				 * the arena at u_off */
+	uint64_t aoff;		/* arena length before this exit: what it and
+				 * everything after it put there starts here */
 	uint64_t data_off;	/* exit data bytes in arena */
-	uint32_t ulen;		/* bytes of u kept (the rest is zero) */
-	cur_exit_payload u;
+	uint8_t u16[16];
 };
+#define CUR_U_OFF(x) ((x)->data_off + (x)->data_len + 1)	/* payload after the data */
 
 struct cur_event {
 	uint32_t vcpu;
 	int32_t prev;		/* previous event of the same vCPU, -1 none */
 	uint64_t vcpu_exit;	/* ordinal of v's latest exit, UINT64_MAX unknown */
-	struct vcr_vcpu_state st;
-	uint64_t pad_;		/* 16-byte multiple: st stays 16-aligned in the array */
+	uint32_t doff;		/* its delta: dn words from dw[doff], dx[doff] */
+	uint32_t dn;		/* 0 for base entries (their state is in st[]) */
 };
-_Static_assert(sizeof(struct cur_event) % 16 == 0, "cur_event size");
+
+#define CUR_WORDS (sizeof(struct vcr_vcpu_state) / 8)
 
 /* A non-EXIT record, compact: large payloads live in the arena or, for
  * SET_STATE, in the event list. */
@@ -122,6 +139,9 @@ struct vcr_cursor {
 	size_t nex, capex;
 	struct cur_event *ev;
 	size_t nev, capev;
+	uint8_t *dw;		/* event deltas: state word numbers... */
+	uint64_t *dx;		/* ... and the XORs (capacity capd both) */
+	size_t ndw, capd;
 	struct cur_extra *xs;
 	size_t nxs, capxs;
 	uint8_t *arena;
@@ -132,7 +152,10 @@ struct vcr_cursor {
 
 	/* position */
 	size_t pi;		/* index in ex[] */
-	int32_t *cur;		/* per vCPU: event of its state, -1 none */
+	int32_t *cur;		/* per vCPU: its last event at the position, -1 none */
+	struct vcr_vcpu_state *st;	/* per vCPU: its state at the position */
+	uint32_t napplied;	/* st[] has the events [0, napplied) applied:
+				 * ex[pi].ev + 1 between calls */
 
 	/* materialized views, valid until the cursor moves */
 	struct vcr_record rec;
@@ -189,15 +212,20 @@ static int cur_grow_slow(void **p, size_t *cap, size_t need, size_t elem)
 }
 
 /* Append len bytes to the arena; *off receives their offset. */
-static int cur_arena_put(struct vcr_cursor *c, const void *data, size_t len, uint64_t *off)
+static inline int cur_arena_put(struct vcr_cursor *c, const void *data, size_t len, uint64_t *off)
 {
 	if (len > SIZE_MAX - c->alen - 1)
 		return -ENOMEM;
 	int rc = cur_grow((void **)&c->arena, &c->acap, c->alen + len + 1, 1);
 	if (rc)
 		return rc;
-	if (len)
+	if (len <= 16) {
+		/* Exit and input data are a byte or a few: no call. */
+		for (size_t i = 0; i < len; i++)
+			c->arena[c->alen + i] = ((const uint8_t *)data)[i];
+	} else {
 		memcpy(c->arena + c->alen, data, len);
+	}
 	c->arena[c->alen + len] = 0;	/* texts are stored NUL-terminated */
 	*off = c->alen;
 	c->alen += len + 1;
@@ -212,22 +240,68 @@ static int cur_fail(struct vcr_cursor *c, int code, const char *what)
 	return vcr_err_set(&c->err, code, UINT64_MAX, "%s: %s", what, strerror(-code));
 }
 
-static int cur_push_event(struct vcr_cursor *c, uint32_t vcpu, uint64_t vcpu_exit,
-			  const struct vcr_vcpu_state *st)
+/* XOR the delta of event e into state s. */
+static inline void cur_apply(const struct vcr_cursor *c, const struct cur_event *e,
+			     struct vcr_vcpu_state *s)
 {
-	if (c->nev >= INT32_MAX)
+	uint64_t *w = (uint64_t *)s;
+	for (uint32_t k = e->doff; k < e->doff + e->dn; k++)
+		w[c->dw[k]] ^= c->dx[k];
+}
+
+static int cur_grow_deltas(struct vcr_cursor *c, size_t need)
+{
+	size_t cap = c->capd, cap2 = c->capd;
+	int rc = cur_grow((void **)&c->dx, &cap, need, sizeof(*c->dx));
+	if (!rc)
+		rc = cur_grow((void **)&c->dw, &cap2, need, 1);
+	if (!rc)
+		c->capd = cap;
+	return rc;
+}
+
+/* Append an event of vcpu changing its state by the delta (n words). */
+static int cur_push_event(struct vcr_cursor *c, uint32_t vcpu, uint64_t vcpu_exit,
+			  uint32_t n, const uint8_t *word, const uint64_t *x)
+{
+	if (c->nev >= INT32_MAX || c->ndw > UINT32_MAX - CUR_WORDS)
 		return -EOVERFLOW;
+	if (n > CUR_WORDS)
+		return vcr_err_set(&c->err, -EBADMSG, UINT64_MAX, "delta of %u words", n);
 	int rc = cur_grow((void **)&c->ev, &c->capev, c->nev + 1, sizeof(*c->ev));
+	if (!rc && c->ndw + n > c->capd)
+		rc = cur_grow_deltas(c, c->ndw + n);
 	if (rc)
 		return rc;
 	struct cur_event *e = &c->ev[c->nev];
 	e->vcpu = vcpu;
 	e->prev = c->wlast[vcpu];
 	e->vcpu_exit = vcpu_exit;
-	vcr_copy8n(&e->st, st, sizeof(*st));
+	/* Words come in increasing order (vcr_record_ref): checking the last
+	 * one bounds them all. */
+	if (n && word[n - 1] >= CUR_WORDS)
+		return vcr_err_set(&c->err, -EBADMSG, UINT64_MAX, "delta of word %u",
+				   word[n - 1]);
+	e->doff = (uint32_t)c->ndw;
+	e->dn = n;
+	for (uint32_t k = 0; k < n; k++) {
+		c->dw[c->ndw + k] = word[k];
+		c->dx[c->ndw + k] = x[k];
+	}
+	c->ndw += n;
 	c->wlast[vcpu] = (int32_t)c->nev;
 	c->nev++;
 	return 0;
+}
+
+/* Bring st[] to the events [0, n) applied, from napplied, either way. */
+static void cur_state_to(struct vcr_cursor *c, uint32_t n)
+{
+	uint32_t a = n < c->napplied ? n : c->napplied;
+	uint32_t b = n < c->napplied ? c->napplied : n;
+	for (uint32_t e = a; e < b; e++)
+		cur_apply(c, &c->ev[e], &c->st[c->ev[e].vcpu]);
+	c->napplied = n;
 }
 
 static void cur_invalidate_views(struct vcr_cursor *c)
@@ -238,7 +312,8 @@ static void cur_invalidate_views(struct vcr_cursor *c)
 
 static void cur_window_clear(struct vcr_cursor *c)
 {
-	c->nex = c->nev = c->nxs = c->alen = 0;
+	c->nex = c->nev = c->nxs = c->alen = c->ndw = 0;
+	c->napplied = 0;
 	c->pi = 0;
 	c->wend = false;
 	for (uint32_t v = 0; v < c->nvcpus; v++)
@@ -278,21 +353,25 @@ static int cur_add_exit(struct vcr_cursor *c)
 	 * part of the 160-byte union for the common reasons (vcr_cursor_exit
 	 * zeroes the rest). */
 	x->ulen = r->u.exit.exit.reason == KVM_EXIT_IO ? 16 :
-		  r->u.exit.exit.reason == KVM_EXIT_MMIO ? 16 : (uint32_t)sizeof(x->u);
-	if (x->ulen == 16)
-		memcpy(&x->u, &r->u.exit.exit.u, 16);
-	else
-		vcr_copy8n(&x->u, &r->u.exit.exit.u, sizeof(x->u));
+		  r->u.exit.exit.reason == KVM_EXIT_MMIO ? 16 : (uint32_t)sizeof(cur_exit_payload);
 	x->xfirst = (uint32_t)c->nxs;
 	x->xcount = 0;
-	x->data_off = 0;
-	if (dlen) {
-		rc = cur_arena_put(c, c->sref.data, dlen, &x->data_off);
+	x->aoff = c->alen;
+	/* The data, then (when not kept inline) the payload, right after it
+	 * (CUR_U_OFF). */
+	rc = cur_arena_put(c, c->sref.data, dlen, &x->data_off);
+	if (rc)
+		return rc;
+	if (x->ulen == 16) {
+		memcpy(x->u16, &r->u.exit.exit.u, 16);
+	} else {
+		uint64_t uoff;
+		rc = cur_arena_put(c, &r->u.exit.exit.u, x->ulen, &uoff);
 		if (rc)
 			return rc;
 	}
-	/* The one copy of the state: from the reader into the event. */
-	rc = cur_push_event(c, r->vcpu, r->vcpu_exit, c->sref.state);
+	rc = cur_push_event(c, r->vcpu, r->vcpu_exit, c->sref.delta_n, c->sref.delta_word,
+			    c->sref.delta_xor);
 	if (rc)
 		return rc;
 	x->ev = (uint32_t)(c->nev - 1);
@@ -326,13 +405,14 @@ static int cur_add_extra(struct vcr_cursor *c)
 		if (r->vcpu >= c->nvcpus)
 			return vcr_err_set(&c->err, -EBADMSG, UINT64_MAX,
 					   "SET_STATE for vCPU %u, trace has %u", r->vcpu, c->nvcpus);
-		/* The reader's state of the vCPU after the record: its last
-		 * state (the window's, which the reader shares) with the dirty
-		 * classes replaced. */
+		/* The delta from the vCPU's last state (the window's, which
+		 * the reader shares) to the one with the dirty classes
+		 * replaced. */
 		int32_t last = c->wlast[r->vcpu];
 		uint64_t ord = last >= 0 ? c->ev[last].vcpu_exit : UINT64_MAX;
 		x->a = r->u.set_state.dirty;
-		rc = cur_push_event(c, r->vcpu, ord, c->sref.state);
+		rc = cur_push_event(c, r->vcpu, ord, c->sref.delta_n, c->sref.delta_word,
+				    c->sref.delta_xor);
 		x->b = (uint32_t)(c->nev - 1);
 		break;
 	}
@@ -369,6 +449,50 @@ static int cur_add_extra(struct vcr_cursor *c)
 	return 0;
 }
 
+/* The reader took vCPU states from a keyframe since the last record (a new
+ * chunk): where one differs from what the window's deltas make of it (a
+ * hostile file; never in a well-formed trace read on in order), an event
+ * without an exit takes the state to the reader's, so that walking and
+ * seeking agree. The record in c->scratch is not in the window yet, but
+ * the reader's state has its delta. */
+static int cur_rebase(struct vcr_cursor *c)
+{
+	const struct vcr_record *r = &c->scratch;
+	bool has_delta = r->type == VCR_REC_EXIT || r->type == VCR_REC_SET_STATE;
+	for (uint32_t v = 0; v < c->nvcpus; v++) {
+		struct vcr_vcpu_state want;
+		if (vcr_reader_state(c->rd, v, &want) != 0)
+			memset(&want, 0, sizeof(want));
+		uint64_t *w = (uint64_t *)&want;
+		/* What the window makes of it: the state at the position
+		 * with v's events after it applied. */
+		struct vcr_vcpu_state front = c->st[v];
+		for (uint32_t e = c->napplied; e < c->nev; e++)
+			if (c->ev[e].vcpu == v)
+				cur_apply(c, &c->ev[e], &front);
+		const uint64_t *have = (const uint64_t *)&front;
+		if (has_delta && r->vcpu == v)
+			for (uint32_t k = 0; k < c->sref.delta_n && c->sref.delta_word[k] < CUR_WORDS; k++)
+				w[c->sref.delta_word[k]] ^= c->sref.delta_xor[k];
+		uint8_t word[CUR_WORDS];
+		uint64_t x[CUR_WORDS];
+		uint32_t n = 0;
+		for (uint32_t k = 0; k < CUR_WORDS; k++)
+			if (w[k] != have[k]) {
+				word[n] = (uint8_t)k;
+				x[n++] = w[k] ^ have[k];
+			}
+		if (!n)
+			continue;
+		int32_t last = c->wlast[v];
+		int rc = cur_push_event(c, v, last >= 0 ? c->ev[last].vcpu_exit : UINT64_MAX,
+					n, word, x);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
 /* Read records until the next EXIT (appended: returns 1) or the end of the
  * trace (returns 0, wend set). Records before it are extras of the last
  * exit. The reader must follow the window. */
@@ -388,6 +512,13 @@ static int cur_fill_next(struct vcr_cursor *c)
 		if (rc == 0) {
 			c->wend = true;
 			return 0;
+		}
+		if (c->sref.rebased && c->nex) {
+			rc = cur_rebase(c);
+			if (rc) {
+				c->rd_follows = false;
+				return rc;
+			}
 		}
 		if (c->scratch.type == VCR_REC_EXIT) {
 			rc = cur_add_exit(c);
@@ -444,7 +575,9 @@ static int cur_reset(struct vcr_cursor *c, uint64_t seq)
 		if (c->scratch.type == VCR_REC_EXIT)
 			break;
 	}
-	/* Base snapshot: every other vCPU as the reader knows it now. */
+	/* Base snapshot: every vCPU as the reader knows it now, the exit's
+	 * own included (its exit event, applied, is already in st[]); other
+	 * known vCPUs get a base entry saying so. */
 	uint32_t own = c->scratch.vcpu;
 	if (own >= c->nvcpus) {
 		c->rd_follows = false;
@@ -452,11 +585,11 @@ static int cur_reset(struct vcr_cursor *c, uint64_t seq)
 				   (unsigned long long)seq, own);
 	}
 	for (uint32_t v = 0; v < c->nvcpus; v++) {
-		if (v == own)
-			continue;
-		struct vcr_vcpu_state st;
-		if (vcr_reader_state(c->rd, v, &st) == 0) {
-			rc = cur_push_event(c, v, UINT64_MAX, &st);
+		bool known = vcr_reader_state(c->rd, v, &c->st[v]) == 0;
+		if (!known)
+			memset(&c->st[v], 0, sizeof(c->st[v]));
+		if (v != own && known) {
+			rc = cur_push_event(c, v, UINT64_MAX, 0, NULL, NULL);
 			if (rc)
 				return rc;
 		}
@@ -472,6 +605,7 @@ static int cur_reset(struct vcr_cursor *c, uint64_t seq)
 		c->cur[v] = -1;
 	for (uint32_t e = 0; e < c->nev; e++)
 		c->cur[c->ev[e].vcpu] = (int32_t)e;
+	c->napplied = (uint32_t)c->nev;
 	c->pi = 0;
 	return 0;
 }
@@ -484,6 +618,7 @@ static void cur_rescan(struct vcr_cursor *c, size_t i)
 		c->cur[v] = -1;
 	for (uint32_t e = 0; e <= c->ex[i].ev; e++)
 		c->cur[c->ev[e].vcpu] = (int32_t)e;
+	cur_state_to(c, c->ex[i].ev + 1);
 	c->pi = i;
 	cur_invalidate_views(c);
 }
@@ -494,9 +629,15 @@ static void cur_moveto(struct vcr_cursor *c, size_t i)
 	if (i == c->pi) {
 		return;
 	} else if (i > c->pi) {
-		for (uint32_t e = c->ex[c->pi].ev + 1; e <= c->ex[i].ev; e++)
-			c->cur[c->ev[e].vcpu] = (int32_t)e;
+		uint32_t end = c->ex[i].ev + 1;
+		for (uint32_t e = c->napplied; e < end; e++) {
+			const struct cur_event *ev = &c->ev[e];
+			c->cur[ev->vcpu] = (int32_t)e;
+			cur_apply(c, ev, &c->st[ev->vcpu]);
+		}
+		c->napplied = end;
 	} else if (c->pi - i <= 8) {
+		cur_state_to(c, c->ex[i].ev + 1);
 		uint32_t lim = c->ex[i].ev;
 		for (uint32_t e = c->ex[c->pi].ev; e > lim; e--) {
 			uint32_t v = c->ev[e].vcpu;
@@ -520,7 +661,8 @@ static int cur_compact(struct vcr_cursor *c, size_t k)
 		return 0;
 	uint32_t ev0 = c->ex[k].ev;
 	uint32_t own = c->ex[k].vcpu;
-	/* States of the other vCPUs at k become the new base snapshot. */
+	/* The other vCPUs known at k get base entries. What the dropped
+	 * events changed stays in st[] (the position is at k or after). */
 	int32_t *at = malloc(c->nvcpus * sizeof(*at));
 	if (!at)
 		return -ENOMEM;
@@ -543,9 +685,22 @@ static int cur_compact(struct vcr_cursor *c, size_t k)
 	}
 	size_t n = 0;
 	for (uint32_t v = 0; v < c->nvcpus; v++)
-		if (v != own && at[v] >= 0)
-			base[n++] = c->ev[at[v]];
+		if (v != own && at[v] >= 0) {
+			base[n] = c->ev[at[v]];
+			base[n].doff = 0;
+			base[n++].dn = 0;
+		}
 	free(at);
+	/* The deltas of the kept events start at the first one's. */
+	uint32_t d0 = c->ev[ev0].doff;
+	for (size_t e = ev0; e < c->nev; e++)
+		c->ev[e].doff -= d0;
+	if (d0 && c->ndw > d0) {
+		memmove(c->dw, c->dw + d0, c->ndw - d0);
+		memmove(c->dx, c->dx + d0, (c->ndw - d0) * sizeof(*c->dx));
+	}
+	c->ndw -= d0;
+	c->napplied = c->napplied - ev0 + (uint32_t)nbase;
 	memmove(c->ev + nbase, c->ev + ev0, ntail * sizeof(*c->ev));
 	if (nbase)
 		memcpy(c->ev, base, nbase * sizeof(*base));
@@ -564,17 +719,7 @@ static int cur_compact(struct vcr_cursor *c, size_t k)
 	uint32_t x0 = c->ex[k].xfirst;
 	/* Arena bytes of exits >= k and their extras start at the first
 	 * arena offset any of them uses. */
-	uint64_t a0 = c->alen;
-	for (size_t i = k; i < c->nex; i++)
-		if (c->ex[i].data_len) {
-			a0 = c->ex[i].data_off;
-			break;
-		}
-	for (size_t i = x0; i < c->nxs; i++)
-		if (c->xs[i].off != UINT64_MAX && c->xs[i].off < a0) {
-			a0 = c->xs[i].off;
-			break;
-		}
+	uint64_t a0 = c->ex[k].aoff;
 	memmove(c->ex, c->ex + k, (c->nex - k) * sizeof(*c->ex));
 	c->nex -= k;
 	/* (The arrays may still be NULL when empty: no memmove then.) */
@@ -587,8 +732,8 @@ static int cur_compact(struct vcr_cursor *c, size_t k)
 	for (size_t i = 0; i < c->nex; i++) {
 		c->ex[i].ev = (uint32_t)((int64_t)c->ex[i].ev + shift);
 		c->ex[i].xfirst -= x0;
-		if (c->ex[i].data_len)
-			c->ex[i].data_off -= a0;
+		c->ex[i].aoff -= a0;
+		c->ex[i].data_off -= a0;
 	}
 	for (size_t i = 0; i < c->nxs; i++) {
 		if (c->xs[i].off != UINT64_MAX)
@@ -858,7 +1003,8 @@ int vcr_cursor_open(struct vcr_cursor **out, const char *path, struct vcr_err *e
 	c->vcpu_nexits = calloc(c->nvcpus, sizeof(*c->vcpu_nexits));
 	c->wlast = malloc(c->nvcpus * sizeof(*c->wlast));
 	c->cur = malloc(c->nvcpus * sizeof(*c->cur));
-	if (!st || !c->vcpu_nexits || !c->wlast || !c->cur) {
+	c->st = calloc(c->nvcpus, sizeof(*c->st));
+	if (!st || !c->vcpu_nexits || !c->wlast || !c->cur || !c->st) {
 		free(st);
 		rc = vcr_err_set(err, -ENOMEM, UINT64_MAX, "out of memory");
 		goto fail;
@@ -911,6 +1057,9 @@ void vcr_cursor_close(struct vcr_cursor *c)
 	free(c->arena);
 	free(c->wlast);
 	free(c->cur);
+	free(c->st);
+	free(c->dw);
+	free(c->dx);
 	free(c->xrec);
 	free(c->exit_vcpu);
 	free(c->blk_count);
@@ -986,6 +1135,12 @@ int vcr_cursor_seek_vcpu(struct vcr_cursor *c, uint32_t vcpu, uint64_t n)
 
 int vcr_cursor_step(struct vcr_cursor *c, int dir, uint32_t vcpu)
 {
+	if (__builtin_expect(dir == 1 && vcpu == UINT32_MAX && c->pi + 2 < c->nex, 1)) {
+		/* The common forward step: the next exit and its extras are
+		 * decoded (so it is in the trace). */
+		cur_moveto(c, c->pi + 1);
+		return 0;
+	}
 	uint64_t pos = vcr_cursor_pos(c);
 	if (dir == 0)
 		return 0;
@@ -1054,11 +1209,15 @@ const struct vcr_record *vcr_cursor_exit(const struct vcr_cursor *cc)
 		r->u.exit.valid = x->valid;
 		r->u.exit.exit.reason = x->reason;
 		r->u.exit.exit.data_len = x->data_len;
-		memcpy(&r->u.exit.exit.u, &x->u, x->ulen);
-		memset((uint8_t *)&r->u.exit.exit.u + x->ulen, 0, sizeof(x->u) - x->ulen);
-		if (x->data_len)	/* the arena may not exist yet */
+		if (x->ulen == 16) {
+			memcpy(&r->u.exit.exit.u, x->u16, 16);
+			memset((uint8_t *)&r->u.exit.exit.u + 16, 0, sizeof(cur_exit_payload) - 16);
+		} else {
+			memcpy(&r->u.exit.exit.u, c->arena + CUR_U_OFF(x), sizeof(cur_exit_payload));
+		}
+		if (x->data_len)
 			memcpy(r->u.exit.exit.data, c->arena + x->data_off, x->data_len);
-		r->u.exit.state = c->ev[x->ev].st;
+		r->u.exit.state = c->st[x->vcpu];
 		c->rec_ok = true;
 	}
 	return &c->rec;
@@ -1070,8 +1229,15 @@ int vcr_cursor_state(const struct vcr_cursor *c, uint32_t vcpu, struct vcr_vcpu_
 		return -EIO;
 	if (vcpu >= c->nvcpus || c->cur[vcpu] < 0)
 		return -ENOENT;
-	vcr_copy8n(st, &c->ev[c->cur[vcpu]].st, sizeof(*st));
+	vcr_copy8n(st, &c->st[vcpu], sizeof(*st));
 	return 0;
+}
+
+const struct vcr_vcpu_state *vcr_cursor_state_ref(const struct vcr_cursor *c, uint32_t vcpu)
+{
+	if (!c->nex || vcpu >= c->nvcpus || c->cur[vcpu] < 0)
+		return NULL;
+	return &c->st[vcpu];
 }
 
 int vcr_cursor_vcpu_index(const struct vcr_cursor *cc, uint32_t vcpu, uint64_t *n)
@@ -1132,7 +1298,12 @@ const struct vcr_record *vcr_cursor_extras(const struct vcr_cursor *cc, size_t *
 				break;
 			case VCR_REC_SET_STATE:
 				r->u.set_state.dirty = s->a;
-				r->u.set_state.state = c->ev[s->b].st;
+				/* The state at the position with the vCPU's
+				 * events up to this one applied. */
+				r->u.set_state.state = c->st[s->vcpu];
+				for (uint32_t e = c->napplied; e <= s->b; e++)
+					if (c->ev[e].vcpu == s->vcpu)
+						cur_apply(c, &c->ev[e], &r->u.set_state.state);
 				break;
 			case VCR_REC_INJECT:
 				r->u.inject.kind = s->a;

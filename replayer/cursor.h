@@ -67,6 +67,9 @@ const struct vcr_record *vcr_cursor_exit(const struct vcr_cursor *c);
 
 /* Full state of vCPU v at the position; -ENOENT if v has no state yet. */
 int vcr_cursor_state(const struct vcr_cursor *c, uint32_t vcpu, struct vcr_vcpu_state *st);
+/* The same without the copy, for callers that look at every exit: a pointer
+ * into the cursor, valid until it moves; NULL where vcr_cursor_state fails. */
+const struct vcr_vcpu_state *vcr_cursor_state_ref(const struct vcr_cursor *c, uint32_t vcpu);
 /* Per-vCPU exit ordinal of v's latest exit at or before the position. */
 int vcr_cursor_vcpu_index(const struct vcr_cursor *c, uint32_t vcpu, uint64_t *n);
 
