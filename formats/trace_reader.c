@@ -493,11 +493,13 @@ bad:
 /* One class of a delta: bitmap then varints, XORed into `words`. Inlined
  * with constant nwords per class: this runs for every exit read or skipped.
  * With log, the changed words (numbered from `first`) and their XORs are
- * also appended to r->dlog (at most TRF_WORDS_ALL over the three classes:
- * each class comes once and its bits stop at its words). */
+ * also appended to r->dlog at *ln (at most TRF_WORDS_ALL over the three
+ * classes: each class comes once and its bits stop at its words). *ln is
+ * the caller's local: a count kept in r would be reloaded after every
+ * store into the state (bytes may alias it). */
 static inline __attribute__((always_inline)) bool
 r_delta_class(struct vcr_reader *r, uint8_t *words, unsigned first, unsigned nwords,
-	      const uint8_t **pp, const uint8_t *end, bool log)
+	      const uint8_t **pp, const uint8_t *end, bool log, uint32_t *ln)
 {
 	const uint8_t *p = *pp;
 	const unsigned nb = (nwords + 7) / 8;
@@ -519,8 +521,8 @@ r_delta_class(struct vcr_reader *r, uint8_t *words, unsigned first, unsigned nwo
 		w ^= x;
 		memcpy(words + 8 * i, &w, 8);
 		if (log) {
-			r->dlog.word[r->dlog.n] = (uint8_t)(first + i);
-			r->dlog.x[r->dlog.n++] = x;
+			r->dlog.word[*ln] = (uint8_t)(first + i);
+			r->dlog.x[(*ln)++] = x;
 		}
 	}
 	*pp = p;
@@ -533,15 +535,18 @@ r_delta(struct vcr_reader *r, uint32_t v, unsigned classes, const uint8_t **pp,
 {
 	uint8_t *st = (uint8_t *)&r->state[v];
 	const unsigned s0 = TRF_WORDS_REGS, e0 = TRF_WORDS_REGS + TRF_WORDS_SREGS;
+	uint32_t n = 0;
 	if ((classes & VCR_CLASS_REGS) &&
-	    !r_delta_class(r, st, 0, TRF_WORDS_REGS, pp, end, log))
+	    !r_delta_class(r, st, 0, TRF_WORDS_REGS, pp, end, log, &n))
 		return false;
 	if ((classes & VCR_CLASS_SREGS) &&
-	    !r_delta_class(r, st + 8 * s0, s0, TRF_WORDS_SREGS, pp, end, log))
+	    !r_delta_class(r, st + 8 * s0, s0, TRF_WORDS_SREGS, pp, end, log, &n))
 		return false;
 	if ((classes & VCR_CLASS_EVENTS) &&
-	    !r_delta_class(r, st + 8 * e0, e0, TRF_WORDS_EVENTS, pp, end, log))
+	    !r_delta_class(r, st + 8 * e0, e0, TRF_WORDS_EVENTS, pp, end, log, &n))
 		return false;
+	if (log)
+		r->dlog.n = n;
 	return true;
 }
 
@@ -706,7 +711,6 @@ static bool r_record(struct vcr_reader *r, unsigned type, const uint8_t *p,
 		if ((fl >> 6) || (changed & ~mask))
 			return false;
 		if (ref) {
-			r->dlog.n = 0;
 			if (!r_delta(r, (uint32_t)v, changed, &p, end, true))
 				return false;
 			ref->delta_n = r->dlog.n;

@@ -241,12 +241,17 @@ static int cur_fail(struct vcr_cursor *c, int code, const char *what)
 }
 
 /* XOR the delta of event e into state s. */
-static inline void cur_apply(const struct vcr_cursor *c, const struct cur_event *e,
-			     struct vcr_vcpu_state *s)
+static inline __attribute__((always_inline)) void
+cur_apply(const struct vcr_cursor *c, const struct cur_event *e, struct vcr_vcpu_state *s)
 {
 	uint64_t *w = (uint64_t *)s;
-	for (uint32_t k = e->doff; k < e->doff + e->dn; k++)
-		w[c->dw[k]] ^= c->dx[k];
+	uint32_t n = e->dn;
+	if (!n)
+		return;		/* (dw, dx may not exist yet) */
+	const uint8_t *dw = c->dw + e->doff;
+	const uint64_t *dx = c->dx + e->doff;
+	for (uint32_t k = 0; k < n; k++)
+		w[dw[k]] ^= dx[k];
 }
 
 static int cur_grow_deltas(struct vcr_cursor *c, size_t need)
@@ -260,8 +265,9 @@ static int cur_grow_deltas(struct vcr_cursor *c, size_t need)
 	return rc;
 }
 
-/* Append an event of vcpu changing its state by the delta (n words). */
-static int cur_push_event(struct vcr_cursor *c, uint32_t vcpu, uint64_t vcpu_exit,
+/* Append an event of vcpu changing its state by the delta (n words).
+ * Inlined: it runs once or twice per exit read. */
+static inline __attribute__((always_inline)) int cur_push_event(struct vcr_cursor *c, uint32_t vcpu, uint64_t vcpu_exit,
 			  uint32_t n, const uint8_t *word, const uint64_t *x)
 {
 	if (c->nev >= INT32_MAX || c->ndw > UINT32_MAX - CUR_WORDS)
@@ -284,11 +290,17 @@ static int cur_push_event(struct vcr_cursor *c, uint32_t vcpu, uint64_t vcpu_exi
 				   word[n - 1]);
 	e->doff = (uint32_t)c->ndw;
 	e->dn = n;
-	for (uint32_t k = 0; k < n; k++) {
-		c->dw[c->ndw + k] = word[k];
-		c->dx[c->ndw + k] = x[k];
+	/* Locals: a byte stored through c->dw could alias c's fields, which
+	 * would then be reloaded every word. */
+	if (n) {	/* (dw, dx may not exist yet otherwise) */
+		uint8_t *dw = c->dw + c->ndw;
+		uint64_t *dx = c->dx + c->ndw;
+		for (uint32_t k = 0; k < n; k++) {
+			dw[k] = word[k];
+			dx[k] = x[k];
+		}
+		c->ndw += n;
 	}
-	c->ndw += n;
 	c->wlast[vcpu] = (int32_t)c->nev;
 	c->nev++;
 	return 0;
