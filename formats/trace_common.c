@@ -1,5 +1,6 @@
 /* formats/trace_common.c: pieces shared by the trace writer and reader. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include "formats/trace.h"
 #include "formats/trace_fmt.h"
@@ -12,6 +13,60 @@ uint64_t trf_hash(uint64_t h, const void *data, size_t len)
 		h *= 0x100000001b3ull;
 	}
 	return h;
+}
+
+void trf_hash_n(uint64_t *h, const uint8_t *const *p, const size_t *len, unsigned n)
+{
+	const uint64_t m = 0x100000001b3ull;
+	uint64_t x[4];
+	const uint8_t *q[4];
+	size_t left[4];
+	if (n > 4)
+		n = 4;
+	for (unsigned k = 0; k < n; k++) {
+		x[k] = h[k];
+		q[k] = p[k];
+		left[k] = len[k];
+	}
+	/* Rounds over the lanes with bytes left, as far as the shortest goes;
+	 * a finished or absent lane hashes lane 0's bytes into a scratch
+	 * value (four chains cost what one does). */
+	for (;;) {
+		size_t run = SIZE_MAX;
+		unsigned live = 0;
+		for (unsigned k = 0; k < n; k++)
+			if (left[k]) {
+				live++;
+				if (left[k] < run)
+					run = left[k];
+			}
+		if (!live)
+			break;
+		const uint8_t *b[4];
+		uint64_t y[4], scratch = 0;
+		unsigned src = 0;
+		while (!left[src])
+			src++;
+		for (unsigned k = 0; k < 4; k++) {
+			bool on = k < n && left[k];
+			b[k] = on ? q[k] : q[src];
+			y[k] = on ? x[k] : scratch;
+		}
+		for (size_t i = 0; i < run; i++) {
+			y[0] = (y[0] ^ b[0][i]) * m;
+			y[1] = (y[1] ^ b[1][i]) * m;
+			y[2] = (y[2] ^ b[2][i]) * m;
+			y[3] = (y[3] ^ b[3][i]) * m;
+		}
+		for (unsigned k = 0; k < n; k++)
+			if (left[k]) {
+				x[k] = y[k];
+				q[k] += run;
+				left[k] -= run;
+			}
+	}
+	for (unsigned k = 0; k < n; k++)
+		h[k] = x[k];
 }
 
 const struct trf_class trf_classes[3] = {

@@ -161,6 +161,10 @@ static inline int64_t trf_unzigzag(uint64_t v)
  * bijection of the state. */
 #define TRF_HASH_INIT 0xcbf29ce484222325ull
 uint64_t trf_hash(uint64_t h, const void *data, size_t len);
+/* trf_hash of n <= 4 byte ranges at once, continuing from h[i] for range
+ * i: the chains are independent, so they run side by side in about the
+ * time of one. */
+void trf_hash_n(uint64_t *h, const uint8_t *const *p, const size_t *len, unsigned n);
 
 /* True when a stored hash does not match. Fuzzing builds accept every hash,
  * so that the fuzzer gets past them into the parsers behind (as zstd does

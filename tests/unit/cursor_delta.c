@@ -16,7 +16,10 @@
  *     appends a SET_STATE it does not itself apply, through the test hook,
  *     so that its next keyframe lacks the change): walking the cursor over
  *     it gives, at every exit, the same states and vcr_cursor_state_ref
- *     pointers' contents as a cold seek there.
+ *     pointers' contents as a cold seek there;
+ *   - trf_hash_n, which checks the chunks a sequential read reads ahead
+ *     (the walk's speed), equals trf_hash lane by lane for 0-4 ranges of
+ *     any lengths.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -248,7 +251,7 @@ int main(void)
 		{ 13, 4, 8000, 7 },
 	};
 	const int ncfg = (int)(sizeof(cfg) / sizeof(cfg[0]));
-	tap_plan(ncfg + 2);
+	tap_plan(ncfg + 3);
 	for (int i = 0; i < ncfg; i++) {
 		char why[400] = "";
 		uint64_t nd = 0;
@@ -311,5 +314,31 @@ int main(void)
 	       (unsigned long long)s17.regs.rip, (unsigned long long)s25.regs.rip);
 	vcr_cursor_close(c);
 	unlink(path);
+
+	static uint8_t bytes[9000];
+	for (size_t i = 0; i < sizeof(bytes); i++)
+		bytes[i] = (uint8_t)(i * 131 + (i >> 7));
+	uint64_t rng = 77;
+	unsigned hbad = 0, tries = 0;
+	for (unsigned lanes = 0; lanes <= 4; lanes++)
+		for (int t = 0; t < 300; t++, tries++) {
+			const uint8_t *p[4];
+			size_t l[4];
+			uint64_t h[4], want4[4];
+			for (unsigned k = 0; k < lanes; k++) {
+				rng ^= rng << 13;
+				rng ^= rng >> 7;
+				rng ^= rng << 17;
+				p[k] = bytes + rng % 4000;
+				l[k] = (rng >> 20) % (t % 3 ? 5000 : 9);	/* long and tiny */
+				h[k] = want4[k] = rng >> 3;
+				want4[k] = trf_hash(want4[k], p[k], l[k]);
+			}
+			trf_hash_n(h, p, l, lanes);
+			for (unsigned k = 0; k < lanes; k++)
+				hbad += h[k] != want4[k];
+		}
+	tap_ok(hbad == 0, "trf_hash_n equals trf_hash lane by lane (%u lanes of %u calls differ)",
+	       hbad, tries);
 	return tap_exit_status();
 }
