@@ -44,9 +44,8 @@ REC_FAST_NAME(struct vcr_recorder_vcpu *v, const struct kvm_run *run)
 			if (__builtin_expect(n <= REC_INLINE_DATA &&
 					     off <= v->run_size - REC_INLINE_DATA, 1)) {
 				v->in_src = (const uint8_t *)run + off;
-				v->in_n = (uint32_t)n;
-				v->in_kind = VCR_INPUT_IO_IN;
-				v->pending = REC_PENDING_IN8;
+				v->in_n = n;
+				v->pending = REC_PENDING_IN8(VCR_INPUT_IO_IN);
 			} else {
 				v->pending = REC_PENDING_IO_IN;
 			}
@@ -55,22 +54,22 @@ REC_FAST_NAME(struct vcr_recorder_vcpu *v, const struct kvm_run *run)
 		if (!run->mmio.is_write) {
 			v->in_src = run->mmio.data;
 			v->in_n = run->mmio.len <= 8 ? run->mmio.len : 8;
-			v->in_kind = VCR_INPUT_MMIO_READ;
-			v->pending = REC_PENDING_IN8;
+			v->pending = REC_PENDING_IN8(VCR_INPUT_MMIO_READ);
 		}
 	} else if (!rec_small_union(reason)) {
 		goto slow;
 	}
 
-	/* Second header word: reason, dlen, valid (flags added below). One
-	 * register from here on instead of three. */
-	uint64_t w1 = reason | dlen << 32 | (uint64_t)(run->kvm_valid_regs & VCR_CLASS_ALL) << 48;
+	/* The header word but its length and REC_XF_SHORT (reason < 32
+	 * here). One register from here on instead of two. */
+	uint64_t hdr = (uint64_t)VCR_RING_EXIT << 32 |
+		       (uint64_t)(REC_XF_FAST | reason | dlen << REC_XF_DLEN_SHIFT) << 48;
 	const uint8_t *sse = (const uint8_t *)&run->s.regs + REC_SE_OFF;
 	/* Two copies of the write, one per record size (constants). */
 	if (__builtin_expect(REC_FAST_SE_SAME(sse, v), 1)) {
-		if (__builtin_expect(rec_fast_put(v, run, w1, d, true), 1))
+		if (__builtin_expect(rec_fast_put(v, run, hdr, d, true), 1))
 			return;
-	} else if (rec_fast_put(v, run, w1, d, false)) {
+	} else if (rec_fast_put(v, run, hdr, d, false)) {
 		return;
 	}
 slow:

@@ -22,47 +22,62 @@
 
 /* Bytes of the kvm_run exit union copied for the frequent exits: io (16),
  * mmio (24), fail_entry (16), hw (8); HLT, SHUTDOWN and INTR carry none.
- * Other reasons (DEBUG's 32 bytes included) copy the whole union (256).
- * With 24, a short EXIT with up to 8 bytes of OUT data takes exactly 3 slots
- * (192 bytes), a full one 9. */
+ * Other reasons (DEBUG's 32 bytes included) copy the whole union (256). */
 #define REC_UNION_SMALL 24u
 #define REC_UNION_FULL 256u
 #define REC_INLINE_DATA 8u
 
-/* An EXIT carries kvm_run->s.regs whole, or, when sregs and events are
- * byte for byte those of the vCPU's previous EXIT (the common case: a
- * guest rarely changes them), only regs (REC_EXIT_SHORT): 4 slots instead
- * of 9 for a port or MMIO exit. The writer keeps each vCPU's last sregs and
- * events to rebuild the state. */
-#define REC_EXIT_SHORT 1u
-
+/* EXIT, general layout, written by rec_after_run_slow (any exit, any
+ * payload, the whole sync area). arg: bytes of the union copied (24 or
+ * 256, never REC_XF_FAST). */
 struct rr_exit {
-	struct vcr_ring_hdr h;		/* arg: bytes of the union copied */
+	struct vcr_ring_hdr h;
 	uint32_t reason;		/* kvm_run->exit_reason */
 	uint16_t dlen;			/* OUT bytes after the union */
 	uint8_t valid;			/* kvm_valid_regs & VCR_CLASS_ALL */
-	uint8_t flags;			/* REC_EXIT_SHORT */
-	union {
-		struct vcr_vcpu_state st;	/* kvm_run->s.regs, raw */
-		struct kvm_regs regs;		/* REC_EXIT_SHORT */
-	};
-	/* then: union bytes, then OUT data (rr_exit_bytes) */
+	uint8_t pad;
+	struct vcr_vcpu_state st;	/* kvm_run->s.regs, raw */
+	/* then: union bytes, then OUT data */
 };
 
 #define REC_EXIT_HDR 16u
-#define REC_EXIT_FULL_SLOTS 9u
-#define REC_EXIT_SHORT_SLOTS 3u
 #define REC_EXIT_FULL_BYTES (REC_EXIT_HDR + sizeof(struct vcr_vcpu_state))
-#define REC_EXIT_SHORT_BYTES (REC_EXIT_HDR + sizeof(struct kvm_regs))
 /* sregs + events: the part a short EXIT leaves out. */
 #define REC_SE_OFF offsetof(struct vcr_vcpu_state, sregs)
 #define REC_SE_SIZE (sizeof(struct vcr_vcpu_state) - REC_SE_OFF)
 
-static inline const uint8_t *rr_exit_bytes(const struct rr_exit *e)
-{
-	return (const uint8_t *)e + (e->flags & REC_EXIT_SHORT ? REC_EXIT_SHORT_BYTES
-							       : REC_EXIT_FULL_BYTES);
-}
+/*
+ * EXIT, fast layout, written by the after_run fast path (the frequent
+ * exits: union of up to 24 bytes, up to 8 bytes of OUT data). The header
+ * is one word: arg = REC_XF_FAST | REC_XF_SHORT? | dlen << 8 | reason
+ * (< 32). Then
+ *   [8, 32)    the exit union's first 24 bytes (kvm_run + 0x20)
+ *   [32, 40)   kvm_valid_regs
+ *   [40, 48)   OUT data, dlen bytes (where kvm_run has kvm_dirty_regs)
+ *   [48, ...)  kvm_run->s.regs: short (REC_XF_SHORT, sregs and events
+ *              byte for byte those of the vCPU's previous full EXIT, the
+ *              common case) regs only, 192 bytes = 3 slots in all; full,
+ *              the whole sync area, 9 slots.
+ * [32, ...) is kvm_run's bytes from kvm_valid_regs on, copied with 32-byte
+ * loads and stores that are all aligned (kvm_run + 0x120 and the slot):
+ * none splits a cache line, which the previous layout (regs at +16) did
+ * twice per exit on each side. The writer keeps each vCPU's last sregs
+ * and events to rebuild a short EXIT's state.
+ */
+#define REC_XF_FAST 0x8000u
+#define REC_XF_SHORT 0x4000u
+#define REC_XF_REASON_MASK 0xffu
+#define REC_XF_DLEN_SHIFT 8
+#define REC_XF_UNION 8u
+#define REC_XF_VALID 32u
+#define REC_XF_DATA 40u
+#define REC_XF_STATE 48u
+#define REC_XF_SHORT_SLOTS 3u
+#define REC_XF_FULL_SLOTS 9u
+/* kvm_run bytes copied from kvm_valid_regs on: to the end of s.regs. */
+#define REC_XF_RUN_OFF offsetof(struct kvm_run, kvm_valid_regs)
+#define REC_XF_RUN_FULL (offsetof(struct kvm_run, s) + sizeof(struct vcr_vcpu_state) - \
+			 REC_XF_RUN_OFF)
 
 struct rr_input {
 	struct vcr_ring_hdr h;		/* arg: enum vcr_input_kind */
@@ -114,13 +129,20 @@ _Static_assert(offsetof(struct vcr_vcpu_state, events) ==
 _Static_assert(sizeof(((struct kvm_run *)0)->padding) == REC_UNION_FULL,
 	       "kvm_run exit union is 256 bytes");
 _Static_assert(offsetof(struct rr_exit, st) == REC_EXIT_HDR, "EXIT header");
-_Static_assert(REC_EXIT_FULL_BYTES + REC_UNION_SMALL + REC_INLINE_DATA <=
-	       REC_EXIT_FULL_SLOTS * VCR_RING_SLOT, "a small full EXIT fits 9 slots");
-_Static_assert(REC_EXIT_SHORT_BYTES + REC_UNION_SMALL + REC_INLINE_DATA ==
-	       REC_EXIT_SHORT_SLOTS * VCR_RING_SLOT, "a small short EXIT fills 3 slots exactly");
-/* The fast path copies the union as 32 bytes, then the OUT data over the
- * last 8: the union's small payloads end before them. */
-_Static_assert(REC_UNION_SMALL + REC_INLINE_DATA == 32, "union + data = one vector");
+/* Fast layout: kvm_run's fields where the copies expect them. */
+_Static_assert(offsetof(struct kvm_run, hw) == 0x20, "exit union at 0x20");
+_Static_assert(REC_XF_RUN_OFF == 0x120 && REC_XF_RUN_OFF % 32 == 0, "kvm_valid_regs at 0x120");
+_Static_assert(offsetof(struct kvm_run, kvm_dirty_regs) == REC_XF_RUN_OFF + 8 &&
+	       offsetof(struct kvm_run, s) == REC_XF_RUN_OFF + 16, "kvm_dirty_regs, s.regs");
+_Static_assert(REC_XF_UNION + REC_UNION_SMALL == REC_XF_VALID &&
+	       REC_XF_VALID + 16 == REC_XF_STATE && REC_XF_DATA == REC_XF_VALID + 8 &&
+	       REC_XF_VALID % 32 == 0, "fast layout");
+_Static_assert(REC_XF_STATE + sizeof(struct kvm_regs) == REC_XF_SHORT_SLOTS * VCR_RING_SLOT,
+	       "a short fast EXIT fills 3 slots exactly: 5 aligned vectors from +32");
+_Static_assert(REC_XF_RUN_FULL == 16 * 32 + 24 &&
+	       REC_XF_VALID + REC_XF_RUN_FULL <= REC_XF_FULL_SLOTS * VCR_RING_SLOT,
+	       "a full fast EXIT fits 9 slots");
+_Static_assert(REC_UNION_FULL < REC_XF_SHORT, "general layout's arg never looks fast");
 _Static_assert(sizeof(((struct kvm_run *)0)->mmio) <= REC_UNION_SMALL &&
 	       sizeof(((struct kvm_run *)0)->io) <= REC_UNION_SMALL &&
 	       sizeof(((struct kvm_run *)0)->fail_entry) <= REC_UNION_SMALL &&
@@ -133,23 +155,27 @@ _Static_assert(REC_SE_SIZE == 11 * 32 + 24, "sregs + events size");
 #define REC_IDLE_NS 1000000u	/* writer's sleep when every ring is empty */
 #define REC_CHASE_MIN 64u	/* fewer records in a round: sleep too */
 
+/* What the next before_run owes the trace: the VMM's answer to the exit
+ * after_run recorded. NONE, IO_IN and MMIO_READ (the slow path validates
+ * the run page again), or, from the after_run fast path, the first header
+ * word of the one-slot INPUT record to write (REC_PENDING_IN8(kind), never
+ * a small value): in_n <= 8 bytes at in_src, 8 bytes readable there. */
 enum rec_pending {
 	REC_PENDING_NONE = 0,
 	REC_PENDING_IO_IN,
 	REC_PENDING_MMIO_READ,
-	REC_PENDING_IN8,	/* in_kind, in_n <= 8 bytes at in_src (checked) */
 };
+#define REC_PENDING_IN8(kind) \
+	(VCR_RING_SLOT | (uint64_t)VCR_RING_INPUT << 32 | (uint64_t)(kind) << 48)
+#define REC_PENDING_IS_IN8(p) ((p) >= VCR_RING_SLOT)
 
 struct vcr_recorder_vcpu {
 	struct vcr_ring ring;
 	/* Producer-only state, next to the ring's producer line in use. */
-	uint32_t index;
-	uint32_t pending;		/* enum rec_pending */
-	/* REC_PENDING_IN8, set by the after_run fast path: where the VMM
-	 * puts the answer (8 bytes readable), its length, its input kind. */
+	uint64_t pending;		/* enum rec_pending or REC_PENDING_IN8 */
 	const uint8_t *in_src;
-	uint32_t in_n;
-	uint32_t in_kind;
+	uint64_t in_n;
+	uint32_t index;
 	size_t run_size;
 	struct vcr_recorder *rec;
 	/* sregs + events of the last full EXIT (producer's copy); se_poison
@@ -169,7 +195,6 @@ struct vcr_recorder {
 	void (*on_error)(void *arg, int err, const char *msg);
 	void *on_error_arg;
 
-	struct vcr_recorder_vcpu *vcpus;	/* nvcpus, 64-aligned */
 	struct vcr_ring control;
 	pthread_mutex_t control_lock;		/* control ring producers */
 
@@ -196,6 +221,11 @@ struct vcr_recorder {
 	char end_msg[256];
 	uint64_t t_open_ns;			/* CLOCK_MONOTONIC at open */
 	uint64_t t_end_ns;			/* ... at the first end, or 0 */
+
+	/* nvcpus of them, in the same allocation: the observer callbacks
+	 * find a vCPU's state at a fixed offset from ctx, with no pointer
+	 * to load first (one load less on the vCPU's dependency chain). */
+	struct vcr_recorder_vcpu vcpus[];
 };
 
 /* ---- vCPU-thread side ------------------------------------------------- */
@@ -207,7 +237,8 @@ struct vcr_recorder_vcpu *vcr_recorder_vcpu(struct vcr_recorder *r, uint32_t ind
 	return &r->vcpus[index];
 }
 
-/* Unaligned 32-byte vectors: AVX2 moves in the avx2 clone of after_run,
+/* 32-byte vectors (any alignment; the fast layout's are aligned but the
+ * union's): AVX2 moves in the avx2 clone of after_run,
  * pairs of SSE2 moves in the default one. Explicit, because GCC turns a
  * 520-byte memcpy into `rep movsq`, whose start-up costs more than the
  * copy at this size. */
@@ -219,13 +250,6 @@ static inline __attribute__((always_inline)) void rec_copy32(void *dst, const vo
 	*(rec_v32 *)dst = *(const rec_v32 *)src;
 }
 
-/* The three synced classes: 520 bytes = 16 vectors + one word. */
-static inline __attribute__((always_inline)) void rec_copy16(void *dst, const void *src)
-{
-	typedef uint8_t v16u __attribute__((vector_size(16), aligned(1), may_alias));
-	*(v16u *)dst = *(const v16u *)src;
-}
-
 /* Exits whose kvm_run payload fits REC_UNION_SMALL bytes. */
 static inline bool rec_small_union(uint32_t reason)
 {
@@ -235,13 +259,15 @@ static inline bool rec_small_union(uint32_t reason)
 	return reason < 32 && (small >> reason & 1);
 }
 
-static inline __attribute__((always_inline)) void rec_copy_state(void *dst, const void *src)
+/* kvm_run from kvm_valid_regs to the end of s.regs (REC_XF_RUN_FULL
+ * bytes): 16 aligned vectors and one overlapping the last. */
+static inline __attribute__((always_inline)) void rec_copy_run_full(void *dst, const void *src)
 {
-	_Static_assert(sizeof(struct vcr_vcpu_state) == 16 * 32 + 8, "state size");
 #pragma GCC unroll 16
 	for (int i = 0; i < 16; i++)
 		rec_copy32((uint8_t *)dst + 32 * i, (const uint8_t *)src + 32 * i);
-	*(rec_u64u *)((uint8_t *)dst + 512) = *(const rec_u64u *)((const uint8_t *)src + 512);
+	rec_copy32((uint8_t *)dst + REC_XF_RUN_FULL - 32,
+		   (const uint8_t *)src + REC_XF_RUN_FULL - 32);
 }
 
 static inline __attribute__((always_inline)) void rec_copy_se(void *dst, const void *src)
@@ -299,7 +325,7 @@ rec_after_run_slow(struct vcr_recorder_vcpu *v, const struct kvm_run *run)
 	e->reason = reason;
 	e->dlen = (uint16_t)dlen;
 	e->valid = (uint8_t)(run->kvm_valid_regs & VCR_CLASS_ALL);
-	e->flags = 0;
+	e->pad = 0;
 	memcpy(&e->st, &run->s.regs, sizeof(e->st));
 	memcpy(v->se, (const uint8_t *)&run->s.regs + REC_SE_OFF, REC_SE_SIZE);
 	memset(v->se_poison, 0, sizeof(v->se_poison));
@@ -352,50 +378,40 @@ static inline void rec_clear_poison(struct vcr_recorder_vcpu *v)
 /* prfchw: the ring prefetch becomes prefetchw, which takes the line
  * exclusive (the writer's core may hold it shared from its last lap); CPUs
  * without it run the opcode as a NOP. */
-/* The write of the after_run fast path, for a short or a full EXIT: false
+/* The write of the after_run fast path, a short or a full EXIT in the fast
+ * layout; hdr: the header word without its length and REC_XF_SHORT. False
  * when the record does not fit before the end of the ring or the ring is
  * full by the producer's cached view of tail (the caller takes the slow
  * path). Inlined into each variant, and compiled for its target there. */
 static inline __attribute__((always_inline)) bool
-rec_fast_put(struct vcr_recorder_vcpu *v, const struct kvm_run *run, uint64_t w1, uint64_t d,
+rec_fast_put(struct vcr_recorder_vcpu *v, const struct kvm_run *run, uint64_t hdr, uint64_t d,
 	     const bool is_short)
 {
-	const uint64_t len = (is_short ? REC_EXIT_SHORT_SLOTS : REC_EXIT_FULL_SLOTS) *
-			     VCR_RING_SLOT;
+	const uint64_t len = (is_short ? REC_XF_SHORT_SLOTS : REC_XF_FULL_SLOTS) * VCR_RING_SLOT;
 	struct vcr_ring *g = &v->ring;
-	uint64_t head = g->p_head;
-	uint64_t pos = head & g->mask;
-	if (__builtin_expect(pos + len > g->size || head + len - g->p_tail > g->size, 0))
+	uint64_t head = vcr_ring_phead(g);
+	if (__builtin_expect(head + len > g->p_limit, 0))
 		return false;
 	vcr_ring_prefetch(g, head);
 
-	uint8_t *e = g->buf + pos;
-	uint8_t *bytes;
-	const uint8_t *sr = (const uint8_t *)&run->s.regs;
-	/* struct vcr_ring_hdr, then reason, dlen, valid, flags: two words. */
-	*(rec_u64u *)e = len | (uint64_t)VCR_RING_EXIT << 32 | (uint64_t)REC_UNION_SMALL << 48;
+	uint8_t *e = g->buf + (head & g->mask);
+	const uint8_t *src = (const uint8_t *)run + REC_XF_RUN_OFF;
+	/* The union's 24 bytes as one 32-byte copy: its last 8 bytes land on
+	 * [32, 40), which the next copy overwrites (stores keep their
+	 * order). */
+	rec_copy32(e + REC_XF_UNION, &run->hw);
 	if (is_short) {
-		*(rec_u64u *)(e + 8) = w1 | (uint64_t)REC_EXIT_SHORT << 56;
-		/* regs: 144 bytes = 4 vectors + 16 bytes. */
-#pragma GCC unroll 4
-		for (int i = 0; i < 4; i++)
-			rec_copy32(e + REC_EXIT_HDR + 32 * i, sr + 32 * i);
-		rec_copy16(e + REC_EXIT_HDR + 128, sr + 128);
-		bytes = e + REC_EXIT_SHORT_BYTES;
+#pragma GCC unroll 5
+		for (int i = 0; i < 5; i++)
+			rec_copy32(e + REC_XF_VALID + 32 * i, src + 32 * i);
 	} else {
-		/* kvm_run->s.regs is laid out exactly as struct vcr_vcpu_state
-		 * (static asserts): one copy of the three classes, and the new
-		 * sregs + events to compare the next exits with. */
-		*(rec_u64u *)(e + 8) = w1;
-		rec_copy_state(e + REC_EXIT_HDR, sr);
-		rec_copy_se(v->se, sr + REC_SE_OFF);
+		/* And the new sregs + events to compare the next exits with. */
+		rec_copy_run_full(e + REC_XF_VALID, src);
+		rec_copy_se(v->se, (const uint8_t *)&run->s.regs + REC_SE_OFF);
 		rec_clear_poison(v);
-		bytes = e + REC_EXIT_FULL_BYTES;
 	}
-	/* 32 bytes: the union's REC_UNION_SMALL, then d over the rest. */
-	rec_copy32(bytes, &run->hw);
-	*(rec_u64u *)(bytes + REC_UNION_SMALL) = d;
-	g->p_head = head + len;
+	*(rec_u64u *)(e + REC_XF_DATA) = d;
+	*(rec_u64u *)e = hdr | len | (uint64_t)(is_short ? REC_XF_SHORT : 0) << 48;
 	__atomic_store_n(&g->head, head + len, __ATOMIC_RELEASE);
 	return true;
 }
@@ -456,7 +472,7 @@ rec_input(struct vcr_recorder_vcpu *v, uint32_t kind, const void *data, uint32_t
 static void __attribute__((noinline))
 rec_before_run_slow(struct vcr_recorder_vcpu *v, const struct kvm_run *run)
 {
-	uint32_t pending = v->pending;
+	uint64_t pending = v->pending;
 
 	v->pending = REC_PENDING_NONE;
 	/* The run page still holds the exit that asked for the data: KVM
@@ -468,8 +484,8 @@ rec_before_run_slow(struct vcr_recorder_vcpu *v, const struct kvm_run *run)
 		if (off <= v->run_size && n <= v->run_size - off && n <= VCR_EXIT_DATA_MAX)
 			rec_input(v, VCR_INPUT_IO_IN, (const uint8_t *)run + off, (uint32_t)n,
 				  off + REC_INLINE_DATA <= v->run_size);
-	} else if (pending == REC_PENDING_IN8) {
-		rec_input(v, v->in_kind, v->in_src, v->in_n, true);
+	} else if (REC_PENDING_IS_IN8(pending)) {
+		rec_input(v, (uint32_t)(pending >> 48), v->in_src, (uint32_t)v->in_n, true);
 	} else if (pending == REC_PENDING_MMIO_READ && run->exit_reason == KVM_EXIT_MMIO &&
 		   !run->mmio.is_write) {
 		uint32_t n = run->mmio.len <= 8 ? run->mmio.len : 8;
@@ -493,28 +509,25 @@ rec_before_run_slow(struct vcr_recorder_vcpu *v, const struct kvm_run *run)
 static inline __attribute__((always_inline)) void
 rec_before_run(struct vcr_recorder_vcpu *v, const struct kvm_run *run)
 {
-	uint32_t pending = v->pending;
+	uint64_t pending = v->pending;
 	uint32_t dirty = (uint32_t)run->kvm_dirty_regs & VCR_CLASS_ALL;
 
 	if (__builtin_expect(!(pending | dirty), 1))
 		return;
 	/* The answer to an IN / MMIO read of up to 8 bytes, as after_run's
-	 * fast path left it: one INPUT slot, no re-validation (the run page
-	 * keeps the exit until the coming KVM_RUN). */
-	if (pending == REC_PENDING_IN8 && !dirty) {
+	 * fast path left it: one INPUT slot whose header word is `pending`,
+	 * no re-validation (the run page keeps the exit until the coming
+	 * KVM_RUN). */
+	if (__builtin_expect(REC_PENDING_IS_IN8(pending) && !dirty, 1)) {
 		struct vcr_ring *g = &v->ring;
-		uint64_t head = g->p_head;
-		uint64_t pos = head & g->mask;
-		if (__builtin_expect(pos + VCR_RING_SLOT <= g->size &&
-				     head + VCR_RING_SLOT - g->p_tail <= g->size, 1)) {
-			uint8_t *e = g->buf + pos;
+		uint64_t head = vcr_ring_phead(g);
+		if (__builtin_expect(head + VCR_RING_SLOT <= g->p_limit, 1)) {
+			uint8_t *e = g->buf + (head & g->mask);
 			_Static_assert(offsetof(struct rr_input, data) == 16, "INPUT layout");
-			*(rec_u64u *)e = VCR_RING_SLOT | (uint64_t)VCR_RING_INPUT << 32 |
-					 (uint64_t)v->in_kind << 48;
+			*(rec_u64u *)e = pending;
 			*(rec_u64u *)(e + 8) = v->in_n;
 			*(rec_u64u *)(e + 16) = *(const rec_u64u *)v->in_src;
 			v->pending = REC_PENDING_NONE;
-			g->p_head = head + VCR_RING_SLOT;
 			__atomic_store_n(&g->head, head + VCR_RING_SLOT, __ATOMIC_RELEASE);
 			return;
 		}
@@ -746,32 +759,50 @@ static int rec_emit(struct vcr_recorder *r, uint32_t vcpu, const struct vcr_ring
 	rec->vcpu = vcpu;
 	switch (h->kind) {
 	case VCR_RING_EXIT: {
-		const struct rr_exit *e = (const void *)h;
+		const uint8_t *p = (const void *)h;
 		struct kvm_run *sr = r->scratch_run;
-		uint32_t ulen = h->arg;
-
-		const uint8_t *bytes = rr_exit_bytes(e);
+		struct vcr_vcpu_state *st = &rec->u.exit.state;
 		uint8_t *w_se = r->vcpus[vcpu].w_se;
+		uint32_t reason, ulen, dlen;
+		const uint8_t *ubytes, *dbytes;
 
 		rec->type = VCR_REC_EXIT;
-		rec->u.exit.valid = e->valid;
-		if (e->flags & REC_EXIT_SHORT) {
-			rec->u.exit.state.regs = e->regs;
-			memcpy((uint8_t *)&rec->u.exit.state + REC_SE_OFF, w_se, REC_SE_SIZE);
+		if (h->arg & REC_XF_FAST) {
+			reason = h->arg & REC_XF_REASON_MASK;
+			dlen = (h->arg >> REC_XF_DLEN_SHIFT) & 0xf;
+			ulen = REC_UNION_SMALL;
+			ubytes = p + REC_XF_UNION;
+			dbytes = p + REC_XF_DATA;
+			rec->u.exit.valid = (uint8_t)(*(const rec_u64u *)(p + REC_XF_VALID) &
+						      VCR_CLASS_ALL);
+			if (h->arg & REC_XF_SHORT) {
+				memcpy(&st->regs, p + REC_XF_STATE, sizeof(st->regs));
+				memcpy((uint8_t *)st + REC_SE_OFF, w_se, REC_SE_SIZE);
+			} else {
+				memcpy(st, p + REC_XF_STATE, sizeof(*st));
+				memcpy(w_se, (const uint8_t *)st + REC_SE_OFF, REC_SE_SIZE);
+			}
 		} else {
-			rec->u.exit.state = e->st;
+			const struct rr_exit *e = (const void *)h;
+			reason = e->reason;
+			dlen = e->dlen;
+			ulen = h->arg;
+			ubytes = p + REC_EXIT_FULL_BYTES;
+			dbytes = ubytes + ulen;
+			rec->u.exit.valid = e->valid;
+			*st = e->st;
 			memcpy(w_se, (const uint8_t *)&e->st + REC_SE_OFF, REC_SE_SIZE);
 		}
-		vcr_state_normalize(&rec->u.exit.state);
+		vcr_state_normalize(st);
 		/* Rebuild the parts of a kvm_run page that the exit decoder
 		 * reads, so that the one decoder in core/ serves both the
 		 * recorder and everyone else. */
-		sr->exit_reason = e->reason;
-		memcpy(&sr->hw, bytes, ulen);
-		if (e->reason == KVM_EXIT_IO && sr->io.direction == KVM_EXIT_IO_OUT &&
-		    e->dlen && sr->io.data_offset <= r->run_size &&
-		    e->dlen <= r->run_size - sr->io.data_offset)
-			memcpy((uint8_t *)sr + sr->io.data_offset, bytes + ulen, e->dlen);
+		sr->exit_reason = reason;
+		memcpy(&sr->hw, ubytes, ulen);
+		if (reason == KVM_EXIT_IO && sr->io.direction == KVM_EXIT_IO_OUT &&
+		    dlen && sr->io.data_offset <= r->run_size &&
+		    dlen <= r->run_size - sr->io.data_offset)
+			memcpy((uint8_t *)sr + sr->io.data_offset, dbytes, dlen);
 		if (vcr_exit_from_run(&rec->u.exit.exit, sr, r->run_size) < 0) {
 			/* Only a payload pointing outside the run page gets
 			 * here: keep the exit, without its data. */
@@ -967,11 +998,8 @@ static void rec_free(struct vcr_recorder *r)
 {
 	if (!r)
 		return;
-	if (r->vcpus) {
-		for (uint32_t i = 0; i < r->nvcpus; i++)
-			vcr_ring_destroy(&r->vcpus[i].ring);
-		free(r->vcpus);
-	}
+	for (uint32_t i = 0; i < r->nvcpus; i++)
+		vcr_ring_destroy(&r->vcpus[i].ring);
 	vcr_ring_destroy(&r->control);
 	pthread_mutex_destroy(&r->control_lock);
 	pthread_mutex_destroy(&r->lock);
@@ -1001,10 +1029,12 @@ int vcr_recorder_open(struct vcr_recorder **out, const char *path,
 				   "recorder: buffer of %llu bytes too large",
 				   (unsigned long long)buf);
 
-	r = aligned_alloc(64, (sizeof(*r) + 63) & ~(size_t)63);
+	size_t rsz = (sizeof(*r) + (size_t)info->nvcpus * sizeof(r->vcpus[0]) + 63) &
+		     ~(size_t)63;
+	r = aligned_alloc(64, rsz);
 	if (!r)
 		return vcr_err_set(err, -ENOMEM, UINT64_MAX, "recorder: out of memory");
-	memset(r, 0, sizeof(*r));
+	memset(r, 0, rsz);
 	pthread_mutex_init(&r->control_lock, NULL);
 	pthread_mutex_init(&r->lock, NULL);
 	r->t_open_ns = rec_now_ns();
@@ -1015,15 +1045,10 @@ int vcr_recorder_open(struct vcr_recorder **out, const char *path,
 	r->on_error_arg = opts->on_error_arg;
 	r->path = strdup(path);
 	r->scratch_run = calloc(1, opts->run_size);
-	size_t vsz = ((size_t)r->nvcpus * sizeof(*r->vcpus) + 63) & ~(size_t)63;
-	r->vcpus = aligned_alloc(64, vsz);
-	if (!r->path || !r->scratch_run || !r->vcpus) {
-		free(r->vcpus);
-		r->vcpus = NULL;
+	if (!r->path || !r->scratch_run) {
 		rc = vcr_err_set(err, -ENOMEM, UINT64_MAX, "recorder: out of memory");
 		goto fail;
 	}
-	memset(r->vcpus, 0, vsz);
 	for (uint32_t i = 0; i < r->nvcpus; i++) {
 		struct vcr_recorder_vcpu *v = &r->vcpus[i];
 		v->index = i;

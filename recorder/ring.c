@@ -70,7 +70,7 @@ static uint64_t ring_now_ns(void)
 
 void *vcr_ring_reserve_slow(struct vcr_ring *r, uint32_t len)
 {
-	uint64_t head = r->p_head;
+	uint64_t head = vcr_ring_phead(r);
 	uint64_t pos = head & r->mask;
 	uint64_t pad = pos + len > r->size ? r->size - pos : 0;
 	uint64_t end = head + pad + len;
@@ -88,6 +88,11 @@ void *vcr_ring_reserve_slow(struct vcr_ring *r, uint32_t len)
 		h->len = (uint32_t)pad;
 	}
 	r->p_next = end;
+	/* The record starts at head + pad, in the lap that ends at
+	 * ((head + pad) | mask) + 1; end is within both bounds. */
+	uint64_t lap_end = ((head + pad) | r->mask) + 1;
+	uint64_t free_end = r->p_tail + r->size;
+	r->p_limit = lap_end < free_end ? lap_end : free_end;
 	return r->buf + ((head + pad) & r->mask);
 }
 

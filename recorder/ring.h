@@ -58,8 +58,13 @@ struct vcr_ring_hdr {
 
 struct vcr_ring {
 	/* Producer's line. */
-	_Alignas(64) uint64_t head;	/* published end of committed records */
-	uint64_t p_head;		/* producer's own head */
+	_Alignas(64) uint64_t head;	/* published end of committed records;
+					 * only the producer writes it, so it
+					 * reads it back relaxed (no private
+					 * copy: one store per commit, not two) */
+	uint64_t p_limit;		/* head may grow up to here without a
+					 * check: min(p_tail + size, end of the
+					 * buffer's current lap); 0 at first */
 	uint64_t p_tail;		/* producer's last view of tail */
 	uint64_t p_next;		/* head after the reserved record */
 	uint64_t stalls;		/* times the producer found the ring full */
@@ -99,8 +104,14 @@ static inline uint32_t vcr_ring_round(uint64_t bytes)
 	return (uint32_t)((bytes + VCR_RING_SLOT - 1) & ~(uint64_t)(VCR_RING_SLOT - 1));
 }
 
+/* Producer: its own published head. */
+static inline uint64_t vcr_ring_phead(const struct vcr_ring *r)
+{
+	return __atomic_load_n(&r->head, __ATOMIC_RELAXED);
+}
+
 /* Slow path of vcr_ring_reserve: padding at the end of the buffer, a stale
- * view of tail, or a full ring (then it waits). */
+ * view of tail, or a full ring (then it waits); recomputes p_limit. */
 void *vcr_ring_reserve_slow(struct vcr_ring *r, uint32_t len);
 
 /* Slow path of the slow path: wait until [.., end) is free. Returns false
@@ -115,12 +126,13 @@ bool vcr_ring_wait_space(struct vcr_ring *r, uint64_t end);
  */
 static inline void *vcr_ring_reserve(struct vcr_ring *r, uint32_t len)
 {
-	uint64_t head = r->p_head;
-	uint64_t pos = head & r->mask;
+	uint64_t head = vcr_ring_phead(r);
 
-	if (__builtin_expect(pos + len <= r->size && head + len - r->p_tail <= r->size, 1)) {
+	/* One compare: p_limit folds "fits before the end of the buffer"
+	 * and "free by the cached tail" together. */
+	if (__builtin_expect(head + len <= r->p_limit, 1)) {
 		r->p_next = head + len;
-		return r->buf + pos;
+		return r->buf + (head & r->mask);
 	}
 	return vcr_ring_reserve_slow(r, len);
 }
@@ -140,7 +152,6 @@ static inline void vcr_ring_prefetch(const struct vcr_ring *r, uint64_t head)
 /* Publish the record reserved last. */
 static inline void vcr_ring_commit(struct vcr_ring *r)
 {
-	r->p_head = r->p_next;
 	__atomic_store_n(&r->head, r->p_next, __ATOMIC_RELEASE);
 }
 
