@@ -61,17 +61,25 @@ REC_FAST_NAME(struct vcr_recorder_vcpu *v, const struct kvm_run *run)
 	}
 
 	/* The header word but its length and REC_XF_SHORT (reason < 32
-	 * here). One register from here on instead of two. */
+	 * here). */
 	uint64_t hdr = (uint64_t)VCR_RING_EXIT << 32 |
 		       (uint64_t)(REC_XF_FAST | reason | dlen << REC_XF_DLEN_SHIFT) << 48;
-	const uint8_t *sse = (const uint8_t *)&run->s.regs + REC_SE_OFF;
-	/* Two copies of the write, one per record size (constants). */
-	if (__builtin_expect(REC_FAST_SE_SAME(sse, v), 1)) {
-		if (__builtin_expect(rec_fast_put(v, run, hdr, d, true), 1))
-			return;
-	} else if (rec_fast_put(v, run, hdr, d, false)) {
+	struct vcr_ring *g = &v->ring;
+	uint64_t head = vcr_ring_phead(g);
+	if (__builtin_expect(head + REC_XF_SHORT_SLOTS * VCR_RING_SLOT > g->p_limit, 0))
+		goto slow;
+	vcr_ring_prefetch(g, head);
+	uint8_t *e = g->buf + (head & g->mask);
+	/* The short record first, then the compare that decides whether it
+	 * stays short (see rec_fast_short). */
+	rec_fast_short(e, run, hdr, d);
+	if (__builtin_expect(REC_FAST_SE_SAME((const uint8_t *)&run->s.regs + REC_SE_OFF, v), 1)) {
+		__atomic_store_n(&g->head, head + REC_XF_SHORT_SLOTS * VCR_RING_SLOT,
+				 __ATOMIC_RELEASE);
 		return;
 	}
+	if (rec_fast_full(v, e, head, run, hdr))
+		return;
 slow:
 	rec_after_run_slow(v, run);
 }

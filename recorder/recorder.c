@@ -378,40 +378,54 @@ static inline void rec_clear_poison(struct vcr_recorder_vcpu *v)
 /* prfchw: the ring prefetch becomes prefetchw, which takes the line
  * exclusive (the writer's core may hold it shared from its last lap); CPUs
  * without it run the opcode as a NOP. */
-/* The write of the after_run fast path, a short or a full EXIT in the fast
- * layout; hdr: the header word without its length and REC_XF_SHORT. False
- * when the record does not fit before the end of the ring or the ring is
- * full by the producer's cached view of tail (the caller takes the slow
- * path). Inlined into each variant, and compiled for its target there. */
-static inline __attribute__((always_inline)) bool
-rec_fast_put(struct vcr_recorder_vcpu *v, const struct kvm_run *run, uint64_t hdr, uint64_t d,
-	     const bool is_short)
+/*
+ * The writes of the after_run fast path (fast layout). A short EXIT is the
+ * first 3 slots of a full one, so rec_fast_short writes those, header
+ * included, before the sregs + events compare is known; when that compare
+ * fails (rare), rec_fast_full adds the rest and rewrites the header. Why
+ * this order: a store can leave the store buffer only once it and every
+ * older instruction have retired, and the compare (24 loads, an OR tree,
+ * vptest) is the last thing to resolve; with the record's stores older
+ * than the branch on it, they drain while the compare completes, and only
+ * the publishing store of `head` waits for it (paced median -1.5 ns, see
+ * docs/recorder.md).
+ */
+static inline __attribute__((always_inline)) void
+rec_fast_short(uint8_t *e, const struct kvm_run *run, uint64_t hdr, uint64_t d)
 {
-	const uint64_t len = (is_short ? REC_XF_SHORT_SLOTS : REC_XF_FULL_SLOTS) * VCR_RING_SLOT;
-	struct vcr_ring *g = &v->ring;
-	uint64_t head = vcr_ring_phead(g);
-	if (__builtin_expect(head + len > g->p_limit, 0))
-		return false;
-	vcr_ring_prefetch(g, head);
-
-	uint8_t *e = g->buf + (head & g->mask);
 	const uint8_t *src = (const uint8_t *)run + REC_XF_RUN_OFF;
 	/* The union's 24 bytes as one 32-byte copy: its last 8 bytes land on
 	 * [32, 40), which the next copy overwrites (stores keep their
 	 * order). */
 	rec_copy32(e + REC_XF_UNION, &run->hw);
-	if (is_short) {
 #pragma GCC unroll 5
-		for (int i = 0; i < 5; i++)
-			rec_copy32(e + REC_XF_VALID + 32 * i, src + 32 * i);
-	} else {
-		/* And the new sregs + events to compare the next exits with. */
-		rec_copy_run_full(e + REC_XF_VALID, src);
-		rec_copy_se(v->se, (const uint8_t *)&run->s.regs + REC_SE_OFF);
-		rec_clear_poison(v);
-	}
+	for (int i = 0; i < 5; i++)
+		rec_copy32(e + REC_XF_VALID + 32 * i, src + 32 * i);
 	*(rec_u64u *)(e + REC_XF_DATA) = d;
-	*(rec_u64u *)e = hdr | len | (uint64_t)(is_short ? REC_XF_SHORT : 0) << 48;
+	*(rec_u64u *)e = hdr | REC_XF_SHORT_SLOTS * VCR_RING_SLOT | (uint64_t)REC_XF_SHORT << 48;
+}
+
+/* sregs and events changed: the rest of a full EXIT at e (which holds a
+ * short one, unpublished), and the new sregs + events to compare the next
+ * exits with. False when the full record does not fit before the end of
+ * the ring or the ring is full by the cached view of tail (the caller
+ * takes the slow path, which writes over it). */
+static inline __attribute__((always_inline)) bool
+rec_fast_full(struct vcr_recorder_vcpu *v, uint8_t *e, uint64_t head, const struct kvm_run *run,
+	      uint64_t hdr)
+{
+	const uint64_t len = REC_XF_FULL_SLOTS * VCR_RING_SLOT;
+	const uint8_t *sse = (const uint8_t *)&run->s.regs + REC_SE_OFF;
+	struct vcr_ring *g = &v->ring;
+
+	if (__builtin_expect(head + len > g->p_limit, 0))
+		return false;
+	_Static_assert(REC_XF_STATE + REC_SE_OFF == REC_XF_SHORT_SLOTS * VCR_RING_SLOT,
+		       "sregs + events follow a short EXIT");
+	rec_copy_se(e + REC_XF_STATE + REC_SE_OFF, sse);
+	rec_copy_se(v->se, sse);
+	rec_clear_poison(v);
+	*(rec_u64u *)e = hdr | len;
 	__atomic_store_n(&g->head, head + len, __ATOMIC_RELEASE);
 	return true;
 }
