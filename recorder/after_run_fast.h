@@ -68,7 +68,7 @@ REC_FAST_NAME(struct vcr_recorder_vcpu *v, const struct kvm_run *run)
 	uint64_t head = vcr_ring_phead(g);
 	if (__builtin_expect(head + REC_XF_SHORT_SLOTS * VCR_RING_SLOT > g->p_limit, 0))
 		goto slow;
-	vcr_ring_prefetch(g, head);
+	vcr_ring_prefetch(g, head, REC_XF_SHORT_SLOTS * VCR_RING_SLOT);
 	uint8_t *e = g->buf + (head & g->mask);
 	/* The short record first, then the compare that decides whether it
 	 * stays short (see rec_fast_short). */

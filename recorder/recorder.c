@@ -537,6 +537,7 @@ rec_before_run(struct vcr_recorder_vcpu *v, const struct kvm_run *run)
 		uint64_t head = vcr_ring_phead(g);
 		if (__builtin_expect(head + VCR_RING_SLOT <= g->p_limit, 1)) {
 			uint8_t *e = g->buf + (head & g->mask);
+			vcr_ring_prefetch(g, head, VCR_RING_SLOT);
 			_Static_assert(offsetof(struct rr_input, data) == 16, "INPUT layout");
 			*(rec_u64u *)e = pending;
 			*(rec_u64u *)(e + 8) = v->in_n;
@@ -701,6 +702,9 @@ static void obs_after_run_sse2(void *ctx, uint32_t vcpu, struct kvm_run *run)
 		vcr_recorder_after_run_sse2(&r->vcpus[vcpu], run);
 }
 
+/* prfchw: the INPUT's ring prefetch is a prefetchw too (a NOP on CPUs
+ * without it). */
+__attribute__((target("prfchw")))
 static void obs_before_run(void *ctx, uint32_t vcpu, struct kvm_run *run)
 {
 	struct vcr_recorder *r = ctx;

@@ -137,16 +137,23 @@ static inline void *vcr_ring_reserve(struct vcr_ring *r, uint32_t len)
 	return vcr_ring_reserve_slow(r, len);
 }
 
-/* Software prefetch (for writing) of the line one page ahead of `head`:
- * the hardware prefetcher stops at page boundaries, so without it the first
- * records of each page wait for their lines (and the page walk); compiled
- * as prefetchw where the target allows, which also takes the line back
- * from the writer's core. */
+/* Software prefetch (for writing) of the lines one page ahead of a record
+ * of `len` bytes at `head`, every line of it: the hardware prefetcher stops
+ * at page boundaries, so without it the first records of each page wait
+ * for their lines (and the page walk); compiled as prefetchw where the
+ * target allows, which also takes the line back from the writer's core.
+ * (Prefetching only the record's first line left 2 of a short EXIT's 3
+ * lines and an INPUT's line to the hardware: paced median +0.3 ns.) */
 #define VCR_RING_PREFETCH_AHEAD 4096u
 
-static inline void vcr_ring_prefetch(const struct vcr_ring *r, uint64_t head)
+static inline __attribute__((always_inline)) void
+vcr_ring_prefetch(const struct vcr_ring *r, uint64_t head, uint32_t len)
 {
-	__builtin_prefetch(r->buf + ((head + VCR_RING_PREFETCH_AHEAD) & r->mask), 1, 3);
+	const uint8_t *p = r->buf + ((head + VCR_RING_PREFETCH_AHEAD) & r->mask);
+	/* Near the end of the buffer the last lines may fall past it: a
+	 * prefetch never faults, and those lines are cold anyway. */
+	for (uint32_t off = 0; off < len; off += VCR_RING_SLOT)
+		__builtin_prefetch(p + off, 1, 3);
 }
 
 /* Publish the record reserved last. */
