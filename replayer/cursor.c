@@ -523,13 +523,16 @@ static int cur_rebase(struct vcr_cursor *c)
 	return 0;
 }
 
-/* Read records until the next EXIT (appended: returns 1) or the end of the
- * trace (returns 0, wend set). Records before it are extras of the last
- * exit. The reader must follow the window. */
-static int cur_fill_next(struct vcr_cursor *c)
+/* Read records until the window holds `want` exits (returns 1) or the
+ * trace ends (returns 0, wend set). Records after an exit are its extras.
+ * The reader must follow the window. One call reads many exits: the
+ * forward walk reads ahead through here. */
+static int cur_fill_upto(struct vcr_cursor *c, size_t want)
 {
 	if (c->wend)
 		return 0;
+	if (c->nex >= want)
+		return 1;
 	if (!c->rd_follows)
 		return vcr_err_set(&c->err, -EINVAL, UINT64_MAX, "cursor: reader lost its position");
 	cur_invalidate_views(c);
@@ -556,7 +559,9 @@ static int cur_fill_next(struct vcr_cursor *c)
 				c->rd_follows = false;
 				return rc;
 			}
-			return 1;
+			if (c->nex >= want)
+				return 1;
+			continue;
 		}
 		if (c->nex == 0)
 			continue;	/* cannot happen after a seek; ignore */
@@ -572,11 +577,9 @@ static int cur_fill_next(struct vcr_cursor *c)
  * 0 if so, -ERANGE if the trace ends first, other negatives on error. */
 static int cur_ensure(struct vcr_cursor *c, size_t i)
 {
-	while (c->nex < i + 2 && !c->wend) {
-		int rc = cur_fill_next(c);
-		if (rc < 0)
-			return rc;
-	}
+	int rc = cur_fill_upto(c, i + 2);
+	if (rc < 0)
+		return rc;
 	return i < c->nex ? 0 : -ERANGE;
 }
 
@@ -802,9 +805,10 @@ static int cur_goto_once(struct vcr_cursor *c, uint64_t seq)
 				return rc;
 			/* Read ahead; a failure here shows again, with its
 			 * message, when a step gets there. */
-			while (c->nex < i + CUR_READAHEAD && c->nex < CUR_WINDOW_MAX && !c->wend)
-				if (cur_fill_next(c) < 0)
-					break;
+			size_t ahead = i + CUR_READAHEAD;
+			if (ahead > CUR_WINDOW_MAX)
+				ahead = CUR_WINDOW_MAX;
+			(void)cur_fill_upto(c, ahead);
 			cur_moveto(c, i);
 			return 0;
 		}
