@@ -26,6 +26,11 @@ struct r_dec {
 	uint8_t *cbuf, *kf, *raw;
 	size_t cbuf_cap, kf_cap, raw_cap;
 	size_t kf_len, raw_len;
+	/* A seek's payload hash still to finish: hleft bytes of cbuf from
+	 * hp, continuing from h (see vcr_reader_seek); hleft 0 when none. */
+	const uint8_t *hp;
+	size_t hleft;
+	uint64_t h, hwant;
 };
 
 /* A sequential read (vcr_reader_next) reads up to R_AHEAD contiguous
@@ -410,6 +415,32 @@ static int r_check_chunk_hdr(struct vcr_reader *r, const uint8_t *h, uint64_t of
 static void r_dec_reset(struct r_dec *d)
 {
 	d->ci = SIZE_MAX;
+	d->hleft = 0;
+}
+
+static int r_payload_mismatch(struct vcr_reader *r, size_t ci)
+{
+	const struct r_chunk *c = &r->chunks[ci];
+	uint64_t hs = r_chunk_hdr_size(r->nvcpus);
+	return R_ERR(r, -EILSEQ, c->off + hs,
+		     "chunk at offset %llu: payload checksum mismatch (bytes %llu..%llu)",
+		     (unsigned long long)c->off, (unsigned long long)(c->off + hs),
+		     (unsigned long long)(c->off + c->size));
+}
+
+/* Finish d's deferred payload hash (chunk ci): 0, or the mismatch (d then
+ * holds no chunk). */
+static int r_hash_finish(struct vcr_reader *r, struct r_dec *d, size_t ci)
+{
+	if (!d->hleft)
+		return 0;
+	uint64_t h = trf_hash(d->h, d->hp, d->hleft);
+	d->hleft = 0;
+	if (TRF_HASH_BAD(d->hwant, h)) {
+		d->ci = SIZE_MAX;
+		return r_payload_mismatch(r, ci);
+	}
+	return 0;
 }
 
 /* Read chunks ci .. (up to R_AHEAD, contiguous, R_AHEAD_BYTES) into
@@ -453,8 +484,12 @@ static int r_read_ahead(struct vcr_reader *r, size_t ci)
 }
 
 /* Read, verify and decompress chunk ci into d. seq: a sequential read,
- * which reads chunks ahead (r_read_ahead). */
-static int r_dec_load(struct vcr_reader *r, struct r_dec *d, size_t ci, bool seq)
+ * which reads chunks ahead (r_read_ahead). defer: a seek, which leaves the
+ * payload hash of a chunk it reads to r_hash_finish, so that the hash (a
+ * chain of dependent multiplies) runs interleaved with the delta walk up
+ * to the target (r_skip_to); zstd decodes hostile input safely, and
+ * nothing from the chunk is returned before the hash matched. */
+static int r_dec_load(struct vcr_reader *r, struct r_dec *d, size_t ci, bool seq, bool defer)
 {
 	const struct r_chunk *c = &r->chunks[ci];
 	size_t hs = r_chunk_hdr_size(r->nvcpus);
@@ -465,6 +500,7 @@ static int r_dec_load(struct vcr_reader *r, struct r_dec *d, size_t ci, bool seq
 	int rc;
 
 	d->ci = SIZE_MAX;
+	d->hleft = 0;
 	if (seq && !(r->ahead.n && ci >= r->ahead.ci0 && ci - r->ahead.ci0 < r->ahead.n)) {
 		rc = r_read_ahead(r, ci);
 		if (rc)
@@ -494,13 +530,17 @@ static int r_dec_load(struct vcr_reader *r, struct r_dec *d, size_t ci, bool seq
 		return R_ERR(r, -EINVAL, c->off, "chunk at offset %llu does not match the index",
 			     (unsigned long long)c->off);
 	const uint8_t *pay = h + hs;
-	if (h == d->cbuf)
-		payload_hash = trf_hash(TRF_HASH_INIT, pay, c->size - hs);
-	if (TRF_HASH_BAD(trf_get64(h + 56), payload_hash))
-		return R_ERR(r, -EILSEQ, c->off + hs,
-			     "chunk at offset %llu: payload checksum mismatch (bytes %llu..%llu)",
-			     (unsigned long long)c->off, (unsigned long long)(c->off + hs),
-			     (unsigned long long)(c->off + c->size));
+	if (h == d->cbuf && defer) {
+		d->hp = pay;
+		d->hleft = c->size - hs;
+		d->h = TRF_HASH_INIT;
+		d->hwant = trf_get64(h + 56);
+	} else {
+		if (h == d->cbuf)
+			payload_hash = trf_hash(TRF_HASH_INIT, pay, c->size - hs);
+		if (TRF_HASH_BAD(trf_get64(h + 56), payload_hash))
+			return r_payload_mismatch(r, ci);
+	}
 	uint32_t kc = trf_get32(h + 32), kr = trf_get32(h + 36);
 	uint32_t rcs = trf_get32(h + 40), rr = trf_get32(h + 44);
 	if (trf_grow(&d->kf, &d->kf_cap, kr ? kr : 1) || trf_grow(&d->raw, &d->raw_cap, rr ? rr : 1))
@@ -635,8 +675,26 @@ static int r_skip_to(struct vcr_reader *r, uint64_t stop_seq)
 	/* Counters live in locals in the loop and go back to r at the end. */
 	uint32_t recs = r->recs_done, exits = r->exits_done;
 	uint64_t next_seq = r->next_seq;
+	/* A deferred payload hash (r_dec_load) advances 8 bytes a record: its
+	 * chain of multiplies overlaps the walk's own dependencies. */
+	const uint8_t *hp = r->dec.hp;
+	size_t hleft = r->dec.hleft;
+	uint64_t h = r->dec.h;
+	const uint64_t m = 0x100000001b3ull;
 	int rc = 0;
 	while (p < end && recs < c->nrecords) {
+		if (hleft >= 8) {
+			h = (h ^ hp[0]) * m;
+			h = (h ^ hp[1]) * m;
+			h = (h ^ hp[2]) * m;
+			h = (h ^ hp[3]) * m;
+			h = (h ^ hp[4]) * m;
+			h = (h ^ hp[5]) * m;
+			h = (h ^ hp[6]) * m;
+			h = (h ^ hp[7]) * m;
+			hp += 8;
+			hleft -= 8;
+		}
 		unsigned tag = *p, type = tag & TRF_REC_TYPE_MASK;
 		const uint8_t *q = p + 1;
 		uint64_t len, v;
@@ -669,6 +727,9 @@ static int r_skip_to(struct vcr_reader *r, uint64_t stop_seq)
 		p = body_end;
 		recs++;
 	}
+	r->dec.hp = hp;
+	r->dec.hleft = hleft;
+	r->dec.h = h;
 	r->pos = (size_t)(p - base);
 	r->recs_done = recs;
 	r->exits_done = exits;
@@ -955,7 +1016,7 @@ static int r_step(struct vcr_reader *r, struct vcr_record *rec, struct vcr_recor
 	}
 }
 
-static int r_load_cur(struct vcr_reader *r, bool seq)
+static int r_load_cur(struct vcr_reader *r, bool seq, bool defer)
 {
 	int rc = 0;
 	if (r->dec.ci != r->cur) {
@@ -965,7 +1026,7 @@ static int r_load_cur(struct vcr_reader *r, bool seq)
 		r->prev = r->dec;
 		r->dec = t;
 		if (r->dec.ci != r->cur)
-			rc = r_dec_load(r, &r->dec, r->cur, seq);
+			rc = r_dec_load(r, &r->dec, r->cur, seq, defer);
 	}
 	if (!rc)
 		rc = r_start_chunk(r);
@@ -979,7 +1040,7 @@ r_next(struct vcr_reader *r, struct vcr_record *rec, struct vcr_record_ref *ref)
 		if (!r->loaded) {
 			if (r->cur >= r->nchunks)
 				return 0;
-			int rc = r_load_cur(r, true);
+			int rc = r_load_cur(r, true, false);
 			if (rc)
 				return r_chunk_fail(r, rc);
 		}
@@ -1047,13 +1108,23 @@ int vcr_reader_seek(struct vcr_reader *r, uint64_t seq)
 			     (unsigned long long)seq);
 	if (!(r->loaded && r->cur == lo && r->next_seq <= seq)) {
 		r->cur = lo;
-		int rc = r_load_cur(r, false);
+		int rc = r_load_cur(r, false, true);
 		if (rc) {
+			/* A damaged payload says so first, rather than what
+			 * decoding it tripped on. */
+			int hrc = r_hash_finish(r, &r->dec, lo);
+			r->dec.ci = SIZE_MAX;
 			r->loaded = false;
-			return rc;
+			return hrc ? hrc : rc;
 		}
 	}
-	if (r_skip_to(r, seq) == 2)
+	int src = r_skip_to(r, seq);
+	int hrc = r_hash_finish(r, &r->dec, lo);
+	if (hrc) {
+		r->loaded = false;
+		return hrc;
+	}
+	if (src == 2)
 		return 0;
 	for (;;) {
 		int rc = r_step(r, NULL, NULL, seq);
@@ -1077,7 +1148,7 @@ static int r_scan_chunk(struct vcr_reader *r, size_t ci, uint32_t v, uint64_t n,
 	const struct r_chunk *c = &r->chunks[ci];
 	int rc = 0;
 	if (r->aux.ci != ci)
-		rc = r_dec_load(r, &r->aux, ci, false);
+		rc = r_dec_load(r, &r->aux, ci, false, false);
 	if (rc)
 		return rc;
 	const uint8_t *p = r->aux.raw, *end = p + r->aux.raw_len;
