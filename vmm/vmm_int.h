@@ -6,6 +6,7 @@
 #define VCR_VMM_VMM_INT_H
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 
 #include "vmm/vmm.h"
@@ -105,7 +106,10 @@ void vmm_uart_destroy(struct vmm_uart *u);
 int vmm_dev_io(struct vmm *vm, struct vmm_vcpu *c);
 int vmm_dev_mmio(struct vmm *vm, struct vmm_vcpu *c);
 
-/* vmm/run.c: record how the run ended (first caller wins) and kick all. */
+/* vmm/end.c: record how the run ended (first caller wins) and kick all.
+ * A kick is immediate_exit plus this signal (vmm/run.c installs its
+ * handler, which does nothing: KVM_RUN returns -EINTR). */
+#define VMM_KICK_SIGNAL SIGUSR1
 void vmm_end(struct vmm *vm, uint32_t vcpu, uint32_t how, int32_t status,
 	     const char *fmt, ...) VCR_PRINTF(5, 6);
 
@@ -117,7 +121,7 @@ int vmm_elf_probe(struct vmm *vm, const uint8_t *img, uint64_t size, bool for_mu
 int vmm_elf_load(struct vmm *vm, const uint8_t *img, uint64_t size, struct vcr_err *err);
 int vmm_mb_probe(struct vmm *vm, struct vcr_err *err);
 int vmm_mb_load(struct vmm *vm, struct vcr_err *err);
-/* Boot structures: GDT, identity page tables; initial vCPU state. */
+/* vmm/boot.c: GDT, identity page tables; initial vCPU state. */
 int vmm_boot_write_gdt(struct vmm *vm);
 int vmm_boot_write_page_tables(struct vmm *vm);
 int vmm_boot_set_state(struct vmm *vm, enum vmm_mode mode, uint64_t entry,
