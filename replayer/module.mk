@@ -12,3 +12,22 @@ ALL_TARGETS += $(REPLAYER_TOOLS) $(REPLAYER_BENCH)
 BENCHES += $(REPLAYER_BENCH)
 
 -include $(REPLAYER_TOOLS:=.d) $(REPLAYER_BENCH:=.d)
+
+# The cursor fuzzer (make fuzz; tests/host/fuzz_cursor.sh in CI): clang,
+# libFuzzer + ASan + UBSan, the cursor and the trace library from source;
+# seeded with the trace reader's corpus (tests/fuzz/corpus/trace).
+FUZZERS += tests/fuzz/fuzz_cursor.c
+FUZZ_CURSOR_SRCS := tests/fuzz/fuzz_cursor.c replayer/cursor.c $(wildcard formats/*.c) \
+	core/state.c core/util.c
+
+$(FUZZ_BUILD)/fuzz_cursor: $(FUZZ_CURSOR_SRCS) $(wildcard formats/*.h core/*.h replayer/*.h)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  FUZZCC  $@")
+	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $(FUZZ_CURSOR_SRCS) -lzstd
+
+.PHONY: fuzz-cursor
+fuzz: fuzz-cursor
+fuzz-cursor: $(FUZZ_BUILD)/fuzz_cursor
+	$(Q)mkdir -p $(FUZZ_BUILD)/corpus-cursor
+	$(Q)$(FUZZ_BUILD)/fuzz_cursor -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=1024 \
+		-timeout=10 $(FUZZ_BUILD)/corpus-cursor tests/fuzz/corpus/trace
