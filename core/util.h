@@ -52,12 +52,15 @@ static inline bool vcr_range_ok(uint64_t off, uint64_t len, uint64_t size)
 /* Zero n bytes (n a multiple of 16) / copy n bytes (n a multiple of 8) with
  * 16-byte moves: for the few hundred bytes of a record or a state per exit,
  * gcc's choice (rep stos / rep movs) costs a startup of tens of cycles. The
- * empty asm keeps gcc from turning the loops back into memset/memcpy. */
+ * empty asm keeps gcc from turning the loops back into memset/memcpy; the
+ * unroll pragma makes a constant n (every caller's sizeof) straight-line
+ * moves, without the loop's three instructions a move. */
 #if defined(__SSE2__)
 #include <emmintrin.h>
 static inline __attribute__((always_inline)) void vcr_zero16n(void *dst, size_t n)
 {
 	uint8_t *d = dst;
+#pragma GCC unroll 40
 	for (size_t i = 0; i < n; i += 16) {
 		_mm_storeu_si128((__m128i *)(d + i), _mm_setzero_si128());
 		__asm__("" : : "r"(d) : "memory");
@@ -68,6 +71,7 @@ static inline __attribute__((always_inline)) void vcr_copy8n(void *dst, const vo
 	uint8_t *d = dst;
 	const uint8_t *s = src;
 	size_t i = 0;
+#pragma GCC unroll 40
 	for (; i + 16 <= n; i += 16) {
 		_mm_storeu_si128((__m128i *)(d + i), _mm_loadu_si128((const __m128i *)(s + i)));
 		__asm__("" : : "r"(d) : "memory");

@@ -743,33 +743,10 @@ static int r_skip_to(struct vcr_reader *r, uint64_t stop_seq)
 #define GETV(dst) do { uint64_t t_; if (!trf_get_varint(&p, end, &t_)) return false; (dst) = t_; } while (0)
 #define GETV_MAX(dst, max) do { uint64_t t_; if (!trf_get_varint(&p, end, &t_) || t_ > (max)) return false; (dst) = t_; } while (0)
 
-/* Zero the 160-byte payload union: ten 16-byte stores, unrolled (once per
- * exit read; vcr_zero16n's loop costs three more instructions a store). */
-static inline void r_zero_payload(void *u)
-{
-	_Static_assert(sizeof(((struct vcr_exit *)0)->u) == 160, "payload size");
-#if defined(__SSE2__)
-	uint8_t *d = u;
-	const __m128i z = _mm_setzero_si128();
-	_mm_storeu_si128((__m128i *)(d + 0), z);
-	_mm_storeu_si128((__m128i *)(d + 16), z);
-	_mm_storeu_si128((__m128i *)(d + 32), z);
-	_mm_storeu_si128((__m128i *)(d + 48), z);
-	_mm_storeu_si128((__m128i *)(d + 64), z);
-	_mm_storeu_si128((__m128i *)(d + 80), z);
-	_mm_storeu_si128((__m128i *)(d + 96), z);
-	_mm_storeu_si128((__m128i *)(d + 112), z);
-	_mm_storeu_si128((__m128i *)(d + 128), z);
-	_mm_storeu_si128((__m128i *)(d + 144), z);
-#else
-	memset(u, 0, 160);
-#endif
-}
-
 static bool r_exit_payload(struct vcr_exit *e, const uint8_t **pp, const uint8_t *end)
 {
 	const uint8_t *p = *pp;
-	r_zero_payload(&e->u);
+	vcr_zero16n(&e->u, sizeof(e->u));
 	switch (e->reason) {
 	case KVM_EXIT_IO:
 		if (end - p < 2)

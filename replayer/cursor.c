@@ -240,24 +240,6 @@ static int cur_fail(struct vcr_cursor *c, int code, const char *what)
 	return vcr_err_set(&c->err, code, UINT64_MAX, "%s: %s", what, strerror(-code));
 }
 
-/* Copy a state out (vcr_cursor_state, once per exit in a walk that copies):
- * 16-byte moves, fully unrolled (vcr_copy8n's loop adds three
- * instructions a move, 100 an exit). */
-static inline void cur_copy_state(struct vcr_vcpu_state *dst, const struct vcr_vcpu_state *src)
-{
-#if defined(__SSE2__)
-	_Static_assert(sizeof(*dst) % 16 == 8, "state size: 16-byte moves and one 8-byte");
-	uint8_t *d = (uint8_t *)dst;
-	const uint8_t *s = (const uint8_t *)src;
-#pragma GCC unroll 40
-	for (size_t i = 0; i + 16 <= sizeof(*dst); i += 16)
-		_mm_storeu_si128((__m128i *)(d + i), _mm_loadu_si128((const __m128i *)(s + i)));
-	memcpy(d + sizeof(*dst) - 8, s + sizeof(*dst) - 8, 8);
-#else
-	memcpy(dst, src, sizeof(*dst));
-#endif
-}
-
 /* XOR the delta of event e into state s. */
 static inline __attribute__((always_inline)) void
 cur_apply(const struct vcr_cursor *c, const struct cur_event *e, struct vcr_vcpu_state *s)
@@ -1263,7 +1245,7 @@ int vcr_cursor_state(const struct vcr_cursor *c, uint32_t vcpu, struct vcr_vcpu_
 		return -EIO;
 	if (vcpu >= c->nvcpus || c->cur[vcpu] < 0)
 		return -ENOENT;
-	cur_copy_state(st, &c->st[vcpu]);
+	vcr_copy8n(st, &c->st[vcpu], sizeof(*st));
 	return 0;
 }
 
