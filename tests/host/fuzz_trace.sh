@@ -1,35 +1,7 @@
 #!/bin/bash
-# tests/host/fuzz_trace.sh: bounded fuzzing of the trace reader (CI smoke):
-# builds build-fuzz/fuzz_trace with clang (libFuzzer + ASan + UBSan) and runs
-# it for FUZZ_SECONDS (default 30) from the seed corpus
-# tests/fuzz/corpus/trace. TAP; skipped when clang or libFuzzer is missing.
-set -u
+# tests/host/fuzz_trace.sh: bounded fuzzing of the trace reader (CI smoke,
+# tests/fuzz/fuzz_trace.c) for FUZZ_SECONDS (default 30) from the seed
+# corpus tests/fuzz/corpus/trace. TAP (tests/host/fuzz_lib.inc).
 root=${VCR_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
-secs=${FUZZ_SECONDS:-30}
-cd "$root" || exit 1
-if ! command -v clang >/dev/null; then
-    echo "1..0 # SKIP clang not installed"
-    exit 0
-fi
-echo "1..2"
-log=$(mktemp)
-corpus=$(mktemp -d)
-trap 'rm -rf "$log" "$corpus"' EXIT
-if make --no-print-directory -s build-fuzz/fuzz_trace >"$log" 2>&1; then
-    echo "ok 1 - build fuzz_trace"
-else
-    echo "not ok 1 - build fuzz_trace"
-    sed 's/^/# /' "$log" | tail -20
-    echo "not ok 2 - fuzz the trace reader # not run"
-    exit 1
-fi
-# A fresh output corpus each run: the committed seeds stay as they are.
-if build-fuzz/fuzz_trace -max_total_time="$secs" -rss_limit_mb=1024 -timeout=10 \
-    -print_final_stats=1 "$corpus" tests/fuzz/corpus/trace >"$log" 2>&1; then
-    runs=$(awk '/stat::number_of_executed_units/ {print $2}' "$log")
-    echo "ok 2 - fuzz the trace reader for ${secs}s: ${runs:-?} inputs, no crash"
-else
-    echo "not ok 2 - fuzz the trace reader: crash, leak or timeout"
-    grep -E 'ERROR|SUMMARY|Test unit written|^    #[0-9]' "$log" | head -30 | sed 's/^/# /'
-    exit 1
-fi
+. "$root/tests/host/fuzz_lib.inc"
+fuzz_run fuzz_trace "the trace reader" "${FUZZ_SECONDS:-30}" "$root/tests/fuzz/corpus/trace"
