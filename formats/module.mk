@@ -25,7 +25,7 @@ FUZZ_FLAGS := -std=gnu11 -g -O1 -I. -D_GNU_SOURCE -fsanitize=fuzzer,address,unde
 FUZZ_TRACE_SRCS := tests/fuzz/fuzz_trace.c $(wildcard formats/*.c) core/state.c core/util.c
 FUZZ_SECONDS ?= 30
 
-$(FUZZ_BUILD)/fuzz_trace: $(FUZZ_TRACE_SRCS) $(wildcard formats/*.h core/*.h)
+$(FUZZ_BUILD)/fuzz_trace: $(FUZZ_TRACE_SRCS) tests/fuzz/fuzz_file.h $(wildcard formats/*.h core/*.h)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  FUZZCC  $@")
 	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $(FUZZ_TRACE_SRCS) -lzstd

@@ -20,7 +20,7 @@ FUZZERS += tests/fuzz/fuzz_cursor.c
 FUZZ_CURSOR_SRCS := tests/fuzz/fuzz_cursor.c replayer/cursor.c $(wildcard formats/*.c) \
 	core/state.c core/util.c
 
-$(FUZZ_BUILD)/fuzz_cursor: $(FUZZ_CURSOR_SRCS) $(wildcard formats/*.h core/*.h replayer/*.h)
+$(FUZZ_BUILD)/fuzz_cursor: $(FUZZ_CURSOR_SRCS) tests/fuzz/fuzz_file.h $(wildcard formats/*.h core/*.h replayer/*.h)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  FUZZCC  $@")
 	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $(FUZZ_CURSOR_SRCS) -lzstd

@@ -14,8 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
+#include "tests/fuzz/fuzz_file.h"
 #include "replayer/cursor.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -61,14 +60,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char path[64];
 	struct vcr_cursor *c;
 	struct vcr_err err;
-	int fd = memfd_create("fuzz_cursor", 0);
+	int fd = fuzz_file(data, size, path, sizeof(path));
 	if (fd < 0)
 		return 0;
-	if (write(fd, data, size) != (ssize_t)size) {
-		close(fd);
-		return 0;
-	}
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
 	if (vcr_cursor_open(&c, path, &err) == 0) {
 		uint32_t nvcpus = vcr_cursor_info(c)->nvcpus;
 		uint64_t first = vcr_cursor_first(c), n = vcr_cursor_nexits(c);

@@ -8,8 +8,7 @@
  */
 #include <stdint.h>
 #include <stdio.h>
-#include <sys/mman.h>
-#include <unistd.h>
+#include "tests/fuzz/fuzz_file.h"
 #include "formats/trace.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -22,14 +21,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char path[64];
 	struct vcr_reader *r;
 	struct vcr_err err;
-	int fd = memfd_create("fuzz_trace", 0);
+	int fd = fuzz_file(data, size, path, sizeof(path));
 	if (fd < 0)
 		return 0;
-	if (write(fd, data, size) != (ssize_t)size) {
-		close(fd);
-		return 0;
-	}
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
 	if (vcr_reader_open(&r, path, &err) == 0) {
 		struct vcr_reader_stats st;
 		struct vcr_vcpu_state s;
