@@ -254,14 +254,13 @@ int rsp_buf_printf(struct rsp_buf *b, const char *fmt, ...)
 static const char hexdig[] = "0123456789abcdef";
 
 /* Two hex digits per byte, one 16-bit store (little-endian: the high
- * nibble's digit first). */
-static uint16_t hexpair[256];
-
-static void __attribute__((constructor)) hexpair_init(void)
-{
-	for (unsigned i = 0; i < 256; i++)
-		hexpair[i] = (uint16_t)((uint8_t)hexdig[i >> 4] | (uint16_t)(uint8_t)hexdig[i & 15] << 8);
-}
+ * nibble's digit first). Built by the compiler. */
+#define HEXD(n) ((n) < 10 ? '0' + (n) : 'a' + (n) - 10)
+#define HEXP(i) (uint16_t)(HEXD((i) >> 4) | HEXD((i) & 15) << 8)
+#define HEXP4(i) HEXP(i), HEXP((i) + 1), HEXP((i) + 2), HEXP((i) + 3)
+#define HEXP16(i) HEXP4(i), HEXP4((i) + 4), HEXP4((i) + 8), HEXP4((i) + 12)
+#define HEXP64(i) HEXP16(i), HEXP16((i) + 16), HEXP16((i) + 32), HEXP16((i) + 48)
+static const uint16_t hexpair[256] = { HEXP64(0), HEXP64(64), HEXP64(128), HEXP64(192) };
 
 int rsp_buf_put_hex(struct rsp_buf *b, const void *data, size_t len)
 {
