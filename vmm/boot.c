@@ -12,7 +12,6 @@
  */
 #include "vmm/vmm_int.h"
 
-#include <errno.h>
 #include <string.h>
 
 #define BOOT_GDT	0x1000ull

@@ -7,11 +7,9 @@
  */
 #include "vmm/vmm_int.h"
 
-#include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
-#include <string.h>
 
 static int exit_status_for(uint32_t how, int32_t status)
 {
