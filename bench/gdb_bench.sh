@@ -143,12 +143,14 @@ ask() {
     fi
 }
 
-# stats FILE: "best median" of the numbers in FILE (nan when none).
+# stats FILE [COLUMN]: "largest median smallest" of the numbers in COLUMN
+# (default 1) of FILE ("nan nan nan" when none).
 stats() {
-    sort -g "$1" | grep -v nan | awk '{ v[NR] = $1 } END {
-        if (!NR) { print "nan nan"; exit }
+    awk -v c="${2:-1}" '$c != "nan" && $c != "" { print $c }' "$1" 2>/dev/null | sort -g |
+        awk '{ v[NR] = $1 } END {
+        if (!NR) { print "nan nan nan"; exit }
         m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-        printf "%.1f %.1f\n", v[NR], m }'
+        printf "%.1f %.1f %.1f\n", v[NR], m, v[1] }'
 }
 
 ours=0 qemu=0
@@ -204,11 +206,11 @@ for f in ours qemu; do
         echo "# $f gdb: $(grep -i 'error\|cannot\|refused' "$tmp/$f.log" | head -2)" >&2
 done
 
-out() {	# out NAME FILE UNIT
-    local s
-    s=$(stats "$2" 2>/dev/null || echo "nan nan")
-    echo "$1 ${s%% *} $3"
-    echo "#   $1: median ${s##* } over $rounds rounds"
+out() {	# out NAME FILE UNIT: the best round, the median as a comment
+    local best med least
+    read -r best med least < <(stats "$2")
+    echo "$1 $best $3"
+    echo "#   $1: median $med over $rounds rounds"
 }
 touch "$tmp"/r.stepi "$tmp"/r.rstepi "$tmp"/q.stepi "$tmp"/r.dense "$tmp"/q.dense \
     "$tmp"/r.sparse "$tmp"/q.sparse
@@ -220,19 +222,18 @@ out gdb_mem_read_mb_per_s_qemu "$tmp/q.dense" MB/s
 # Where a dense read's time goes: gdb's own CPU per 8 KiB read and the
 # stub's, medians over the rounds; gdb's CPU alone bounds the rate at
 # 8192 B / (its CPU per read), whatever the stub does.
-cpu() {	# cpu NAME FILE COLUMN
-    local v
-    v=$(awk -v c="$3" '$c != "nan" { print $c }' "$2" 2>/dev/null | sort -g |
-        awk '{ v[NR] = $1 } END { if (!NR) print "nan"; else printf "%.1f\n", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }')
-    echo "$1 $v us"
+cpu() {	# cpu NAME FILE COLUMN: the median over the rounds
+    local best med least
+    read -r best med least < <(stats "$2" "$3")
+    echo "$1 $med us"
 }
 touch "$tmp"/r.dense.cpu "$tmp"/q.dense.cpu
 cpu gdb_mem_read_gdb_cpu_us "$tmp/r.dense.cpu" 1
 cpu gdb_mem_read_stub_cpu_us "$tmp/r.dense.cpu" 2
 cpu gdb_mem_read_gdb_cpu_us_qemu "$tmp/q.dense.cpu" 1
 cpu gdb_mem_read_stub_cpu_us_qemu "$tmp/q.dense.cpu" 2
-g=$(awk -v c=1 '$c != "nan" { print $c }' "$tmp/r.dense.cpu" | sort -g | head -1)
-[ -n "$g" ] && awk -v g="$g" 'BEGIN { printf "gdb_mem_read_gdb_bound_mb_per_s %.1f MB/s\n", 8192 / g }'
+read -r _ _ g < <(stats "$tmp/r.dense.cpu" 1)
+[ "$g" != nan ] && awk -v g="$g" 'BEGIN { printf "gdb_mem_read_gdb_bound_mb_per_s %.1f MB/s\n", 8192 / g }'
 echo "#   gdb_mem_read_gdb_bound_mb_per_s: 8192 B over gdb's least CPU per dense read against our stub (the rate a stub taking no time would give)"
 out gdb_mem_read_sparse_mb_per_s "$tmp/r.sparse" MB/s
 out gdb_mem_read_sparse_mb_per_s_qemu "$tmp/q.sparse" MB/s
