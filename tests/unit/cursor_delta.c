@@ -44,31 +44,6 @@ static struct tgen gen;
 static struct vcr_record rec, want;
 static struct vcr_vcpu_state prev[VCR_TRACE_MAX_VCPUS];
 
-static int write_stream(uint64_t seed, uint32_t nvcpus, uint32_t nrecs, uint32_t chunk_exits)
-{
-	struct vcr_trace_info info;
-	struct vcr_writer_opts o = { .chunk_exits = chunk_exits };
-	struct vcr_writer *w;
-	struct vcr_err err;
-	tgen_info(&info, nvcpus);
-	int rc = vcr_writer_open(&w, path, &info, &o, &err);
-	if (rc) {
-		tap_diag("writer_open: %s", err.msg);
-		return rc;
-	}
-	tgen_init(&gen, seed, nvcpus);
-	gen.small = true;
-	for (uint32_t i = 0; i < nrecs; i++) {
-		tgen_next(&gen, &rec, &want);
-		rc = vcr_writer_append(w, &rec);
-		if (rc) {
-			vcr_writer_abort(w);
-			return rc;
-		}
-	}
-	return vcr_writer_close(w);
-}
-
 /* Read the trace at path with next_ref: whole, then 40 seeks each followed
  * by up to 400 records. Checks deltas and rebased flags; *why on failure. */
 static bool check_deltas(uint64_t seed, char *why, size_t wlen, uint64_t *ndelta)
@@ -331,7 +306,8 @@ int main(void)
 	for (int i = 0; i < ncfg; i++) {
 		char why[400] = "";
 		uint64_t nd = 0;
-		bool ok = write_stream(cfg[i].seed, cfg[i].nvcpus, cfg[i].nrecs, cfg[i].chunk) == 0 &&
+		bool ok = tgen_write_small(&gen, path, cfg[i].seed, cfg[i].nvcpus, cfg[i].nrecs,
+						   cfg[i].chunk, &rec, &want) == 0 &&
 			  check_deltas(cfg[i].seed, why, sizeof(why), &nd) && nd > 0;
 		tap_ok(ok, "deltas rebuild every state, rebased at seeks and chunk starts: %u vCPUs, chunk_exits %u (%" PRIu64 " delta words)%s%s",
 		       cfg[i].nvcpus, cfg[i].chunk, nd, why[0] ? ": " : "", why);
@@ -420,7 +396,8 @@ int main(void)
 	/* Seeks into a damaged chunk. */
 	char why[300] = "";
 	unsigned flips = 0;
-	bool sok = write_stream(21, 2, 6000, 64) == 0 && check_seek_damage(why, sizeof(why), &flips);
+	bool sok = tgen_write_small(&gen, path, 21, 2, 6000, 64, &rec, &want) == 0 &&
+		   check_seek_damage(why, sizeof(why), &flips);
 	tap_ok(sok && flips > 50, "a changed payload byte fails every seek into its chunk with the checksum message (%u bytes tried)%s%s",
 	       flips, why[0] ? ": " : "", why);
 	unlink(path);

@@ -316,4 +316,34 @@ static inline void tgen_info(struct vcr_trace_info *info, uint32_t nvcpus)
 	info->nkv = 2;
 }
 
+/* Write nrecs records of a small-MEM stream (g restarted from seed) to
+ * path, chunk_exits a chunk (0: the writer's default); rec and want are
+ * scratch. 0, or the writer's error (a TAP diagnostic says which). */
+static inline int tgen_write_small(struct tgen *g, const char *path, uint64_t seed,
+				   uint32_t nvcpus, uint32_t nrecs, uint32_t chunk_exits,
+				   struct vcr_record *rec, struct vcr_record *want)
+{
+	struct vcr_trace_info info;
+	struct vcr_writer_opts o = { .chunk_exits = chunk_exits };
+	struct vcr_writer *w;
+	struct vcr_err err;
+	tgen_info(&info, nvcpus);
+	int rc = vcr_writer_open(&w, path, &info, &o, &err);
+	if (rc) {
+		printf("# writer_open: %s\n", err.msg);
+		return rc;
+	}
+	tgen_init(g, seed, nvcpus);
+	g->small = true;
+	for (uint32_t i = 0; i < nrecs; i++) {
+		tgen_next(g, rec, want);
+		rc = vcr_writer_append(w, rec);
+		if (rc) {
+			vcr_writer_abort(w);
+			return rc;
+		}
+	}
+	return vcr_writer_close(w);
+}
+
 #endif

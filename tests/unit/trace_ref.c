@@ -19,31 +19,6 @@ static char path[256];
 static struct tgen gen;
 static struct vcr_record rec, want, a, b;
 
-static int write_stream(uint64_t seed, uint32_t nvcpus, uint32_t nrecs, uint32_t chunk_exits)
-{
-	struct vcr_trace_info info;
-	struct vcr_writer_opts o = { .chunk_exits = chunk_exits };
-	struct vcr_writer *w;
-	struct vcr_err err;
-	tgen_info(&info, nvcpus);
-	int rc = vcr_writer_open(&w, path, &info, &o, &err);
-	if (rc) {
-		tap_diag("writer_open: %s", err.msg);
-		return rc;
-	}
-	tgen_init(&gen, seed, nvcpus);
-	gen.small = true;
-	for (uint32_t i = 0; i < nrecs; i++) {
-		tgen_next(&gen, &rec, &want);
-		rc = vcr_writer_append(w, &rec);
-		if (rc) {
-			vcr_writer_abort(w);
-			return rc;
-		}
-	}
-	return vcr_writer_close(w);
-}
-
 /* b (from next_ref) completed with what ref points to, compared with a. */
 static bool same_as_copy(const struct vcr_record *x, struct vcr_record *y,
 			 const struct vcr_record_ref *ref, char *why, size_t wlen)
@@ -150,7 +125,8 @@ int main(void)
 	tap_plan(ncfg + 1);
 	for (int i = 0; i < ncfg; i++) {
 		uint64_t n = 0;
-		bool ok = write_stream(cfg[i].seed, cfg[i].nvcpus, cfg[i].nrecs, cfg[i].chunk) == 0 &&
+		bool ok = tgen_write_small(&gen, path, cfg[i].seed, cfg[i].nvcpus, cfg[i].nrecs,
+						   cfg[i].chunk, &rec, &want) == 0 &&
 			  check_lockstep(cfg[i].seed, &n) && n == cfg[i].nrecs;
 		tap_ok(ok, "next_ref equals next: %u vCPUs, %u records, chunk_exits %u (%llu records read)",
 		       cfg[i].nvcpus, cfg[i].nrecs, cfg[i].chunk, (unsigned long long)n);
@@ -162,7 +138,8 @@ int main(void)
 	struct vcr_reader *r;
 	struct vcr_err err;
 	struct vcr_reader_stats st = { 0 };
-	bool ok = write_stream(9, 2, 40000, 0) == 0 && vcr_reader_open(&r, path, &err) == 0;
+	bool ok = tgen_write_small(&gen, path, 9, 2, 40000, 0, &rec, &want) == 0 &&
+		  vcr_reader_open(&r, path, &err) == 0;
 	if (ok) {
 		vcr_reader_get_stats(r, &st);
 		vcr_reader_close(r);
