@@ -77,7 +77,7 @@ fi
 
 # Kernel for nested KVM: Debian's own, extracted (no install, no root fs).
 kdir="$cache/kernel"
-if [ ! -s "$kdir/vmlinuz" ] || [ ! -d "$kdir/modules" ]; then
+if [ ! -s "$kdir/vmlinuz" ] || [ ! -d "$kdir/modules" ] || [ ! -s "$kdir/System.map" ]; then
     apt_update
     pkg=$(apt-cache depends linux-image-amd64 | sed -n 's/.*Depends: \(linux-image-[0-9].*-amd64\)$/\1/p' | head -1)
     [ -n "$pkg" ] || { echo "deps: cannot resolve linux-image-amd64's kernel package" >&2; exit 1; }
@@ -88,6 +88,10 @@ if [ ! -s "$kdir/vmlinuz" ] || [ ! -d "$kdir/modules" ]; then
     dpkg -x "$tmp"/*.deb "$tmp/x"
     rm -rf "$kdir.new"; mkdir -p "$kdir.new"
     cp "$tmp"/x/boot/vmlinuz-* "$kdir.new/vmlinuz"
+    # System.map: kernel symbol addresses for gdb on a Linux guest (no
+    # debug symbols in Debian's image; boot with nokaslr), and the config.
+    cp "$tmp"/x/boot/System.map-* "$kdir.new/System.map"
+    cp "$tmp"/x/boot/config-* "$kdir.new/config"
     kver=$(ls "$tmp/x/lib/modules")
     mkdir -p "$kdir.new/modules"
     # Only the modules the harness loads; the rest is 300+ MB we never use.
