@@ -1,26 +1,25 @@
 /*
  * gdb_mktrace: helper for the gdb replay tests and bench (tests/host/gdb_*,
  * bench/gdb_bench.sh). Writes a synthetic long-mode trace with the writer
- * API, prints recorded states read back through the cursor (the reference the
- * tests compare gdb's answers with), and can serve a trace to gdb.
+ * API and can serve a trace to gdb. The values below are closed forms: the
+ * tests compute what gdb must show from them, never from the cursor or the
+ * stub they test.
  *
  *   gdb_mktrace make FILE [NEXITS [NVCPUS [BLOB]]]
  *                                    write the trace (default 64 exits, 2 vCPUs;
  *                                    BLOB: a file of up to 1 MiB the "loader"
  *                                    writes at 0x200000, for the bench)
- *   gdb_mktrace state FILE SEQ       "pos=.. vcpu=.. rip=0x.. rax=0x.." for exit SEQ
  *   gdb_mktrace serve ADDR FILE      gdbstub_serve_replay (like vcr replay --gdb)
  *
  * The trace: 2 vCPUs (or 1: the bench's equivalent of QEMU's one CPU), 4 MiB
  * of memory, identity-mapped with 2 MiB pages by page tables the "loader"
  * wrote. Exit i is made by vCPU (i % 3 == 2 ? 1 : 0) (always 0 with 1 vCPU),
- * an OUT to port 0xf1 with rip = CODE + 16*i + 5, rax = i, rbx = vCPU,
+ * an OUT to port 0xf1 with rip = CODE + 16*(i % 1024) + 5, rax = i, rbx = vCPU,
  * fs.base = 0xf5000000 + i. The code area holds "inc rax; out 0xf1, al; nop..."
  * per 16-byte slot. After exit 30 the VMM writes 0x3030 at DATA (visible from
  * exit 31 on); before it DATA holds 0x1111. Exit 40 has a #GP pending.
  */
 #include <errno.h>
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,34 +169,6 @@ fail:
 	return die("append", rc, NULL);
 }
 
-static int state(const char *path, uint64_t seq)
-{
-	struct vcr_cursor *c;
-	struct vcr_err err = { 0 };
-	int rc = vcr_cursor_open(&c, path, &err);
-
-	if (rc)
-		return die("open", rc, &err);
-	if ((rc = vcr_cursor_seek(c, seq))) {
-		vcr_cursor_close(c);
-		return die("seek", rc, NULL);
-	}
-	const struct vcr_record *e = vcr_cursor_exit(c);
-	struct vcr_vcpu_state st;
-	if ((rc = vcr_cursor_state(c, e->vcpu, &st))) {
-		vcr_cursor_close(c);
-		return die("state", rc, NULL);
-	}
-	uint64_t data = 0;
-	int mrc = vcr_cursor_read_mem(c, DATA, &data, 8);
-	printf("pos=%" PRIu64 " vcpu=%u rip=0x%" PRIx64 " rax=0x%" PRIx64 " fs_base=0x%" PRIx64
-	       " data=0x%" PRIx64 "%s\n",
-	       vcr_cursor_pos(c), e->vcpu, (uint64_t)st.regs.rip, (uint64_t)st.regs.rax,
-	       (uint64_t)st.sregs.fs.base, data, mrc ? "(unreadable)" : "");
-	vcr_cursor_close(c);
-	return 0;
-}
-
 static int serve(const char *addr, const char *path)
 {
 	struct vcr_cursor *c;
@@ -222,10 +193,8 @@ int main(int argc, char **argv)
 		return make(argv[2], argc > 3 ? (unsigned)strtoul(argv[3], NULL, 0) : 64, nv,
 			    argc > 5 ? argv[5] : NULL);
 	}
-	if (argc == 4 && !strcmp(argv[1], "state"))
-		return state(argv[2], strtoull(argv[3], NULL, 0));
 	if (argc == 4 && !strcmp(argv[1], "serve"))
 		return serve(argv[2], argv[3]);
-	fprintf(stderr, "usage: gdb_mktrace make FILE [N [NVCPUS [BLOB]]] | state FILE SEQ | serve ADDR FILE\n");
+	fprintf(stderr, "usage: gdb_mktrace make FILE [N [NVCPUS [BLOB]]] | serve ADDR FILE\n");
 	return 2;
 }
