@@ -399,8 +399,10 @@ int main(void)
 		return 1;
 	}
 
-	tap_plan(26);
-	tap_ok(1, "open /dev/kvm");
+	/* Opening /dev/kvm and creating the VM are preconditions (a failure
+	 * above is a failed point, vm_create bails), not points of their own
+	 * that could only pass. */
+	tap_plan(24);
 	r = ioctl(v.kvm, KVM_GET_API_VERSION, 0);
 	tap_is_u64((uint64_t)r, (uint64_t)KVM_API_VERSION, "KVM_GET_API_VERSION is %d", KVM_API_VERSION);
 	cap = ioctl(v.kvm, KVM_CHECK_EXTENSION, KVM_CAP_SYNC_REGS);
@@ -410,7 +412,6 @@ int main(void)
 			 SYNC_ALL, cap < 0 ? ": " : "", cap < 0 ? strerror(errno) : "");
 
 	vm_create(&v);
-	tap_ok(1, "VM with 64 KiB of memory and one vCPU created");
 
 	/* Bits outside KVM_SYNC_X86_VALID_FIELDS make KVM_RUN fail before entry. */
 	v.run->kvm_valid_regs = SYNC_ALL | (1u << 7);
