@@ -199,10 +199,14 @@ static inline size_t trf_align(size_t x)
 	return (x + TRF_ALIGN - 1) & ~(size_t)(TRF_ALIGN - 1);
 }
 
+#ifdef VCR_TEST_HOOKS
 struct vcr_writer;
 /* Test hook: append a record with an arbitrary tag byte and body, as a newer
  * writer might (tests/unit/trace_damage.c checks that readers skip unknown
- * optional records and refuse unknown required ones). */
+ * optional records and refuse unknown required ones). Only in the tests'
+ * library (tests/module.mk builds BUILD/libvcr-test.a with VCR_TEST_HOOKS);
+ * libvcr.a, the installed one, has no such entry point. */
 int trf_writer_append_raw(struct vcr_writer *w, uint8_t tag, const void *body, size_t len);
+#endif
 
 #endif

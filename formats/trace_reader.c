@@ -1330,15 +1330,17 @@ out:
 }
 
 /* The next position after pos, 8-aligned from data_start, holding a chunk
- * or index magic; file_size if none. Reads 1 MiB windows, so that walking
- * past a large damaged region costs few syscalls. */
-static uint64_t r_next_magic(struct vcr_reader *r, uint64_t pos)
+ * or index magic, in *found; file_size if none. Reads 1 MiB windows, so that
+ * walking past a large damaged region costs few syscalls. -ENOMEM when the
+ * window cannot be had: "no more chunks" would silently drop every chunk
+ * after the damage. */
+static int r_next_magic(struct vcr_reader *r, uint64_t pos, uint64_t *found)
 {
 	enum { WIN = 1 << 20 };
 	uint8_t *buf = malloc(WIN);
-	uint64_t found = r->file_size;
+	*found = r->file_size;
 	if (!buf)
-		return found;
+		return -ENOMEM;
 	pos += TRF_ALIGN;
 	while (pos + 8 <= r->file_size) {
 		size_t n = r->file_size - pos < WIN ? (size_t)(r->file_size - pos) : WIN;
@@ -1346,7 +1348,7 @@ static uint64_t r_next_magic(struct vcr_reader *r, uint64_t pos)
 			break;
 		for (size_t i = 0; i + 8 <= n; i += TRF_ALIGN)
 			if (!memcmp(buf + i, TRF_CHUNK_MAGIC, 8) || !memcmp(buf + i, TRF_INDEX_MAGIC, 8)) {
-				found = pos + i;
+				*found = pos + i;
 				goto out;
 			}
 		pos += n & ~(size_t)(TRF_ALIGN - 1);
@@ -1355,7 +1357,7 @@ static uint64_t r_next_magic(struct vcr_reader *r, uint64_t pos)
 	}
 out:
 	free(buf);
-	return found;
+	return 0;
 }
 
 /* No usable footer: find the chunks by walking the chunk area, resyncing on
@@ -1387,7 +1389,8 @@ static int r_scan(struct vcr_reader *r)
 			if (!in_damage && !r->ring_bytes)
 				r->st.damaged_chunks++;
 			in_damage = true;
-			pos = r_next_magic(r, pos);
+			if (r_next_magic(r, pos, &pos))
+				goto nomem;
 			continue;
 		}
 		in_damage = false;
@@ -1398,19 +1401,22 @@ static int r_scan(struct vcr_reader *r)
 		if (r->ring_bytes) {
 			/* A ring overwrites old chunks in place: keep only chunks
 			 * whose payload is intact. */
+			/* A payload that cannot be checked is not a stale one:
+			 * out of memory, not a skipped chunk. */
 			uint8_t *pay = malloc(c.size - hs);
-			bool ok = pay && !r_pread(r, pay, c.size - hs, pos + hs) &&
+			if (!pay)
+				goto nomem;
+			bool ok = !r_pread(r, pay, c.size - hs, pos + hs) &&
 				  !TRF_HASH_BAD(trf_get64(h + 56), trf_hash(TRF_HASH_INIT, pay, c.size - hs));
 			free(pay);
 			if (!ok) {
-				pos = r_next_magic(r, pos);
+				if (r_next_magic(r, pos, &pos))
+					goto nomem;
 				continue;
 			}
 		}
-		if (r_add_chunk(r, &cap, &c, vf)) {
-			free(h);
-			return R_ERR(r, -ENOMEM, UINT64_MAX, "out of memory");
-		}
+		if (r_add_chunk(r, &cap, &c, vf))
+			goto nomem;
 		pos += c.size;
 	}
 	free(h);
@@ -1438,6 +1444,9 @@ static int r_scan(struct vcr_reader *r)
 		r->nchunks = j;
 	}
 	return 0;
+nomem:
+	free(h);
+	return R_ERR(r, -ENOMEM, UINT64_MAX, "out of memory");
 }
 
 static int r_cmp_chunk(const void *a, const void *b)

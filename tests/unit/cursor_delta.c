@@ -32,7 +32,8 @@
 #include <unistd.h>
 
 #include "formats/trace.h"
-#include "formats/trace_fmt.h"	/* trf_writer_append_raw, the test hook */
+#define VCR_TEST_HOOKS	/* trf_writer_append_raw (libvcr-test.a) */
+#include "formats/trace_fmt.h"
 #include "replayer/cursor.h"
 #include "tests/lib/tap.h"
 #include "tests/unit/trace_gen.h"

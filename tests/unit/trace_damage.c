@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "formats/trace.h"
+#define VCR_TEST_HOOKS	/* trf_writer_append_raw (libvcr-test.a) */
 #include "formats/trace_fmt.h"
 #include "tests/lib/tap.h"
 #include "tests/unit/trace_gen.h"
