@@ -7,9 +7,14 @@
 # Both gdbs stay connected for the whole run and are driven in turns through
 # FIFOs: round r measures ours, then QEMU's, for each figure, so both see the
 # same machine load (the bench machine is shared: a single sequential run
-# can land one side in a busy second). The figure printed is the best of the
-# ROUNDS rounds (the round least disturbed by other processes); the median
-# follows as a comment.
+# can land one side in a busy second). The figure printed is the median of
+# the ROUNDS rounds; the best and worst rounds follow as a comment.
+#
+# What a step is differs: replay `stepi` moves to the next recorded EXIT (the
+# trace holds exits, not instructions: here 13 instructions apart (one OUT
+# per 16-byte slot of code), on a real guest often thousands), QEMU's TCG
+# `stepi` executes one instruction. gdb_replay_exit_steps_per_s and gdb_stepi_per_s_qemu_tcg are
+# each what its stub does per gdb command; they are not the same work.
 #
 # Memory reads use the same bytes on both sides, loaded at 0x200000 (our
 # trace's "loader" writes them; QEMU gets them through -device loader):
@@ -18,8 +23,9 @@
 # See docs/gdb.md ("Performance") for what limits each figure.
 #
 # Prints "name value unit" lines:
-#   gdb_stepi_per_s / gdb_stepi_per_s_qemu
-#   gdb_reverse_stepi_per_s                      (QEMU has no reverse here)
+#   gdb_replay_exit_steps_per_s                  replay stepi: exit to exit
+#   gdb_replay_reverse_exit_steps_per_s          reverse-stepi (QEMU has none)
+#   gdb_stepi_per_s_qemu_tcg                     QEMU TCG: one instruction
 #   gdb_mem_read_mb_per_s / gdb_mem_read_mb_per_s_qemu          (dense)
 #   gdb_mem_read_sparse_mb_per_s / gdb_mem_read_sparse_mb_per_s_qemu
 # STEPS (default 2000) stepi and READS (default 1000) reads per target and
@@ -77,9 +83,14 @@ gdb_session() {
     cat >"$tmp/$name.py" <<PY
 import gdb, time
 gdb.execute("set pagination off")
+import os
 def stub_ns():
+    # Every thread of the stub's process (QEMU serves gdb and runs the
+    # vCPU on different threads): /proc/PID/schedstat is one thread's.
     try:
-        return int(open("/proc/$spid/schedstat").read().split()[0])
+        d = "/proc/$spid/task"
+        return sum(int(open(d + "/" + t + "/schedstat").read().split()[0])
+                   for t in os.listdir(d))
     except Exception:
         return None
 try:
@@ -206,17 +217,18 @@ for f in ours qemu; do
         echo "# $f gdb: $(grep -i 'error\|cannot\|refused' "$tmp/$f.log" | head -2)" >&2
 done
 
-out() {	# out NAME FILE UNIT: the best round, the median as a comment
+out() {	# out NAME FILE UNIT: the median round, best and worst as a comment
     local best med least
     read -r best med least < <(stats "$2")
-    echo "$1 $best $3"
-    echo "#   $1: median $med over $rounds rounds"
+    echo "$1 $med $3"
+    echo "#   $1: best $best, worst $least over $rounds rounds"
 }
 touch "$tmp"/r.stepi "$tmp"/r.rstepi "$tmp"/q.stepi "$tmp"/r.dense "$tmp"/q.dense \
     "$tmp"/r.sparse "$tmp"/q.sparse
-out gdb_stepi_per_s "$tmp/r.stepi" stepi/s
-out gdb_stepi_per_s_qemu "$tmp/q.stepi" stepi/s
-out gdb_reverse_stepi_per_s "$tmp/r.rstepi" stepi/s
+out gdb_replay_exit_steps_per_s "$tmp/r.stepi" steps/s
+out gdb_replay_reverse_exit_steps_per_s "$tmp/r.rstepi" steps/s
+out gdb_stepi_per_s_qemu_tcg "$tmp/q.stepi" stepi/s
+echo "#   a replay step moves to the next recorded exit, a QEMU TCG stepi executes one instruction: not the same work"
 out gdb_mem_read_mb_per_s "$tmp/r.dense" MB/s
 out gdb_mem_read_mb_per_s_qemu "$tmp/q.dense" MB/s
 # Where a dense read's time goes: gdb's own CPU per 8 KiB read and the
@@ -232,8 +244,8 @@ cpu gdb_mem_read_gdb_cpu_us "$tmp/r.dense.cpu" 1
 cpu gdb_mem_read_stub_cpu_us "$tmp/r.dense.cpu" 2
 cpu gdb_mem_read_gdb_cpu_us_qemu "$tmp/q.dense.cpu" 1
 cpu gdb_mem_read_stub_cpu_us_qemu "$tmp/q.dense.cpu" 2
-read -r _ _ g < <(stats "$tmp/r.dense.cpu" 1)
+read -r _ g _ < <(stats "$tmp/r.dense.cpu" 1)
 [ "$g" != nan ] && awk -v g="$g" 'BEGIN { printf "gdb_mem_read_gdb_bound_mb_per_s %.1f MB/s\n", 8192 / g }'
-echo "#   gdb_mem_read_gdb_bound_mb_per_s: 8192 B over gdb's least CPU per dense read against our stub (the rate a stub taking no time would give)"
+echo "#   gdb_mem_read_gdb_bound_mb_per_s: 8192 B over gdb's median CPU per dense read against our stub (the rate a stub taking no time would give)"
 out gdb_mem_read_sparse_mb_per_s "$tmp/r.sparse" MB/s
 out gdb_mem_read_sparse_mb_per_s_qemu "$tmp/q.sparse" MB/s
