@@ -1,43 +1,48 @@
 /*
- * record_bench: what the recorder costs the vCPU thread per exit, measured
- * in-process on captured kvm_run images (no KVM needed).
+ * record_bench: what the recorder costs per exit, measured in-process on
+ * captured kvm_run images (no KVM needed). What a run on KVM costs the user
+ * (the exit round trip with and without the recorder) is bench/vmm_bench;
+ * the judged vCPU-thread figure is instructions (bench/record_callgrind.sh).
  *
  * The exits are those of tests/corpus/count64.vcr (356 exits: port, MMIO
  * read and write, UART), or without it a synthetic pattern of the same
  * shape. As in a real run the vCPU has one kvm_run page, into which KVM's
- * part (kvm_fill, not timed) copies each captured exit before the recorder's
- * hooks run: after_run, the VMM's answer to reads, before_run, through the
- * recorder's vmm_observer exactly as vmm/ calls them. The recorder's writer thread drains the ring to a real
- * trace file at the same time, on its own schedule.
+ * part (kvm_fill) copies each captured exit before the recorder's hooks run:
+ * after_run, the VMM's answer to reads, before_run, through the recorder's
+ * vmm_observer exactly as vmm/ calls them. The recorder's writer thread
+ * drains the ring to a real trace file at the same time, on its own schedule.
  *
- * Prints (the setup and the timing method first, as "# " lines):
- *   record_vcpu_ns_per_exit        paced: exits 2 us apart (RECORD_BENCH_PACE_NS),
- *                                  each timed alone by the TSC with its stores
- *                                  completed; median over 50,000 exits
- *   record_vcpu_ns_per_exit_p90    ... 90th percentile, and _mean; "# " lines
- *                                  add the mean of the p25-p75 samples, the
- *                                  median per exit kind, and the median with
- *                                  empty observer callbacks (not subtracted)
- *   record_vcpu_ns_per_exit_burst_marginal
- *                                  batches of 2048 exits back to back,
- *                                  per-thread CPU time minus the loop without
- *                                  the recorder (timed right before); median
- *                                  batch, and _p10. Marginal: the work
- *                                  overlaps KVM's copy, so it can read below
- *                                  the paced figure
- *   record_writer_ns_per_exit      writer-thread time to encode and write
+ * Prints (the setup and the method first, as "# " lines):
+ *   record_vcpu_loop_ns_per_exit
+ *                          vCPU-thread CPU time per exit of batches of exits
+ *                          back to back, kvm_fill + hooks + the VMM's answer
+ *                          (CLOCK_THREAD_CPUTIME_ID around a batch of a
+ *                          quarter ring, 819 exits: no fence, no stall in the
+ *                          window); median over batches; the default 2 MiB
+ *                          ring (bigger than L2)
+ *   record_vcpu_{loop,fill}_ns_per_exit_b25[_ring64k]
+ *                          the same in batches of 25 exits (a quarter of a
+ *                          64 KiB ring) on the 2 MiB ring and on a 64 KiB one
+ *                          (fits L2): the ring-size dependence
+ *   record_vcpu_fill_ns_per_exit
+ *                          the same loop without the recorder (kvm_fill and
+ *                          the VMM's answer), batches alternating with the
+ *                          above; the ratio of the two follows as a comment.
+ *                          No difference of two timings is printed: it is
+ *                          noisier than the signal and can go negative
+ *   record_writer_cpu_ns_per_exit
+ *                          the writer thread's CPU time (its own thread clock,
+ *                          so its idle sleeps do not count) over the whole
+ *                          2 MiB-ring run, divided by the exits it wrote:
+ *                          decode, normalize, delta, zstd, write
  *   record_bytes_per_exit_looped   trace bytes per exit for this stream
- *   record_kvm_get3_ns             KVM_GET_REGS + KVM_GET_SREGS +
- *                                  KVM_GET_VCPU_EVENTS, which sync regs replace,
- *                                  where /dev/kvm works (else a line saying so)
  *
- * Knobs: RECORD_BENCH_BUFFER (ring bytes), RECORD_BENCH_BATCH,
- * RECORD_BENCH_PACE_NS, RECORD_BENCH_PACED_EXITS, RECORD_BENCH_NOFENCE (time
- * without waiting for the stores), RECORD_BENCH_DIST (paced percentiles),
+ * Knobs: RECORD_BENCH_BATCHES (batches per ring size, default 400),
  * RECORD_BENCH_SYNTHETIC (ignore the corpus).
  * Modes: --callgrind N runs N exits through bench_vcpu_exits() only (for
- * bench/record_callgrind.sh); --kvm-only prints just the KVM_GET figure.
+ * bench/record_callgrind.sh).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/kvm.h>
@@ -57,20 +62,11 @@
 #define RUN_SIZE (3 * 4096)	/* KVM_GET_VCPU_MMAP_SIZE on x86-64 */
 #define PIO_OFF 4096		/* KVM_PIO_PAGE_OFFSET * page size */
 #define NPAT 14			/* exits per 4 iterations of the pattern */
-static int BATCH = 2048;
-#define ROUNDS 200
 
 #define MAX_PAGES 4096
 static struct kvm_run *runs[MAX_PAGES];
 static uint32_t npages = NPAT;
 static const char *source = "synthetic";
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static void base_state(struct kvm_run *run, uint64_t i)
 {
@@ -202,12 +198,6 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static int cmp_i64(const void *a, const void *b)
-{
-	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-	return x < y ? -1 : x > y;
-}
-
 static uint64_t thread_cpu_ns(void)
 {
 	struct timespec ts;
@@ -215,46 +205,13 @@ static uint64_t thread_cpu_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* rdtsc between fences: lfence keeps the hooks' instructions on their side
- * of the read; mfence before the closing read waits until every store of
- * the hooks has reached the cache (their read-for-ownership misses
- * included), so a paced sample is the full cost, not what the store buffer
- * hides. */
-static inline uint64_t tsc_open(void)
-{
-	uint32_t lo, hi;
-	__asm__ volatile("mfence; lfence; rdtsc; lfence" : "=a"(lo), "=d"(hi) : : "memory");
-	return (uint64_t)hi << 32 | lo;
-}
-
-static int nofence;
-static inline uint64_t tsc_close(void)
-{
-	uint32_t lo, hi;
-	if (nofence)
-		__asm__ volatile("lfence; rdtsc; lfence" : "=a"(lo), "=d"(hi) : : "memory");
-	else
-		__asm__ volatile("mfence; lfence; rdtsc; lfence" : "=a"(lo), "=d"(hi) : : "memory");
-	return (uint64_t)hi << 32 | lo;
-}
-
-/* TSC ticks per ns, against CLOCK_MONOTONIC over 50 ms. */
-static double tsc_per_ns(void)
-{
-	uint64_t n0 = now_ns(), c0 = tsc_open();
-	while (now_ns() - n0 < 50000000u)
-		;
-	uint64_t n1 = now_ns(), c1 = tsc_open();
-	return (double)(c1 - c0) / (double)(n1 - n0);
-}
-
 /*
  * A vCPU has ONE kvm_run page, and KVM writes the exit into it (on the same
  * core) right before KVM_RUN returns: the page is hot when after_run reads
  * it. kvm_fill plays KVM's part: it copies what KVM writes for an exit
  * (exit reason, the exit union, kvm_valid_regs, s.regs, OUT data in the PIO
- * page) from a captured image into the vCPU's live page. It is not timed in
- * the paced figure and subtracted from the burst one.
+ * page) from a captured image into the vCPU's live page. The batch figures time it
+ * both with and without the recorder.
  */
 static struct kvm_run *live;
 
@@ -286,95 +243,7 @@ static inline __attribute__((always_inline)) void one_exit(struct vcr_recorder_v
 	obs.before_run(obs.ctx, 0, run);
 }
 
-/* Exit kinds for the paced figure's breakdown: the reads cost an INPUT
- * record in before_run on top of the EXIT. */
-enum { K_OUT, K_IN, K_MMIO_READ, K_MMIO_WRITE, K_OTHER, K_N };
-static const char *const kind_name[K_N] = { "out", "in", "mmio_read", "mmio_write", "other" };
-
-static int exit_kind(const struct kvm_run *run)
-{
-	if (run->exit_reason == KVM_EXIT_IO)
-		return run->io.direction == KVM_EXIT_IO_OUT ? K_OUT : K_IN;
-	if (run->exit_reason == KVM_EXIT_MMIO)
-		return run->mmio.is_write ? K_MMIO_WRITE : K_MMIO_READ;
-	return K_OTHER;
-}
-
-/* Empty observer callbacks: what the paced interval holds besides the
- * recorder's work (the two indirect calls and the VMM's answer). */
-static void empty_hook(void *ctx, uint32_t vcpu, struct kvm_run *run)
-{
-	(void)ctx;
-	(void)vcpu;
-	(void)run;
-}
-
-/*
- * Paced: exits one at a time, `pace_ns` apart (busy wait: what KVM_RUN and
- * the guest take between two userspace exits, 2-100 us on real machines), the
- * writer thread draining the ring on its own schedule meanwhile, as in a real
- * run. Each exit is timed alone with the TSC, stores completed (tsc_close);
- * the fence-to-fence cost of an empty interval is subtracted. Per-exit
- * samples make the median immune to preemption on a loaded machine.
- */
-static void paced(struct vcr_recorder_vcpu *v, uint64_t n, uint64_t pace_ns, double tpn,
-		  uint64_t *samples, uint8_t *kinds, double *median_ns, double *p90_ns,
-		  double *mean_ns, double *mid_ns, double kind_median_ns[K_N])
-{
-	uint64_t pace = (uint64_t)((double)pace_ns * tpn);
-	uint32_t k = 0;
-
-	/* Overhead of the timing itself. */
-	for (uint64_t i = 0; i < n / 4; i++) {
-		uint64_t t0 = tsc_open();
-		samples[i] = tsc_close() - t0;
-	}
-	qsort(samples, n / 4, sizeof(samples[0]), cmp_u64);
-	uint64_t over = samples[n / 8];
-
-	uint64_t t_end = tsc_open();
-	for (uint64_t i = 0; i < n; i++) {
-		while (tsc_open() - t_end < pace)
-			;
-		kvm_fill(live, runs[k]);
-		uint64_t t0 = tsc_open();
-		one_exit(v, live);
-		t_end = tsc_close();
-		samples[i] = t_end - t0 > over ? t_end - t0 - over : 0;
-		kinds[i] = (uint8_t)exit_kind(runs[k]);
-		k = k + 1 == npages ? 0 : k + 1;
-	}
-	double sum = 0;
-	for (uint64_t i = 0; i < n; i++)
-		sum += (double)samples[i];
-	/* Per exit kind: gather each kind's samples at the front of a copy
-	 * (the samples of the other kinds follow), sort that part. */
-	uint64_t *tmp = malloc(n * sizeof(*tmp));
-	for (int kd = 0; tmp && kd < K_N; kd++) {
-		uint64_t m = 0;
-		for (uint64_t i = 0; i < n; i++)
-			if (kinds[i] == kd)
-				tmp[m++] = samples[i];
-		qsort(tmp, m, sizeof(tmp[0]), cmp_u64);
-		kind_median_ns[kd] = m ? (double)tmp[m / 2] / tpn : -1;
-	}
-	free(tmp);
-	qsort(samples, n, sizeof(samples[0]), cmp_u64);
-	if (getenv("RECORD_BENCH_DIST"))
-		for (int q = 5; q < 100; q += 5)
-			printf("# p%d %.1f ns\n", q, (double)samples[n * (uint64_t)q / 100] / tpn);
-	*median_ns = (double)samples[n / 2] / tpn;
-	/* Mean of the middle half: finer than the median's TSC step, and as
-	 * immune to the tail; what A/B comparisons in docs/recorder.md use. */
-	double mid = 0;
-	for (uint64_t i = n / 4; i < n / 4 + n / 2; i++)
-		mid += (double)samples[i];
-	*mid_ns = n >= 2 ? mid / (double)(n / 2) / tpn : 0;
-	*p90_ns = (double)samples[n * 9 / 10] / tpn;
-	*mean_ns = sum / (double)n / tpn;
-}
-
-/* The vCPU thread's part for n exits back to back (burst mode and
+/* The vCPU thread's part for n exits back to back (batches and
  * callgrind). */
 __attribute__((noinline)) void bench_vcpu_exits(struct vcr_recorder_vcpu *v, uint64_t n);
 __attribute__((noinline)) void bench_vcpu_exits(struct vcr_recorder_vcpu *v, uint64_t n)
@@ -412,48 +281,10 @@ static void wait_written(struct vcr_recorder *rec, uint64_t produced)
 	} while (st.exits < produced && (usleep(100), 1));
 }
 
-static void kvm_get3(void)
+static int cmp_double(const void *a, const void *b)
 {
-	int kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-	if (kvm < 0) {
-		printf("# record_kvm_get3_ns: not measured (no /dev/kvm here; "
-		       "tests/nested/kvm-run -- %s/bench/record_bench --kvm-only gives a "
-		       "nested figure)\n", getenv("VCR_BUILD") ? getenv("VCR_BUILD") : "build");
-		return;
-	}
-	int vm = ioctl(kvm, KVM_CREATE_VM, 0);
-	int vcpu = vm >= 0 ? ioctl(vm, KVM_CREATE_VCPU, 0) : -1;
-	if (vcpu < 0) {
-		printf("# record_kvm_get3_ns: not measured (KVM_CREATE_*: %s)\n", strerror(errno));
-		close(kvm);
-		return;
-	}
-	struct kvm_regs regs;
-	struct kvm_sregs sregs;
-	struct kvm_vcpu_events ev;
-	const int n = 20000;
-	uint64_t t0 = now_ns();
-	for (int i = 0; i < n; i++) {
-		if (ioctl(vcpu, KVM_GET_REGS, &regs) < 0 || ioctl(vcpu, KVM_GET_SREGS, &sregs) < 0 ||
-		    ioctl(vcpu, KVM_GET_VCPU_EVENTS, &ev) < 0) {
-			printf("# record_kvm_get3_ns: not measured (KVM_GET_*: %s)\n",
-			       strerror(errno));
-			goto out;
-		}
-	}
-	/* Which KVM answered matters: kvm_intel/kvm_amd on hardware, kvm_amd
-	 * in an L1 under TCG (nested: wall times are the emulator's), or
-	 * another backend (e.g. kvm_pvm on some cloud VMs). */
-	const char *backend = !access("/sys/module/kvm_intel", F_OK) ? "kvm_intel" :
-			      !access("/sys/module/kvm_amd", F_OK) ? "kvm_amd" :
-			      !access("/sys/module/kvm_pvm", F_OK) ? "kvm_pvm" : "unknown";
-	printf("# KVM_GET_REGS+SREGS+VCPU_EVENTS on this machine's /dev/kvm (%s%s)\n", backend,
-	       getenv("VCR_BENCH_NESTED") ? ", nested under TCG" : "");
-	printf("record_kvm_get3_ns %.1f ns\n", (double)(now_ns() - t0) / n);
-out:
-	close(vcpu);
-	close(vm);
-	close(kvm);
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
 }
 
 static uint64_t env_u64(const char *name, uint64_t def)
@@ -462,16 +293,145 @@ static uint64_t env_u64(const char *name, uint64_t def)
 	return v && *v ? strtoull(v, NULL, 0) : def;
 }
 
+/* The writer thread's CPU clock: the one thread vcr_recorder_open started
+ * (its tid is the task that is new in /proc/self/task). */
+static size_t list_tasks(pid_t *t, size_t max)
+{
+	DIR *d = opendir("/proc/self/task");
+	size_t n = 0;
+	struct dirent *e;
+	if (!d)
+		return 0;
+	while ((e = readdir(d)) && n < max)
+		if (e->d_name[0] != '.')
+			t[n++] = (pid_t)atoi(e->d_name);
+	closedir(d);
+	return n;
+}
+
+static clockid_t thread_clock(pid_t tid)
+{
+	/* The kernel's encoding of a per-thread CPU clock: CPUCLOCK_SCHED
+	 * (2) | CPUCLOCK_PERTHREAD_MASK (4), ~tid above (posix-timers.h). */
+	return (clockid_t)(((unsigned)~tid << 3) | 6);
+}
+
+static uint64_t clock_ns(clockid_t c)
+{
+	struct timespec ts;
+	if (clock_gettime(c, &ts))
+		return 0;
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+struct batch_fig {
+	double loop_ns, fill_ns, ratio;	/* medians */
+	uint64_t batch, stalls;
+	double writer_ns, bytes;
+	bool writer_ok;
+};
+
+static const char *trace_path;
+
+/* Open a recorder with a ring of `buffer` bytes, run `nb` pairs of batches
+ * (without and with the recorder, the order alternating) of a quarter
+ * ring's worth of exits. */
+static int batches(uint64_t buffer, uint64_t batch, int nb, struct batch_fig *f)
+{
+	struct vcr_mem_region region = { .gpa = 0, .size = 64 << 20 };
+	struct vcr_trace_info info = {
+		.arch = VCR_ARCH_X86_64, .kvm_api_version = 12, .sync_regs_mask = 7,
+		.nvcpus = 1, .mem = &region, .nmem = 1, .cmdline = "record_bench",
+	};
+	struct vcr_recorder_opts opts = { .run_size = RUN_SIZE, .buffer_bytes = buffer };
+	struct vcr_recorder *rec;
+	struct vcr_err err;
+	pid_t before[64], after[64];
+	size_t nbef = list_tasks(before, 64);
+	if (vcr_recorder_open(&rec, trace_path, &info, &opts, &err) < 0) {
+		fprintf(stderr, "record_bench: %s\n", err.msg);
+		return -1;
+	}
+	size_t naft = list_tasks(after, 64);
+	pid_t writer = 0;
+	int nnew = 0;
+	for (size_t i = 0; i < naft; i++) {
+		bool old = false;
+		for (size_t j = 0; j < nbef; j++)
+			old = old || after[i] == before[j];
+		if (!old) {
+			writer = after[i];
+			nnew++;
+		}
+	}
+	f->writer_ok = nnew == 1;
+	clockid_t wclk = thread_clock(writer);
+	struct vcr_recorder_vcpu *v = vcr_recorder_vcpu(rec, 0);
+	vcr_recorder_observer(rec, &obs);
+
+	/* A raw EXIT copy is at most 640 bytes here (the callgrind ring is
+	 * sized on that): a quarter ring never fills it. */
+	if (!batch)
+		batch = buffer / 4 / 640;
+	f->batch = batch;
+	bench_vcpu_exits(v, batch);	/* warm-up: zstd contexts, caches */
+	uint64_t produced = batch;
+	wait_written(rec, produced);
+	uint64_t w0 = f->writer_ok ? clock_ns(wclk) : 0, e0 = produced;
+	uint64_t *loop = malloc(sizeof(uint64_t) * (size_t)nb);
+	uint64_t *fill = malloc(sizeof(uint64_t) * (size_t)nb);
+	double *ratio = malloc(sizeof(double) * (size_t)nb);
+	if (!loop || !fill || !ratio)
+		return -1;
+	for (int r = 0; r < nb; r++) {
+		/* The writer drained the ring before: no stall is timed. The
+		 * wait sleeps, so one untimed pass brings the kvm_run pages
+		 * back into the cache; then both loops, in turn first. */
+		wait_written(rec, produced);
+		bench_fill_only(batch);
+		uint64_t t0 = thread_cpu_ns(), t1, t2;
+		if (r % 2) {
+			bench_fill_only(batch);
+			t1 = thread_cpu_ns();
+			bench_vcpu_exits(v, batch);
+			t2 = thread_cpu_ns();
+			fill[r] = t1 - t0;
+			loop[r] = t2 - t1;
+		} else {
+			bench_vcpu_exits(v, batch);
+			t1 = thread_cpu_ns();
+			bench_fill_only(batch);
+			t2 = thread_cpu_ns();
+			loop[r] = t1 - t0;
+			fill[r] = t2 - t1;
+		}
+		produced += batch;
+		ratio[r] = fill[r] ? (double)loop[r] / (double)fill[r] : 0;
+	}
+	wait_written(rec, produced);
+	uint64_t w1 = f->writer_ok ? clock_ns(wclk) : 0;
+	struct vcr_recorder_summary sum;
+	vcr_recorder_end(rec, VCR_END_EXIT_PORT, 0, "bench");
+	vcr_recorder_close(rec, &sum);
+	qsort(loop, (size_t)nb, sizeof(loop[0]), cmp_u64);
+	qsort(fill, (size_t)nb, sizeof(fill[0]), cmp_u64);
+	qsort(ratio, (size_t)nb, sizeof(ratio[0]), cmp_double);
+	f->loop_ns = (double)loop[nb / 2] / (double)batch;
+	f->fill_ns = (double)fill[nb / 2] / (double)batch;
+	f->ratio = ratio[nb / 2];
+	f->stalls = sum.stalls;
+	f->writer_ns = (double)(w1 - w0) / (double)(produced - e0);
+	f->bytes = sum.exits ? (double)sum.trace_bytes / (double)sum.exits : 0.0;
+	free(loop);
+	free(fill);
+	free(ratio);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	uint64_t callgrind_n = 0;
 
-	nofence = getenv("RECORD_BENCH_NOFENCE") != NULL;
-	BATCH = (int)env_u64("RECORD_BENCH_BATCH", (uint64_t)BATCH);
-	if (argc > 1 && !strcmp(argv[1], "--kvm-only")) {
-		kvm_get3();
-		return 0;
-	}
 	if (argc > 2 && !strcmp(argv[1], "--callgrind"))
 		callgrind_n = strtoull(argv[2], NULL, 0);
 
@@ -489,141 +449,92 @@ int main(int argc, char **argv)
 	if (!getenv("RECORD_BENCH_SYNTHETIC"))
 		load_trace_pages();
 
-	char path[] = "/tmp/vcr-record-bench-XXXXXX";
+	static char path[] = "/tmp/vcr-record-bench-XXXXXX";
 	int fd = mkstemp(path);
 	if (fd < 0) {
 		perror("mkstemp");
 		return 1;
 	}
 	close(fd);
-	struct vcr_mem_region region = { .gpa = 0, .size = 64 << 20 };
-	struct vcr_trace_info info = {
-		.arch = VCR_ARCH_X86_64, .kvm_api_version = 12, .sync_regs_mask = 7,
-		.nvcpus = 1, .mem = &region, .nmem = 1, .cmdline = "record_bench",
-	};
-	/* Callgrind mode: a ring big enough for every exit, so the count has
-	 * no stall in it. */
-	struct vcr_recorder_opts opts = {
-		.run_size = RUN_SIZE,
-		.buffer_bytes = callgrind_n ? callgrind_n * 640 : env_u64("RECORD_BENCH_BUFFER", 0),
-	};
-	struct vcr_recorder *rec;
-	struct vcr_err err;
-	if (vcr_recorder_open(&rec, path, &info, &opts, &err) < 0) {
-		fprintf(stderr, "record_bench: %s\n", err.msg);
-		return 1;
-	}
-	struct vcr_recorder_vcpu *v = vcr_recorder_vcpu(rec, 0);
-	vcr_recorder_observer(rec, &obs);
+	trace_path = path;
 
 	if (callgrind_n) {
-		bench_vcpu_exits(v, callgrind_n);
+		/* A ring big enough for every exit, so the count has no stall
+		 * in it. */
+		struct vcr_mem_region region = { .gpa = 0, .size = 64 << 20 };
+		struct vcr_trace_info info = {
+			.arch = VCR_ARCH_X86_64, .kvm_api_version = 12, .sync_regs_mask = 7,
+			.nvcpus = 1, .mem = &region, .nmem = 1, .cmdline = "record_bench",
+		};
+		struct vcr_recorder_opts opts = { .run_size = RUN_SIZE,
+						  .buffer_bytes = callgrind_n * 640 };
+		struct vcr_recorder *rec;
+		struct vcr_err err;
+		if (vcr_recorder_open(&rec, path, &info, &opts, &err) < 0) {
+			fprintf(stderr, "record_bench: %s\n", err.msg);
+			return 1;
+		}
+		vcr_recorder_observer(rec, &obs);
+		bench_vcpu_exits(vcr_recorder_vcpu(rec, 0), callgrind_n);
 		vcr_recorder_end(rec, VCR_END_EXIT_PORT, 0, "bench");
 		vcr_recorder_close(rec, NULL);
 		unlink(path);
 		return 0;
 	}
 
-	uint64_t pace_ns = env_u64("RECORD_BENCH_PACE_NS", 2000);
-	uint64_t npaced = env_u64("RECORD_BENCH_PACED_EXITS", 50000);
-	uint64_t buffer = opts.buffer_bytes ? opts.buffer_bytes : VCR_RECORDER_BUFFER_DEFAULT;
-	printf("# setup: exits from %s (%u kvm_run pages, replayed in a loop); one vCPU "
-	       "thread, the recorder's writer thread draining its %llu KiB ring concurrently "
-	       "to a real trace file\n", source, npages,
-	       (unsigned long long)(buffer >> 10));
-	printf("# paced: %llu exits %llu ns apart, each timed alone (TSC, stores completed "
-	       "by mfence, timing overhead subtracted); median over exits\n",
-	       (unsigned long long)npaced, (unsigned long long)pace_ns);
-	printf("# burst: %d batches of %d exits back to back, per-thread CPU time "
-	       "(CLOCK_THREAD_CPUTIME_ID) minus that of the same loop without the recorder "
-	       "run just before; median and 10th percentile over batches\n", ROUNDS, BATCH);
-
-	/* Warm up (page cache, zstd contexts, branch predictors). */
-	bench_vcpu_exits(v, (uint64_t)BATCH);
-	uint64_t produced = (uint64_t)BATCH;
-	wait_written(rec, produced);
-
-	double tpn = tsc_per_ns();
-	uint64_t *samples = malloc(npaced * sizeof(*samples));
-	uint8_t *kinds = malloc(npaced);
-	if (!samples || !kinds)
+	int nb = (int)env_u64("RECORD_BENCH_BATCHES", 400);
+	if (nb < 1 || nb > 100000)
+		nb = 400;
+	/* The ring comparison runs the same batch (what fits a quarter of
+	 * the 64 KiB ring) on both rings, so that the clock reads (a
+	 * syscall each, printed below) weigh the same on both. */
+	struct batch_fig big, big25, small;
+	uint64_t b25 = (64 << 10) / 4 / 640;
+	if (batches(VCR_RECORDER_BUFFER_DEFAULT, 0, nb, &big) ||
+	    batches(VCR_RECORDER_BUFFER_DEFAULT, b25, nb, &big25) ||
+	    batches(64 << 10, b25, nb, &small))
 		return 1;
-	double med, p90, mean, mid, kmed[K_N];
-	paced(v, npaced, pace_ns, tpn, samples, kinds, &med, &p90, &mean, &mid, kmed);
-	produced += npaced;
-	/* The same loop with empty callbacks (no recorder work, nothing
-	 * produced): printed, not subtracted. */
-	double e_med, e_p90, e_mean, e_mid, e_kmed[K_N];
-	struct vmm_observer saved = obs;
-	obs.after_run = empty_hook;
-	obs.before_run = empty_hook;
-	paced(v, npaced, pace_ns, tpn, samples, kinds, &e_med, &e_p90, &e_mean, &e_mid, e_kmed);
-	obs = saved;
-	free(samples);
-	free(kinds);
-	struct vcr_recorder_summary st0;
-	wait_written(rec, produced);
-	vcr_recorder_get_stats(rec, &st0);
-
-	static uint64_t fill[ROUNDS];
-	static int64_t per[ROUNDS];
-	uint64_t writer_ns = 0;
-	for (int r = 0; r < ROUNDS; r++) {
-		/* The writer drains first, so that a batch never fills the
-		 * ring and no stall is timed. Each round times the loop
-		 * without the recorder right before the one with it: the
-		 * difference of the two is the round's figure. */
-		wait_written(rec, produced);
+	uint64_t c[101];
+	for (int i = 0; i < 101; i++) {
 		uint64_t t0 = thread_cpu_ns();
-		bench_fill_only((uint64_t)BATCH);
-		uint64_t t1 = thread_cpu_ns();
-		fill[r] = t1 - t0;
-		uint64_t w0 = now_ns();
-		t0 = thread_cpu_ns();
-		bench_vcpu_exits(v, (uint64_t)BATCH);
-		per[r] = (int64_t)(thread_cpu_ns() - t0) - (int64_t)fill[r];
-		produced += (uint64_t)BATCH;
-		wait_written(rec, produced);
-		writer_ns += now_ns() - w0;
+		c[i] = thread_cpu_ns() - t0;
 	}
-	vcr_recorder_end(rec, VCR_END_EXIT_PORT, 0, "bench");
-	struct vcr_recorder_summary sum;
-	vcr_recorder_close(rec, &sum);
+	qsort(c, 101, sizeof(c[0]), cmp_u64);
 	unlink(path);
-	qsort(per, ROUNDS, sizeof(per[0]), cmp_i64);
-	qsort(fill, ROUNDS, sizeof(fill[0]), cmp_u64);
-	printf("record_vcpu_ns_per_exit %.2f ns\n", med);
-	printf("record_vcpu_ns_per_exit_p90 %.2f ns\n", p90);
-	printf("record_vcpu_ns_per_exit_mean %.2f ns\n", mean);
-	printf("# paced mean of the p25-p75 samples (finer than the median's TSC step): %.2f ns\n",
-	       mid);
-	printf("# paced median by exit kind:");
-	for (int kd = 0; kd < K_N; kd++)
-		if (kmed[kd] >= 0)
-			printf(" %s %.2f", kind_name[kd], kmed[kd]);
-	printf(" ns\n# paced median with empty observer callbacks (the two indirect calls "
-	       "and the VMM's answer, included above, not subtracted): %.2f ns (p25-p75 mean %.2f)\n",
-	       e_med, e_mid);
-	if (st0.stalls)
-		printf("# %llu stalls during the paced run (ring full; in the mean)\n",
-		       (unsigned long long)st0.stalls);
-	/* Back to back, the recorder's work overlaps the stalls of KVM's copy
-	 * into the page: the difference is a marginal throughput figure and
-	 * can read below what one exit costs alone (the paced figure). */
-	printf("record_vcpu_ns_per_exit_burst_marginal %.2f ns\n", (double)per[ROUNDS / 2] / BATCH);
-	printf("record_vcpu_ns_per_exit_burst_marginal_p10 %.2f ns\n",
-	       (double)per[ROUNDS / 10] / BATCH);
-	printf("# burst loop without the recorder (KVM's copy into the page, the "
-	       "VMM's answer): %.2f ns per exit, subtracted\n", (double)fill[ROUNDS / 2] / BATCH);
-	printf("record_writer_ns_per_exit %.0f ns\n",
-	       (double)writer_ns / ((double)ROUNDS * BATCH));
+	printf("# setup: exits from %s (%u kvm_run pages, replayed in a loop); one vCPU "
+	       "thread, the recorder's writer thread draining its ring concurrently to a "
+	       "real trace file\n", source, npages);
+	printf("# batches: %d pairs (without and with the recorder, in turn first) of a quarter ring of "
+	       "exits back to back (%llu exits with the 2 MiB ring, %llu with 64 KiB); "
+	       "vCPU-thread CPU time per exit, median over batches\n", nb,
+	       (unsigned long long)big.batch, (unsigned long long)small.batch);
+	printf("record_vcpu_loop_ns_per_exit %.1f ns\n", big.loop_ns);
+	printf("record_vcpu_fill_ns_per_exit %.1f ns\n", big.fill_ns);
+	printf("#   with/without the recorder, median of the per-batch ratios: %.2f x\n",
+	       big.ratio);
+	printf("# ring size, %llu-exit batches on both (a thread CPU clock read costs %llu ns "
+	       "here, twice a batch, in both loops): 2 MiB ring (bigger than L2)\n",
+	       (unsigned long long)b25, (unsigned long long)c[50]);
+	printf("record_vcpu_loop_ns_per_exit_b%llu %.1f ns\n", (unsigned long long)b25,
+	       big25.loop_ns);
+	printf("record_vcpu_fill_ns_per_exit_b%llu %.1f ns\n", (unsigned long long)b25,
+	       big25.fill_ns);
+	printf("#   with/without: %.2f x; the same with a 64 KiB ring (fits L2):\n", big25.ratio);
+	printf("record_vcpu_loop_ns_per_exit_b%llu_ring64k %.1f ns\n", (unsigned long long)b25,
+	       small.loop_ns);
+	printf("record_vcpu_fill_ns_per_exit_b%llu_ring64k %.1f ns\n", (unsigned long long)b25,
+	       small.fill_ns);
+	printf("#   with/without: %.2f x\n", small.ratio);
+	if (big.stalls || big25.stalls || small.stalls)
+		printf("# ring stalls: %llu, %llu (2 MiB), %llu (64 KiB)\n",
+		       (unsigned long long)big.stalls, (unsigned long long)big25.stalls,
+		       (unsigned long long)small.stalls);
+	if (big.writer_ok)
+		printf("record_writer_cpu_ns_per_exit %.0f ns\n", big.writer_ns);
+	else
+		printf("# record_writer_cpu_ns_per_exit: not measured (writer thread not found)\n");
 	/* The stream repeats a few hundred pages at most: it compresses far
 	 * better than a real run; see docs/recorder.md for real guests. */
-	printf("record_bytes_per_exit_looped %.1f bytes\n",
-	       sum.exits ? (double)sum.trace_bytes / (double)sum.exits : 0.0);
-	if (sum.stalls > st0.stalls)
-		printf("# %llu stalls during the burst batches\n",
-		       (unsigned long long)(sum.stalls - st0.stalls));
-	kvm_get3();
+	printf("record_bytes_per_exit_looped %.1f bytes\n", big.bytes);
 	return 0;
 }
