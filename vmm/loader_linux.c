@@ -375,7 +375,7 @@ int vmm_linux_plan(struct vmm_linux_plan *p, const struct vmm_linux_kernel *k,
 		return r;
 	p->ram_size = layout->ram_size;
 	p->kernel_addr = k->load_addr;
-	p->kernel_end = k->load_addr + span;	/* both below 4 GiB: no overflow */
+	p->kernel_end = k->load_addr + span;	/* < 4 GiB + a file size: no overflow */
 	if (p->kernel_end > p->ram_size)
 		return vcr_err_set(err, -EFBIG, UINT64_MAX,
 				   "Linux kernel needs [%#llx, %#llx) (init_size %#x at its load "

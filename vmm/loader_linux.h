@@ -142,8 +142,8 @@ bool vmm_linux_is_bzimage(const uint8_t *img, uint64_t size);
  * used: boot_flag, jump, HdrS, version >= 2.06, a bzImage (LOADED_HIGH) with
  * the 64-bit entry (XLF_KERNEL_64, 2.12+), setup_sects, syssize and the
  * payload inside the file, kernel_alignment, pref_address, init_size, and
- * the header long enough for the fields its version defines. path is for
- * messages. Also sets k->load_addr and k->entry. */
+ * the header long enough for the fields its version defines. path (not
+ * NULL) names the image in messages. Also sets k->load_addr and k->entry. */
 int vmm_linux_probe(struct vmm_linux_kernel *k, const uint8_t *img, uint64_t size,
 		    const char *path, struct vcr_err *err);
 
