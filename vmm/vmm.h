@@ -57,9 +57,10 @@
 #include <stdint.h>
 #include <linux/kvm.h>
 
+#include "core/end.h"
+#include "core/mem.h"
 #include "core/state.h"
 #include "core/util.h"
-#include "formats/trace.h"
 
 #define VMM_MAX_VCPUS		64
 #define VMM_MEM_DEFAULT		(64ull << 20)	/* bytes */
