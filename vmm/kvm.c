@@ -1,5 +1,5 @@
 /* vmm/kvm.c: the low-level KVM layer (vmm.h, "low level"). */
-#include "vmm/vmm_int.h"
+#include "vmm/dev.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -375,6 +375,7 @@ void vmm_destroy(struct vmm *vm)
 {
 	if (!vm)
 		return;
+	vmm_machine_destroy(vm);
 	for (uint32_t i = 0; i < vm->nvcpus; i++) {
 		struct vmm_vcpu *c = &vm->vcpus[i];
 		if (c->run)
@@ -389,8 +390,6 @@ void vmm_destroy(struct vmm *vm)
 		munmap(vm->slots[i].host, vm->slots[i].r.size);
 	if (vm->kvm_fd >= 0)
 		close(vm->kvm_fd);
-	if (vm->devices)
-		vmm_uart_destroy(&vm->uart);
 	free(vm->cpuid);
 	free(vm->image);
 	free(vm->guest_path);

@@ -6,7 +6,7 @@
  * first caller wins); the ender kicks every other vCPU out of KVM_RUN with
  * immediate_exit + a signal, and vmm_run joins them all.
  */
-#include "vmm/vmm_int.h"
+#include "vmm/dev.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -118,11 +118,11 @@ static void *vcpu_thread(void *arg)
 		}
 		switch (run->exit_reason) {
 		case KVM_EXIT_IO:
-			if (vmm_dev_io(vm, c))
+			if (vmm_bus_io(vm, c) == VMM_BUS_ENDED)
 				goto out;
 			break;
 		case KVM_EXIT_MMIO:
-			if (vmm_dev_mmio(vm, c))
+			if (vmm_bus_mmio(vm, c) == VMM_BUS_ENDED)
 				goto out;
 			break;
 		case KVM_EXIT_HLT:
@@ -235,8 +235,7 @@ int vmm_run(struct vmm *vm, struct vmm_result *res)
 			pthread_join(vm->vcpus[i].thread, NULL);
 			vm->vcpus[i].thread_started = false;
 		}
-	if (vm->devices)
-		vmm_uart_flush(&vm->uart);
+	vmm_machine_run_end(vm);
 
 	*res = vm->result;
 	for (uint32_t i = 0; i < vm->nvcpus; i++)

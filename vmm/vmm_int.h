@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <stdatomic.h>
 
+#include "vmm/bus.h"
 #include "vmm/vmm.h"
 
 #define VMM_MAX_SLOTS 8
@@ -31,17 +32,6 @@ struct vmm_vcpu {
 	uint64_t exits;			/* KVM_RUN returns, this vCPU */
 	uint64_t last_rip;		/* rip at the previous exit (messages) */
 	uint32_t last_reason;
-};
-
-struct vmm_uart {
-	pthread_mutex_t lock;		/* vCPUs share the UART */
-	uint8_t ier, lcr, mcr, scr, dll, dlm;
-	int out_fd, in_fd;
-	bool in_eof;
-	bool have_rx;
-	uint8_t rx;
-	uint32_t out_len;
-	char out[4096];			/* line buffer: flushed at '\n' / full / end */
 };
 
 /* What a loader decided from the image (vmm_create) and applies (vmm_load). */
@@ -82,8 +72,10 @@ struct vmm {
 	uint8_t *image;
 	uint64_t image_size;
 	struct vmm_guest guest;
-	struct vmm_uart uart;
-	bool devices;			/* serve UART/test ports (vmm_create) */
+	const struct vmm_machine *machine;	/* NULL: no devices (low level) */
+	struct vmm_bus bus;		/* filled by the devices' create */
+	struct vmm_dev *devs;		/* ndevs entries (vmm/dev.h) */
+	uint32_t ndevs;
 
 	/* Run state. */
 	pthread_mutex_t end_lock;
@@ -96,15 +88,6 @@ struct vmm {
 	atomic_ulong unknown_io;
 	bool running;
 };
-
-/* vmm/devices.c */
-void vmm_uart_init(struct vmm_uart *u, int out_fd, int in_fd);
-void vmm_uart_flush(struct vmm_uart *u);
-void vmm_uart_destroy(struct vmm_uart *u);
-/* Serve one KVM_EXIT_IO / KVM_EXIT_MMIO; 1 when the exit port ended the
- * run (vmm_end already called), else 0. */
-int vmm_dev_io(struct vmm *vm, struct vmm_vcpu *c);
-int vmm_dev_mmio(struct vmm *vm, struct vmm_vcpu *c);
 
 /* vmm/end.c: record how the run ended (first caller wins) and kick all.
  * A kick is immediate_exit plus this signal (vmm/run.c installs its
