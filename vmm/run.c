@@ -184,7 +184,7 @@ out:
 
 int vmm_run(struct vmm *vm, struct vmm_result *res)
 {
-	struct sigaction sa = { .sa_handler = kick_handler };
+	struct sigaction sa = { .sa_handler = kick_handler }, old_sa;
 	sigset_t all, old;
 	int r = 0;
 
@@ -193,7 +193,7 @@ int vmm_run(struct vmm *vm, struct vmm_result *res)
 		return -EINVAL;
 	/* No SA_RESTART: the kick must interrupt KVM_RUN. */
 	sigemptyset(&sa.sa_mask);
-	if (sigaction(VMM_KICK_SIGNAL, &sa, NULL) < 0)
+	if (sigaction(VMM_KICK_SIGNAL, &sa, &old_sa) < 0)
 		return -errno;
 
 	atomic_store(&vm->active, vm->nvcpus);
@@ -235,6 +235,10 @@ int vmm_run(struct vmm *vm, struct vmm_result *res)
 			pthread_join(vm->vcpus[i].thread, NULL);
 			vm->vcpus[i].thread_started = false;
 		}
+	/* The kick signal is the process's: give it back as the caller had it.
+	 * No kick signals any more (running is false) and the threads that
+	 * could receive one are joined. */
+	sigaction(VMM_KICK_SIGNAL, &old_sa, NULL);
 	vmm_machine_run_end(vm);
 
 	*res = vm->result;
