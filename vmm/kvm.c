@@ -1,4 +1,9 @@
-/* vmm/kvm.c: the low-level KVM layer (vmm.h, "low level"). */
+/*
+ * vmm/kvm.c: the KVM layer (vmm.h, "low level"): every ioctl the VMM makes
+ * on /dev/kvm, the VM and the vCPUs (open, memory slots, CPUID, vCPU
+ * creation, KVM_RUN, guest debug), the register state in kvm_run->s.regs,
+ * and tearing it all down. Guest memory access is vmm/mem.c.
+ */
 #include "vmm/dev.h"
 
 #include <errno.h>
@@ -331,44 +336,6 @@ int vmm_vcpu_set_guest_debug(struct vmm *vm, uint32_t vcpu, const struct kvm_gue
 	vm->vcpus[vcpu].dbg = *dbg;
 	vm->vcpus[vcpu].dbg_dirty = true;
 	return 0;
-}
-
-void *vmm_mem_ptr(struct vmm *vm, uint64_t gpa, uint64_t len)
-{
-	for (uint32_t i = 0; i < vm->nslots; i++) {
-		const struct vmm_slot *s = &vm->slots[i];
-		if (gpa >= s->r.gpa && vcr_range_ok(gpa - s->r.gpa, len, s->r.size))
-			return s->host + (gpa - s->r.gpa);
-	}
-	return NULL;
-}
-
-int vmm_mem_read(struct vmm *vm, uint64_t gpa, void *buf, uint64_t len)
-{
-	const void *p = vmm_mem_ptr(vm, gpa, len);
-
-	if (!p)
-		return -EFAULT;
-	memcpy(buf, p, len);
-	return 0;
-}
-
-int vmm_mem_write_vcpu(struct vmm *vm, uint32_t vcpu, uint64_t gpa, const void *buf,
-		       uint64_t len)
-{
-	void *p = vmm_mem_ptr(vm, gpa, len);
-
-	if (!p)
-		return -EFAULT;
-	memcpy(p, buf, len);
-	if (vm->obs.mem_write)
-		vm->obs.mem_write(vm->obs.ctx, vcpu, gpa, p, len);
-	return 0;
-}
-
-int vmm_mem_write(struct vmm *vm, uint64_t gpa, const void *buf, uint64_t len)
-{
-	return vmm_mem_write_vcpu(vm, VMM_NO_VCPU, gpa, buf, len);
 }
 
 void vmm_destroy(struct vmm *vm)

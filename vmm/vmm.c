@@ -1,5 +1,6 @@
 /* vmm/vmm.c: configuration, vmm_create / vmm_load and accessors (vmm.h,
  * "high level"). */
+#include "vmm/boot.h"
 #include "vmm/dev.h"
 
 #include <errno.h>

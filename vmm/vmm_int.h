@@ -96,20 +96,4 @@ struct vmm {
 void vmm_end(struct vmm *vm, uint32_t vcpu, uint32_t how, int32_t status,
 	     const char *fmt, ...) VCR_PRINTF(5, 6);
 
-/* vmm/loader*.c */
-int vmm_loader_probe(struct vmm *vm, struct vcr_err *err);
-int vmm_loader_load(struct vmm *vm, struct vcr_err *err);
-int vmm_elf_probe(struct vmm *vm, const uint8_t *img, uint64_t size, bool for_multiboot,
-		  struct vcr_err *err);
-int vmm_elf_load(struct vmm *vm, const uint8_t *img, uint64_t size, struct vcr_err *err);
-int vmm_mb_probe(struct vmm *vm, struct vcr_err *err);
-int vmm_mb_load(struct vmm *vm, struct vcr_err *err);
-/* vmm/boot.c: GDT, identity page tables; initial vCPU state. */
-int vmm_boot_write_gdt(struct vmm *vm);
-int vmm_boot_write_page_tables(struct vmm *vm);
-int vmm_boot_set_state(struct vmm *vm, enum vmm_mode mode, uint64_t entry,
-		       uint64_t eax, uint64_t ebx);
-/* True when [gpa, gpa+len) overlaps the boot area. */
-bool vmm_boot_overlaps(uint64_t gpa, uint64_t len);
-
 #endif
