@@ -103,7 +103,7 @@ install: $(VCR)
 	install -m 755 $(VCR) $(DESTDIR)$(PREFIX)/bin/vcr
 	install -m 644 $(LIB) $(DESTDIR)$(PREFIX)/lib/libvcr.a
 	install -d $(DESTDIR)$(PREFIX)/include/vcr/core $(DESTDIR)$(PREFIX)/include/vcr/formats
-	install -m 644 core/state.h core/regs.h core/util.h $(DESTDIR)$(PREFIX)/include/vcr/core/
+	install -m 644 core/state.h core/regs.h core/util.h core/end.h core/mem.h $(DESTDIR)$(PREFIX)/include/vcr/core/
 	install -m 644 formats/trace.h $(DESTDIR)$(PREFIX)/include/vcr/formats/
 	install -m 644 README.md $(wildcard docs/*.md) $(DESTDIR)$(PREFIX)/share/doc/vcr/
 

@@ -43,6 +43,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include "core/end.h"
+#include "core/mem.h"
 #include "core/state.h"
 #include "core/util.h"
 
@@ -50,13 +52,6 @@
 
 enum vcr_arch {
 	VCR_ARCH_X86_64 = 1,
-};
-
-/* One guest memory slot. */
-struct vcr_mem_region {
-	uint64_t gpa;
-	uint64_t size;		/* bytes */
-	uint32_t flags;		/* KVM_MEM_* */
 };
 
 /* How the guest image is kept in the trace. */
@@ -119,23 +114,12 @@ enum vcr_inject_kind {
 	VCR_INJECT_NMI = 2,	/* KVM_NMI */
 };
 
-enum vcr_end_how {
-	VCR_END_EXIT_PORT = 1,	/* guest wrote the test exit port: status */
-	VCR_END_HLT = 2,	/* halted with nothing to wake it */
-	VCR_END_SHUTDOWN = 3,	/* triple fault */
-	VCR_END_INTERNAL_ERROR = 4,
-	VCR_END_FAIL_ENTRY = 5,
-	VCR_END_SIGNAL = 6,	/* SIGINT/SIGTERM: status = signal number */
-	VCR_END_ERROR = 7,	/* vcr itself failed (e.g. disk full): see msg */
-	VCR_END_GDB_KILL = 8,	/* gdb's 'k' */
-	VCR_END_SYSTEM_EVENT = 9,
-};
 
 /* Stable lower-case names, used by dump, stats, diff, JSON and messages:
- * record types "exit", "input", "set_state", ...; end reasons "exit_port",
- * "hlt", "shutdown", ...; "unknown" for values this vcr does not know. */
+ * record types "exit", "input", "set_state", ...; "unknown" for values this
+ * vcr does not know. End reasons (enum vcr_end_how, vcr_end_how_name) are in
+ * core/end.h. */
 const char *vcr_rec_type_name(uint32_t type);
-const char *vcr_end_how_name(uint32_t how);
 
 struct vcr_record {
 	uint32_t type;		/* enum vcr_rec_type */

@@ -98,22 +98,6 @@ const char *vcr_rec_type_name(uint32_t type)
 	}
 }
 
-const char *vcr_end_how_name(uint32_t how)
-{
-	switch (how) {
-	case VCR_END_EXIT_PORT: return "exit_port";
-	case VCR_END_HLT: return "hlt";
-	case VCR_END_SHUTDOWN: return "shutdown";
-	case VCR_END_INTERNAL_ERROR: return "internal_error";
-	case VCR_END_FAIL_ENTRY: return "fail_entry";
-	case VCR_END_SIGNAL: return "signal";
-	case VCR_END_ERROR: return "error";
-	case VCR_END_GDB_KILL: return "gdb_kill";
-	case VCR_END_SYSTEM_EVENT: return "system_event";
-	default: return "unknown";
-	}
-}
-
 int trf_grow(uint8_t **buf, size_t *cap, size_t need)
 {
 	if (need <= *cap)

@@ -2,7 +2,7 @@
  * vmm/end.c: kicks and how a run ends. A run ends once (vmm_end: the first
  * caller wins, from a vCPU thread, a device or the VMM's signal thread);
  * the ender kicks every other vCPU out of KVM_RUN with immediate_exit + a
- * signal. vmm/run.c (the vCPU loop) and vmm/devices.c (the exit port) end
+ * signal. vmm/run.c (the vCPU loop) and vmm/dev_test_ports.c (the exit port) end
  * runs through it.
  */
 #include "vmm/vmm_int.h"

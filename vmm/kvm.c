@@ -1,5 +1,10 @@
-/* vmm/kvm.c: the low-level KVM layer (vmm.h, "low level"). */
-#include "vmm/vmm_int.h"
+/*
+ * vmm/kvm.c: the KVM layer (vmm.h, "low level"): every ioctl the VMM makes
+ * on /dev/kvm, the VM and the vCPUs (open, memory slots, CPUID, vCPU
+ * creation, KVM_RUN, guest debug), the register state in kvm_run->s.regs,
+ * and tearing it all down. Guest memory access is vmm/mem.c.
+ */
+#include "vmm/dev.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -333,48 +338,11 @@ int vmm_vcpu_set_guest_debug(struct vmm *vm, uint32_t vcpu, const struct kvm_gue
 	return 0;
 }
 
-void *vmm_mem_ptr(struct vmm *vm, uint64_t gpa, uint64_t len)
-{
-	for (uint32_t i = 0; i < vm->nslots; i++) {
-		const struct vmm_slot *s = &vm->slots[i];
-		if (gpa >= s->r.gpa && vcr_range_ok(gpa - s->r.gpa, len, s->r.size))
-			return s->host + (gpa - s->r.gpa);
-	}
-	return NULL;
-}
-
-int vmm_mem_read(struct vmm *vm, uint64_t gpa, void *buf, uint64_t len)
-{
-	const void *p = vmm_mem_ptr(vm, gpa, len);
-
-	if (!p)
-		return -EFAULT;
-	memcpy(buf, p, len);
-	return 0;
-}
-
-int vmm_mem_write_vcpu(struct vmm *vm, uint32_t vcpu, uint64_t gpa, const void *buf,
-		       uint64_t len)
-{
-	void *p = vmm_mem_ptr(vm, gpa, len);
-
-	if (!p)
-		return -EFAULT;
-	memcpy(p, buf, len);
-	if (vm->obs.mem_write)
-		vm->obs.mem_write(vm->obs.ctx, vcpu, gpa, p, len);
-	return 0;
-}
-
-int vmm_mem_write(struct vmm *vm, uint64_t gpa, const void *buf, uint64_t len)
-{
-	return vmm_mem_write_vcpu(vm, VMM_NO_VCPU, gpa, buf, len);
-}
-
 void vmm_destroy(struct vmm *vm)
 {
 	if (!vm)
 		return;
+	vmm_machine_destroy(vm);
 	for (uint32_t i = 0; i < vm->nvcpus; i++) {
 		struct vmm_vcpu *c = &vm->vcpus[i];
 		if (c->run)
@@ -389,8 +357,6 @@ void vmm_destroy(struct vmm *vm)
 		munmap(vm->slots[i].host, vm->slots[i].r.size);
 	if (vm->kvm_fd >= 0)
 		close(vm->kvm_fd);
-	if (vm->devices)
-		vmm_uart_destroy(&vm->uart);
 	free(vm->cpuid);
 	free(vm->image);
 	free(vm->guest_path);

@@ -5,7 +5,7 @@
  * checked against the file and guest memory before use: a damaged ELF gives
  * a message with the offending offset, never a crash.
  */
-#include "vmm/vmm_int.h"
+#include "vmm/boot.h"
 
 #include <elf.h>
 #include <errno.h>
@@ -194,4 +194,13 @@ int vmm_elf_load(struct vmm *vm, const uint8_t *img, uint64_t size, struct vcr_e
 					   i, (unsigned long long)s.paddr);
 	}
 	return 0;
+}
+
+int vmm_elf_exec_load(struct vmm *vm, struct vcr_err *err)
+{
+	int r = vmm_elf_load(vm, vm->image, vm->image_size, err);
+
+	if (r)
+		return r;
+	return vmm_boot_start(vm, vm->guest.mode, vm->guest.entry, err);
 }

@@ -6,7 +6,7 @@
  * mode, paging off, EAX = 0x2BADB002, EBX = the multiboot information (mbi):
  * memory sizes, memory map, command line, loader name.
  */
-#include "vmm/vmm_int.h"
+#include "vmm/boot.h"
 
 #include <errno.h>
 #include <string.h>
@@ -20,10 +20,12 @@
 #define MB_F_AOUT	(1u << 16)
 #define EI_CLASS_OFF	4		/* e_ident[EI_CLASS] */
 
-#define MBI_ADDR	0x8000ull
-#define MBI_MMAP	0x8100ull
-#define MBI_NAME	0x8200ull
-#define MBI_CMDLINE	0x8400ull	/* VMM_CMDLINE_MAX bytes, ends <= 0x9400 */
+/* In the boot area's information block (vmm/boot.h). */
+#define MBI_ADDR	VMM_BOOT_INFO
+#define MBI_MMAP	(VMM_BOOT_INFO + 0x100)	/* VMM_BOOT_MAX_RANGES entries */
+#define MBI_NAME	(VMM_BOOT_INFO + 0x200)
+#define MBI_CMDLINE	(VMM_BOOT_INFO + 0x400)	/* VMM_CMDLINE_MAX bytes, ends
+						 * <= 0x9400 */
 
 #define MBI_F_MEM	(1u << 0)
 #define MBI_F_CMDLINE	(1u << 2)
@@ -149,18 +151,16 @@ struct mb_mmap_entry {
 static int mb_write_info(struct vmm *vm)
 {
 	uint64_t mem = vm->cfg.mem_size;
-	struct mb_mmap_entry mm[4];
-	unsigned n = 0;
+	struct vmm_boot_range map[VMM_BOOT_MAX_RANGES];
+	struct mb_mmap_entry mm[VMM_BOOT_MAX_RANGES];
+	unsigned n = vmm_boot_mem_map(vm, map);
 	uint32_t mbi[22] = { 0 };	/* 88 bytes: up to apm_table */
 	static const char name[] = "vcr " VCR_VERSION;
 	int r;
 
-	/* Below 640 KiB: usable, except the boot area holding this very mbi. */
-	mm[n++] = (struct mb_mmap_entry){ 20, 0, VMM_BOOT_AREA, 1 };
-	mm[n++] = (struct mb_mmap_entry){ 20, VMM_BOOT_AREA, VMM_BOOT_AREA_END - VMM_BOOT_AREA, 2 };
-	mm[n++] = (struct mb_mmap_entry){ 20, VMM_BOOT_AREA_END, 0xa0000 - VMM_BOOT_AREA_END, 1 };
-	if (mem > 0x100000)
-		mm[n++] = (struct mb_mmap_entry){ 20, 0x100000, mem - 0x100000, 1 };
+	for (unsigned i = 0; i < n; i++)
+		mm[i] = (struct mb_mmap_entry){ 20, map[i].base, map[i].len,
+						map[i].usable ? 1 : 2 };
 
 	mbi[0] = MBI_F_MEM | MBI_F_CMDLINE | MBI_F_MMAP | MBI_F_NAME;
 	mbi[1] = 640;					/* mem_lower, KiB */
@@ -197,7 +197,7 @@ int vmm_mb_load(struct vmm *vm, struct vcr_err *err)
 	}
 	r = mb_write_info(vm);
 	if (!r)
-		r = vmm_boot_write_gdt(vm);
+		r = vmm_boot_write_tables(vm, VMM_MODE_PROT32);
 	if (r)
 		return vcr_err_set(err, r, UINT64_MAX, "cannot write the multiboot information");
 	r = vmm_boot_set_state(vm, VMM_MODE_PROT32, g->entry, MB_BOOT_MAGIC, MBI_ADDR);

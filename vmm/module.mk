@@ -66,7 +66,7 @@ $(GUEST_OUT)/gdb64.elf: $(GUEST_SRC)/gdb64.c $(GUEST_SRC)/gdb64_start.S $(GUEST_
 FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 30
 FUZZERS += tests/fuzz/fuzz_loader.c
-FUZZ_LOADER_SRCS := tests/fuzz/fuzz_loader.c $(wildcard vmm/*.c) core/state.c core/util.c formats/trace_common.c
+FUZZ_LOADER_SRCS := tests/fuzz/fuzz_loader.c $(wildcard vmm/*.c) core/state.c core/util.c core/end.c
 
 $(FUZZ_BUILD)/fuzz_loader: $(FUZZ_LOADER_SRCS) $(wildcard vmm/*.h core/*.h)
 	@mkdir -p $(dir $@)

@@ -6,7 +6,7 @@
  * first caller wins); the ender kicks every other vCPU out of KVM_RUN with
  * immediate_exit + a signal, and vmm_run joins them all.
  */
-#include "vmm/vmm_int.h"
+#include "vmm/dev.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -118,11 +118,11 @@ static void *vcpu_thread(void *arg)
 		}
 		switch (run->exit_reason) {
 		case KVM_EXIT_IO:
-			if (vmm_dev_io(vm, c))
+			if (vmm_bus_io(vm, c) == VMM_BUS_ENDED)
 				goto out;
 			break;
 		case KVM_EXIT_MMIO:
-			if (vmm_dev_mmio(vm, c))
+			if (vmm_bus_mmio(vm, c) == VMM_BUS_ENDED)
 				goto out;
 			break;
 		case KVM_EXIT_HLT:
@@ -184,7 +184,7 @@ out:
 
 int vmm_run(struct vmm *vm, struct vmm_result *res)
 {
-	struct sigaction sa = { .sa_handler = kick_handler };
+	struct sigaction sa = { .sa_handler = kick_handler }, old_sa;
 	sigset_t all, old;
 	int r = 0;
 
@@ -193,7 +193,7 @@ int vmm_run(struct vmm *vm, struct vmm_result *res)
 		return -EINVAL;
 	/* No SA_RESTART: the kick must interrupt KVM_RUN. */
 	sigemptyset(&sa.sa_mask);
-	if (sigaction(VMM_KICK_SIGNAL, &sa, NULL) < 0)
+	if (sigaction(VMM_KICK_SIGNAL, &sa, &old_sa) < 0)
 		return -errno;
 
 	atomic_store(&vm->active, vm->nvcpus);
@@ -235,8 +235,11 @@ int vmm_run(struct vmm *vm, struct vmm_result *res)
 			pthread_join(vm->vcpus[i].thread, NULL);
 			vm->vcpus[i].thread_started = false;
 		}
-	if (vm->devices)
-		vmm_uart_flush(&vm->uart);
+	/* The kick signal is the process's: give it back as the caller had it.
+	 * No kick signals any more (running is false) and the threads that
+	 * could receive one are joined. */
+	sigaction(VMM_KICK_SIGNAL, &old_sa, NULL);
+	vmm_machine_run_end(vm);
 
 	*res = vm->result;
 	for (uint32_t i = 0; i < vm->nvcpus; i++)

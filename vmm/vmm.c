@@ -1,6 +1,7 @@
 /* vmm/vmm.c: configuration, vmm_create / vmm_load and accessors (vmm.h,
  * "high level"). */
-#include "vmm/vmm_int.h"
+#include "vmm/boot.h"
+#include "vmm/dev.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -161,8 +162,9 @@ int vmm_create(struct vmm **out, const struct vmm_config *cfg, struct vcr_err *e
 	r = vmm_vcpus_create(vm, cfg->nvcpus, err);
 	if (r)
 		goto fail;
-	vmm_uart_init(&vm->uart, cfg->uart_out_fd, cfg->uart_in_fd);
-	vm->devices = true;
+	r = vmm_machine_create(vm, &vmm_machine_bare, err);
+	if (r)
+		goto fail;
 	*out = vm;
 	return 0;
 fail_probe:

@@ -57,9 +57,10 @@
 #include <stdint.h>
 #include <linux/kvm.h>
 
+#include "core/end.h"
+#include "core/mem.h"
 #include "core/state.h"
 #include "core/util.h"
-#include "formats/trace.h"
 
 #define VMM_MAX_VCPUS		64
 #define VMM_MEM_DEFAULT		(64ull << 20)	/* bytes */
@@ -337,7 +338,10 @@ struct vmm_result {
  * exit on any vCPU, vmm_stop, or a debug handler's KILL. The first ending
  * wins; the other vCPUs are kicked out of KVM_RUN and joined. Calls the
  * observer's end once. Returns 0 with *res filled however the guest ended,
- * negative errno only when the run could not start (threads). Once. */
+ * negative errno only when the run could not start (threads). Once.
+ * During the run VMM_KICK's signal, SIGUSR1, is the VMM's: vmm_run installs
+ * its handler first and restores the caller's disposition before it
+ * returns (the caller must not use SIGUSR1 meanwhile). */
 int vmm_run(struct vmm *vm, struct vmm_result *res);
 
 /* End the run from outside (SIGINT/SIGTERM thread, disk full in the

@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <stdatomic.h>
 
+#include "vmm/bus.h"
 #include "vmm/vmm.h"
 
 #define VMM_MAX_SLOTS 8
@@ -31,17 +32,6 @@ struct vmm_vcpu {
 	uint64_t exits;			/* KVM_RUN returns, this vCPU */
 	uint64_t last_rip;		/* rip at the previous exit (messages) */
 	uint32_t last_reason;
-};
-
-struct vmm_uart {
-	pthread_mutex_t lock;		/* vCPUs share the UART */
-	uint8_t ier, lcr, mcr, scr, dll, dlm;
-	int out_fd, in_fd;
-	bool in_eof;
-	bool have_rx;
-	uint8_t rx;
-	uint32_t out_len;
-	char out[4096];			/* line buffer: flushed at '\n' / full / end */
 };
 
 /* What a loader decided from the image (vmm_create) and applies (vmm_load). */
@@ -82,8 +72,10 @@ struct vmm {
 	uint8_t *image;
 	uint64_t image_size;
 	struct vmm_guest guest;
-	struct vmm_uart uart;
-	bool devices;			/* serve UART/test ports (vmm_create) */
+	const struct vmm_machine *machine;	/* NULL: no devices (low level) */
+	struct vmm_bus bus;		/* filled by the devices' create */
+	struct vmm_dev *devs;		/* ndevs entries (vmm/dev.h) */
+	uint32_t ndevs;
 
 	/* Run state. */
 	pthread_mutex_t end_lock;
@@ -97,36 +89,11 @@ struct vmm {
 	bool running;
 };
 
-/* vmm/devices.c */
-void vmm_uart_init(struct vmm_uart *u, int out_fd, int in_fd);
-void vmm_uart_flush(struct vmm_uart *u);
-void vmm_uart_destroy(struct vmm_uart *u);
-/* Serve one KVM_EXIT_IO / KVM_EXIT_MMIO; 1 when the exit port ended the
- * run (vmm_end already called), else 0. */
-int vmm_dev_io(struct vmm *vm, struct vmm_vcpu *c);
-int vmm_dev_mmio(struct vmm *vm, struct vmm_vcpu *c);
-
 /* vmm/end.c: record how the run ended (first caller wins) and kick all.
  * A kick is immediate_exit plus this signal (vmm/run.c installs its
  * handler, which does nothing: KVM_RUN returns -EINTR). */
 #define VMM_KICK_SIGNAL SIGUSR1
 void vmm_end(struct vmm *vm, uint32_t vcpu, uint32_t how, int32_t status,
 	     const char *fmt, ...) VCR_PRINTF(5, 6);
-
-/* vmm/loader*.c */
-int vmm_loader_probe(struct vmm *vm, struct vcr_err *err);
-int vmm_loader_load(struct vmm *vm, struct vcr_err *err);
-int vmm_elf_probe(struct vmm *vm, const uint8_t *img, uint64_t size, bool for_multiboot,
-		  struct vcr_err *err);
-int vmm_elf_load(struct vmm *vm, const uint8_t *img, uint64_t size, struct vcr_err *err);
-int vmm_mb_probe(struct vmm *vm, struct vcr_err *err);
-int vmm_mb_load(struct vmm *vm, struct vcr_err *err);
-/* vmm/boot.c: GDT, identity page tables; initial vCPU state. */
-int vmm_boot_write_gdt(struct vmm *vm);
-int vmm_boot_write_page_tables(struct vmm *vm);
-int vmm_boot_set_state(struct vmm *vm, enum vmm_mode mode, uint64_t entry,
-		       uint64_t eax, uint64_t ebx);
-/* True when [gpa, gpa+len) overlaps the boot area. */
-bool vmm_boot_overlaps(uint64_t gpa, uint64_t len);
 
 #endif

@@ -1,7 +1,8 @@
 /*
- * tests/fuzz/fuzz_loader.c: libFuzzer target for the guest loaders (vmm/
- * loader*.c): any file given to `vcr run` must give a clear error or load
- * inside guest memory, never crash or write out of bounds.
+ * tests/fuzz/fuzz_loader.c: libFuzzer target for the boot protocols (vmm/
+ * boot.h, vmm/loader*.c, vmm/boot.c): any file given to `vcr run` must give
+ * a clear error or load inside guest memory, never crash or write out of
+ * bounds.
  *
  * Each input is probed as auto, flat (real and long mode), ELF and multiboot;
  * when a probe accepts it, the loader runs for real into a plain 4 MiB
@@ -12,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vmm/vmm_int.h"
+#include "vmm/boot.h"
 
 #define FUZZ_MEM (4u << 20)
 

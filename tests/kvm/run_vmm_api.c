@@ -13,10 +13,14 @@
  *  3. kicks on spin64 with 2 vCPUs: vmm_kick_all brings both into the
  *     handler (KICKED); a register written there with vmm_vcpu_set_state is
  *     what the guest runs with; vmm_stop ends the run with its reason.
+ *  4. SIGUSR1 (the kick signal): a handler the caller installed before
+ *     vmm_run is installed again after it, with its flags, and is the one
+ *     that runs when SIGUSR1 is raised.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -313,15 +317,52 @@ static void test_kick(void)
 	vmm_destroy(vm);
 }
 
+/* ---- 4: the caller's SIGUSR1 comes back ------------------------------------ */
+
+static volatile sig_atomic_t usr1_seen;
+
+static void usr1_handler(int sig)
+{
+	(void)sig;
+	usr1_seen++;
+}
+
+static void test_signal_restored(void)
+{
+	struct sigaction mine = { .sa_handler = usr1_handler, .sa_flags = SA_RESTART }, after;
+	struct vcr_err err = { 0 };
+	struct vmm_result res;
+	struct vmm *vm = make_vm("count64.elf", 1);
+
+	sigemptyset(&mine.sa_mask);
+	sigaddset(&mine.sa_mask, SIGUSR2);
+	if (sigaction(SIGUSR1, &mine, NULL) < 0)
+		tap_bail("sigaction: %s", strerror(errno));
+	if (vmm_load(vm, &err))
+		tap_bail("vmm_load: %s", err.msg);
+	tap_ok(vmm_run(vm, &res) == 0 && res.how == VCR_END_EXIT_PORT, "count64 runs (%s)",
+	       res.msg);
+	sigaction(SIGUSR1, NULL, &after);
+	tap_ok(after.sa_handler == usr1_handler && (after.sa_flags & SA_RESTART) &&
+	       sigismember(&after.sa_mask, SIGUSR2) == 1,
+	       "after vmm_run SIGUSR1 has the caller's handler, flags and mask again");
+	usr1_seen = 0;
+	raise(SIGUSR1);
+	tap_ok(usr1_seen == 1, "raising SIGUSR1 runs the caller's handler");
+	signal(SIGUSR1, SIG_DFL);
+	vmm_destroy(vm);
+}
+
 int main(void)
 {
 	const char *b = getenv("VCR_BUILD");
 
 	snprintf(guest_dir, sizeof(guest_dir), "%s/tests/guests", b ? b : "build");
 	null_fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
-	tap_plan(17);
+	tap_plan(20);
 	test_observer();
 	test_single_step();
 	test_kick();
+	test_signal_restored();
 	return tap_exit_status();
 }
