@@ -2,7 +2,27 @@
  *
  * Everything read from the file is hostile until checked: every length is
  * checked against the file size and the limits in trace_fmt.h before it is
- * used or allocated, every chunk against its hashes before it is decoded. */
+ * used or allocated, every chunk against its hashes before it is decoded.
+ *
+ * Why one file of this size: it has one concern, turning a trace file back
+ * into records, and one state that all of it shares (struct vcr_reader):
+ * the header gives the vCPU count every chunk header and state array is
+ * sized by, the index is what seeks and per-vCPU lookups search, the chunk
+ * decoder fills the buffers the record decoder walks, and the per-vCPU
+ * states it keeps are what a seek rebuilds. Split into files, each would
+ * need the whole struct, and the per-exit path (r_next -> r_step ->
+ * r_record -> r_delta, always inlined into vcr_reader_next) would cross
+ * them. Inside, in the order a reader lives:
+ *   header   r_parse_header: pass 1 validates every field and counts its
+ *            storage (r_hdr_count_fields), pass 2 fills vcr_trace_info
+ *            (r_hdr_fill_field)
+ *   chunks   chunk headers, read-ahead and payload hashes, zstd decode of a
+ *            chunk and its keyframe (struct r_dec), entering a chunk
+ *   records  the record decoder (XOR deltas, exit payloads, one record:
+ *            r_record), the iteration and seek API, per-vCPU exit lookups
+ *   open     the index: from the footer, or rebuilt by scanning the chunks
+ *            (a trace cut short), ordered for ring mode; open and close
+ */
 #include "formats/trace.h"
 #include "formats/trace_fmt.h"
 
