@@ -107,17 +107,23 @@ static int gen_boot_records(struct vcr_writer *w, struct vcr_record *rec, struct
 	return append(w, rec, err);
 }
 
+/* A one-byte port I/O exit. */
+static void gen_io(struct vcr_exit *x, uint8_t direction, uint16_t port)
+{
+	x->reason = KVM_EXIT_IO;
+	x->u.io.direction = direction;
+	x->u.io.size = 1;
+	x->u.io.port = port;
+	x->u.io.count = 1;
+}
+
 /* An extra exit the variant guest makes (debug port), into rec, whose exit
  * is zeroed: the state is g's but for rip and rax. */
 static void gen_extra_exit(struct gen_vcpu *g, struct vcr_record *rec)
 {
 	struct vcr_exit *x = &rec->u.exit.exit;
 
-	x->reason = KVM_EXIT_IO;
-	x->u.io.direction = KVM_EXIT_IO_OUT;
-	x->u.io.size = 1;
-	x->u.io.port = 0xe9;
-	x->u.io.count = 1;
+	gen_io(x, KVM_EXIT_IO_OUT, 0xe9);
 	x->data[0] = (uint8_t)('0' + g->extra_done);
 	x->data_len = 1;
 	/* The extra code saves and restores what it uses, so the run is the
@@ -141,11 +147,7 @@ static struct gen_input gen_model_exit(struct vcr_exit *x, struct vcr_vcpu_state
 
 	switch (op) {
 	case 0: case 1: case 4: case 5:
-		x->reason = KVM_EXIT_IO;
-		x->u.io.direction = KVM_EXIT_IO_OUT;
-		x->u.io.size = 1;
-		x->u.io.port = op == 5 ? 0x80 : 0x3f8;
-		x->u.io.count = 1;
+		gen_io(x, KVM_EXIT_IO_OUT, op == 5 ? 0x80 : 0x3f8);
 		x->data[0] = (uint8_t)('a' + e % 26);
 		x->data_len = 1;
 		st->regs.rax = x->data[0];
@@ -165,11 +167,7 @@ static struct gen_input gen_model_exit(struct vcr_exit *x, struct vcr_vcpu_state
 		x->u.mmio.len = 4;
 		return (struct gen_input){ VCR_INPUT_MMIO_READ, 4 };
 	default: /* 3, 7 */
-		x->reason = KVM_EXIT_IO;
-		x->u.io.direction = KVM_EXIT_IO_IN;
-		x->u.io.size = 1;
-		x->u.io.port = 0x60;
-		x->u.io.count = 1;
+		gen_io(x, KVM_EXIT_IO_IN, 0x60);
 		st->regs.rdx = 0x60;
 		return (struct gen_input){ VCR_INPUT_IO_IN, 1 };
 	}
