@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 
 #define VCR_VERSION "0.1.0"
 
@@ -83,6 +84,15 @@ static inline __attribute__((always_inline)) void vcr_copy8n(void *dst, const vo
 #define vcr_zero16n(d, n) memset((d), 0, (n))
 #define vcr_copy8n(d, s, n) memcpy((d), (s), (n))
 #endif
+
+/* CLOCK_MONOTONIC in ns: the clock of every duration library code keeps
+ * (the recorder's run time and ring stalls, the replayer's progress watch). */
+static inline uint64_t vcr_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 /* Diagnostics on stderr, prefixed with "vcr: ". warn/error return -1 style
  * helpers are for the CLI; library code uses vcr_err. */

@@ -2,7 +2,27 @@
  *
  * Everything read from the file is hostile until checked: every length is
  * checked against the file size and the limits in trace_fmt.h before it is
- * used or allocated, every chunk against its hashes before it is decoded. */
+ * used or allocated, every chunk against its hashes before it is decoded.
+ *
+ * Why one file of this size: it has one concern, turning a trace file back
+ * into records, and one state that all of it shares (struct vcr_reader):
+ * the header gives the vCPU count every chunk header and state array is
+ * sized by, the index is what seeks and per-vCPU lookups search, the chunk
+ * decoder fills the buffers the record decoder walks, and the per-vCPU
+ * states it keeps are what a seek rebuilds. Split into files, each would
+ * need the whole struct, and the per-exit path (r_next -> r_step ->
+ * r_record -> r_delta, always inlined into vcr_reader_next) would cross
+ * them. Inside, in the order a reader lives:
+ *   header   r_parse_header: pass 1 validates every field and counts its
+ *            storage (r_hdr_count_fields), pass 2 fills vcr_trace_info
+ *            (r_hdr_fill_field)
+ *   chunks   chunk headers, read-ahead and payload hashes, zstd decode of a
+ *            chunk and its keyframe (struct r_dec), entering a chunk
+ *   records  the record decoder (XOR deltas, exit payloads, one record:
+ *            r_record), the iteration and seek API, per-vCPU exit lookups
+ *   open     the index: from the footer, or rebuilt by scanning the chunks
+ *            (a trace cut short), ordered for ring mode; open and close
+ */
 #include "formats/trace.h"
 #include "formats/trace_fmt.h"
 
@@ -133,20 +153,148 @@ static char *r_strdup_n(struct vcr_reader *r, size_t *used, const uint8_t *s, si
 	return d;
 }
 
-static int r_parse_header(struct vcr_reader *r, const uint8_t *f, size_t flen)
+/* What pass 1 over the header fields learns: which were there, and how
+ * much storage pass 2 fills. */
+struct r_hdr_count {
+	bool have_arch, have_layout, have_nvcpus;
+	uint32_t nmem, ncpuid, nkv;
+	uint32_t seen;			/* once-only tags met, 1 << tag */
+	size_t strbytes;
+};
+
+/* Fields that may appear once (the others repeat: one per region, CPUID
+ * block or key/value). */
+#define R_HDR_ONCE (1u << TRF_TAG_TOOL_VERSION | 1u << TRF_TAG_ARCH | \
+		    1u << TRF_TAG_LAYOUT | 1u << TRF_TAG_KVM | 1u << TRF_TAG_NVCPUS | \
+		    1u << TRF_TAG_IMAGE | 1u << TRF_TAG_CMDLINE | \
+		    1u << TRF_TAG_CHUNK_EXITS | 1u << TRF_TAG_RING)
+
+static int r_hdr_short(struct vcr_reader *r, uint16_t tag, uint64_t off, uint32_t len)
+{
+	return R_ERR(r, -EINVAL, off, "header field %u at offset %llu is too short (%u bytes)",
+		     tag, (unsigned long long)off, len);
+}
+
+/* The recording's struct sizes must be ours: states are copied as bytes. */
+static int r_hdr_check_layout(struct vcr_reader *r, const uint8_t *v, uint64_t off)
+{
+	static const char *const names[3] = { "kvm_regs", "kvm_sregs", "kvm_vcpu_events" };
+	const uint32_t ours[3] = { sizeof(struct kvm_regs), sizeof(struct kvm_sregs),
+				   sizeof(struct kvm_vcpu_events) };
+	for (int i = 0; i < 3; i++)
+		if (trf_get32(v + 4 * i) != ours[i])
+			return R_ERR(r, -EPROTO, off,
+				     "trace made with struct %s of %u bytes, this vcr has %u",
+				     names[i], trf_get32(v + 4 * i), ours[i]);
+	return 0;
+}
+
+static int r_hdr_check_image(struct vcr_reader *r, const uint8_t *v, uint32_t len,
+			     uint64_t off, struct r_hdr_count *c)
+{
+	if (len < 48)
+		return r_hdr_short(r, TRF_TAG_IMAGE, off, len);
+	uint32_t mode = trf_get32(v), plen = trf_get32(v + 44);
+	uint64_t isz = trf_get64(v + 36);
+	if (mode != VCR_IMAGE_EMBEDDED && mode != VCR_IMAGE_REFERENCE)
+		return R_ERR(r, -EINVAL, off, "unknown guest image mode %u", mode);
+	if (plen > len - 48)
+		return R_ERR(r, -EINVAL, off, "image path length %u past its field", plen);
+	c->strbytes += plen + 1;
+	if (mode == VCR_IMAGE_EMBEDDED) {
+		uint64_t clen = len - 48 - plen;
+		/* A decompression bomb must not make us allocate: the
+		 * declared size is bounded by the bytes stored. */
+		if (isz > TRF_MAX_IMAGE || (isz > (64u << 20) && isz / 1024 > clen))
+			return R_ERR(r, -EINVAL, off,
+				     "embedded image of %llu bytes is implausible for %llu stored bytes",
+				     (unsigned long long)isz, (unsigned long long)clen);
+	}
+	return 0;
+}
+
+/* Pass 1, one field (value v, len bytes, at file offset off): validate it,
+ * count its storage in c. The architecture, vCPU count and ring size go
+ * straight to r. */
+static int r_hdr_check_field(struct vcr_reader *r, uint16_t tag, uint16_t flags,
+			     const uint8_t *v, uint32_t len, uint64_t off, struct r_hdr_count *c)
+{
+	switch (tag) {
+	case TRF_TAG_TOOL_VERSION:
+	case TRF_TAG_CMDLINE:
+		c->strbytes += len + 1;
+		return 0;
+	case TRF_TAG_ARCH:
+		if (len < 4)
+			return r_hdr_short(r, tag, off, len);
+		c->have_arch = true;
+		if (trf_get32(v) != VCR_ARCH_X86_64)
+			return R_ERR(r, -EPROTONOSUPPORT, off,
+				     "trace is for architecture %u, this vcr reads x86-64 (%u)",
+				     trf_get32(v), VCR_ARCH_X86_64);
+		return 0;
+	case TRF_TAG_LAYOUT:
+		if (len < 12)
+			return r_hdr_short(r, tag, off, len);
+		c->have_layout = true;
+		return r_hdr_check_layout(r, v, off);
+	case TRF_TAG_NVCPUS:
+		if (len < 4)
+			return r_hdr_short(r, tag, off, len);
+		c->have_nvcpus = true;
+		r->nvcpus = trf_get32(v);
+		if (!r->nvcpus || r->nvcpus > VCR_TRACE_MAX_VCPUS)
+			return R_ERR(r, -EINVAL, off, "vCPU count %u not in 1..%u",
+				     r->nvcpus, VCR_TRACE_MAX_VCPUS);
+		return 0;
+	case TRF_TAG_MEM_REGION:
+		if (len < 20)
+			return r_hdr_short(r, tag, off, len);
+		if (++c->nmem > TRF_MAX_NMEM)
+			return R_ERR(r, -EINVAL, off, "more than %u memory regions", TRF_MAX_NMEM);
+		return 0;
+	case TRF_TAG_CPUID:
+		if (len % 28)
+			return R_ERR(r, -EINVAL, off, "CPUID field of %u bytes is not a multiple of 28", len);
+		c->ncpuid += len / 28;
+		if (c->ncpuid > TRF_MAX_NCPUID)
+			return R_ERR(r, -EINVAL, off, "more than %u CPUID entries", TRF_MAX_NCPUID);
+		return 0;
+	case TRF_TAG_IMAGE:
+		return r_hdr_check_image(r, v, len, off, c);
+	case TRF_TAG_KV:
+		if (len < 4 || trf_get32(v) > len - 4)
+			return R_ERR(r, -EINVAL, off, "key/value field at offset %llu is malformed",
+				     (unsigned long long)off);
+		if (++c->nkv > TRF_MAX_NKV)
+			return R_ERR(r, -EINVAL, off, "more than %u key/values", TRF_MAX_NKV);
+		c->strbytes += len + 2;
+		return 0;
+	case TRF_TAG_KVM:
+		return len < 8 ? r_hdr_short(r, tag, off, len) : 0;
+	case TRF_TAG_CHUNK_EXITS:
+		return len < 4 ? r_hdr_short(r, tag, off, len) : 0;
+	case TRF_TAG_RING:
+		if (len < 8)
+			return r_hdr_short(r, tag, off, len);
+		r->ring_bytes = trf_get64(v);
+		return 0;
+	default:
+		if (flags & TRF_TLV_REQUIRED)
+			return R_ERR(r, -EPROTONOSUPPORT, off,
+				     "header field %u at offset %llu is required but unknown to this vcr",
+				     tag, (unsigned long long)off);
+		return 0;
+	}
+}
+
+/* Pass 1: validate every field (f: the fields, flen bytes, after the file
+ * header) and count what needs storage. */
+static int r_hdr_count_fields(struct vcr_reader *r, const uint8_t *f, size_t flen,
+			      struct r_hdr_count *c)
 {
 	const uint64_t base = TRF_FILE_HDR_SIZE;
-	bool have_arch = false, have_layout = false, have_nvcpus = false;
-	uint32_t nmem = 0, ncpuid = 0, nkv = 0, seen = 0;
-	size_t strbytes = 0;
-	/* Fields that may appear once (the others repeat: one per region,
-	 * CPUID block or key/value). */
-	const uint32_t once = 1u << TRF_TAG_TOOL_VERSION | 1u << TRF_TAG_ARCH |
-			      1u << TRF_TAG_LAYOUT | 1u << TRF_TAG_KVM | 1u << TRF_TAG_NVCPUS |
-			      1u << TRF_TAG_IMAGE | 1u << TRF_TAG_CMDLINE |
-			      1u << TRF_TAG_CHUNK_EXITS | 1u << TRF_TAG_RING;
 
-	/* Pass 1: validate every field and count what needs storage. */
 	for (size_t p = 0; p < flen;) {
 		if (flen - p < 8)
 			return R_ERR(r, -EINVAL, base + p, "header field at offset %llu is cut short",
@@ -154,129 +302,125 @@ static int r_parse_header(struct vcr_reader *r, const uint8_t *f, size_t flen)
 		uint16_t tag = trf_get16(f + p), flags = trf_get16(f + p + 2);
 		uint32_t len = trf_get32(f + p + 4);
 		uint64_t off = base + p;
-		const uint8_t *v = f + p + 8;
 		if (len > flen - p - 8)
 			return R_ERR(r, -EINVAL, off, "header field %u at offset %llu: length %u past the header end",
 				     tag, (unsigned long long)off, len);
-		if (tag < 32 && (once >> tag & 1)) {
-			if (seen >> tag & 1)
+		if (tag < 32 && (R_HDR_ONCE >> tag & 1)) {
+			if (c->seen >> tag & 1)
 				return R_ERR(r, -EINVAL, off, "header field %u at offset %llu appears twice",
 					     tag, (unsigned long long)off);
-			seen |= 1u << tag;
+			c->seen |= 1u << tag;
 		}
-		switch (tag) {
-		case TRF_TAG_TOOL_VERSION:
-		case TRF_TAG_CMDLINE:
-			strbytes += len + 1;
-			break;
-		case TRF_TAG_ARCH:
-			if (len < 4)
-				goto short_field;
-			have_arch = true;
-			if (trf_get32(v) != VCR_ARCH_X86_64)
-				return R_ERR(r, -EPROTONOSUPPORT, off,
-					     "trace is for architecture %u, this vcr reads x86-64 (%u)",
-					     trf_get32(v), VCR_ARCH_X86_64);
-			break;
-		case TRF_TAG_LAYOUT: {
-			static const char *const names[3] = { "kvm_regs", "kvm_sregs", "kvm_vcpu_events" };
-			const uint32_t ours[3] = { sizeof(struct kvm_regs), sizeof(struct kvm_sregs),
-						   sizeof(struct kvm_vcpu_events) };
-			if (len < 12)
-				goto short_field;
-			have_layout = true;
-			for (int i = 0; i < 3; i++)
-				if (trf_get32(v + 4 * i) != ours[i])
-					return R_ERR(r, -EPROTO, off,
-						     "trace made with struct %s of %u bytes, this vcr has %u",
-						     names[i], trf_get32(v + 4 * i), ours[i]);
-			break;
-		}
-		case TRF_TAG_KVM:
-			if (len < 8)
-				goto short_field;
-			break;
-		case TRF_TAG_NVCPUS:
-			if (len < 4)
-				goto short_field;
-			have_nvcpus = true;
-			r->nvcpus = trf_get32(v);
-			if (!r->nvcpus || r->nvcpus > VCR_TRACE_MAX_VCPUS)
-				return R_ERR(r, -EINVAL, off, "vCPU count %u not in 1..%u",
-					     r->nvcpus, VCR_TRACE_MAX_VCPUS);
-			break;
-		case TRF_TAG_MEM_REGION:
-			if (len < 20)
-				goto short_field;
-			if (++nmem > TRF_MAX_NMEM)
-				return R_ERR(r, -EINVAL, off, "more than %u memory regions", TRF_MAX_NMEM);
-			break;
-		case TRF_TAG_CPUID:
-			if (len % 28)
-				return R_ERR(r, -EINVAL, off, "CPUID field of %u bytes is not a multiple of 28", len);
-			ncpuid += len / 28;
-			if (ncpuid > TRF_MAX_NCPUID)
-				return R_ERR(r, -EINVAL, off, "more than %u CPUID entries", TRF_MAX_NCPUID);
-			break;
-		case TRF_TAG_IMAGE: {
-			if (len < 48)
-				goto short_field;
-			uint32_t mode = trf_get32(v), plen = trf_get32(v + 44);
-			uint64_t isz = trf_get64(v + 36);
-			if (mode != VCR_IMAGE_EMBEDDED && mode != VCR_IMAGE_REFERENCE)
-				return R_ERR(r, -EINVAL, off, "unknown guest image mode %u", mode);
-			if (plen > len - 48)
-				return R_ERR(r, -EINVAL, off, "image path length %u past its field", plen);
-			strbytes += plen + 1;
-			if (mode == VCR_IMAGE_EMBEDDED) {
-				uint64_t clen = len - 48 - plen;
-				/* A decompression bomb must not make us allocate:
-				 * the declared size is bounded by the bytes stored. */
-				if (isz > TRF_MAX_IMAGE || (isz > (64u << 20) && isz / 1024 > clen))
-					return R_ERR(r, -EINVAL, off,
-						     "embedded image of %llu bytes is implausible for %llu stored bytes",
-						     (unsigned long long)isz, (unsigned long long)clen);
-			}
-			break;
-		}
-		case TRF_TAG_KV:
-			if (len < 4 || trf_get32(v) > len - 4)
-				return R_ERR(r, -EINVAL, off, "key/value field at offset %llu is malformed",
-					     (unsigned long long)off);
-			if (++nkv > TRF_MAX_NKV)
-				return R_ERR(r, -EINVAL, off, "more than %u key/values", TRF_MAX_NKV);
-			strbytes += len + 2;
-			break;
-		case TRF_TAG_CHUNK_EXITS:
-			if (len < 4)
-				goto short_field;
-			break;
-		case TRF_TAG_RING:
-			if (len < 8)
-				goto short_field;
-			r->ring_bytes = trf_get64(v);
-			break;
-		default:
-			if (flags & TRF_TLV_REQUIRED)
-				return R_ERR(r, -EPROTONOSUPPORT, off,
-					     "header field %u at offset %llu is required but unknown to this vcr",
-					     tag, (unsigned long long)off);
-			break;
-		}
+		int rc = r_hdr_check_field(r, tag, flags, f + p + 8, len, off, c);
+		if (rc)
+			return rc;
 		p += 8 + (size_t)len;
-		continue;
-short_field:
-		return R_ERR(r, -EINVAL, off, "header field %u at offset %llu is too short (%u bytes)",
-			     tag, (unsigned long long)off, len);
 	}
-	if (!have_arch || !have_layout || !have_nvcpus)
+	if (!c->have_arch || !c->have_layout || !c->have_nvcpus)
 		return R_ERR(r, -EINVAL, 0, "header lacks the %s field",
-			     !have_arch ? "architecture" : !have_layout ? "struct layout" : "vCPU count");
+			     !c->have_arch ? "architecture" : !c->have_layout ? "struct layout" :
+			     "vCPU count");
+	return 0;
+}
 
-	r->mem = calloc(nmem ? nmem : 1, sizeof(*r->mem));
-	r->cpuid = calloc(ncpuid ? ncpuid : 1, sizeof(*r->cpuid));
-	r->kv = calloc(nkv ? nkv : 1, sizeof(*r->kv));
-	r->strs = malloc(strbytes + 1);
+/* The embedded (decompressed) or referenced guest image, field at off. */
+static int r_hdr_fill_image(struct vcr_reader *r, const uint8_t *v, uint32_t len,
+			    uint64_t off, size_t *used)
+{
+	struct vcr_trace_info *in = &r->info;
+	uint32_t plen = trf_get32(v + 44);
+
+	in->image_mode = trf_get32(v);
+	memcpy(in->image_sha256, v + 4, 32);
+	in->image_size = trf_get64(v + 36);
+	in->image_path = r_strdup_n(r, used, v + 48, plen);
+	if (in->image_mode != VCR_IMAGE_EMBEDDED)
+		return 0;
+	const uint8_t *c = v + 48 + plen;
+	size_t clen = len - 48 - plen;
+	r->image = malloc(in->image_size ? in->image_size : 1);
+	if (!r->image)
+		return R_ERR(r, -ENOMEM, off, "out of memory for the guest image");
+	size_t n = ZSTD_decompressDCtx(r->dctx, r->image, in->image_size, c, clen);
+	if (ZSTD_isError(n) || n != in->image_size)
+		return R_ERR(r, -EINVAL, off,
+			     "embedded guest image at offset %llu does not decompress to %llu bytes",
+			     (unsigned long long)off, (unsigned long long)in->image_size);
+	in->image = r->image;
+	return 0;
+}
+
+static void r_hdr_fill_cpuid(struct vcr_reader *r, const uint8_t *v, uint32_t len)
+{
+	struct vcr_trace_info *in = &r->info;
+
+	for (uint32_t i = 0; i < len / 28; i++) {
+		struct kvm_cpuid_entry2 *e = &r->cpuid[in->ncpuid++];
+		const uint8_t *q = v + 28 * i;
+		e->function = trf_get32(q);
+		e->index = trf_get32(q + 4);
+		e->flags = trf_get32(q + 8);
+		e->eax = trf_get32(q + 12);
+		e->ebx = trf_get32(q + 16);
+		e->ecx = trf_get32(q + 20);
+		e->edx = trf_get32(q + 24);
+	}
+}
+
+/* Pass 2, one field already validated by pass 1: into r->info and the
+ * storage behind it. */
+static int r_hdr_fill_field(struct vcr_reader *r, uint16_t tag, const uint8_t *v, uint32_t len,
+			    uint64_t off, size_t *used)
+{
+	struct vcr_trace_info *in = &r->info;
+
+	switch (tag) {
+	case TRF_TAG_TOOL_VERSION:
+		in->tool_version = r_strdup_n(r, used, v, len);
+		break;
+	case TRF_TAG_CMDLINE:
+		in->cmdline = r_strdup_n(r, used, v, len);
+		break;
+	case TRF_TAG_KVM:
+		in->kvm_api_version = trf_get32(v);
+		in->sync_regs_mask = trf_get32(v + 4);
+		break;
+	case TRF_TAG_MEM_REGION: {
+		struct vcr_mem_region *m = &r->mem[in->nmem++];
+		m->gpa = trf_get64(v);
+		m->size = trf_get64(v + 8);
+		m->flags = trf_get32(v + 16);
+		break;
+	}
+	case TRF_TAG_CPUID:
+		r_hdr_fill_cpuid(r, v, len);
+		break;
+	case TRF_TAG_IMAGE:
+		return r_hdr_fill_image(r, v, len, off, used);
+	case TRF_TAG_KV: {
+		uint32_t kl = trf_get32(v);
+		struct vcr_kv *kv = &r->kv[in->nkv++];
+		kv->key = r_strdup_n(r, used, v + 4, kl);
+		kv->value = r_strdup_n(r, used, v + 4 + kl, len - 4 - kl);
+		break;
+	}
+	default:
+		break;
+	}
+	return 0;
+}
+
+static int r_parse_header(struct vcr_reader *r, const uint8_t *f, size_t flen)
+{
+	struct r_hdr_count c = { 0 };
+	int rc = r_hdr_count_fields(r, f, flen, &c);
+	if (rc)
+		return rc;
+
+	r->mem = calloc(c.nmem ? c.nmem : 1, sizeof(*r->mem));
+	r->cpuid = calloc(c.ncpuid ? c.ncpuid : 1, sizeof(*r->cpuid));
+	r->kv = calloc(c.nkv ? c.nkv : 1, sizeof(*r->kv));
+	r->strs = malloc(c.strbytes + 1);
 	if (!r->mem || !r->cpuid || !r->kv || !r->strs)
 		return R_ERR(r, -ENOMEM, UINT64_MAX, "out of memory");
 
@@ -291,73 +435,11 @@ short_field:
 	in->tool_version = "";
 	in->image_path = "";
 	for (size_t p = 0; p < flen;) {
-		uint16_t tag = trf_get16(f + p);
 		uint32_t len = trf_get32(f + p + 4);
-		const uint8_t *v = f + p + 8;
-		switch (tag) {
-		case TRF_TAG_TOOL_VERSION:
-			in->tool_version = r_strdup_n(r, &used, v, len);
-			break;
-		case TRF_TAG_CMDLINE:
-			in->cmdline = r_strdup_n(r, &used, v, len);
-			break;
-		case TRF_TAG_KVM:
-			in->kvm_api_version = trf_get32(v);
-			in->sync_regs_mask = trf_get32(v + 4);
-			break;
-		case TRF_TAG_MEM_REGION: {
-			struct vcr_mem_region *m = &r->mem[in->nmem++];
-			m->gpa = trf_get64(v);
-			m->size = trf_get64(v + 8);
-			m->flags = trf_get32(v + 16);
-			break;
-		}
-		case TRF_TAG_CPUID:
-			for (uint32_t i = 0; i < len / 28; i++) {
-				struct kvm_cpuid_entry2 *e = &r->cpuid[in->ncpuid++];
-				const uint8_t *q = v + 28 * i;
-				e->function = trf_get32(q);
-				e->index = trf_get32(q + 4);
-				e->flags = trf_get32(q + 8);
-				e->eax = trf_get32(q + 12);
-				e->ebx = trf_get32(q + 16);
-				e->ecx = trf_get32(q + 20);
-				e->edx = trf_get32(q + 24);
-			}
-			break;
-		case TRF_TAG_IMAGE: {
-			uint32_t plen = trf_get32(v + 44);
-			in->image_mode = trf_get32(v);
-			memcpy(in->image_sha256, v + 4, 32);
-			in->image_size = trf_get64(v + 36);
-			in->image_path = r_strdup_n(r, &used, v + 48, plen);
-			if (in->image_mode == VCR_IMAGE_EMBEDDED) {
-				const uint8_t *c = v + 48 + plen;
-				size_t clen = len - 48 - plen;
-				uint64_t off = base + p;
-				r->image = malloc(in->image_size ? in->image_size : 1);
-				if (!r->image)
-					return R_ERR(r, -ENOMEM, off, "out of memory for the guest image");
-				size_t n = ZSTD_decompressDCtx(r->dctx, r->image, in->image_size, c, clen);
-				if (ZSTD_isError(n) || n != in->image_size)
-					return R_ERR(r, -EINVAL, off,
-						     "embedded guest image at offset %llu does not decompress to %llu bytes",
-						     (unsigned long long)off,
-						     (unsigned long long)in->image_size);
-				in->image = r->image;
-			}
-			break;
-		}
-		case TRF_TAG_KV: {
-			uint32_t kl = trf_get32(v);
-			struct vcr_kv *kv = &r->kv[in->nkv++];
-			kv->key = r_strdup_n(r, &used, v + 4, kl);
-			kv->value = r_strdup_n(r, &used, v + 4 + kl, len - 4 - kl);
-			break;
-		}
-		default:
-			break;
-		}
+		rc = r_hdr_fill_field(r, trf_get16(f + p), f + p + 8, len, TRF_FILE_HDR_SIZE + p,
+				      &used);
+		if (rc)
+			return rc;
 		p += 8 + (size_t)len;
 	}
 	return 0;

@@ -1,8 +1,8 @@
 /*
  * recorder/after_run_fast.h: the fast path of vcr_recorder_after_run,
- * included twice by recorder/recorder.c: once compiled for AVX2 and once for
+ * included twice by recorder/vcpu.c: once compiled for AVX2 and once for
  * baseline x86-64 (an ifunc picks one when the program loads). Before
- * including, recorder.c defines
+ * including, vcpu.c defines
  *   REC_FAST_NAME      the function's name (always inlined into the
  *                      observer callback of its variant; the ifunc takes
  *                      an out-of-line copy)

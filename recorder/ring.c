@@ -11,6 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/util.h"
+
 int vcr_ring_init(struct vcr_ring *r, uint64_t bytes)
 {
 	uint64_t size = VCR_RING_MIN_BYTES;
@@ -61,13 +63,6 @@ void vcr_ring_destroy(struct vcr_ring *r)
 	r->buf = NULL;
 }
 
-static uint64_t ring_now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 void *vcr_ring_reserve_slow(struct vcr_ring *r, uint32_t len)
 {
 	uint64_t head = vcr_ring_phead(r);
@@ -109,7 +104,7 @@ void vcr_futex_wake(uint32_t *word)
 
 bool vcr_ring_wait_space(struct vcr_ring *r, uint64_t end)
 {
-	uint64_t t0 = ring_now_ns();
+	uint64_t t0 = vcr_now_ns();
 	bool ok = true;
 
 	for (;;) {
@@ -133,7 +128,7 @@ bool vcr_ring_wait_space(struct vcr_ring *r, uint64_t end)
 	}
 	__atomic_store_n(&r->waiting, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&r->stalls, r->stalls + 1, __ATOMIC_RELAXED);
-	__atomic_store_n(&r->stall_ns, r->stall_ns + (ring_now_ns() - t0), __ATOMIC_RELAXED);
+	__atomic_store_n(&r->stall_ns, r->stall_ns + (vcr_now_ns() - t0), __ATOMIC_RELAXED);
 	return ok;
 }
 

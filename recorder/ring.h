@@ -164,7 +164,7 @@ static inline void vcr_ring_commit(struct vcr_ring *r)
 
 /* Consumer: take a snapshot of what the producer has published. Records
  * committed after the snapshot are not returned by vcr_ring_peek until the
- * next snapshot (the writer uses this to order rings, see recorder.c).
+ * next snapshot (the writer uses this to order rings, see writer.c).
  * Returns true when the snapshot holds unread records. */
 static inline bool vcr_ring_snapshot(struct vcr_ring *r)
 {

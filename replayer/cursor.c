@@ -43,6 +43,23 @@
  * exit naming its vCPU, per-vCPU exit counts every CUR_BLOCK exits, and the
  * memory map (every recorded memory byte, split into per-page pieces sorted
  * by page then file order).
+ *
+ * Why one file of this size: its one concern is the position in a trace and
+ * what is true there, and its parts all work on the one window (exits,
+ * extras, events, deltas, base snapshot) and the states at the position:
+ * filling it, moving in it, compacting and reloading it, and answering
+ * from it or from the index. Split, each part would need the window's
+ * invariants (cur[], the event links, the views into it) and the hot step
+ * path would cross files. Inside:
+ *   helpers  growable arrays, the arena, applying and pushing events
+ *            (cur_apply, cur_push_event: always inlined into the steps),
+ *            then the window itself: adding exits and extras, rebasing,
+ *            filling, reset, moving, compaction, cur_goto (a seek inside
+ *            or outside the window)
+ *   index    the lazy whole-trace index: vCPU bytes, count blocks, memory
+ *            map (cur_build_index)
+ *   API      open/close, seek and step, the queries (exit, state, extras,
+ *            vCPU ordinals, memory reads)
  */
 #include "replayer/cursor.h"
 

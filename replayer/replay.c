@@ -452,9 +452,229 @@ static int rp_check_image(const struct vcr_trace_info *info, const char *overrid
 
 static uint64_t rp_now_ms(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	return vcr_now_ns() / 1000000;
+}
+
+/* What replay needs of the trace before it builds a VM: x86-64, a vCPU
+ * count the VMM takes, memory, the recorded guest image, every chunk
+ * readable. Fills res->trace_exits and res->nvcpus. */
+static int rp_check_trace(struct vcr_reader *r, const struct vcr_replay_opts *o,
+			  struct vcr_replay_result *res, struct vcr_record *rec,
+			  struct vcr_reader_stats *st, struct vcr_err *err)
+{
+	const struct vcr_trace_info *info = vcr_reader_info(r);
+	int rc;
+
+	if (info->arch != VCR_ARCH_X86_64)
+		return vcr_err_set(err, -EPROTONOSUPPORT, UINT64_MAX,
+				   "the trace is for architecture %u, this vcr replays x86-64 only",
+				   info->arch);
+	if (info->nvcpus == 0 || info->nvcpus > VMM_MAX_VCPUS || info->nmem == 0)
+		return vcr_err_set(err, -EBADMSG, UINT64_MAX,
+				   "the trace header describes %u vCPUs and %u memory slots; "
+				   "replay needs 1..%u vCPUs and at least one slot",
+				   info->nvcpus, info->nmem, VMM_MAX_VCPUS);
+	rc = rp_check_image(info, o->image, err);
+	if (rc)
+		return rc;
+	vcr_reader_get_stats(r, st);
+	res->trace_exits = st->exits;
+	res->nvcpus = info->nvcpus;
+	if (!st->damaged_chunks)
+		return 0;
+	/* Re-execution needs every record. Walk the trace for the reader's
+	 * own account of the damage (offset and what). */
+	while ((rc = vcr_reader_next(r, rec)) > 0)
+		;
+	const struct vcr_err *re = vcr_reader_error(r);
+	if (rc < 0)
+		return vcr_err_set(err, -EBADMSG, re->offset, "the trace is damaged: %s", re->msg);
+	return vcr_err_set(err, -EBADMSG, UINT64_MAX,
+			   "the trace is damaged: %" PRIu64 " chunks fail their checksum "
+			   "and were left out of its index", st->damaged_chunks);
+}
+
+/* The recorded machine: memory layout, CPUID, vCPUs. */
+static int rp_build_vm(struct rp *rp, const struct vcr_trace_info *info, struct vcr_err *err)
+{
+	int rc = vmm_open(&rp->vm, err);
+	if (rc)
+		return rc;
+	for (uint32_t i = 0; i < info->nmem; i++) {
+		rc = vmm_mem_add(rp->vm, &info->mem[i], err);
+		if (rc)
+			return rc;
+	}
+	rc = vmm_cpuid_set(rp->vm, info->ncpuid ? info->cpuid : NULL, info->ncpuid, err);
+	if (rc)
+		return rc;
+	rc = vmm_vcpus_create(rp->vm, info->nvcpus, err);
+	if (rc)
+		return rc;
+	rp->run_size = vmm_run_size(rp->vm);
+	rp->nvcpus = info->nvcpus;
+	return 0;
+}
+
+/* The loader's memory: the records before the first exit, counted in *n.
+ * A trace whose first exit is not exit 0 kept only its newest chunks (ring
+ * mode): its start, and so the guest's memory, is gone. */
+static int rp_load_memory(struct rp *rp, struct vcr_reader *r, struct vcr_record *rec,
+			  struct vcr_replay_counters *n, struct vcr_err *err)
+{
+	int rc;
+
+	for (;;) {
+		rc = vcr_reader_next(r, rec);
+		if (rc < 0) {
+			const struct vcr_err *re = vcr_reader_error(r);
+			return vcr_err_set(err, rc, re->offset, "reading the trace: %s", re->msg);
+		}
+		if (rc == 0 || rec->type == VCR_REC_EXIT)
+			break;
+		if ((rec->type == VCR_REC_MEM_WRITE || rec->type == VCR_REC_MEM_PAGES) &&
+		    rec->seq == UINT64_MAX) {
+			rc = rp_mem(rp, n, rec);
+			if (rc) {
+				*err = rp->err;
+				return rc;
+			}
+		}
+	}
+	if (rc == 0)
+		return vcr_err_set(err, -ENODATA, UINT64_MAX, "the trace holds no exit to replay");
+	if (rec->seq != 0)
+		return vcr_err_set(err, -ENODATA, UINT64_MAX,
+				   "the trace starts at exit %" PRIu64 " (recorded in ring mode): "
+				   "the guest's start is not in it, so it cannot be re-executed; "
+				   "use the cursor (dump, gdb) instead", rec->seq);
+	return 0;
+}
+
+/* Start one thread per vCPU. Takes rp->lock and returns with it held: a
+ * thread that ends at once must find itself counted in rp->running. A
+ * thread that cannot start is trouble (those started see the abort).
+ * Returns how many started. */
+static uint32_t rp_start_threads(struct rp *rp)
+{
+	uint32_t nthreads = 0;
+
+	pthread_mutex_lock(&rp->lock);
+	for (uint32_t i = 0; i < rp->nvcpus; i++) {
+		int e = pthread_create(&rp->v[i].thread, NULL, rp_thread, &rp->v[i]);
+		if (e) {
+			pthread_mutex_unlock(&rp->lock);
+			rp_trouble(rp, -e, "cannot start vCPU thread: %s", strerror(e));
+			pthread_mutex_lock(&rp->lock);
+			break;
+		}
+		rp->v[i].started = true;
+		rp->running++;
+		nthreads++;
+	}
+	return nthreads;
+}
+
+/* No progress for the timeout: somebody runs a guest that never reaches
+ * its exit. With rp->lock held. */
+static void rp_stuck(struct rp *rp, unsigned timeout)
+{
+	char who[160] = "";
+	size_t wl = 0;
+	for (uint32_t i = 0; i < rp->nvcpus && wl < sizeof(who) - 40; i++) {
+		uint64_t a = atomic_load(&rp->v[i].awaiting);
+		if (a != UINT64_MAX)
+			wl += (size_t)snprintf(who + wl, sizeof(who) - wl, "%svCPU %u (exit %" PRIu64 ")",
+					       wl ? ", " : "", i, a);
+	}
+	if (rp->res->first.valid && rp->o->mode == VCR_REPLAY_VERIFY) {
+		/* Others wait for the vCPU that diverged: the divergence is
+		 * the answer. */
+		snprintf(rp->res->note, sizeof(rp->res->note),
+			 "after the divergence, %s never reached its next exit",
+			 wl ? who : "a vCPU");
+		atomic_store(&rp->abort, true);
+		for (uint32_t i = 0; i < rp->nvcpus; i++)
+			rp_kick(&rp->v[i]);
+	} else {
+		pthread_mutex_unlock(&rp->lock);
+		rp_trouble(rp, -ETIMEDOUT, "no exit for %u ms: %s never reached the recorded "
+			   "exit (the guest runs somewhere the recording did not go)",
+			   timeout, wl ? who : "no vCPU");
+		pthread_mutex_lock(&rp->lock);
+	}
+}
+
+/* Wait for every vCPU thread to finish, watching for progress; with
+ * rp->lock held (returned released). */
+static void rp_watch(struct rp *rp)
+{
+	unsigned timeout = rp->o->timeout_ms ? rp->o->timeout_ms : RP_TIMEOUT_DEFAULT_MS;
+	uint64_t last = atomic_load(&rp->progress), last_t = rp_now_ms();
+	while (rp->running) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 100 * 1000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&rp->cond, &rp->lock, &ts);
+		uint64_t p = atomic_load(&rp->progress), now = rp_now_ms();
+		if (p != last) {
+			last = p;
+			last_t = now;
+			continue;
+		}
+		if (now - last_t < timeout || atomic_load(&rp->abort))
+			continue;
+		rp_stuck(rp, timeout);
+	}
+	pthread_mutex_unlock(&rp->lock);
+}
+
+static void rp_add_counters(struct vcr_replay_counters *to, const struct vcr_replay_counters *n)
+{
+	to->kvm_run += n->kvm_run;
+	to->kvm_run_immediate += n->kvm_run_immediate;
+	for (int c = 0; c < 3; c++)
+		to->dirty[c] += n->dirty[c];
+	to->dirty_skipped += n->dirty_skipped;
+	to->set_states += n->set_states;
+	to->inputs += n->inputs;
+	to->injects += n->injects;
+	to->mem_writes += n->mem_writes;
+	to->mem_bytes += n->mem_bytes;
+}
+
+/* Every thread's counts, and how the replay ended: trouble, a divergence
+ * (verify), or every exit of the trace replayed. */
+static int rp_outcome(struct rp *rp, const struct vcr_replay_counters *main_n,
+		      struct vcr_err *err)
+{
+	struct vcr_replay_result *res = rp->res;
+
+	res->n = *main_n;
+	for (uint32_t i = 0; i < rp->nvcpus; i++) {
+		const struct rp_vcpu *t = &rp->v[i];
+		res->exits += t->exits;
+		res->corrections += t->corrections;
+		res->exit_corrections += t->exit_corrections;
+		rp_add_counters(&res->n, &t->n);
+	}
+	if (rp->trouble) {
+		*err = rp->err;
+		return rp->trouble;
+	}
+	if (rp->o->mode == VCR_REPLAY_VERIFY && res->first.valid) {
+		res->diverged = true;
+		return 0;
+	}
+	if (res->exits != res->trace_exits)
+		return vcr_err_set(err, -EIO, UINT64_MAX,
+				   "only %" PRIu64 " of the trace's %" PRIu64 " exits were replayed",
+				   res->exits, res->trace_exits);
+	return 0;
 }
 
 int vcr_replay(const char *path, const struct vcr_replay_opts *o,
@@ -464,9 +684,9 @@ int vcr_replay(const char *path, const struct vcr_replay_opts *o,
 	struct vcr_reader *r = NULL;
 	struct vcr_record *rec = NULL;
 	struct vcr_reader_stats *st = NULL;
+	struct vcr_replay_counters main_n = { 0 };
 	struct sigaction sa, old_sa;
 	bool sig_set = false, lock_init = false;
-	uint32_t nthreads = 0;
 	int rc;
 
 	memset(res, 0, sizeof(*res));
@@ -474,97 +694,21 @@ int vcr_replay(const char *path, const struct vcr_replay_opts *o,
 	rc = vcr_reader_open(&r, path, err);
 	if (rc)
 		return rc;
-	const struct vcr_trace_info *info = vcr_reader_info(r);
 	rec = malloc(sizeof(*rec));
 	st = malloc(sizeof(*st));
 	if (!rec || !st) {
 		rc = vcr_err_set(err, -ENOMEM, UINT64_MAX, "out of memory");
 		goto out;
 	}
-	if (info->arch != VCR_ARCH_X86_64) {
-		rc = vcr_err_set(err, -EPROTONOSUPPORT, UINT64_MAX,
-				 "the trace is for architecture %u, this vcr replays x86-64 only",
-				 info->arch);
-		goto out;
-	}
-	if (info->nvcpus == 0 || info->nvcpus > VMM_MAX_VCPUS || info->nmem == 0) {
-		rc = vcr_err_set(err, -EBADMSG, UINT64_MAX,
-				 "the trace header describes %u vCPUs and %u memory slots; "
-				 "replay needs 1..%u vCPUs and at least one slot",
-				 info->nvcpus, info->nmem, VMM_MAX_VCPUS);
-		goto out;
-	}
-	rc = rp_check_image(info, o->image, err);
+	rc = rp_check_trace(r, o, res, rec, st, err);
 	if (rc)
 		goto out;
-	vcr_reader_get_stats(r, st);
-	res->trace_exits = st->exits;
-	res->nvcpus = info->nvcpus;
-	if (st->damaged_chunks) {
-		/* Re-execution needs every record. Walk the trace for the
-		 * reader's own account of the damage (offset and what). */
-		while ((rc = vcr_reader_next(r, rec)) > 0)
-			;
-		const struct vcr_err *re = vcr_reader_error(r);
-		if (rc < 0)
-			rc = vcr_err_set(err, -EBADMSG, re->offset, "the trace is damaged: %s", re->msg);
-		else
-			rc = vcr_err_set(err, -EBADMSG, UINT64_MAX,
-					 "the trace is damaged: %" PRIu64 " chunks fail their checksum "
-					 "and were left out of its index", st->damaged_chunks);
-		goto out;
-	}
-
-	rc = vmm_open(&rp.vm, err);
+	rc = rp_build_vm(&rp, vcr_reader_info(r), err);
 	if (rc)
 		goto out;
-	for (uint32_t i = 0; i < info->nmem; i++) {
-		rc = vmm_mem_add(rp.vm, &info->mem[i], err);
-		if (rc)
-			goto out;
-	}
-	rc = vmm_cpuid_set(rp.vm, info->ncpuid ? info->cpuid : NULL, info->ncpuid, err);
+	rc = rp_load_memory(&rp, r, rec, &main_n, err);
 	if (rc)
 		goto out;
-	rc = vmm_vcpus_create(rp.vm, info->nvcpus, err);
-	if (rc)
-		goto out;
-	rp.run_size = vmm_run_size(rp.vm);
-	rp.nvcpus = info->nvcpus;
-
-	/* The loader's memory: the records before the first exit. A trace
-	 * whose first exit is not exit 0 kept only its newest chunks (ring
-	 * mode): its start, and so the guest's memory, is gone. */
-	struct vcr_replay_counters main_n = { 0 };
-	for (;;) {
-		rc = vcr_reader_next(r, rec);
-		if (rc < 0) {
-			const struct vcr_err *re = vcr_reader_error(r);
-			rc = vcr_err_set(err, rc, re->offset, "reading the trace: %s", re->msg);
-			goto out;
-		}
-		if (rc == 0 || rec->type == VCR_REC_EXIT)
-			break;
-		if ((rec->type == VCR_REC_MEM_WRITE || rec->type == VCR_REC_MEM_PAGES) &&
-		    rec->seq == UINT64_MAX) {
-			rc = rp_mem(&rp, &main_n, rec);
-			if (rc) {
-				*err = rp.err;
-				goto out;
-			}
-		}
-	}
-	if (rc == 0) {
-		rc = vcr_err_set(err, -ENODATA, UINT64_MAX, "the trace holds no exit to replay");
-		goto out;
-	}
-	if (rec->seq != 0) {
-		rc = vcr_err_set(err, -ENODATA, UINT64_MAX,
-				 "the trace starts at exit %" PRIu64 " (recorded in ring mode): "
-				 "the guest's start is not in it, so it cannot be re-executed; "
-				 "use the cursor (dump, gdb) instead", rec->seq);
-		goto out;
-	}
 
 	rp.v = calloc(rp.nvcpus, sizeof(*rp.v));
 	if (!rp.v) {
@@ -586,104 +730,11 @@ int vcr_replay(const char *path, const struct vcr_replay_opts *o,
 	if (sigaction(RP_KICK_SIGNAL, &sa, &old_sa) == 0)
 		sig_set = true;
 
-	pthread_mutex_lock(&rp.lock);
-	for (uint32_t i = 0; i < rp.nvcpus; i++) {
-		int e = pthread_create(&rp.v[i].thread, NULL, rp_thread, &rp.v[i]);
-		if (e) {
-			pthread_mutex_unlock(&rp.lock);
-			rp_trouble(&rp, -e, "cannot start vCPU thread: %s", strerror(e));
-			pthread_mutex_lock(&rp.lock);
-			break;
-		}
-		rp.v[i].started = true;
-		rp.running++;
-		nthreads++;
-	}
-	/* Watch for progress. */
-	unsigned timeout = o->timeout_ms ? o->timeout_ms : RP_TIMEOUT_DEFAULT_MS;
-	uint64_t last = atomic_load(&rp.progress), last_t = rp_now_ms();
-	while (rp.running) {
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += 100 * 1000000;
-		if (ts.tv_nsec >= 1000000000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000;
-		}
-		pthread_cond_timedwait(&rp.cond, &rp.lock, &ts);
-		uint64_t p = atomic_load(&rp.progress), now = rp_now_ms();
-		if (p != last) {
-			last = p;
-			last_t = now;
-			continue;
-		}
-		if (now - last_t < timeout || atomic_load(&rp.abort))
-			continue;
-		/* Stuck: somebody runs a guest that never reaches its exit. */
-		char who[160] = "";
-		size_t wl = 0;
-		for (uint32_t i = 0; i < rp.nvcpus && wl < sizeof(who) - 40; i++) {
-			uint64_t a = atomic_load(&rp.v[i].awaiting);
-			if (a != UINT64_MAX)
-				wl += (size_t)snprintf(who + wl, sizeof(who) - wl, "%svCPU %u (exit %" PRIu64 ")",
-						       wl ? ", " : "", i, a);
-		}
-		if (res->first.valid && o->mode == VCR_REPLAY_VERIFY) {
-			/* Others wait for the vCPU that diverged: the
-			 * divergence is the answer. */
-			snprintf(res->note, sizeof(res->note),
-				 "after the divergence, %s never reached its next exit",
-				 wl ? who : "a vCPU");
-			atomic_store(&rp.abort, true);
-			for (uint32_t i = 0; i < rp.nvcpus; i++)
-				rp_kick(&rp.v[i]);
-		} else {
-			pthread_mutex_unlock(&rp.lock);
-			rp_trouble(&rp, -ETIMEDOUT, "no exit for %u ms: %s never reached the recorded "
-				   "exit (the guest runs somewhere the recording did not go)",
-				   timeout, wl ? who : "no vCPU");
-			pthread_mutex_lock(&rp.lock);
-		}
-	}
-	pthread_mutex_unlock(&rp.lock);
+	uint32_t nthreads = rp_start_threads(&rp);
+	rp_watch(&rp);
 	for (uint32_t i = 0; i < nthreads; i++)
 		pthread_join(rp.v[i].thread, NULL);
-
-	/* Totals. */
-	res->n = main_n;
-	for (uint32_t i = 0; i < rp.nvcpus; i++) {
-		const struct rp_vcpu *t = &rp.v[i];
-		res->exits += t->exits;
-		res->corrections += t->corrections;
-		res->exit_corrections += t->exit_corrections;
-		res->n.kvm_run += t->n.kvm_run;
-		res->n.kvm_run_immediate += t->n.kvm_run_immediate;
-		for (int c = 0; c < 3; c++)
-			res->n.dirty[c] += t->n.dirty[c];
-		res->n.dirty_skipped += t->n.dirty_skipped;
-		res->n.set_states += t->n.set_states;
-		res->n.inputs += t->n.inputs;
-		res->n.injects += t->n.injects;
-		res->n.mem_writes += t->n.mem_writes;
-		res->n.mem_bytes += t->n.mem_bytes;
-	}
-	if (rp.trouble) {
-		*err = rp.err;
-		rc = rp.trouble;
-		goto out;
-	}
-	if (o->mode == VCR_REPLAY_VERIFY && res->first.valid) {
-		res->diverged = true;
-		rc = 0;
-		goto out;
-	}
-	if (res->exits != res->trace_exits) {
-		rc = vcr_err_set(err, -EIO, UINT64_MAX,
-				 "only %" PRIu64 " of the trace's %" PRIu64 " exits were replayed",
-				 res->exits, res->trace_exits);
-		goto out;
-	}
-	rc = 0;
+	rc = rp_outcome(&rp, &main_n, err);
 out:
 	if (sig_set)
 		sigaction(RP_KICK_SIGNAL, &old_sa, NULL);

@@ -74,6 +74,196 @@ static int append(struct vcr_writer *w, const struct vcr_record *rec, struct vcr
 	return 0;
 }
 
+static int gen_check_opts(const struct vcr_gen_opts *o, struct vcr_err *err)
+{
+	if (o->vcpus == 0 || o->vcpus > VCR_TRACE_MAX_VCPUS)
+		return vcr_err_set(err, -EINVAL, UINT64_MAX, "vcpus must be 1..%u",
+				   VCR_TRACE_MAX_VCPUS);
+	if (o->input_at >= 0 && o->input_at % 8 != 3 && o->input_at % 8 != 7 &&
+	    o->input_at % 8 != 6)
+		return vcr_err_set(err, -EINVAL, UINT64_MAX,
+				   "exit %lld takes no input (inputs are at e %% 8 = 3, 6, 7)",
+				   (long long)o->input_at);
+	return 0;
+}
+
+/* --marker: what a loader leaves before the first exit, a memory write and
+ * a marker. */
+static int gen_boot_records(struct vcr_writer *w, struct vcr_record *rec, struct vcr_err *err)
+{
+	static const uint8_t loaded[] = { 0xe6, 0xf8, 0xeb, 0xfc };
+	int rc;
+
+	memset(rec, 0, sizeof(*rec));
+	rec->type = VCR_REC_MEM_WRITE;
+	rec->u.mem.gpa = 0x100000;
+	rec->u.mem.len = sizeof(loaded);
+	rec->u.mem.data = loaded;
+	if ((rc = append(w, rec, err)) < 0)
+		return rc;
+	memset(rec, 0, sizeof(*rec));
+	rec->type = VCR_REC_MARKER;
+	rec->u.marker.text = "boot \"gen\"\tstart";
+	return append(w, rec, err);
+}
+
+/* A one-byte port I/O exit. */
+static void gen_io(struct vcr_exit *x, uint8_t direction, uint16_t port)
+{
+	x->reason = KVM_EXIT_IO;
+	x->u.io.direction = direction;
+	x->u.io.size = 1;
+	x->u.io.port = port;
+	x->u.io.count = 1;
+}
+
+/* An extra exit the variant guest makes (debug port), into rec, whose exit
+ * is zeroed: the state is g's but for rip and rax. */
+static void gen_extra_exit(struct gen_vcpu *g, struct vcr_record *rec)
+{
+	struct vcr_exit *x = &rec->u.exit.exit;
+
+	gen_io(x, KVM_EXIT_IO_OUT, 0xe9);
+	x->data[0] = (uint8_t)('0' + g->extra_done);
+	x->data_len = 1;
+	/* The extra code saves and restores what it uses, so the run is the
+	 * same again after it. */
+	rec->u.exit.state = g->st;
+	rec->u.exit.state.regs.rip = 0x100100 + 2 * (uint64_t)g->extra_done;
+	rec->u.exit.state.regs.rax = x->data[0];
+	g->extra_done++;
+}
+
+/* What an exit asks the VMM to answer: an INPUT of len bytes, or nothing
+ * (len 0). */
+struct gen_input {
+	uint32_t kind, len;
+};
+
+/* Model exit e (its op: e % 8) into x (zeroed), updating st. */
+static struct gen_input gen_model_exit(struct vcr_exit *x, struct vcr_vcpu_state *st, uint64_t e)
+{
+	unsigned op = (unsigned)(e % 8);
+
+	switch (op) {
+	case 0: case 1: case 4: case 5:
+		gen_io(x, KVM_EXIT_IO_OUT, op == 5 ? 0x80 : 0x3f8);
+		x->data[0] = (uint8_t)('a' + e % 26);
+		x->data_len = 1;
+		st->regs.rax = x->data[0];
+		st->regs.rdx = x->u.io.port;
+		return (struct gen_input){ 0, 0 };
+	case 2:
+		x->reason = KVM_EXIT_MMIO;
+		x->u.mmio.phys_addr = 0xfee000b0;
+		x->u.mmio.len = 4;
+		x->u.mmio.is_write = 1;
+		memcpy(x->data, &e, 4);
+		x->data_len = 4;
+		return (struct gen_input){ 0, 0 };
+	case 6:
+		x->reason = KVM_EXIT_MMIO;
+		x->u.mmio.phys_addr = 0xfed00000;
+		x->u.mmio.len = 4;
+		return (struct gen_input){ VCR_INPUT_MMIO_READ, 4 };
+	default: /* 3, 7 */
+		gen_io(x, KVM_EXIT_IO_IN, 0x60);
+		st->regs.rdx = 0x60;
+		return (struct gen_input){ VCR_INPUT_IO_IN, 1 };
+	}
+}
+
+/* The VMM's answer b to vCPU v's exit: its first byte (the rest zero). */
+static int gen_input_record(struct vcr_writer *w, struct vcr_record *rec, uint32_t v,
+			    struct gen_input in, uint8_t b, struct vcr_err *err)
+{
+	memset(rec, 0, offsetof(struct vcr_record, u) + 16);
+	rec->type = VCR_REC_INPUT;
+	rec->vcpu = v;
+	rec->u.input.kind = in.kind;
+	rec->u.input.len = in.len;
+	memset(rec->u.input.data, 0, in.len);
+	rec->u.input.data[0] = b;
+	return append(w, rec, err);
+}
+
+/* Trace exit n: vCPU n % vcpus makes its next model exit (or, the variant
+ * vCPU at extra_at, an extra one first), with its input. */
+static int gen_exit(struct vcr_writer *w, struct vcr_record *rec, const struct vcr_gen_opts *o,
+		    struct gen_vcpu *vc, uint64_t n, struct vcr_err *err)
+{
+	uint32_t v = (uint32_t)(n % o->vcpus);
+	struct gen_vcpu *g = &vc[v];
+	struct vcr_vcpu_state *st = &g->st;
+	bool variant = v == o->variant_vcpu;
+	uint64_t e = g->e;
+	int rc;
+
+	memset(&rec->u.exit.exit, 0, offsetof(struct vcr_exit, data) + 8);
+	rec->type = VCR_REC_EXIT;
+	rec->vcpu = v;
+	rec->u.exit.valid = VCR_CLASS_ALL;
+
+	if (variant && o->extra_at >= 0 && e == (uint64_t)o->extra_at &&
+	    g->extra_done < o->extra) {
+		gen_extra_exit(g, rec);
+		return append(w, rec, err);
+	}
+
+	st->regs.rip = 0x100000 + (unsigned)(e % 8) * 0x10;
+	st->regs.rcx = e;
+	st->regs.rdx = 0;
+	if (variant && o->reg_at >= 0 && e == (uint64_t)o->reg_at)
+		st->regs.rdi = o->reg_value;
+	struct gen_input in = gen_model_exit(&rec->u.exit.exit, st, e);
+	rec->u.exit.state = *st;
+	if ((rc = append(w, rec, err)) < 0)
+		return rc;
+	if (in.len) {
+		uint8_t b = input_byte(v, e);
+		if (variant && o->input_at >= 0 && e == (uint64_t)o->input_at)
+			b ^= 0x5a;
+		if ((rc = gen_input_record(w, rec, v, in, b, err)) < 0)
+			return rc;
+		/* The guest keeps what it read: visible from the next exit
+		 * on. */
+		st->regs.rbx = b;
+	}
+	g->e++;
+	return 0;
+}
+
+/* END (unless --no-end or --cut), then close the trace, or with --cut
+ * leave it as a crash would (flushed, no footer). Takes w. */
+static int gen_finish(struct vcr_writer *w, struct vcr_record *rec, const struct vcr_gen_opts *o,
+		      struct vcr_err *err)
+{
+	int rc;
+
+	if (!o->no_end && !o->cut) {
+		memset(rec, 0, sizeof(*rec));
+		rec->type = VCR_REC_END;
+		rec->u.end.how = VCR_END_EXIT_PORT;
+		rec->u.end.status = o->end_status;
+		rec->u.end.msg = "";
+		if ((rc = append(w, rec, err)) < 0) {
+			vcr_writer_abort(w);
+			return rc;
+		}
+	}
+	if (o->cut) {
+		rc = vcr_writer_flush(w);
+		vcr_writer_abort(w);
+		if (rc < 0)
+			rc = vcr_err_set(err, rc, UINT64_MAX, "flush: %s", strerror(-rc));
+		return rc;
+	}
+	rc = vcr_writer_close(w);
+	if (rc < 0)
+		rc = vcr_err_set(err, rc, UINT64_MAX, "close: %s", strerror(-rc));
+	return rc;
+}
+
 int vcr_gen_trace(const char *path, const struct vcr_gen_opts *o, struct vcr_err *err)
 {
 	static const struct vcr_mem_region mem[1] = { { 0, 0x4000000, 0 } };
@@ -103,14 +293,8 @@ int vcr_gen_trace(const char *path, const struct vcr_gen_opts *o, struct vcr_err
 	struct vcr_record *rec = NULL;
 	int rc;
 
-	if (o->vcpus == 0 || o->vcpus > VCR_TRACE_MAX_VCPUS)
-		return vcr_err_set(err, -EINVAL, UINT64_MAX, "vcpus must be 1..%u",
-				   VCR_TRACE_MAX_VCPUS);
-	if (o->input_at >= 0 && o->input_at % 8 != 3 && o->input_at % 8 != 7 &&
-	    o->input_at % 8 != 6)
-		return vcr_err_set(err, -EINVAL, UINT64_MAX,
-				   "exit %lld takes no input (inputs are at e %% 8 = 3, 6, 7)",
-				   (long long)o->input_at);
+	if ((rc = gen_check_opts(o, err)) < 0)
+		return rc;
 	vc = calloc(o->vcpus, sizeof(*vc));
 	rec = calloc(1, sizeof(*rec));
 	if (!vc || !rec) {
@@ -121,150 +305,13 @@ int vcr_gen_trace(const char *path, const struct vcr_gen_opts *o, struct vcr_err
 		goto out;
 	for (uint32_t v = 0; v < o->vcpus; v++)
 		initial_state(&vc[v].st, v);
-
-	if (o->marker) {
-		static const uint8_t loaded[] = { 0xe6, 0xf8, 0xeb, 0xfc };
-		memset(rec, 0, sizeof(*rec));
-		rec->type = VCR_REC_MEM_WRITE;
-		rec->u.mem.gpa = 0x100000;
-		rec->u.mem.len = sizeof(loaded);
-		rec->u.mem.data = loaded;
-		if ((rc = append(w, rec, err)) < 0)
-			goto out;
-		memset(rec, 0, sizeof(*rec));
-		rec->type = VCR_REC_MARKER;
-		rec->u.marker.text = "boot \"gen\"\tstart";
-		if ((rc = append(w, rec, err)) < 0)
-			goto out;
-	}
-
-	for (uint64_t n = 0; n < o->exits; n++) {
-		uint32_t v = (uint32_t)(n % o->vcpus);
-		struct gen_vcpu *g = &vc[v];
-		struct vcr_vcpu_state *st = &g->st;
-		bool variant = v == o->variant_vcpu;
-		uint64_t e = g->e;
-
-		memset(&rec->u.exit.exit, 0, offsetof(struct vcr_exit, data) + 8);
-		rec->type = VCR_REC_EXIT;
-		rec->vcpu = v;
-		rec->u.exit.valid = VCR_CLASS_ALL;
-		struct vcr_exit *x = &rec->u.exit.exit;
-
-		if (variant && o->extra_at >= 0 && e == (uint64_t)o->extra_at &&
-		    g->extra_done < o->extra) {
-			/* An extra exit the variant guest makes: debug port. */
-			x->reason = KVM_EXIT_IO;
-			x->u.io.direction = KVM_EXIT_IO_OUT;
-			x->u.io.size = 1;
-			x->u.io.port = 0xe9;
-			x->u.io.count = 1;
-			x->data[0] = (uint8_t)('0' + g->extra_done);
-			x->data_len = 1;
-			/* The extra code saves and restores what it uses, so
-			 * the run is the same again after it. */
-			rec->u.exit.state = *st;
-			rec->u.exit.state.regs.rip = 0x100100 + 2 * (uint64_t)g->extra_done;
-			rec->u.exit.state.regs.rax = x->data[0];
-			g->extra_done++;
-			if ((rc = append(w, rec, err)) < 0)
-				goto out;
-			continue;
-		}
-
-		unsigned op = (unsigned)(e % 8);
-		st->regs.rip = 0x100000 + op * 0x10;
-		st->regs.rcx = e;
-		st->regs.rdx = 0;
-		if (variant && o->reg_at >= 0 && e == (uint64_t)o->reg_at)
-			st->regs.rdi = o->reg_value;
-		bool input = false;
-		uint32_t ilen = 0;
-		uint32_t ikind = 0;
-		switch (op) {
-		case 0: case 1: case 4: case 5:
-			x->reason = KVM_EXIT_IO;
-			x->u.io.direction = KVM_EXIT_IO_OUT;
-			x->u.io.size = 1;
-			x->u.io.port = op == 5 ? 0x80 : 0x3f8;
-			x->u.io.count = 1;
-			x->data[0] = (uint8_t)('a' + e % 26);
-			x->data_len = 1;
-			st->regs.rax = x->data[0];
-			st->regs.rdx = x->u.io.port;
-			break;
-		case 2:
-			x->reason = KVM_EXIT_MMIO;
-			x->u.mmio.phys_addr = 0xfee000b0;
-			x->u.mmio.len = 4;
-			x->u.mmio.is_write = 1;
-			memcpy(x->data, &e, 4);
-			x->data_len = 4;
-			break;
-		case 6:
-			x->reason = KVM_EXIT_MMIO;
-			x->u.mmio.phys_addr = 0xfed00000;
-			x->u.mmio.len = 4;
-			input = true;
-			ilen = 4;
-			ikind = VCR_INPUT_MMIO_READ;
-			break;
-		default: /* 3, 7 */
-			x->reason = KVM_EXIT_IO;
-			x->u.io.direction = KVM_EXIT_IO_IN;
-			x->u.io.size = 1;
-			x->u.io.port = 0x60;
-			x->u.io.count = 1;
-			st->regs.rdx = 0x60;
-			input = true;
-			ilen = 1;
-			ikind = VCR_INPUT_IO_IN;
-			break;
-		}
-		rec->u.exit.state = *st;
-		if ((rc = append(w, rec, err)) < 0)
-			goto out;
-		if (input) {
-			uint8_t b = input_byte(v, e);
-			if (variant && o->input_at >= 0 && e == (uint64_t)o->input_at)
-				b ^= 0x5a;
-			memset(rec, 0, offsetof(struct vcr_record, u) + 16);
-			rec->type = VCR_REC_INPUT;
-			rec->vcpu = v;
-			rec->u.input.kind = ikind;
-			rec->u.input.len = ilen;
-			memset(rec->u.input.data, 0, ilen);
-			rec->u.input.data[0] = b;
-			if ((rc = append(w, rec, err)) < 0)
-				goto out;
-			/* The guest keeps what it read: visible from the
-			 * next exit on. */
-			st->regs.rbx = b;
-		}
-		g->e++;
-	}
-
-	if (!o->no_end && !o->cut) {
-		memset(rec, 0, sizeof(*rec));
-		rec->type = VCR_REC_END;
-		rec->u.end.how = VCR_END_EXIT_PORT;
-		rec->u.end.status = o->end_status;
-		rec->u.end.msg = "";
-		if ((rc = append(w, rec, err)) < 0)
-			goto out;
-	}
-	if (o->cut) {
-		rc = vcr_writer_flush(w);
-		vcr_writer_abort(w);
-		w = NULL;
-		if (rc < 0)
-			rc = vcr_err_set(err, rc, UINT64_MAX, "flush: %s", strerror(-rc));
+	if (o->marker && (rc = gen_boot_records(w, rec, err)) < 0)
 		goto out;
-	}
-	rc = vcr_writer_close(w);
+	for (uint64_t n = 0; n < o->exits; n++)
+		if ((rc = gen_exit(w, rec, o, vc, n, err)) < 0)
+			goto out;
+	rc = gen_finish(w, rec, o, err);
 	w = NULL;
-	if (rc < 0)
-		rc = vcr_err_set(err, rc, UINT64_MAX, "close: %s", strerror(-rc));
 out:
 	if (w)
 		vcr_writer_abort(w);

@@ -1,0 +1,102 @@
+/*
+ * recorder/internal.h: the inside of struct vcr_recorder and of a vCPU's
+ * handle, and the few functions one recorder/ source calls in another.
+ * Nothing outside recorder/ includes this (recorder/recorder.h is the
+ * contract).
+ *
+ * Who owns what:
+ *   vcpu.c     the producers: every hook that puts a record into a ring
+ *              (the vCPU's own, or the control ring), the after_run fast
+ *              path (after_run_fast.h) and the vmm_observer adapter
+ *   writer.c   the writer thread: drains the rings into the trace writer
+ *   recorder.c open, end, close: the recorder's lifecycle
+ *   report.c   the counters and the end-of-run line
+ *   layout.h   the ring records between vcpu.c and writer.c
+ */
+#ifndef VCR_RECORDER_INTERNAL_H
+#define VCR_RECORDER_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "formats/trace.h"
+#include "recorder/layout.h"
+#include "recorder/recorder.h"
+#include "recorder/ring.h"
+
+struct vcr_recorder_vcpu {
+	struct vcr_ring ring;
+	/* Producer-only state, next to the ring's producer line in use. */
+	uint64_t pending;		/* enum rec_pending (vcpu.c) */
+	const uint8_t *in_src;
+	uint64_t in_n;
+	uint32_t index;
+	size_t run_size;
+	struct vcr_recorder *rec;
+	/* sregs + events of the last full EXIT (producer's copy); se_poison
+	 * is all ones until the first full EXIT, so nothing matches before. */
+	_Alignas(64) uint8_t se[REC_SE_SIZE];
+	_Alignas(32) uint8_t se_poison[32];
+	/* Writer's copy of the same, to rebuild short EXITs. */
+	_Alignas(64) uint8_t w_se[REC_SE_SIZE];
+};
+
+struct vcr_recorder {
+	struct vcr_writer *w;
+	char *path;
+	uint32_t nvcpus;
+	size_t run_size;
+	uint32_t flush_ms;
+	void (*on_error)(void *arg, int err, const char *msg);
+	void *on_error_arg;
+
+	struct vcr_ring control;
+	pthread_mutex_t control_lock;		/* control ring producers */
+
+	pthread_t thread;
+	bool thread_started;
+	uint32_t doorbell;			/* futex: rung by stalled vCPUs */
+	uint32_t stopping;			/* set by close */
+	int error;				/* first writer error, atomic */
+
+	/* Writer thread's own state. */
+	struct vcr_record rec;			/* scratch record */
+	struct kvm_run *scratch_run;		/* run_size bytes, for decoding */
+	uint32_t rr_next;			/* round-robin start */
+	uint64_t w_dropped;			/* records thrown away after an error */
+	bool discard;
+
+	/* Shared, under lock. */
+	pthread_mutex_t lock;
+	struct vcr_writer_stats wstats;		/* copied after each busy round */
+	char error_msg[256];
+	bool ended;
+	uint32_t end_how;
+	int32_t end_status;
+	char end_msg[256];
+	uint64_t t_open_ns;			/* CLOCK_MONOTONIC at open */
+	uint64_t t_end_ns;			/* ... at the first end, or 0 */
+
+	/* nvcpus of them, in the same allocation: the observer callbacks
+	 * find a vCPU's state at a fixed offset from ctx, with no pointer
+	 * to load first (one load less on the vCPU's dependency chain). */
+	struct vcr_recorder_vcpu vcpus[];
+};
+
+/* writer.c: the writer thread's body (arg: the recorder). */
+void *vcr_rec_writer_main(void *arg);
+
+/* writer.c: keep the first writer error `rc` (while doing `what`), tell
+ * opts.on_error, and stop writing (records are then counted as dropped).
+ * Writer thread, or close after it has been joined. */
+void vcr_rec_fail(struct vcr_recorder *r, int rc, const char *what);
+
+/* writer.c: copy the trace writer's counters for vcr_recorder_get_stats. */
+void vcr_rec_publish_stats(struct vcr_recorder *r);
+
+/* report.c: the summary as of now (w_dropped not included: it belongs to
+ * the writer thread). */
+void vcr_rec_fill_summary(struct vcr_recorder *r, struct vcr_recorder_summary *s);
+
+#endif
