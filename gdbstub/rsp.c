@@ -251,6 +251,15 @@ int rsp_buf_printf(struct rsp_buf *b, const char *fmt, ...)
 	return 0;
 }
 
+/* Room for 2 * len + tail more bytes: every byte of len may become two
+ * (hex digits, an escape). */
+static int reserve_twice(struct rsp_buf *b, size_t len, size_t tail)
+{
+	if (len > (SIZE_MAX - tail) / 2)
+		return -EOVERFLOW;
+	return rsp_buf_reserve(b, 2 * len + tail);
+}
+
 static const char hexdig[] = "0123456789abcdef";
 
 /* Two hex digits per byte, one 16-bit store (little-endian: the high
@@ -266,9 +275,7 @@ int rsp_buf_put_hex(struct rsp_buf *b, const void *data, size_t len)
 {
 	const uint8_t *s = data;
 
-	if (len > SIZE_MAX / 2)
-		return -EOVERFLOW;
-	int rc = rsp_buf_reserve(b, 2 * len);
+	int rc = reserve_twice(b, len, 0);
 	if (rc)
 		return rc;
 	uint8_t *o = b->data + b->len;
@@ -287,9 +294,7 @@ int rsp_buf_put_escaped(struct rsp_buf *b, const void *data, size_t len)
 {
 	const uint8_t *s = data;
 
-	if (len > SIZE_MAX / 2)
-		return -EOVERFLOW;
-	int rc = rsp_buf_reserve(b, 2 * len);
+	int rc = reserve_twice(b, len, 0);
 	if (rc)
 		return rc;
 	uint8_t *o = b->data + b->len;
@@ -416,8 +421,8 @@ int rsp_put_packet(struct rsp_buf *out, const void *payload, size_t len)
 		return rc;
 	/* Worst case: every byte escaped, plus the 3-byte tail; the fast
 	 * encoder stores 16 bytes where it may keep fewer. */
-	if (len > (SIZE_MAX - 19) / 2 || (rc = rsp_buf_reserve(out, 2 * len + 19)))
-		return rc ? rc : -EOVERFLOW;
+	if ((rc = reserve_twice(out, len, 19)))
+		return rc;
 	size_t start = out->len;
 	out->len += encode_fast(out->data + start, payload, len);
 	uint8_t sum = sum_bytes(out->data + start, out->len - start);
