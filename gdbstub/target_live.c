@@ -236,6 +236,29 @@ static const char *path_name(enum sw_path p)
 
 /* ------------------------------------------------------------ vCPU side */
 
+/* CLOCK_REALTIME ms from now: the clock of pthread_cond_timedwait and
+ * pthread_timedjoin_np. */
+static struct timespec deadline_ms(long ms)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += ms % 1000 * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	return ts;
+}
+
+/* Wait on l->cond (lock held) for a wakeup, or ms at most. */
+static void wait_ms(struct gdbstub_live *l, long ms)
+{
+	struct timespec ts = deadline_ms(ms);
+	pthread_cond_timedwait(&l->cond, &l->lock, &ts);
+}
+
 static void kick_running(struct gdbstub_live *l, unsigned except)
 {
 	for (unsigned v = 0; v < l->n; v++)
@@ -340,14 +363,7 @@ static int live_handler(void *ctx, struct vmm *vm, uint32_t v, enum vmm_debug_ev
 		notify(l);
 	pthread_cond_broadcast(&l->cond);
 	while (!l->vc[v].go && !l->killed && !vmm_ended(vm)) {
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += 100 * 1000 * 1000;
-		if (ts.tv_nsec >= 1000000000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000;
-		}
-		pthread_cond_timedwait(&l->cond, &l->lock, &ts);
+		wait_ms(l, 100);
 	}
 	l->vc[v].go = false;
 	l->vc[v].parked = false;
@@ -455,14 +471,7 @@ static int lv_wait_stop(void *t, struct gdbstub_stop *stop)
 	/* vCPUs that halted for good never park: wait a little for the rest,
 	 * then report the stop with whoever is parked. */
 	for (int i = 0; i < 5 && l->nparked < l->n && !l->ended; i++) {
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += 100 * 1000 * 1000;
-		if (ts.tv_nsec >= 1000000000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000;
-		}
-		pthread_cond_timedwait(&l->cond, &l->lock, &ts);
+		wait_ms(l, 100);
 	}
 	*stop = l->stop;
 	if (!stop->signal)
@@ -703,10 +712,7 @@ static void *server_main(void *arg)
 	/* The guest waits for gdb before its first instruction: every vCPU
 	 * parks at VMM_DEBUG_START. */
 	while (l->nparked < l->n && !l->ended && !vmm_ended(l->vm)) {
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += 1;
-		pthread_cond_timedwait(&l->cond, &l->lock, &ts);
+		wait_ms(l, 1000);
 	}
 	pthread_mutex_unlock(&l->lock);
 	rc = gdbstub_new(&g, &live_ops, l, 0);
@@ -802,9 +808,7 @@ void gdbstub_live_stop(struct gdbstub_live *l)
 	if (l->thread_started) {
 		/* A gdb waiting for a stop gets W00 through the eventfd; one that
 		 * has control, or no gdb at all, is cut off. */
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += 2;
+		struct timespec ts = deadline_ms(2000);
 		if (pthread_timedjoin_np(l->thread, NULL, &ts)) {
 			pthread_mutex_lock(&l->lock);
 			if (l->fd >= 0)
