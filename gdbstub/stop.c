@@ -25,6 +25,21 @@ static void put_expedited(struct gdbstub *g, unsigned thread)
 	}
 }
 
+/* The stop reason's "key:value;" in a T reply. */
+struct stop_reason {
+	const char *key;
+	const char *value;	/* NULL: the watchpoint address */
+};
+
+static const struct stop_reason reasons[] = {
+	[GDBSTUB_STOP_SWBREAK] = { "swbreak", "" },
+	[GDBSTUB_STOP_HWBREAK] = { "hwbreak", "" },
+	[GDBSTUB_STOP_WATCH] = { "watch", NULL },
+	[GDBSTUB_STOP_AWATCH] = { "awatch", NULL },
+	[GDBSTUB_STOP_REPLAY_BEGIN] = { "replaylog", "begin" },
+	[GDBSTUB_STOP_REPLAY_END] = { "replaylog", "end" },
+};
+
 void gdbstub_put_stop(struct gdbstub *g, const struct gdbstub_stop *s)
 {
 	if (s->reason == GDBSTUB_STOP_EXITED) {
@@ -34,28 +49,15 @@ void gdbstub_put_stop(struct gdbstub *g, const struct gdbstub_stop *s)
 	rsp_buf_printf(&g->reply, "T%02xthread:%x;", (unsigned)(s->signal ? s->signal : 5),
 		       s->thread + 1);
 	put_expedited(g, s->thread);
-	switch (s->reason) {
-	case GDBSTUB_STOP_SWBREAK:
-		gdbstub_reply_str(g, "swbreak:;");
-		break;
-	case GDBSTUB_STOP_HWBREAK:
-		gdbstub_reply_str(g, "hwbreak:;");
-		break;
-	case GDBSTUB_STOP_WATCH:
-		rsp_buf_printf(&g->reply, "watch:%llx;", (unsigned long long)s->addr);
-		break;
-	case GDBSTUB_STOP_AWATCH:
-		rsp_buf_printf(&g->reply, "awatch:%llx;", (unsigned long long)s->addr);
-		break;
-	case GDBSTUB_STOP_REPLAY_BEGIN:
-		gdbstub_reply_str(g, "replaylog:begin;");
-		break;
-	case GDBSTUB_STOP_REPLAY_END:
-		gdbstub_reply_str(g, "replaylog:end;");
-		break;
-	default:
-		break;
-	}
+	if ((size_t)s->reason >= VCR_ARRAY_SIZE(reasons) || !reasons[s->reason].key)
+		return;
+	const struct stop_reason *r = &reasons[s->reason];
+	rsp_buf_printf(&g->reply, "%s:", r->key);
+	if (r->value)
+		gdbstub_reply_str(g, r->value);
+	else
+		rsp_buf_printf(&g->reply, "%llx", (unsigned long long)s->addr);
+	rsp_buf_putc(&g->reply, ';');
 }
 
 void gdbstub_stopped(struct gdbstub *g, const struct gdbstub_stop *s)

@@ -101,6 +101,69 @@ static const char *stop_want(const struct memtarget *m, unsigned tid, const char
 	return w;
 }
 
+/* A one-vCPU target that holds no registers and stops with `next_stop` at
+ * every resume: for the stop reasons memtarget never produces. */
+static struct gdbstub_stop next_stop;
+
+static unsigned fixed_nthreads(void *t)
+{
+	(void)t;
+	return 1;
+}
+
+static int fixed_get_state(void *t, unsigned th, struct vcr_vcpu_state *st, unsigned *avail)
+{
+	(void)t;
+	(void)th;
+	(void)st;
+	*avail = 0;
+	return 0;
+}
+
+static int fixed_resume(void *t, const struct gdbstub_resume *r, struct gdbstub_stop *stop)
+{
+	(void)t;
+	(void)r;
+	*stop = next_stop;
+	return 1;
+}
+
+static const struct gdbstub_target_ops fixed_ops = {
+	.nthreads = fixed_nthreads,
+	.get_state = fixed_get_state,
+	.resume = fixed_resume,
+};
+
+/* The reply to 'c' when the target stops with reason, addr. */
+static const char *stop_reply(struct gdbstub *g, enum gdbstub_stop_reason reason,
+			      uint64_t addr)
+{
+	next_stop = (struct gdbstub_stop){ .reason = reason, .signal = 5, .addr = addr,
+					   .exit_code = 3 };
+	return req(g, "c");
+}
+
+static void test_stop_reasons(void)
+{
+	struct gdbstub *g;
+
+	if (gdbstub_new(&g, &fixed_ops, NULL, GDBSTUB_F_REVERSE))
+		tap_bail("setup of the fixed target");
+	tap_ok(!strcmp(stop_reply(g, GDBSTUB_STOP_WATCH, 0x20008), "T05thread:1;watch:20008;"),
+	       "a write watchpoint stop names its address (watch:ADDR)");
+	tap_ok(!strcmp(stop_reply(g, GDBSTUB_STOP_AWATCH, 0xfff0), "T05thread:1;awatch:fff0;"),
+	       "an access watchpoint stop names its address (awatch:ADDR)");
+	tap_ok(!strcmp(stop_reply(g, GDBSTUB_STOP_REPLAY_BEGIN, 0), "T05thread:1;replaylog:begin;"),
+	       "the start of a trace is replaylog:begin");
+	tap_ok(!strcmp(stop_reply(g, GDBSTUB_STOP_REPLAY_END, 0), "T05thread:1;replaylog:end;"),
+	       "the end of a trace is replaylog:end");
+	tap_ok(!strcmp(stop_reply(g, GDBSTUB_STOP_NONE, 0), "T05thread:1;"),
+	       "a plain stop has no reason");
+	tap_ok(!strcmp(stop_reply(g, GDBSTUB_STOP_EXITED, 0), "W03"),
+	       "an ended guest is W with its exit code");
+	gdbstub_free(g);
+}
+
 static size_t g_len(void)
 {
 	size_t n = 0;
@@ -118,7 +181,7 @@ int main(void)
 	struct gdbstub *g;
 	char buf[256];
 
-	tap_plan(43);
+	tap_plan(49);
 	if (mt_init(&m) || gdbstub_new(&g, &mt_ops, &m, 0))
 		tap_bail("setup");
 
@@ -308,5 +371,6 @@ int main(void)
 
 	gdbstub_free(g);
 	mt_free(&m);
+	test_stop_reasons();
 	return tap_exit_status();
 }
