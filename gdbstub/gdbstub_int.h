@@ -13,6 +13,8 @@
  *   stop.c      stop replies (T/W) and the state a stop leaves
  *   tdesc.c     the target description XML, from the register table
  *   monitor.c   qRcmd: the built-in monitor commands, then the target's
+ * beside rsp.c (framing) and the targets, which see only gdbstub.h:
+ * target_replay.c, and target_live.c with live_debug.c (live_int.h).
  * Threading and errors as in gdbstub.h: one thread, 0 or -errno.
  */
 #ifndef VCR_GDBSTUB_GDBSTUB_INT_H

@@ -134,33 +134,35 @@ static const struct gdbstub_target_ops fixed_ops = {
 	.resume = fixed_resume,
 };
 
-/* The reply to 'c' when the target stops with reason, addr. */
-static const char *stop_reply(struct gdbstub *g, enum gdbstub_stop_reason reason,
-			      uint64_t addr)
-{
-	next_stop = (struct gdbstub_stop){ .reason = reason, .signal = 5, .addr = addr,
-					   .exit_code = 3 };
-	return req(g, "c");
-}
-
+/* What gdb must see ('c' answered) for each stop reason: gdb's "Stop Reply
+ * Packets" (swbreak and hwbreak are checked against memtarget above). */
 static void test_stop_reasons(void)
 {
+	static const struct {
+		enum gdbstub_stop_reason reason;
+		uint64_t addr;
+		const char *want, *what;
+	} cases[] = {
+		{ GDBSTUB_STOP_WATCH, 0x20008, "T05thread:1;watch:20008;",
+		  "a write watchpoint stop names its address (watch:ADDR)" },
+		{ GDBSTUB_STOP_AWATCH, 0xfff0, "T05thread:1;awatch:fff0;",
+		  "an access watchpoint stop names its address (awatch:ADDR)" },
+		{ GDBSTUB_STOP_REPLAY_BEGIN, 0, "T05thread:1;replaylog:begin;",
+		  "the start of a trace is replaylog:begin" },
+		{ GDBSTUB_STOP_REPLAY_END, 0, "T05thread:1;replaylog:end;",
+		  "the end of a trace is replaylog:end" },
+		{ GDBSTUB_STOP_NONE, 0, "T05thread:1;", "a plain stop has no reason" },
+		{ GDBSTUB_STOP_EXITED, 0, "W03", "an ended guest is W with its exit code" },
+	};
 	struct gdbstub *g;
 
-	if (gdbstub_new(&g, &fixed_ops, NULL, GDBSTUB_F_REVERSE))
+	if (gdbstub_new(&g, &fixed_ops, NULL, 0))
 		tap_bail("setup of the fixed target");
-	tap_ok(!strcmp(stop_reply(g, GDBSTUB_STOP_WATCH, 0x20008), "T05thread:1;watch:20008;"),
-	       "a write watchpoint stop names its address (watch:ADDR)");
-	tap_ok(!strcmp(stop_reply(g, GDBSTUB_STOP_AWATCH, 0xfff0), "T05thread:1;awatch:fff0;"),
-	       "an access watchpoint stop names its address (awatch:ADDR)");
-	tap_ok(!strcmp(stop_reply(g, GDBSTUB_STOP_REPLAY_BEGIN, 0), "T05thread:1;replaylog:begin;"),
-	       "the start of a trace is replaylog:begin");
-	tap_ok(!strcmp(stop_reply(g, GDBSTUB_STOP_REPLAY_END, 0), "T05thread:1;replaylog:end;"),
-	       "the end of a trace is replaylog:end");
-	tap_ok(!strcmp(stop_reply(g, GDBSTUB_STOP_NONE, 0), "T05thread:1;"),
-	       "a plain stop has no reason");
-	tap_ok(!strcmp(stop_reply(g, GDBSTUB_STOP_EXITED, 0), "W03"),
-	       "an ended guest is W with its exit code");
+	for (size_t i = 0; i < VCR_ARRAY_SIZE(cases); i++) {
+		next_stop = (struct gdbstub_stop){ .reason = cases[i].reason, .signal = 5,
+						   .addr = cases[i].addr, .exit_code = 3 };
+		tap_ok(!strcmp(req(g, "c"), cases[i].want), "%s", cases[i].what);
+	}
 	gdbstub_free(g);
 }
 
