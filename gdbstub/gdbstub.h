@@ -3,9 +3,10 @@
  *
  * The server knows nothing of the machine: it parses packets (gdbstub/rsp.h),
  * dispatches them through a command table, and reaches the machine only
- * through struct gdbstub_target_ops. Two targets exist: live vCPUs of a VMM
- * (gdbstub/target_live.c, gdbstub_serve_live) and a replay cursor over a
- * trace (gdbstub/target_replay.c, gdbstub_serve_replay).
+ * through struct gdbstub_target_ops (which file holds what: the list in
+ * gdbstub/gdbstub_int.h). Two targets exist: live vCPUs of a VMM
+ * (gdbstub/target_live.c and live_debug.c, gdbstub_live_start) and a replay
+ * cursor over a trace (gdbstub/target_replay.c, gdbstub_serve_replay).
  *
  * Model:
  * - gdb threads are vCPUs: thread id N (1-based, hex on the wire) is vCPU

@@ -24,9 +24,10 @@ ALL_TARGETS += $(if $(wildcard tests/host/gdb_mktrace.c),$(GDBSTUB_HELPERS))
 FUZZ_BUILD ?= build-fuzz
 FUZZ_TIME ?= 30
 FUZZERS += tests/fuzz/fuzz_rsp.c
-GDBSTUB_FUZZ_SRCS := gdbstub/rsp.c gdbstub/gdbstub.c core/regs.c core/state.c \
-	core/util.c core/x86_mmu.c
-$(FUZZ_BUILD)/fuzz_rsp: tests/fuzz/fuzz_rsp.c $(GDBSTUB_FUZZ_SRCS) tests/unit/rsp_memtarget.h
+# The server without its targets (they need the VMM and the replayer).
+GDBSTUB_FUZZ_SRCS := $(filter-out gdbstub/target_%.c gdbstub/live_%.c,$(wildcard gdbstub/*.c)) \
+	core/regs.c core/state.c core/util.c core/x86_mmu.c
+$(FUZZ_BUILD)/fuzz_rsp: tests/fuzz/fuzz_rsp.c $(GDBSTUB_FUZZ_SRCS) gdbstub/gdbstub_int.h tests/unit/rsp_memtarget.h
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  FUZZ    $@")
 	$(Q)clang -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined \

@@ -251,6 +251,25 @@ int rsp_buf_printf(struct rsp_buf *b, const char *fmt, ...)
 	return 0;
 }
 
+/* An encoder of s[0..len) into o: at most 2 * len bytes kept, returns how
+ * many; it may store (not keep) up to the slack its caller reserves. */
+typedef size_t (*encode_fn)(uint8_t *o, const uint8_t *s, size_t len);
+
+/* Append data encoded by enc: room for 2 * len + slack bytes first (every
+ * byte may become two: hex digits, an escape). */
+static int put_encoded(struct rsp_buf *b, const void *data, size_t len, size_t slack,
+		       encode_fn enc)
+{
+	int rc;
+
+	if (len > (SIZE_MAX - slack) / 2)
+		return -EOVERFLOW;
+	if ((rc = rsp_buf_reserve(b, 2 * len + slack)))
+		return rc;
+	b->len += enc(b->data + b->len, data, len);
+	return 0;
+}
+
 static const char hexdig[] = "0123456789abcdef";
 
 /* Two hex digits per byte, one 16-bit store (little-endian: the high
@@ -262,20 +281,16 @@ static const char hexdig[] = "0123456789abcdef";
 #define HEXP64(i) HEXP16(i), HEXP16((i) + 16), HEXP16((i) + 32), HEXP16((i) + 48)
 static const uint16_t hexpair[256] = { HEXP64(0), HEXP64(64), HEXP64(128), HEXP64(192) };
 
-int rsp_buf_put_hex(struct rsp_buf *b, const void *data, size_t len)
+static size_t encode_hex(uint8_t *o, const uint8_t *s, size_t len)
 {
-	const uint8_t *s = data;
-
-	if (len > SIZE_MAX / 2)
-		return -EOVERFLOW;
-	int rc = rsp_buf_reserve(b, 2 * len);
-	if (rc)
-		return rc;
-	uint8_t *o = b->data + b->len;
 	for (size_t i = 0; i < len; i++)
 		memcpy(o + 2 * i, &hexpair[s[i]], 2);
-	b->len += 2 * len;
-	return 0;
+	return 2 * len;
+}
+
+int rsp_buf_put_hex(struct rsp_buf *b, const void *data, size_t len)
+{
+	return put_encoded(b, data, len, 0, encode_hex);
 }
 
 static inline bool needs_escape(uint8_t c)
@@ -283,16 +298,10 @@ static inline bool needs_escape(uint8_t c)
 	return c == '#' || c == '$' || c == '}' || c == '*';
 }
 
-int rsp_buf_put_escaped(struct rsp_buf *b, const void *data, size_t len)
+static size_t encode_escaped(uint8_t *o, const uint8_t *s, size_t len)
 {
-	const uint8_t *s = data;
+	uint8_t *o0 = o;
 
-	if (len > SIZE_MAX / 2)
-		return -EOVERFLOW;
-	int rc = rsp_buf_reserve(b, 2 * len);
-	if (rc)
-		return rc;
-	uint8_t *o = b->data + b->len;
 	for (size_t i = 0; i < len; i++) {
 		if (needs_escape(s[i])) {
 			*o++ = '}';
@@ -301,8 +310,12 @@ int rsp_buf_put_escaped(struct rsp_buf *b, const void *data, size_t len)
 			*o++ = s[i];
 		}
 	}
-	b->len = (size_t)(o - b->data);
-	return 0;
+	return (size_t)(o - o0);
+}
+
+int rsp_buf_put_escaped(struct rsp_buf *b, const void *data, size_t len)
+{
+	return put_encoded(b, data, len, 0, encode_escaped);
 }
 
 /* One step of the encoder at s[i] (i < len): an escape, a run of 4 or more
@@ -416,10 +429,9 @@ int rsp_put_packet(struct rsp_buf *out, const void *payload, size_t len)
 		return rc;
 	/* Worst case: every byte escaped, plus the 3-byte tail; the fast
 	 * encoder stores 16 bytes where it may keep fewer. */
-	if (len > (SIZE_MAX - 19) / 2 || (rc = rsp_buf_reserve(out, 2 * len + 19)))
-		return rc ? rc : -EOVERFLOW;
 	size_t start = out->len;
-	out->len += encode_fast(out->data + start, payload, len);
+	if ((rc = put_encoded(out, payload, len, 19, encode_fast)))
+		return rc;
 	uint8_t sum = sum_bytes(out->data + start, out->len - start);
 	uint8_t tail[3] = { '#', (uint8_t)hexdig[sum >> 4], (uint8_t)hexdig[sum & 15] };
 	return rsp_buf_put(out, tail, 3);

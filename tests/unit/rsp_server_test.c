@@ -101,6 +101,71 @@ static const char *stop_want(const struct memtarget *m, unsigned tid, const char
 	return w;
 }
 
+/* A one-vCPU target that holds no registers and stops with `next_stop` at
+ * every resume: for the stop reasons memtarget never produces. */
+static struct gdbstub_stop next_stop;
+
+static unsigned fixed_nthreads(void *t)
+{
+	(void)t;
+	return 1;
+}
+
+static int fixed_get_state(void *t, unsigned th, struct vcr_vcpu_state *st, unsigned *avail)
+{
+	(void)t;
+	(void)th;
+	(void)st;
+	*avail = 0;
+	return 0;
+}
+
+static int fixed_resume(void *t, const struct gdbstub_resume *r, struct gdbstub_stop *stop)
+{
+	(void)t;
+	(void)r;
+	*stop = next_stop;
+	return 1;
+}
+
+static const struct gdbstub_target_ops fixed_ops = {
+	.nthreads = fixed_nthreads,
+	.get_state = fixed_get_state,
+	.resume = fixed_resume,
+};
+
+/* What gdb must see ('c' answered) for each stop reason: gdb's "Stop Reply
+ * Packets" (swbreak and hwbreak are checked against memtarget above). */
+static void test_stop_reasons(void)
+{
+	static const struct {
+		enum gdbstub_stop_reason reason;
+		uint64_t addr;
+		const char *want, *what;
+	} cases[] = {
+		{ GDBSTUB_STOP_WATCH, 0x20008, "T05thread:1;watch:20008;",
+		  "a write watchpoint stop names its address (watch:ADDR)" },
+		{ GDBSTUB_STOP_AWATCH, 0xfff0, "T05thread:1;awatch:fff0;",
+		  "an access watchpoint stop names its address (awatch:ADDR)" },
+		{ GDBSTUB_STOP_REPLAY_BEGIN, 0, "T05thread:1;replaylog:begin;",
+		  "the start of a trace is replaylog:begin" },
+		{ GDBSTUB_STOP_REPLAY_END, 0, "T05thread:1;replaylog:end;",
+		  "the end of a trace is replaylog:end" },
+		{ GDBSTUB_STOP_NONE, 0, "T05thread:1;", "a plain stop has no reason" },
+		{ GDBSTUB_STOP_EXITED, 0, "W03", "an ended guest is W with its exit code" },
+	};
+	struct gdbstub *g;
+
+	if (gdbstub_new(&g, &fixed_ops, NULL, 0))
+		tap_bail("setup of the fixed target");
+	for (size_t i = 0; i < VCR_ARRAY_SIZE(cases); i++) {
+		next_stop = (struct gdbstub_stop){ .reason = cases[i].reason, .signal = 5,
+						   .addr = cases[i].addr, .exit_code = 3 };
+		tap_ok(!strcmp(req(g, "c"), cases[i].want), "%s", cases[i].what);
+	}
+	gdbstub_free(g);
+}
+
 static size_t g_len(void)
 {
 	size_t n = 0;
@@ -118,7 +183,7 @@ int main(void)
 	struct gdbstub *g;
 	char buf[256];
 
-	tap_plan(43);
+	tap_plan(49);
 	if (mt_init(&m) || gdbstub_new(&g, &mt_ops, &m, 0))
 		tap_bail("setup");
 
@@ -308,5 +373,6 @@ int main(void)
 
 	gdbstub_free(g);
 	mt_free(&m);
+	test_stop_reasons();
 	return tap_exit_status();
 }
