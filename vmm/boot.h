@@ -7,6 +7,8 @@
  *   loader_flat.c       flat binaries at --load, real / prot32 / long64
  *   loader_elf.c        ELF32 / ELF64 executables (also multiboot's ELF case)
  *   loader_multiboot.c  multiboot v1, and its information structure (mbi)
+ *   loader_linux.c      the Linux boot protocol, self-contained for now
+ *                       (vmm/loader_linux.h: a plain buffer, no struct vmm)
  *   boot.c              what every protocol shares: the boot area layout,
  *                       the GDT, identity page tables, the memory map, the
  *                       initial vCPU state
