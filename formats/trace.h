@@ -133,9 +133,11 @@ enum vcr_end_how {
 
 /* Stable lower-case names, used by dump, stats, diff, JSON and messages:
  * record types "exit", "input", "set_state", ...; end reasons "exit_port",
- * "hlt", "shutdown", ...; "unknown" for values this vcr does not know. */
+ * "hlt", "shutdown", ...; input kinds "io_in", "mmio_read"; "unknown" for
+ * values this vcr does not know. */
 const char *vcr_rec_type_name(uint32_t type);
 const char *vcr_end_how_name(uint32_t how);
+const char *vcr_input_kind_name(uint32_t kind);
 
 struct vcr_record {
 	uint32_t type;		/* enum vcr_rec_type */
