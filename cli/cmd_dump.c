@@ -14,7 +14,6 @@
 
 #define DUMP_WRAP 100		/* text: wrap register lists at this column */
 #define DUMP_MEM_SHOWN 16	/* bytes of memory writes shown */
-#define DUMP_MAX_ERRORS 64	/* damaged chunks reported before giving up */
 
 struct dump {
 	FILE *f;
@@ -310,7 +309,7 @@ static int cmd_dump(int argc, char **argv)
 	struct cli_opts o;
 	struct vcr_reader *r = NULL;
 	struct vcr_record *rec = NULL;
-	int rc, status = 0, nerr = 0;
+	int rc, status = 0;
 
 	if ((rc = cli_parse(&cmd, &o, argc, argv)) != CLI_GO_ON)
 		return rc;
@@ -354,18 +353,14 @@ static int cmd_dump(int argc, char **argv)
 
 	/* Records up to (and serving) exit `to`; records before the first
 	 * exit (seq UINT64_MAX: loader writes, initial state) come first. */
-	for (;;) {
-		rc = vcr_reader_next(r, rec);
-		if (rc == 0)
-			break;
+	struct cli_read rd = { .r = r };
+	while ((rc = cli_read_next(&rd, rec)) != 0) {
 		if (rc < 0) {
 			const struct vcr_err *re = vcr_reader_error(r);
 			fflush(d.f);
 			fprintf(stderr, "vcr dump: %s: %s (offset %llu)\n", path,
 				re->msg[0] ? re->msg : strerror(-rc), (unsigned long long)re->offset);
 			status = 1;
-			if (++nerr >= DUMP_MAX_ERRORS || rc == -EIO || rc == -ENOMEM)
-				break;
 			continue;	/* the next chunk may be fine */
 		}
 		bool pre = rec->seq == UINT64_MAX;

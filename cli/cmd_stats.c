@@ -12,7 +12,6 @@
 #include "recorder/recorder.h"
 
 #define STATS_REASONS 64	/* KVM_EXIT_* values counted by name */
-#define STATS_MAX_ERRORS 64
 #define STATS_MMIO_MAX (1u << 20)	/* distinct MMIO keys tracked */
 
 struct mmio_slot {
@@ -122,21 +121,10 @@ static int top_cmp(const void *a, const void *b)
 	return x->key < y->key ? -1 : x->key > y->key;
 }
 
-/* The n largest of the counted keys, sorted by count then key. */
-static size_t top_ports(const struct stats *s, struct top *out, size_t n)
+/* Sort the k keys counted in `all` (freed here) by count then key, and
+ * keep the n first in out. */
+static size_t top_keep(struct top *all, size_t k, struct top *out, size_t n)
 {
-	size_t k = 0;
-	struct top *all = NULL;
-	size_t m = 0;
-	for (uint32_t i = 0; i < 65536 * 2; i++)
-		if (s->ports[i])
-			m++;
-	all = malloc((m ? m : 1) * sizeof(*all));
-	if (!all)
-		return 0;
-	for (uint32_t i = 0; i < 65536 * 2; i++)
-		if (s->ports[i])
-			all[k++] = (struct top){ i, s->ports[i] };
 	qsort(all, k, sizeof(*all), top_cmp);
 	if (k > n)
 		k = n;
@@ -145,6 +133,23 @@ static size_t top_ports(const struct stats *s, struct top *out, size_t n)
 	return k;
 }
 
+/* The n most used I/O ports (key: port << 1 | out). */
+static size_t top_ports(const struct stats *s, struct top *out, size_t n)
+{
+	size_t k = 0, m = 0;
+	for (uint32_t i = 0; i < 65536 * 2; i++)
+		if (s->ports[i])
+			m++;
+	struct top *all = malloc((m ? m : 1) * sizeof(*all));
+	if (!all)
+		return 0;
+	for (uint32_t i = 0; i < 65536 * 2; i++)
+		if (s->ports[i])
+			all[k++] = (struct top){ i, s->ports[i] };
+	return top_keep(all, k, out, n);
+}
+
+/* The n most used MMIO addresses (key: addr << 1 | write). */
 static size_t top_mmio(const struct stats *s, struct top *out, size_t n)
 {
 	size_t k = 0;
@@ -154,12 +159,14 @@ static size_t top_mmio(const struct stats *s, struct top *out, size_t n)
 	for (uint32_t i = 0; i < s->mmio_cap; i++)
 		if (s->mmio[i].key)
 			all[k++] = (struct top){ s->mmio[i].key - 1, s->mmio[i].count };
-	qsort(all, k, sizeof(*all), top_cmp);
-	if (k > n)
-		k = n;
-	memcpy(out, all, k * sizeof(*all));
-	free(all);
-	return k;
+	return top_keep(all, k, out, n);
+}
+
+static const char *top_direction(bool mmio, uint64_t key)
+{
+	if (mmio)
+		return key & 1 ? "write" : "read";
+	return key & 1 ? "out" : "in";
 }
 
 static void count_record(struct stats *s, const struct vcr_record *rec)
@@ -230,6 +237,21 @@ static int64_t duration_ns(const struct vcr_trace_info *info, const struct stats
 static double pct(uint64_t a, uint64_t b)
 {
 	return b ? 100.0 * (double)a / (double)b : 0.0;
+}
+
+static void text_top(FILE *f, const char *title, const struct top *t, size_t n, bool mmio,
+		     unsigned long ntop, uint64_t exits)
+{
+	if (!n)
+		return;
+	fprintf(f, "%s (top %lu)\n", title, ntop);
+	for (size_t i = 0; i < n; i++) {
+		char k[40];
+		snprintf(k, sizeof(k), mmio ? "0x%llx %s" : "0x%04llx %s",
+			 (unsigned long long)(t[i].key >> 1), top_direction(mmio, t[i].key));
+		fprintf(f, "  %-18s %12llu %6.2f%%\n", k, (unsigned long long)t[i].count,
+			pct(t[i].count, exits));
+	}
 }
 
 static void print_text(FILE *f, const char *path, const struct vcr_trace_info *info,
@@ -321,29 +343,10 @@ static void print_text(FILE *f, const char *path, const struct vcr_trace_info *i
 	for (uint32_t v = 0; v < info->nvcpus && v < VCR_TRACE_MAX_VCPUS; v++)
 		fprintf(f, "  %-18u %12llu %6.2f%%\n", v, (unsigned long long)s->vcpu_exits[v],
 			pct(s->vcpu_exits[v], rs->exits));
-	if (ntp) {
-		fprintf(f, "I/O ports (top %lu)\n", ntop);
-		for (size_t i = 0; i < ntp; i++) {
-			char k[32];
-			snprintf(k, sizeof(k), "0x%04llx %s", (unsigned long long)(tp[i].key >> 1),
-				 tp[i].key & 1 ? "out" : "in");
-			fprintf(f, "  %-18s %12llu %6.2f%%\n", k, (unsigned long long)tp[i].count,
-				pct(tp[i].count, rs->exits));
-		}
-	}
-	if (ntm) {
-		fprintf(f, "MMIO addresses (top %lu)\n", ntop);
-		for (size_t i = 0; i < ntm; i++) {
-			char k[40];
-			snprintf(k, sizeof(k), "0x%llx %s", (unsigned long long)(tm[i].key >> 1),
-				 tm[i].key & 1 ? "write" : "read");
-			fprintf(f, "  %-18s %12llu %6.2f%%\n", k, (unsigned long long)tm[i].count,
-				pct(tm[i].count, rs->exits));
-		}
-		if (s->mmio_untracked)
-			fprintf(f, "  %-18s %12llu\n", "(not tracked)",
-				(unsigned long long)s->mmio_untracked);
-	}
+	text_top(f, "I/O ports", tp, ntp, false, ntop, rs->exits);
+	text_top(f, "MMIO addresses", tm, ntm, true, ntop, rs->exits);
+	if (ntm && s->mmio_untracked)
+		fprintf(f, "  %-18s %12llu\n", "(not tracked)", (unsigned long long)s->mmio_untracked);
 	fprintf(f, "other records\n");
 	for (uint32_t t = VCR_REC_INPUT; t <= VCR_REC_END + 1; t++)
 		if (s->recs[t])
@@ -351,6 +354,24 @@ static void print_text(FILE *f, const char *path, const struct vcr_trace_info *i
 				"unknown", (unsigned long long)s->recs[t]);
 	if (s->mem_bytes)
 		fprintf(f, "  %-18s %12llu\n", "memory bytes", (unsigned long long)s->mem_bytes);
+}
+
+/* Ports as numbers, MMIO addresses as hex strings. */
+static void json_top(struct vcr_json *j, const char *key, const struct top *t, size_t n,
+		     bool mmio)
+{
+	vcr_json_arr(j, key);
+	for (size_t i = 0; i < n; i++) {
+		vcr_json_obj(j, NULL);
+		if (mmio)
+			vcr_json_hex64(j, "addr", t[i].key >> 1);
+		else
+			vcr_json_u64(j, "port", t[i].key >> 1);
+		vcr_json_str(j, "direction", top_direction(mmio, t[i].key));
+		vcr_json_u64(j, "count", t[i].count);
+		vcr_json_end(j);
+	}
+	vcr_json_end(j);
 }
 
 static void print_json(FILE *f, const char *path, const struct vcr_trace_info *info,
@@ -431,24 +452,8 @@ static void print_json(FILE *f, const char *path, const struct vcr_trace_info *i
 	for (uint32_t v = 0; v < info->nvcpus && v < VCR_TRACE_MAX_VCPUS; v++)
 		vcr_json_u64(&j, NULL, s->vcpu_exits[v]);
 	vcr_json_end(&j);
-	vcr_json_arr(&j, "top_ports");
-	for (size_t i = 0; i < ntp; i++) {
-		vcr_json_obj(&j, NULL);
-		vcr_json_u64(&j, "port", tp[i].key >> 1);
-		vcr_json_str(&j, "direction", tp[i].key & 1 ? "out" : "in");
-		vcr_json_u64(&j, "count", tp[i].count);
-		vcr_json_end(&j);
-	}
-	vcr_json_end(&j);
-	vcr_json_arr(&j, "top_mmio");
-	for (size_t i = 0; i < ntm; i++) {
-		vcr_json_obj(&j, NULL);
-		vcr_json_hex64(&j, "addr", tm[i].key >> 1);
-		vcr_json_str(&j, "direction", tm[i].key & 1 ? "write" : "read");
-		vcr_json_u64(&j, "count", tm[i].count);
-		vcr_json_end(&j);
-	}
-	vcr_json_end(&j);
+	json_top(&j, "top_ports", tp, ntp, false);
+	json_top(&j, "top_mmio", tm, ntm, true);
 	vcr_json_u64(&j, "memory_bytes", s->mem_bytes);
 	vcr_json_end(&j);
 }
@@ -492,17 +497,13 @@ static int cmd_stats(int argc, char **argv)
 		fprintf(stderr, "vcr stats: out of memory\n");
 		goto out;
 	}
-	for (;;) {
-		rc = vcr_reader_next(r, rec);
-		if (rc == 0)
-			break;
+	struct cli_read rd = { .r = r };
+	while ((rc = cli_read_next(&rd, rec)) != 0) {
 		if (rc < 0) {
 			const struct vcr_err *re = vcr_reader_error(r);
 			if (!s->errors++)
 				snprintf(s->first_error, sizeof(s->first_error), "%s",
 					 re->msg[0] ? re->msg : strerror(-rc));
-			if (s->errors >= STATS_MAX_ERRORS || rc == -EIO || rc == -ENOMEM)
-				break;
 			continue;
 		}
 		count_record(s, rec);

@@ -121,6 +121,16 @@ struct vcr_reader *cli_open_trace(const char *cmd, const char *path)
 	return r;
 }
 
+int cli_read_next(struct cli_read *rd, struct vcr_record *rec)
+{
+	if (rd->stop)
+		return 0;
+	int rc = vcr_reader_next(rd->r, rec);
+	if (rc < 0 && (++rd->errors >= CLI_MAX_READ_ERRORS || rc == -EIO || rc == -ENOMEM))
+		rd->stop = true;
+	return rc;
+}
+
 int cli_flush(const char *cmd, FILE *f)
 {
 	if (fflush(f) || ferror(f)) {

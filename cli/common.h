@@ -1,8 +1,9 @@
 /*
  * cli/common.h: what the commands that read traces (dump, stats, diff)
  * share: the option loop with the options they have in common (--json,
- * --vcpu, --from/--to, --help), option values as numbers, opening a trace,
- * and the check that their output was written.
+ * --vcpu, --from/--to, --help), option values as numbers, opening a trace
+ * and reading it past damaged chunks, and the check that their output was
+ * written.
  *
  * Messages go to stderr and start "vcr CMD: "; trouble is exit status 2,
  * what these commands document for a bad option or an unreadable trace.
@@ -64,6 +65,22 @@ int cli_number(const char *cmd, const char *opt, const char *arg, int base, uint
 
 /* vcr_reader_open, or NULL after printing "vcr CMD: PATH: why". */
 struct vcr_reader *cli_open_trace(const char *cmd, const char *path);
+
+/* Reading a trace to its end past damaged chunks, as far as the reader
+ * can: at most CLI_MAX_READ_ERRORS errors, and none after -EIO or -ENOMEM
+ * (the file or the memory is gone, not a chunk). */
+#define CLI_MAX_READ_ERRORS 64
+
+struct cli_read {
+	struct vcr_reader *r;
+	uint64_t errors;	/* errors returned so far */
+	bool stop;
+};
+
+/* 1 with the next record in *rec; 0 at the end, or once reading has to
+ * stop; a negative errno for a record that could not be read (message in
+ * vcr_reader_error(rd->r)), after which the caller calls again. */
+int cli_read_next(struct cli_read *rd, struct vcr_record *rec);
 
 /* Flush f: 0, or -1 after printing "vcr CMD: write error". */
 int cli_flush(const char *cmd, FILE *f);
