@@ -1,17 +1,19 @@
 /* cli/cmd_diff.c: `vcr diff A B`: where two runs differ, per vCPU. The
  * engine is replayer/diff.h; this file only parses options and prints. */
 #include <errno.h>
-#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/common.h"
+#include "core/json.h"
 #include "core/regs.h"
 #include "formats/trace.h"
 #include "replayer/diff.h"
 
 struct diff_out {
 	FILE *f;
+	struct vcr_json j;	/* on f, with json */
 	bool json;
 	uint32_t max_pairs;
 	uint32_t window;
@@ -40,6 +42,17 @@ static void usage(FILE *f)
 		VCR_DIFF_DEFAULT_MAX_PAIRS, VCR_DIFF_DEFAULT_WINDOW);
 }
 
+/* Bytes of an INPUT extra that were kept. */
+static uint32_t extra_shown(const struct vcr_diff_extra *e)
+{
+	return e->len < sizeof(e->data) ? e->len : (uint32_t)sizeof(e->data);
+}
+
+static const char *inject_kind(uint32_t kind)
+{
+	return kind == VCR_INJECT_NMI ? "nmi" : "irq";
+}
+
 /* ------------------------------------------------------------- text */
 
 static void text_extras(FILE *f, const struct vcr_diff_exit *x)
@@ -54,8 +67,8 @@ static void text_extras(FILE *f, const struct vcr_diff_exit *x)
 			fputs(", ", f);
 		switch (e->type) {
 		case VCR_REC_INPUT: {
-			fprintf(f, "%s len=%u data=", vcr_diff_input_kind_name(e->kind), e->len);
-			uint32_t n = e->len < sizeof(e->data) ? e->len : (uint32_t)sizeof(e->data);
+			fprintf(f, "%s len=%u data=", vcr_input_kind_name(e->kind), e->len);
+			uint32_t n = extra_shown(e);
 			for (uint32_t k = 0; k < n; k++)
 				fprintf(f, "%02x", e->data[k]);
 			if (n < e->len)
@@ -63,8 +76,7 @@ static void text_extras(FILE *f, const struct vcr_diff_exit *x)
 			break;
 		}
 		case VCR_REC_INJECT:
-			fprintf(f, "inject %s vector=%u", e->kind == VCR_INJECT_NMI ? "nmi" : "irq",
-				e->vector);
+			fprintf(f, "inject %s vector=%u", inject_kind(e->kind), e->vector);
 			break;
 		case VCR_REC_SET_STATE:
 			fprintf(f, "set_state dirty=0x%x", e->kind);
@@ -202,139 +214,129 @@ static void text_event(struct diff_out *o, const struct vcr_diff_event *ev)
 
 /* ------------------------------------------------------------- JSON */
 
-static void json_exit(FILE *f, const struct vcr_diff_exit *x)
+static void json_exit(struct vcr_json *j, const char *key, const struct vcr_diff_exit *x)
 {
-	fprintf(f, "{\"seq\":%llu,\"vcpu_exit\":%llu", (unsigned long long)x->seq,
-		(unsigned long long)x->idx);
-	vcr_diff_json_exit(f, x->exit, VCR_DIFF_DATA_KEPT);
-	fprintf(f, ",\"rip\":\"0x%llx\",\"served_with\":[", (unsigned long long)x->state->regs.rip);
+	vcr_json_obj(j, key);
+	vcr_json_u64(j, "seq", x->seq);
+	vcr_json_u64(j, "vcpu_exit", x->idx);
+	vcr_json_exit(j, x->exit, VCR_DIFF_DATA_KEPT);
+	vcr_json_hex64(j, "rip", x->state->regs.rip);
+	vcr_json_arr(j, "served_with");
 	for (uint32_t i = 0; i < x->nextras && i < VCR_DIFF_EXTRAS_SHOWN; i++) {
 		const struct vcr_diff_extra *e = &x->extras[i];
-		fprintf(f, "%s{\"type\":\"%s\"", i ? "," : "", vcr_rec_type_name(e->type));
+		vcr_json_obj(j, NULL);
+		vcr_json_str(j, "type", vcr_rec_type_name(e->type));
 		if (e->type == VCR_REC_INPUT) {
-			fprintf(f, ",\"kind\":\"%s\",\"len\":%u,\"data\":\"",
-				vcr_diff_input_kind_name(e->kind), e->len);
-			uint32_t n = e->len < sizeof(e->data) ? e->len : (uint32_t)sizeof(e->data);
-			for (uint32_t k = 0; k < n; k++)
-				fprintf(f, "%02x", e->data[k]);
-			fputc('"', f);
+			vcr_json_str(j, "kind", vcr_input_kind_name(e->kind));
+			vcr_json_u64(j, "len", e->len);
+			vcr_json_hexbytes(j, "data", e->data, extra_shown(e));
 		} else if (e->type == VCR_REC_INJECT) {
-			fprintf(f, ",\"kind\":\"%s\",\"vector\":%u",
-				e->kind == VCR_INJECT_NMI ? "nmi" : "irq", e->vector);
+			vcr_json_str(j, "kind", inject_kind(e->kind));
+			vcr_json_u64(j, "vector", e->vector);
 		} else if (e->type == VCR_REC_SET_STATE) {
-			fprintf(f, ",\"dirty\":%u", e->kind);
+			vcr_json_u64(j, "dirty", e->kind);
 		}
-		fputc('}', f);
+		vcr_json_end(j);
 	}
-	fprintf(f, "],\"served_with_count\":%u}", x->nextras);
+	vcr_json_end(j);
+	vcr_json_u64(j, "served_with_count", x->nextras);
+	vcr_json_end(j);
 }
 
-static void json_range(FILE *f, const struct vcr_diff_range *r)
+/* A side's stretch, and with `lists` the first exits of it. */
+static void json_range(struct vcr_json *j, const char *key, const struct vcr_diff_range *r,
+		       bool lists, const struct vcr_diff_exit *const *list, uint32_t nlist)
 {
-	fprintf(f, "{\"count\":%llu", (unsigned long long)r->count);
-	if (r->count)
-		fprintf(f, ",\"first_seq\":%llu,\"first_vcpu_exit\":%llu,\"last_seq\":%llu,"
-			"\"last_vcpu_exit\":%llu", (unsigned long long)r->first_seq,
-			(unsigned long long)r->first_idx, (unsigned long long)r->last_seq,
-			(unsigned long long)r->last_idx);
+	vcr_json_obj(j, key);
+	vcr_json_u64(j, "count", r->count);
+	if (r->count) {
+		vcr_json_u64(j, "first_seq", r->first_seq);
+		vcr_json_u64(j, "first_vcpu_exit", r->first_idx);
+		vcr_json_u64(j, "last_seq", r->last_seq);
+		vcr_json_u64(j, "last_vcpu_exit", r->last_idx);
+	}
+	if (lists) {
+		vcr_json_arr(j, "exits");
+		for (uint32_t i = 0; i < nlist; i++)
+			json_exit(j, NULL, list[i]);
+		vcr_json_end(j);
+	}
+	vcr_json_end(j);
 }
 
-static void json_end(FILE *f, const struct vcr_diff_end *e)
+static void json_resume(struct vcr_json *j, const char *key, const struct vcr_diff_exit *x)
 {
-	if (!e->present) {
-		fputs("{\"present\":false}", f);
+	if (!x) {
+		vcr_json_null(j, key);
 		return;
 	}
-	fprintf(f, "{\"present\":true,\"how\":\"%s\",\"status\":%d}", vcr_end_how_name(e->how),
-		e->status);
+	vcr_json_obj(j, key);
+	vcr_json_u64(j, "seq", x->seq);
+	vcr_json_u64(j, "vcpu_exit", x->idx);
+	vcr_json_end(j);
+}
+
+static void json_end(struct vcr_json *j, const char *key, const struct vcr_diff_end *e)
+{
+	vcr_json_obj(j, key);
+	vcr_json_bool(j, "present", e->present);
+	if (e->present) {
+		vcr_json_str(j, "how", vcr_end_how_name(e->how));
+		vcr_json_i64(j, "status", e->status);
+	}
+	vcr_json_end(j);
 }
 
 static void json_event(struct diff_out *o, const struct vcr_diff_event *ev)
 {
-	FILE *f = o->f;
+	struct vcr_json *j = &o->j;
 	static const char *const types[] = {
 		[VCR_DIFF_EV_PAIR] = "pair", [VCR_DIFF_EV_CHANGED] = "changed",
 		[VCR_DIFF_EV_GAP] = "gap", [VCR_DIFF_EV_UNALIGNED] = "unaligned",
 		[VCR_DIFF_EV_END] = "end",
 	};
+	bool lists = ev->type == VCR_DIFF_EV_GAP || ev->type == VCR_DIFF_EV_UNALIGNED;
 
-	fprintf(f, "{\"type\":\"%s\"", types[ev->type]);
+	vcr_json_obj(j, NULL);
+	vcr_json_str(j, "type", types[ev->type]);
 	if (ev->type != VCR_DIFF_EV_END)
-		fprintf(f, ",\"vcpu\":%u", ev->vcpu);
+		vcr_json_u64(j, "vcpu", ev->vcpu);
 	switch (ev->type) {
 	case VCR_DIFF_EV_PAIR:
-		fputs(",\"a\":", f);
-		json_exit(f, ev->xa);
-		fputs(",\"b\":", f);
-		json_exit(f, ev->xb);
-		fprintf(f, ",\"payload_differs\":%s,\"served_with_differs\":%s,\"regs\":[",
-			ev->payload_differs ? "true" : "false", ev->extras_differ ? "true" : "false");
+		json_exit(j, "a", ev->xa);
+		json_exit(j, "b", ev->xb);
+		vcr_json_bool(j, "payload_differs", ev->payload_differs);
+		vcr_json_bool(j, "served_with_differs", ev->extras_differ);
+		vcr_json_arr(j, "regs");
 		for (uint32_t i = 0; i < ev->nregs; i++) {
 			const struct vcr_reg *r = &vcr_regs[ev->regs[i]];
-			fprintf(f, "%s{\"name\":", i ? "," : "");
-			vcr_diff_json_string(f, r->name);
-			fputs(",\"a\":", f);
-			vcr_diff_json_reg(f, ev->xa->state, r);
-			fputs(",\"b\":", f);
-			vcr_diff_json_reg(f, ev->xb->state, r);
-			fputc('}', f);
+			vcr_json_obj(j, NULL);
+			vcr_json_str(j, "name", r->name);
+			vcr_json_reg(j, "a", ev->xa->state, r);
+			vcr_json_reg(j, "b", ev->xb->state, r);
+			vcr_json_end(j);
 		}
-		fputc(']', f);
+		vcr_json_end(j);
 		break;
 	case VCR_DIFF_EV_CHANGED:
-		fputs(",\"a\":", f);
-		json_range(f, &ev->a);
-		fputs("},\"b\":", f);
-		json_range(f, &ev->b);
-		fputc('}', f);
-		break;
 	case VCR_DIFF_EV_GAP:
 	case VCR_DIFF_EV_UNALIGNED:
 		if (ev->type == VCR_DIFF_EV_GAP)
-			fprintf(f, ",\"kind\":\"%s\"", ev->a.count && ev->b.count ? "replaced" :
-				ev->b.count ? "inserted" : "deleted");
-		fputs(",\"a\":", f);
-		json_range(f, &ev->a);
-		fputs(",\"exits\":[", f);
-		for (uint32_t i = 0; i < ev->nlist_a; i++) {
-			if (i)
-				fputc(',', f);
-			json_exit(f, ev->list_a[i]);
-		}
-		fputs("]},\"b\":", f);
-		json_range(f, &ev->b);
-		fputs(",\"exits\":[", f);
-		for (uint32_t i = 0; i < ev->nlist_b; i++) {
-			if (i)
-				fputc(',', f);
-			json_exit(f, ev->list_b[i]);
-		}
-		fputs("]}", f);
+			vcr_json_str(j, "kind", ev->a.count && ev->b.count ? "replaced" :
+				     ev->b.count ? "inserted" : "deleted");
+		json_range(j, "a", &ev->a, lists, ev->list_a, ev->nlist_a);
+		json_range(j, "b", &ev->b, lists, ev->list_b, ev->nlist_b);
 		if (ev->type == VCR_DIFF_EV_GAP) {
-			fputs(",\"resume_a\":", f);
-			if (ev->resume_a)
-				fprintf(f, "{\"seq\":%llu,\"vcpu_exit\":%llu}",
-					(unsigned long long)ev->resume_a->seq,
-					(unsigned long long)ev->resume_a->idx);
-			else
-				fputs("null", f);
-			fputs(",\"resume_b\":", f);
-			if (ev->resume_b)
-				fprintf(f, "{\"seq\":%llu,\"vcpu_exit\":%llu}",
-					(unsigned long long)ev->resume_b->seq,
-					(unsigned long long)ev->resume_b->idx);
-			else
-				fputs("null", f);
+			json_resume(j, "resume_a", ev->resume_a);
+			json_resume(j, "resume_b", ev->resume_b);
 		}
 		break;
 	case VCR_DIFF_EV_END:
-		fputs(",\"a\":", f);
-		json_end(f, &ev->end_a);
-		fputs(",\"b\":", f);
-		json_end(f, &ev->end_b);
+		json_end(j, "a", &ev->end_a);
+		json_end(j, "b", &ev->end_b);
 		break;
 	}
-	fputs("}\n", f);
+	vcr_json_end(j);
 }
 
 static int on_event(void *ctx, const struct vcr_diff_event *ev)
@@ -347,81 +349,83 @@ static int on_event(void *ctx, const struct vcr_diff_event *ev)
 	return ferror(o->f) ? -EIO : 0;
 }
 
-static int parse_u32(const char *s, uint32_t *v)
+static int diff_opt(void *ctx, int val, const char *arg)
 {
-	char *end;
-	errno = 0;
-	unsigned long long x = strtoull(s, &end, 0);
-	if (errno || !*s || *end || x > UINT32_MAX || s[0] == '-')
-		return -1;
-	*v = (uint32_t)x;
-	return 0;
+	struct vcr_diff_opts *o = ctx;
+	struct vcr_err err;
+	uint64_t v;
+
+	switch (val) {
+	case 'a':
+		o->all = true;
+		return 0;
+	case 'i':
+		vcr_err_clear(&err);
+		if (vcr_diff_ignore_parse(o, arg, &err) < 0) {
+			fprintf(stderr, "vcr diff: --ignore: %s\n", err.msg);
+			return -1;
+		}
+		return 0;
+	case 'p':
+		if (cli_number("diff", "pairs", arg, 0, 1, UINT32_MAX, &v))
+			return -1;
+		o->max_pairs = (uint32_t)v;
+		return 0;
+	case 'w':
+		if (cli_number("diff", "window", arg, 0, 1, 1u << 24, &v))
+			return -1;
+		o->window = (uint32_t)v;
+		return 0;
+	}
+	return -1;
+}
+
+static void json_summary(struct vcr_json *j, const struct vcr_diff_summary *sum, bool same,
+			 bool complete)
+{
+	vcr_json_obj(j, NULL);
+	vcr_json_str(j, "type", "summary");
+	vcr_json_bool(j, "same", same);
+	vcr_json_u64(j, "pairs", sum->pairs);
+	vcr_json_u64(j, "differing_pairs", sum->differing_pairs);
+	vcr_json_u64(j, "stretches", sum->stretches);
+	vcr_json_u64(j, "exits_a", sum->exits_a);
+	vcr_json_u64(j, "exits_b", sum->exits_b);
+	vcr_json_u64(j, "skipped_a", sum->skipped_a);
+	vcr_json_u64(j, "skipped_b", sum->skipped_b);
+	vcr_json_bool(j, "end_differs", sum->end_differs);
+	vcr_json_bool(j, "complete", complete);
+	vcr_json_end(j);
 }
 
 static int cmd_diff(int argc, char **argv)
 {
-	static const struct option lo[] = {
-		{ "all", 0, 0, 'a' }, { "ignore", 1, 0, 'i' }, { "vcpu", 1, 0, 'v' },
-		{ "json", 0, 0, 'j' }, { "pairs", 1, 0, 'p' }, { "window", 1, 0, 'w' },
-		{ "help", 0, 0, 'h' }, { 0, 0, 0, 0 },
+	static const struct option own[] = {
+		{ "all", 0, 0, 'a' }, { "ignore", 1, 0, 'i' }, { "pairs", 1, 0, 'p' },
+		{ "window", 1, 0, 'w' },
 	};
 	struct vcr_diff_opts o;
+	const struct cli_cmd cmd = {
+		.name = "diff", .usage = usage, .nargs = 2, .common = CLI_OPT_JSON | CLI_OPT_VCPU,
+		.own = own, .nown = VCR_ARRAY_SIZE(own), .own_opt = diff_opt, .ctx = &o,
+	};
+	struct cli_opts co;
 	struct diff_out out = { .f = stdout };
 	struct vcr_diff_summary sum;
 	struct vcr_err err;
-	int c;
+	int rc;
 
 	vcr_diff_opts_init(&o);
-	vcr_err_clear(&err);
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
-		switch (c) {
-		case 'a':
-			o.all = true;
-			break;
-		case 'i':
-			if (vcr_diff_ignore_parse(&o, optarg, &err) < 0) {
-				fprintf(stderr, "vcr diff: --ignore: %s\n", err.msg);
-				return 2;
-			}
-			break;
-		case 'v':
-			if (parse_u32(optarg, &o.vcpu) || o.vcpu == UINT32_MAX) {
-				fprintf(stderr, "vcr diff: bad --vcpu '%s'\n", optarg);
-				return 2;
-			}
-			break;
-		case 'j':
-			out.json = true;
-			break;
-		case 'p':
-			if (parse_u32(optarg, &o.max_pairs) || !o.max_pairs) {
-				fprintf(stderr, "vcr diff: bad --pairs '%s'\n", optarg);
-				return 2;
-			}
-			break;
-		case 'w':
-			if (parse_u32(optarg, &o.window) || !o.window || o.window > (1u << 24)) {
-				fprintf(stderr, "vcr diff: bad --window '%s' (1..16777216)\n", optarg);
-				return 2;
-			}
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
-		}
-	}
-	if (argc - optind != 2) {
-		usage(stderr);
-		return 2;
-	}
+	if ((rc = cli_parse(&cmd, &co, argc, argv)) != CLI_GO_ON)
+		return rc;
+	o.vcpu = co.vcpu;
+	out.json = co.json;
+	vcr_json_init(&out.j, out.f);
 	out.max_pairs = o.max_pairs ? o.max_pairs : VCR_DIFF_DEFAULT_MAX_PAIRS;
 	out.window = o.window ? o.window : VCR_DIFF_DEFAULT_WINDOW;
 
-	int rc = vcr_diff_files(argv[optind], argv[optind + 1], &o, on_event, &out, &sum, &err);
+	vcr_err_clear(&err);
+	rc = vcr_diff_files(argv[optind], argv[optind + 1], &o, on_event, &out, &sum, &err);
 	if (rc < 0) {
 		fflush(stdout);
 		fprintf(stderr, "vcr diff: %s\n", err.msg[0] ? err.msg : strerror(-rc));
@@ -433,15 +437,7 @@ static int cmd_diff(int argc, char **argv)
 		       "ring trace)\n", (unsigned long long)(sum.skipped_a ? sum.skipped_a : sum.skipped_b),
 		       sum.skipped_a && sum.skipped_b ? "A and B" : sum.skipped_a ? "A" : "B");
 	if (out.json)
-		printf("{\"type\":\"summary\",\"same\":%s,\"pairs\":%llu,\"differing_pairs\":%llu,"
-		       "\"stretches\":%llu,\"exits_a\":%llu,\"exits_b\":%llu,\"skipped_a\":%llu,"
-		       "\"skipped_b\":%llu,\"end_differs\":%s,\"complete\":%s}\n",
-		       same ? "true" : "false",
-		       (unsigned long long)sum.pairs, (unsigned long long)sum.differing_pairs,
-		       (unsigned long long)sum.stretches, (unsigned long long)sum.exits_a,
-		       (unsigned long long)sum.exits_b, (unsigned long long)sum.skipped_a,
-		       (unsigned long long)sum.skipped_b, sum.end_differs ? "true" : "false",
-		       o.all || same ? "true" : "false");
+		json_summary(&out.j, &sum, same, o.all || same);
 	else if (same)
 		printf("same: %llu exits compared\n", (unsigned long long)sum.pairs);
 	else if (!o.all)
@@ -450,10 +446,8 @@ static int cmd_diff(int argc, char **argv)
 		printf("different: %llu stretch%s, %llu of %llu aligned exits differ\n",
 		       (unsigned long long)sum.stretches, sum.stretches == 1 ? "" : "es",
 		       (unsigned long long)sum.differing_pairs, (unsigned long long)sum.pairs);
-	if (fflush(stdout) || ferror(stdout)) {
-		fprintf(stderr, "vcr diff: write error\n");
+	if (cli_flush("diff", stdout))
 		return 2;
-	}
 	return same ? 0 : 1;
 }
 VCR_COMMAND("diff", 40, cmd_diff, "compare two traces per vCPU: first divergence, gaps");

@@ -1,23 +1,23 @@
 /* cli/cmd_dump.c: `vcr dump FILE`: every record of a trace as text or JSON
  * Lines. Register names and formats come from core/regs.h, exit reasons and
- * payloads from core/state.h; the JSON shapes are shared with `vcr diff`
- * (replayer/diff.h) and documented in docs/tools.md. */
+ * payloads from core/state.h; the JSON forms of exits and registers are
+ * shared with `vcr diff` (core/json.h) and documented in docs/tools.md. */
 #include <errno.h>
-#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/common.h"
+#include "core/json.h"
 #include "core/regs.h"
 #include "formats/trace.h"
-#include "replayer/diff.h"
 
 #define DUMP_WRAP 100		/* text: wrap register lists at this column */
 #define DUMP_MEM_SHOWN 16	/* bytes of memory writes shown */
-#define DUMP_MAX_ERRORS 64	/* damaged chunks reported before giving up */
 
 struct dump {
 	FILE *f;
+	struct vcr_json j;	/* on f, with json */
 	bool json, full;
 	uint32_t vcpu;		/* UINT32_MAX: all */
 	uint64_t from, to;	/* global exit numbers, inclusive */
@@ -58,7 +58,7 @@ static void print_regs(struct dump *d, const struct vcr_vcpu_state *st,
 	int col = 0;
 
 	if (d->json)
-		fputs(",\"regs\":{", d->f);
+		vcr_json_obj(&d->j, "regs");
 	for (size_t i = 0; i < vcr_nregs; i++) {
 		const struct vcr_reg *r = &vcr_regs[i];
 		if (r->fmt == VCR_REG_NONE || !(r->cls & mask))
@@ -66,10 +66,7 @@ static void print_regs(struct dump *d, const struct vcr_vcpu_state *st,
 		if (!d->full && !vcr_reg_differs(st, prev, r))
 			continue;
 		if (d->json) {
-			fputs(first ? "" : ",", d->f);
-			vcr_diff_json_string(d->f, r->name);
-			putc(':', d->f);
-			vcr_diff_json_reg(d->f, st, r);
+			vcr_json_reg(&d->j, r->name, st, r);
 		} else {
 			vcr_reg_format(st, r, val, sizeof(val));
 			int w = (int)(strlen(r->name) + strlen(val) + 3);
@@ -84,7 +81,7 @@ static void print_regs(struct dump *d, const struct vcr_vcpu_state *st,
 		first = false;
 	}
 	if (d->json)
-		putc('}', d->f);
+		vcr_json_end(&d->j);
 	else if (!first)
 		putc('\n', d->f);
 }
@@ -108,210 +105,222 @@ static void hex(FILE *f, const uint8_t *p, uint64_t n)
 
 /* ------------------------------------------------------------- records */
 
-static void json_seq(struct dump *d, const struct vcr_record *rec)
+/* Records that belong to one vCPU. */
+static bool per_vcpu(uint32_t type)
 {
-	fprintf(d->f, "{\"type\":\"%s\",\"seq\":", vcr_rec_type_name(rec->type));
-	if (rec->seq == UINT64_MAX)
-		fputs("null", d->f);
-	else
-		fprintf(d->f, "%llu", (unsigned long long)rec->seq);
+	return type == VCR_REC_EXIT || type == VCR_REC_INPUT || type == VCR_REC_SET_STATE ||
+	       type == VCR_REC_INJECT;
 }
 
-static void dump_exit(struct dump *d, const struct vcr_record *rec)
+static uint32_t input_shown(const struct vcr_record *rec)
+{
+	return rec->u.input.len > VCR_EXIT_DATA_MAX ? VCR_EXIT_DATA_MAX : rec->u.input.len;
+}
+
+static uint64_t mem_shown(const struct vcr_record *rec)
+{
+	return rec->u.mem.len < DUMP_MEM_SHOWN ? rec->u.mem.len : DUMP_MEM_SHOWN;
+}
+
+static const char *inject_kind(uint32_t kind)
+{
+	return kind == VCR_INJECT_NMI ? "nmi" : kind == VCR_INJECT_IRQ ? "irq" : "unknown";
+}
+
+/* The object of any record: type, seq (null before the first exit), vCPU. */
+static void json_record(struct dump *d, const struct vcr_record *rec)
+{
+	struct vcr_json *j = &d->j;
+	char buf[64];
+
+	vcr_json_obj(j, NULL);
+	vcr_json_str(j, "type", vcr_rec_type_name(rec->type));
+	if (rec->seq == UINT64_MAX)
+		vcr_json_null(j, "seq");
+	else
+		vcr_json_u64(j, "seq", rec->seq);
+	if (per_vcpu(rec->type))
+		vcr_json_u64(j, "vcpu", rec->vcpu);
+	switch (rec->type) {
+	case VCR_REC_EXIT: {
+		const struct vcr_vcpu_state *st = &rec->u.exit.state;
+		vcr_json_u64(j, "vcpu_exit", rec->vcpu_exit);
+		vcr_json_exit(j, &rec->u.exit.exit, VCR_EXIT_DATA_MAX);
+		vcr_json_hex64(j, "rip", st->regs.rip);
+		vcr_json_u64(j, "valid", rec->u.exit.valid);
+		print_regs(d, st, &d->prev[rec->vcpu], VCR_CLASS_ALL, "");
+		break;
+	}
+	case VCR_REC_INPUT:
+		vcr_json_str(j, "kind", vcr_input_kind_name(rec->u.input.kind));
+		vcr_json_u64(j, "len", rec->u.input.len);
+		vcr_json_hexbytes(j, "data", rec->u.input.data, input_shown(rec));
+		break;
+	case VCR_REC_SET_STATE: {
+		unsigned dirty = rec->u.set_state.dirty & VCR_CLASS_ALL;
+		vcr_json_arr(j, "dirty");
+		for (unsigned c = VCR_CLASS_REGS; c <= VCR_CLASS_EVENTS; c <<= 1)
+			if (dirty & c)
+				vcr_json_str(j, NULL, class_names(c, buf, sizeof(buf)));
+		vcr_json_end(j);
+		print_regs(d, &rec->u.set_state.state, &d->prev[rec->vcpu], dirty, "");
+		break;
+	}
+	case VCR_REC_INJECT:
+		vcr_json_str(j, "kind", inject_kind(rec->u.inject.kind));
+		vcr_json_u64(j, "vector", rec->u.inject.vector);
+		break;
+	case VCR_REC_MEM_WRITE:
+	case VCR_REC_MEM_PAGES:
+		vcr_json_hex64(j, "gpa", rec->u.mem.gpa);
+		vcr_json_u64(j, "len", rec->u.mem.len);
+		vcr_json_hexbytes(j, "head", rec->u.mem.data,
+				  rec->u.mem.data ? mem_shown(rec) : 0);
+		break;
+	case VCR_REC_MARKER:
+		vcr_json_str(j, "text", rec->u.marker.text);
+		break;
+	case VCR_REC_END:
+		vcr_json_str(j, "how", vcr_end_how_name(rec->u.end.how));
+		vcr_json_i64(j, "status", rec->u.end.status);
+		vcr_json_str(j, "msg", rec->u.end.msg ? rec->u.end.msg : "");
+		break;
+	default:
+		break;
+	}
+	vcr_json_end(j);
+}
+
+static void text_exit(struct dump *d, const struct vcr_record *rec)
 {
 	const struct vcr_exit *e = &rec->u.exit.exit;
 	const struct vcr_vcpu_state *st = &rec->u.exit.state;
-	const struct vcr_vcpu_state *prev = &d->prev[rec->vcpu];
+	char pay[512];
+	const char *name = vcr_exit_reason_name(e->reason);
 
-	if (d->json) {
-		json_seq(d, rec);
-		fprintf(d->f, ",\"vcpu\":%u,\"vcpu_exit\":%llu", rec->vcpu,
-			(unsigned long long)rec->vcpu_exit);
-		vcr_diff_json_exit(d->f, e, VCR_EXIT_DATA_MAX);
-		fprintf(d->f, ",\"rip\":\"0x%llx\",\"valid\":%u", (unsigned long long)st->regs.rip,
-			rec->u.exit.valid);
-		print_regs(d, st, prev, VCR_CLASS_ALL, "");
-		fputs("}\n", d->f);
-	} else {
-		char pay[512];
-		const char *name = vcr_exit_reason_name(e->reason);
-		vcr_exit_format(e, pay, sizeof(pay));
-		fprintf(d->f, "#%llu vcpu %u exit %llu: ", (unsigned long long)rec->seq, rec->vcpu,
-			(unsigned long long)rec->vcpu_exit);
-		if (name)
-			fputs(name, d->f);
-		else
-			fprintf(d->f, "reason %u", e->reason);
-		fprintf(d->f, "%s%s rip=0x%llx\n", pay[0] ? " " : "", pay,
-			(unsigned long long)st->regs.rip);
-		print_regs(d, st, prev, VCR_CLASS_ALL, "    ");
-	}
-	d->prev[rec->vcpu] = *st;
+	vcr_exit_format(e, pay, sizeof(pay));
+	fprintf(d->f, "#%llu vcpu %u exit %llu: ", (unsigned long long)rec->seq, rec->vcpu,
+		(unsigned long long)rec->vcpu_exit);
+	if (name)
+		fputs(name, d->f);
+	else
+		fprintf(d->f, "reason %u", e->reason);
+	fprintf(d->f, "%s%s rip=0x%llx\n", pay[0] ? " " : "", pay,
+		(unsigned long long)st->regs.rip);
+	print_regs(d, st, &d->prev[rec->vcpu], VCR_CLASS_ALL, "    ");
 }
 
-static void dump_other(struct dump *d, const struct vcr_record *rec)
+static void text_other(struct dump *d, const struct vcr_record *rec)
 {
 	FILE *f = d->f;
 	char buf[64];
 
-	if (d->json) {
-		json_seq(d, rec);
-		if (rec->type == VCR_REC_INPUT || rec->type == VCR_REC_SET_STATE ||
-		    rec->type == VCR_REC_INJECT)
-			fprintf(f, ",\"vcpu\":%u", rec->vcpu);
-	} else {
-		fprintf(f, "  %s", vcr_rec_type_name(rec->type));
-		if (rec->type == VCR_REC_INPUT || rec->type == VCR_REC_SET_STATE ||
-		    rec->type == VCR_REC_INJECT)
-			fprintf(f, " vcpu %u", rec->vcpu);
-		fputs(":", f);
-	}
+	fprintf(f, "  %s", vcr_rec_type_name(rec->type));
+	if (per_vcpu(rec->type))
+		fprintf(f, " vcpu %u", rec->vcpu);
+	fputs(":", f);
 	switch (rec->type) {
-	case VCR_REC_INPUT: {
-		uint32_t n = rec->u.input.len > VCR_EXIT_DATA_MAX ? VCR_EXIT_DATA_MAX : rec->u.input.len;
-		fprintf(f, d->json ? ",\"kind\":\"%s\",\"len\":%u,\"data\":\"" : " %s len=%u data=",
-			vcr_diff_input_kind_name(rec->u.input.kind), rec->u.input.len);
-		hex(f, rec->u.input.data, n);
-		fputs(d->json ? "\"}\n" : "\n", f);
+	case VCR_REC_INPUT:
+		fprintf(f, " %s len=%u data=", vcr_input_kind_name(rec->u.input.kind),
+			rec->u.input.len);
+		hex(f, rec->u.input.data, input_shown(rec));
+		fputs("\n", f);
 		break;
-	}
 	case VCR_REC_SET_STATE: {
 		unsigned dirty = rec->u.set_state.dirty & VCR_CLASS_ALL;
-		struct vcr_vcpu_state *prev = &d->prev[rec->vcpu];
-		if (d->json) {
-			fputs(",\"dirty\":[", f);
-			bool first = true;
-			for (unsigned c = VCR_CLASS_REGS; c <= VCR_CLASS_EVENTS; c <<= 1)
-				if (dirty & c) {
-					fprintf(f, "%s\"%s\"", first ? "" : ",", class_names(c, buf, sizeof(buf)));
-					first = false;
-				}
-			putc(']', f);
-			print_regs(d, &rec->u.set_state.state, prev, dirty, "");
-			fputs("}\n", f);
-		} else {
-			fprintf(f, " dirty=%s\n", class_names(dirty, buf, sizeof(buf)));
-			print_regs(d, &rec->u.set_state.state, prev, dirty, "    ");
-		}
-		/* The next exit's changes are against what the VMM loaded. */
-		vcr_state_copy(prev, &rec->u.set_state.state, dirty);
+		fprintf(f, " dirty=%s\n", class_names(dirty, buf, sizeof(buf)));
+		print_regs(d, &rec->u.set_state.state, &d->prev[rec->vcpu], dirty, "    ");
 		break;
 	}
-	case VCR_REC_INJECT: {
-		const char *k = rec->u.inject.kind == VCR_INJECT_NMI ? "nmi" :
-				rec->u.inject.kind == VCR_INJECT_IRQ ? "irq" : "unknown";
-		fprintf(f, d->json ? ",\"kind\":\"%s\",\"vector\":%u}\n" : " %s vector=%u\n", k,
-			rec->u.inject.vector);
+	case VCR_REC_INJECT:
+		fprintf(f, " %s vector=%u\n", inject_kind(rec->u.inject.kind), rec->u.inject.vector);
 		break;
-	}
 	case VCR_REC_MEM_WRITE:
 	case VCR_REC_MEM_PAGES: {
-		uint64_t n = rec->u.mem.len < DUMP_MEM_SHOWN ? rec->u.mem.len : DUMP_MEM_SHOWN;
-		fprintf(f, d->json ? ",\"gpa\":\"0x%llx\",\"len\":%llu,\"head\":\"" :
-				     " gpa=0x%llx len=%llu data=",
-			(unsigned long long)rec->u.mem.gpa, (unsigned long long)rec->u.mem.len);
+		uint64_t n = mem_shown(rec);
+		fprintf(f, " gpa=0x%llx len=%llu data=", (unsigned long long)rec->u.mem.gpa,
+			(unsigned long long)rec->u.mem.len);
 		if (rec->u.mem.data)
 			hex(f, rec->u.mem.data, n);
-		if (d->json)
-			fputs("\"}\n", f);
-		else
-			fputs(n < rec->u.mem.len ? "...\n" : "\n", f);
+		fputs(n < rec->u.mem.len ? "...\n" : "\n", f);
 		break;
 	}
 	case VCR_REC_MARKER:
-		fputs(d->json ? ",\"text\":" : " ", f);
-		vcr_diff_json_string(f, rec->u.marker.text);
-		fputs(d->json ? "}\n" : "\n", f);
+		fputs(" ", f);
+		vcr_json_quote(f, rec->u.marker.text);
+		fputs("\n", f);
 		break;
 	case VCR_REC_END:
-		if (d->json) {
-			fprintf(f, ",\"how\":\"%s\",\"status\":%d,\"msg\":",
-				vcr_end_how_name(rec->u.end.how), rec->u.end.status);
-			vcr_diff_json_string(f, rec->u.end.msg ? rec->u.end.msg : "");
-			fputs("}\n", f);
-		} else {
-			fprintf(f, " %s status=%d", vcr_end_how_name(rec->u.end.how),
-				rec->u.end.status);
-			if (rec->u.end.msg && rec->u.end.msg[0]) {
-				fputs(" msg=", f);
-				vcr_diff_json_string(f, rec->u.end.msg);
-			}
-			putc('\n', f);
+		fprintf(f, " %s status=%d", vcr_end_how_name(rec->u.end.how), rec->u.end.status);
+		if (rec->u.end.msg && rec->u.end.msg[0]) {
+			fputs(" msg=", f);
+			vcr_json_quote(f, rec->u.end.msg);
 		}
+		putc('\n', f);
 		break;
 	default:
-		fputs(d->json ? "}\n" : "\n", f);
+		fputs("\n", f);
 		break;
 	}
+}
+
+/* What the next exit of the record's vCPU is shown against: the state at
+ * its previous exit, with what the VMM loaded since. */
+static void track_state(struct dump *d, const struct vcr_record *rec)
+{
+	if (rec->type == VCR_REC_EXIT)
+		d->prev[rec->vcpu] = rec->u.exit.state;
+	else if (rec->type == VCR_REC_SET_STATE)
+		vcr_state_copy(&d->prev[rec->vcpu], &rec->u.set_state.state,
+			       rec->u.set_state.dirty);
+}
+
+static void dump_record(struct dump *d, const struct vcr_record *rec)
+{
+	if (d->json)
+		json_record(d, rec);
+	else if (rec->type == VCR_REC_EXIT)
+		text_exit(d, rec);
+	else
+		text_other(d, rec);
+	track_state(d, rec);
 }
 
 /* --------------------------------------------------------------- main */
 
-static int parse_u64(const char *s, uint64_t *v)
+static int dump_opt(void *ctx, int val, const char *arg)
 {
-	char *end;
-	errno = 0;
-	*v = strtoull(s, &end, 0);
-	return errno || !*s || *end || s[0] == '-' ? -1 : 0;
+	struct dump *d = ctx;
+	(void)arg;
+	if (val == 'F')
+		d->full = true;
+	return 0;
 }
 
 static int cmd_dump(int argc, char **argv)
 {
-	static const struct option lo[] = {
-		{ "from", 1, 0, 'f' }, { "to", 1, 0, 't' }, { "vcpu", 1, 0, 'v' },
-		{ "full", 0, 0, 'F' }, { "json", 0, 0, 'j' }, { "help", 0, 0, 'h' },
-		{ 0, 0, 0, 0 },
+	static const struct option own[] = { { "full", 0, 0, 'F' } };
+	struct dump d = { .f = stdout };
+	const struct cli_cmd cmd = {
+		.name = "dump", .usage = usage, .nargs = 1,
+		.common = CLI_OPT_JSON | CLI_OPT_VCPU | CLI_OPT_RANGE,
+		.own = own, .nown = VCR_ARRAY_SIZE(own), .own_opt = dump_opt, .ctx = &d,
 	};
-	struct dump d = { .f = stdout, .vcpu = UINT32_MAX, .to = UINT64_MAX };
+	struct cli_opts o;
 	struct vcr_reader *r = NULL;
 	struct vcr_record *rec = NULL;
-	struct vcr_err err;
-	uint64_t v = 0;
-	int c, status = 0, nerr = 0;
+	int rc, status = 0;
 
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
-		if (c == 'h') {
-			usage(stdout);
-			return 0;
-		}
-		if (c == '?') {
-			usage(stderr);
-			return 2;
-		}
-		if ((c == 'f' || c == 't' || c == 'v') && parse_u64(optarg, &v)) {
-			fprintf(stderr, "vcr dump: bad number '%s'\n", optarg);
-			return 2;
-		}
-		switch (c) {
-		case 'f': d.from = v; break;
-		case 't': d.to = v; break;
-		case 'v':
-			if (v >= VCR_TRACE_MAX_VCPUS) {
-				fprintf(stderr, "vcr dump: bad --vcpu %llu\n", (unsigned long long)v);
-				return 2;
-			}
-			d.vcpu = (uint32_t)v;
-			break;
-		case 'F': d.full = true; break;
-		case 'j': d.json = true; break;
-		}
-	}
-	if (argc - optind != 1) {
-		usage(stderr);
-		return 2;
-	}
-	if (d.from > d.to) {
-		fprintf(stderr, "vcr dump: --from is after --to\n");
-		return 2;
-	}
+	if ((rc = cli_parse(&cmd, &o, argc, argv)) != CLI_GO_ON)
+		return rc;
+	d.json = o.json;
+	d.vcpu = o.vcpu;
+	d.from = o.from;
+	d.to = o.to;
+	vcr_json_init(&d.j, d.f);
 	const char *path = argv[optind];
-	vcr_err_clear(&err);
-	int rc = vcr_reader_open(&r, path, &err);
-	if (rc < 0) {
-		fprintf(stderr, "vcr dump: %s: %s\n", path, err.msg[0] ? err.msg : strerror(-rc));
+	if (!(r = cli_open_trace("dump", path)))
 		return 2;
-	}
 	d.nvcpus = vcr_reader_info(r)->nvcpus;
 	if (d.nvcpus > VCR_TRACE_MAX_VCPUS)
 		d.nvcpus = VCR_TRACE_MAX_VCPUS;
@@ -344,18 +353,14 @@ static int cmd_dump(int argc, char **argv)
 
 	/* Records up to (and serving) exit `to`; records before the first
 	 * exit (seq UINT64_MAX: loader writes, initial state) come first. */
-	for (;;) {
-		rc = vcr_reader_next(r, rec);
-		if (rc == 0)
-			break;
+	struct cli_read rd = { .r = r };
+	while ((rc = cli_read_next(&rd, rec)) != 0) {
 		if (rc < 0) {
 			const struct vcr_err *re = vcr_reader_error(r);
 			fflush(d.f);
 			fprintf(stderr, "vcr dump: %s: %s (offset %llu)\n", path,
 				re->msg[0] ? re->msg : strerror(-rc), (unsigned long long)re->offset);
 			status = 1;
-			if (++nerr >= DUMP_MAX_ERRORS || rc == -EIO || rc == -ENOMEM)
-				break;
 			continue;	/* the next chunk may be fine */
 		}
 		bool pre = rec->seq == UINT64_MAX;
@@ -365,34 +370,20 @@ static int cmd_dump(int argc, char **argv)
 			continue;
 		if (pre && d.from > 0)
 			continue;
-		if (rec->vcpu >= d.nvcpus && (rec->type == VCR_REC_EXIT ||
-		    rec->type == VCR_REC_INPUT || rec->type == VCR_REC_SET_STATE ||
-		    rec->type == VCR_REC_INJECT)) {
+		if (per_vcpu(rec->type) && rec->vcpu >= d.nvcpus) {
 			fprintf(stderr, "vcr dump: record for vCPU %u of %u\n", rec->vcpu, d.nvcpus);
 			status = 1;
 			continue;
 		}
-		bool per_vcpu = rec->type == VCR_REC_EXIT || rec->type == VCR_REC_INPUT ||
-				rec->type == VCR_REC_SET_STATE || rec->type == VCR_REC_INJECT;
-		if (d.vcpu != UINT32_MAX && per_vcpu && rec->vcpu != d.vcpu) {
-			if (rec->type == VCR_REC_EXIT)
-				d.prev[rec->vcpu] = rec->u.exit.state;
-			else if (rec->type == VCR_REC_SET_STATE)
-				vcr_state_copy(&d.prev[rec->vcpu], &rec->u.set_state.state,
-					       rec->u.set_state.dirty);
-			continue;
-		}
-		if (rec->type == VCR_REC_EXIT)
-			dump_exit(&d, rec);
+		if (d.vcpu != UINT32_MAX && per_vcpu(rec->type) && rec->vcpu != d.vcpu)
+			track_state(&d, rec);
 		else
-			dump_other(&d, rec);
+			dump_record(&d, rec);
 		if (ferror(d.f))
 			break;
 	}
-	if (fflush(d.f) || ferror(d.f)) {
-		fprintf(stderr, "vcr dump: write error\n");
+	if (cli_flush("dump", d.f))
 		status = 2;
-	}
 out:
 	free(rec);
 	free(d.prev);

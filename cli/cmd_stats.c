@@ -1,18 +1,17 @@
 /* cli/cmd_stats.c: `vcr stats FILE`: what a trace holds and how well it
  * compressed. One pass over the records; sizes from the reader's stats. */
 #include <errno.h>
-#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/common.h"
+#include "core/json.h"
 #include "core/state.h"
 #include "formats/trace.h"
 #include "recorder/recorder.h"
-#include "replayer/diff.h"
 
 #define STATS_REASONS 64	/* KVM_EXIT_* values counted by name */
-#define STATS_MAX_ERRORS 64
 #define STATS_MMIO_MAX (1u << 20)	/* distinct MMIO keys tracked */
 
 struct mmio_slot {
@@ -122,21 +121,10 @@ static int top_cmp(const void *a, const void *b)
 	return x->key < y->key ? -1 : x->key > y->key;
 }
 
-/* The n largest of the counted keys, sorted by count then key. */
-static size_t top_ports(const struct stats *s, struct top *out, size_t n)
+/* Sort the k keys counted in `all` (freed here) by count then key, and
+ * keep the n first in out. */
+static size_t top_keep(struct top *all, size_t k, struct top *out, size_t n)
 {
-	size_t k = 0;
-	struct top *all = NULL;
-	size_t m = 0;
-	for (uint32_t i = 0; i < 65536 * 2; i++)
-		if (s->ports[i])
-			m++;
-	all = malloc((m ? m : 1) * sizeof(*all));
-	if (!all)
-		return 0;
-	for (uint32_t i = 0; i < 65536 * 2; i++)
-		if (s->ports[i])
-			all[k++] = (struct top){ i, s->ports[i] };
 	qsort(all, k, sizeof(*all), top_cmp);
 	if (k > n)
 		k = n;
@@ -145,6 +133,23 @@ static size_t top_ports(const struct stats *s, struct top *out, size_t n)
 	return k;
 }
 
+/* The n most used I/O ports (key: port << 1 | out). */
+static size_t top_ports(const struct stats *s, struct top *out, size_t n)
+{
+	size_t k = 0, m = 0;
+	for (uint32_t i = 0; i < 65536 * 2; i++)
+		if (s->ports[i])
+			m++;
+	struct top *all = malloc((m ? m : 1) * sizeof(*all));
+	if (!all)
+		return 0;
+	for (uint32_t i = 0; i < 65536 * 2; i++)
+		if (s->ports[i])
+			all[k++] = (struct top){ i, s->ports[i] };
+	return top_keep(all, k, out, n);
+}
+
+/* The n most used MMIO addresses (key: addr << 1 | write). */
 static size_t top_mmio(const struct stats *s, struct top *out, size_t n)
 {
 	size_t k = 0;
@@ -154,12 +159,14 @@ static size_t top_mmio(const struct stats *s, struct top *out, size_t n)
 	for (uint32_t i = 0; i < s->mmio_cap; i++)
 		if (s->mmio[i].key)
 			all[k++] = (struct top){ s->mmio[i].key - 1, s->mmio[i].count };
-	qsort(all, k, sizeof(*all), top_cmp);
-	if (k > n)
-		k = n;
-	memcpy(out, all, k * sizeof(*all));
-	free(all);
-	return k;
+	return top_keep(all, k, out, n);
+}
+
+static const char *top_direction(bool mmio, uint64_t key)
+{
+	if (mmio)
+		return key & 1 ? "write" : "read";
+	return key & 1 ? "out" : "in";
 }
 
 static void count_record(struct stats *s, const struct vcr_record *rec)
@@ -230,6 +237,21 @@ static int64_t duration_ns(const struct vcr_trace_info *info, const struct stats
 static double pct(uint64_t a, uint64_t b)
 {
 	return b ? 100.0 * (double)a / (double)b : 0.0;
+}
+
+static void text_top(FILE *f, const char *title, const struct top *t, size_t n, bool mmio,
+		     unsigned long ntop, uint64_t exits)
+{
+	if (!n)
+		return;
+	fprintf(f, "%s (top %lu)\n", title, ntop);
+	for (size_t i = 0; i < n; i++) {
+		char k[40];
+		snprintf(k, sizeof(k), mmio ? "0x%llx %s" : "0x%04llx %s",
+			 (unsigned long long)(t[i].key >> 1), top_direction(mmio, t[i].key));
+		fprintf(f, "  %-18s %12llu %6.2f%%\n", k, (unsigned long long)t[i].count,
+			pct(t[i].count, exits));
+	}
 }
 
 static void print_text(FILE *f, const char *path, const struct vcr_trace_info *info,
@@ -321,29 +343,10 @@ static void print_text(FILE *f, const char *path, const struct vcr_trace_info *i
 	for (uint32_t v = 0; v < info->nvcpus && v < VCR_TRACE_MAX_VCPUS; v++)
 		fprintf(f, "  %-18u %12llu %6.2f%%\n", v, (unsigned long long)s->vcpu_exits[v],
 			pct(s->vcpu_exits[v], rs->exits));
-	if (ntp) {
-		fprintf(f, "I/O ports (top %lu)\n", ntop);
-		for (size_t i = 0; i < ntp; i++) {
-			char k[32];
-			snprintf(k, sizeof(k), "0x%04llx %s", (unsigned long long)(tp[i].key >> 1),
-				 tp[i].key & 1 ? "out" : "in");
-			fprintf(f, "  %-18s %12llu %6.2f%%\n", k, (unsigned long long)tp[i].count,
-				pct(tp[i].count, rs->exits));
-		}
-	}
-	if (ntm) {
-		fprintf(f, "MMIO addresses (top %lu)\n", ntop);
-		for (size_t i = 0; i < ntm; i++) {
-			char k[40];
-			snprintf(k, sizeof(k), "0x%llx %s", (unsigned long long)(tm[i].key >> 1),
-				 tm[i].key & 1 ? "write" : "read");
-			fprintf(f, "  %-18s %12llu %6.2f%%\n", k, (unsigned long long)tm[i].count,
-				pct(tm[i].count, rs->exits));
-		}
-		if (s->mmio_untracked)
-			fprintf(f, "  %-18s %12llu\n", "(not tracked)",
-				(unsigned long long)s->mmio_untracked);
-	}
+	text_top(f, "I/O ports", tp, ntp, false, ntop, rs->exits);
+	text_top(f, "MMIO addresses", tm, ntm, true, ntop, rs->exits);
+	if (ntm && s->mmio_untracked)
+		fprintf(f, "  %-18s %12llu\n", "(not tracked)", (unsigned long long)s->mmio_untracked);
 	fprintf(f, "other records\n");
 	for (uint32_t t = VCR_REC_INPUT; t <= VCR_REC_END + 1; t++)
 		if (s->recs[t])
@@ -353,144 +356,138 @@ static void print_text(FILE *f, const char *path, const struct vcr_trace_info *i
 		fprintf(f, "  %-18s %12llu\n", "memory bytes", (unsigned long long)s->mem_bytes);
 }
 
+/* Ports as numbers, MMIO addresses as hex strings. */
+static void json_top(struct vcr_json *j, const char *key, const struct top *t, size_t n,
+		     bool mmio)
+{
+	vcr_json_arr(j, key);
+	for (size_t i = 0; i < n; i++) {
+		vcr_json_obj(j, NULL);
+		if (mmio)
+			vcr_json_hex64(j, "addr", t[i].key >> 1);
+		else
+			vcr_json_u64(j, "port", t[i].key >> 1);
+		vcr_json_str(j, "direction", top_direction(mmio, t[i].key));
+		vcr_json_u64(j, "count", t[i].count);
+		vcr_json_end(j);
+	}
+	vcr_json_end(j);
+}
+
 static void print_json(FILE *f, const char *path, const struct vcr_trace_info *info,
 		       const struct vcr_reader_stats *rs, const struct stats *s,
 		       const struct top *tp, size_t ntp, const struct top *tm, size_t ntm, bool complete)
 {
-	fputs("{\"path\":", f);
-	vcr_diff_json_string(f, path);
-	fputs(",\"tool_version\":", f);
-	vcr_diff_json_string(f, info->tool_version);
-	fprintf(f, ",\"format\":\"%u.%u\",\"kvm_api_version\":%u,\"sync_regs_mask\":%u,"
-		"\"nvcpus\":%u,\"image\":{\"mode\":\"%s\",\"path\":", info->version_major,
-		info->version_minor, info->kvm_api_version, info->sync_regs_mask, info->nvcpus,
-		image_mode_name(info->image_mode));
-	vcr_diff_json_string(f, info->image_path);
-	fprintf(f, ",\"size\":%llu},\"cmdline\":", (unsigned long long)info->image_size);
-	vcr_diff_json_string(f, info->cmdline);
-	fputs(",\"keys\":{", f);
-	for (uint32_t i = 0; i < info->nkv; i++) {
-		fputs(i ? "," : "", f);
-		vcr_diff_json_string(f, info->kv[i].key);
-		putc(':', f);
-		vcr_diff_json_string(f, info->kv[i].value);
-	}
+	struct vcr_json j;
+	char buf[32];
+
+	vcr_json_init(&j, f);
+	vcr_json_obj(&j, NULL);
+	vcr_json_str(&j, "path", path);
+	vcr_json_str(&j, "tool_version", info->tool_version);
+	snprintf(buf, sizeof(buf), "%u.%u", info->version_major, info->version_minor);
+	vcr_json_str(&j, "format", buf);
+	vcr_json_u64(&j, "kvm_api_version", info->kvm_api_version);
+	vcr_json_u64(&j, "sync_regs_mask", info->sync_regs_mask);
+	vcr_json_u64(&j, "nvcpus", info->nvcpus);
+	vcr_json_obj(&j, "image");
+	vcr_json_str(&j, "mode", image_mode_name(info->image_mode));
+	vcr_json_str(&j, "path", info->image_path);
+	vcr_json_u64(&j, "size", info->image_size);
+	vcr_json_end(&j);
+	vcr_json_str(&j, "cmdline", info->cmdline);
+	vcr_json_obj(&j, "keys");
+	for (uint32_t i = 0; i < info->nkv; i++)
+		vcr_json_str(&j, info->kv[i].key, info->kv[i].value);
+	vcr_json_end(&j);
 	int64_t dur = duration_ns(info, s);
-	fputs("},\"duration_ns\":", f);
 	if (dur >= 0)
-		fprintf(f, "%lld", (long long)dur);
+		vcr_json_i64(&j, "duration_ns", dur);
 	else
-		fputs("null", f);
-	fputs(",\"end\":", f);
+		vcr_json_null(&j, "duration_ns");
 	if (s->has_end) {
-		fprintf(f, "{\"how\":\"%s\",\"status\":%d,\"msg\":", vcr_end_how_name(s->end_how),
-			s->end_status);
-		vcr_diff_json_string(f, s->end_msg);
-		putc('}', f);
+		vcr_json_obj(&j, "end");
+		vcr_json_str(&j, "how", vcr_end_how_name(s->end_how));
+		vcr_json_i64(&j, "status", s->end_status);
+		vcr_json_str(&j, "msg", s->end_msg);
+		vcr_json_end(&j);
 	} else {
-		fputs("null", f);
+		vcr_json_null(&j, "end");
 	}
-	fprintf(f, ",\"complete\":%s,\"has_footer\":%s,\"truncated\":%s,\"damaged_chunks\":%llu,"
-		"\"read_errors\":%llu", complete ? "true" : "false", rs->has_footer ? "true" : "false",
-		rs->truncated ? "true" : "false", (unsigned long long)rs->damaged_chunks,
-		(unsigned long long)s->errors);
-	fprintf(f, ",\"file_size\":%llu,\"header_bytes\":%llu,\"chunk_bytes\":%llu,\"chunks\":%llu,"
-		"\"keyframe_bytes\":%llu,\"index_bytes\":%llu,\"raw_bytes\":%llu,\"exits\":%llu,"
-		"\"first_seq\":%llu,\"bytes_per_exit\":%.3f,\"compression_ratio\":%.3f",
-		(unsigned long long)rs->file_size, (unsigned long long)rs->header_bytes,
-		(unsigned long long)rs->chunk_bytes, (unsigned long long)rs->chunks,
-		(unsigned long long)rs->keyframe_bytes, (unsigned long long)rs->index_bytes,
-		(unsigned long long)rs->raw_bytes, (unsigned long long)rs->exits,
-		(unsigned long long)rs->first_seq,
-		rs->exits ? (double)rs->file_size / (double)rs->exits : 0.0,
-		rs->file_size ? (double)rs->raw_bytes / (double)rs->file_size : 0.0);
-	fputs(",\"records\":{", f);
-	bool first = true;
-	for (uint32_t t = VCR_REC_EXIT; t <= VCR_REC_END + 1; t++) {
-		fprintf(f, "%s\"%s\":%llu", first ? "" : ",",
-			t <= VCR_REC_END ? vcr_rec_type_name(t) : "unknown",
-			(unsigned long long)s->recs[t]);
-		first = false;
-	}
-	fputs("},\"exits_by_reason\":{", f);
-	first = true;
+	vcr_json_bool(&j, "complete", complete);
+	vcr_json_bool(&j, "has_footer", rs->has_footer);
+	vcr_json_bool(&j, "truncated", rs->truncated);
+	vcr_json_u64(&j, "damaged_chunks", rs->damaged_chunks);
+	vcr_json_u64(&j, "read_errors", s->errors);
+	vcr_json_u64(&j, "file_size", rs->file_size);
+	vcr_json_u64(&j, "header_bytes", rs->header_bytes);
+	vcr_json_u64(&j, "chunk_bytes", rs->chunk_bytes);
+	vcr_json_u64(&j, "chunks", rs->chunks);
+	vcr_json_u64(&j, "keyframe_bytes", rs->keyframe_bytes);
+	vcr_json_u64(&j, "index_bytes", rs->index_bytes);
+	vcr_json_u64(&j, "raw_bytes", rs->raw_bytes);
+	vcr_json_u64(&j, "exits", rs->exits);
+	vcr_json_u64(&j, "first_seq", rs->first_seq);
+	vcr_json_fixed(&j, "bytes_per_exit",
+		       rs->exits ? (double)rs->file_size / (double)rs->exits : 0.0, 3);
+	vcr_json_fixed(&j, "compression_ratio",
+		       rs->file_size ? (double)rs->raw_bytes / (double)rs->file_size : 0.0, 3);
+	vcr_json_obj(&j, "records");
+	for (uint32_t t = VCR_REC_EXIT; t <= VCR_REC_END + 1; t++)
+		vcr_json_u64(&j, t <= VCR_REC_END ? vcr_rec_type_name(t) : "unknown", s->recs[t]);
+	vcr_json_end(&j);
+	vcr_json_obj(&j, "exits_by_reason");
 	for (uint32_t r = 0; r <= STATS_REASONS; r++) {
 		if (!s->reasons[r])
 			continue;
 		const char *n = r < STATS_REASONS ? vcr_exit_reason_name(r) : "other";
-		char other[32];
 		if (!n) {
-			snprintf(other, sizeof(other), "reason_%u", r);
-			n = other;
+			snprintf(buf, sizeof(buf), "reason_%u", r);
+			n = buf;
 		}
-		fprintf(f, "%s\"%s\":%llu", first ? "" : ",", n, (unsigned long long)s->reasons[r]);
-		first = false;
+		vcr_json_u64(&j, n, s->reasons[r]);
 	}
-	fputs("},\"exits_by_vcpu\":[", f);
+	vcr_json_end(&j);
+	vcr_json_arr(&j, "exits_by_vcpu");
 	for (uint32_t v = 0; v < info->nvcpus && v < VCR_TRACE_MAX_VCPUS; v++)
-		fprintf(f, "%s%llu", v ? "," : "", (unsigned long long)s->vcpu_exits[v]);
-	fputs("],\"top_ports\":[", f);
-	for (size_t i = 0; i < ntp; i++)
-		fprintf(f, "%s{\"port\":%llu,\"direction\":\"%s\",\"count\":%llu}", i ? "," : "",
-			(unsigned long long)(tp[i].key >> 1), tp[i].key & 1 ? "out" : "in",
-			(unsigned long long)tp[i].count);
-	fputs("],\"top_mmio\":[", f);
-	for (size_t i = 0; i < ntm; i++)
-		fprintf(f, "%s{\"addr\":\"0x%llx\",\"direction\":\"%s\",\"count\":%llu}", i ? "," : "",
-			(unsigned long long)(tm[i].key >> 1), tm[i].key & 1 ? "write" : "read",
-			(unsigned long long)tm[i].count);
-	fprintf(f, "],\"memory_bytes\":%llu}\n", (unsigned long long)s->mem_bytes);
+		vcr_json_u64(&j, NULL, s->vcpu_exits[v]);
+	vcr_json_end(&j);
+	json_top(&j, "top_ports", tp, ntp, false);
+	json_top(&j, "top_mmio", tm, ntm, true);
+	vcr_json_u64(&j, "memory_bytes", s->mem_bytes);
+	vcr_json_end(&j);
+}
+
+static int stats_opt(void *ctx, int val, const char *arg)
+{
+	uint64_t v;
+	(void)val;	/* --top is the only one */
+	if (cli_number("stats", "top", arg, 10, 0, 65536 * 2, &v))
+		return -1;
+	*(unsigned long *)ctx = (unsigned long)v;
+	return 0;
 }
 
 static int cmd_stats(int argc, char **argv)
 {
-	static const struct option lo[] = {
-		{ "top", 1, 0, 't' }, { "json", 0, 0, 'j' }, { "help", 0, 0, 'h' }, { 0, 0, 0, 0 },
+	static const struct option own[] = { { "top", 1, 0, 't' } };
+	unsigned long ntop = 10;
+	const struct cli_cmd cmd = {
+		.name = "stats", .usage = usage, .nargs = 1, .common = CLI_OPT_JSON,
+		.own = own, .nown = VCR_ARRAY_SIZE(own), .own_opt = stats_opt, .ctx = &ntop,
 	};
+	struct cli_opts o;
 	struct vcr_reader *r = NULL;
 	struct vcr_record *rec = NULL;
 	struct stats *s = NULL;
 	struct top *tp = NULL, *tm = NULL;
-	struct vcr_err err;
-	bool json = false;
-	unsigned long ntop = 10;
-	int c, status = 2;
+	int rc, status = 2;
 
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
-		switch (c) {
-		case 't': {
-			char *end;
-			errno = 0;
-			ntop = strtoul(optarg, &end, 10);
-			if (errno || !*optarg || *end || optarg[0] == '-' || ntop > 65536 * 2) {
-				fprintf(stderr, "vcr stats: bad --top '%s'\n", optarg);
-				return 2;
-			}
-			break;
-		}
-		case 'j':
-			json = true;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
-		}
-	}
-	if (argc - optind != 1) {
-		usage(stderr);
-		return 2;
-	}
+	if ((rc = cli_parse(&cmd, &o, argc, argv)) != CLI_GO_ON)
+		return rc;
 	const char *path = argv[optind];
-	vcr_err_clear(&err);
-	int rc = vcr_reader_open(&r, path, &err);
-	if (rc < 0) {
-		fprintf(stderr, "vcr stats: %s: %s\n", path, err.msg[0] ? err.msg : strerror(-rc));
+	if (!(r = cli_open_trace("stats", path)))
 		return 2;
-	}
 	s = calloc(1, sizeof(*s));
 	rec = malloc(sizeof(*rec));
 	tp = calloc(ntop ? ntop : 1, sizeof(*tp));
@@ -500,17 +497,13 @@ static int cmd_stats(int argc, char **argv)
 		fprintf(stderr, "vcr stats: out of memory\n");
 		goto out;
 	}
-	for (;;) {
-		rc = vcr_reader_next(r, rec);
-		if (rc == 0)
-			break;
+	struct cli_read rd = { .r = r };
+	while ((rc = cli_read_next(&rd, rec)) != 0) {
 		if (rc < 0) {
 			const struct vcr_err *re = vcr_reader_error(r);
 			if (!s->errors++)
 				snprintf(s->first_error, sizeof(s->first_error), "%s",
 					 re->msg[0] ? re->msg : strerror(-rc));
-			if (s->errors >= STATS_MAX_ERRORS || rc == -EIO || rc == -ENOMEM)
-				break;
 			continue;
 		}
 		count_record(s, rec);
@@ -520,15 +513,13 @@ static int cmd_stats(int argc, char **argv)
 	size_t ntp = top_ports(s, tp, ntop), ntm = top_mmio(s, tm, ntop);
 	bool complete = rs.has_footer && !rs.truncated && !rs.damaged_chunks && !s->errors &&
 			s->has_end;
-	if (json)
+	if (o.json)
 		print_json(stdout, path, vcr_reader_info(r), &rs, s, tp, ntp, tm, ntm, complete);
 	else
 		print_text(stdout, path, vcr_reader_info(r), &rs, s, tp, ntp, tm, ntm, complete, ntop);
 	status = complete ? 0 : 1;
-	if (fflush(stdout) || ferror(stdout)) {
-		fprintf(stderr, "vcr stats: write error\n");
+	if (cli_flush("stats", stdout))
 		status = 2;
-	}
 out:
 	if (s) {
 		free(s->ports);

@@ -116,10 +116,11 @@ enum vcr_inject_kind {
 
 
 /* Stable lower-case names, used by dump, stats, diff, JSON and messages:
- * record types "exit", "input", "set_state", ...; "unknown" for values this
- * vcr does not know. End reasons (enum vcr_end_how, vcr_end_how_name) are in
- * core/end.h. */
+ * record types "exit", "input", "set_state", ...; input kinds "io_in",
+ * "mmio_read"; "unknown" for values this vcr does not know. End reasons
+ * (enum vcr_end_how, vcr_end_how_name) are in core/end.h. */
 const char *vcr_rec_type_name(uint32_t type);
+const char *vcr_input_kind_name(uint32_t kind);
 
 struct vcr_record {
 	uint32_t type;		/* enum vcr_rec_type */

@@ -98,6 +98,15 @@ const char *vcr_rec_type_name(uint32_t type)
 	}
 }
 
+const char *vcr_input_kind_name(uint32_t kind)
+{
+	switch (kind) {
+	case VCR_INPUT_IO_IN: return "io_in";
+	case VCR_INPUT_MMIO_READ: return "mmio_read";
+	default: return "unknown";
+	}
+}
+
 int trf_grow(uint8_t **buf, size_t *cap, size_t need)
 {
 	if (need <= *cap)

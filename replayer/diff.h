@@ -48,7 +48,6 @@
 
 #include <stdbool.h>
 #include <stdint.h>
-#include <stdio.h>
 #include "core/regs.h"
 #include "core/state.h"
 #include "core/util.h"
@@ -198,21 +197,5 @@ int vcr_diff_files(const char *path_a, const char *path_b, const struct vcr_diff
 
 /* Key equality as the aligner uses it (reason, rip, payload key). */
 bool vcr_diff_same_key(const struct vcr_diff_exit *a, const struct vcr_diff_exit *b);
-
-/* ------------------------------------------------- shared text/JSON output
- * dump and diff print exits the same way; these keep them in agreement.
- * The JSON schema is in docs/tools.md. */
-
-/* A JSON string literal with RFC 8259 escaping (s may be NULL: null). */
-void vcr_diff_json_string(FILE *f, const char *s);
-/* JSON members describing exit e, after a leading comma:
- * ,"reason":"IO","reason_code":2,"io":{...},"data":"48" (data: hex of the
- * first `data_shown` bytes, "data_len" if truncated). */
-void vcr_diff_json_exit(FILE *f, const struct vcr_exit *e, uint32_t data_shown);
-/* Register value as JSON string "0x..." (fixed width as vcr_reg_format). */
-void vcr_diff_json_reg(FILE *f, const struct vcr_vcpu_state *st, const struct vcr_reg *r);
-/* Name of an input kind ("io_in", "mmio_read"). Record types and end
- * reasons: vcr_rec_type_name / vcr_end_how_name (formats/trace.h). */
-const char *vcr_diff_input_kind_name(uint32_t kind);
 
 #endif

@@ -12,8 +12,8 @@
 #include <string.h>
 
 #include "core/regs.h"
+#include "core/json.h"
 #include "replayer/cursor.h"
-#include "replayer/diff.h"
 
 int main(int argc, char **argv)
 {
@@ -65,8 +65,10 @@ int main(int argc, char **argv)
 		for (size_t i = 0; i < vcr_nregs; i++) {
 			if (vcr_regs[i].fmt == VCR_REG_NONE)
 				continue;
+			char v[40];
+			vcr_reg_format(&st, &vcr_regs[i], v, sizeof(v));
 			printf("%s\"%s\":", first ? "" : ",", vcr_regs[i].name);
-			vcr_diff_json_reg(stdout, &st, &vcr_regs[i]);
+			vcr_json_quote(stdout, v);
 			first = 0;
 		}
 		printf("}}\n");

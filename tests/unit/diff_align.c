@@ -1,8 +1,8 @@
 /*
  * diff_align: the diff engine (replayer/diff.h) on synthetic exit sequences:
  * identical runs, inserted/deleted/replaced stretches and realignment,
- * register and input differences, --ignore, --all, unalignable tails, runs
- * of unequal length, and the shared JSON string escaping.
+ * register and input differences, --ignore, --all, unalignable tails, and
+ * runs of unequal length. (JSON escaping: tests/unit/json_writer.c.)
  *
  * The synthetic source rebuilds every exit into one buffer that the next
  * call overwrites, as the trace reader does, so an engine that kept a
@@ -220,7 +220,7 @@ int main(void)
 	struct got g;
 	struct vcr_err err;
 
-	tap_plan(45);
+	tap_plan(43);
 
 	/* 1: identical runs */
 	vcr_diff_opts_init(&o);
@@ -404,24 +404,6 @@ int main(void)
 	o.window = 0;
 	free(b);
 	b = make_run(N);
-
-	/* 16: JSON string escaping */
-	{
-		char *buf = NULL;
-		size_t len = 0;
-		FILE *f = open_memstream(&buf, &len);
-		vcr_diff_json_string(f, "a\"b\\c\n\x01\xc3\xa9\xff\xc3(\xed\xa0\x80\xf0\x9f\x98\x80");
-		fclose(f);
-		tap_ok(!strcmp(buf, "\"a\\\"b\\\\c\\n\\u0001\xc3\xa9\\u00ff\\u00c3(\\u00ed\\u00a0\\u0080\xf0\x9f\x98\x80\""),
-		       "JSON escaping: quotes, backslash, control bytes; valid UTF-8 kept, "
-		       "stray bytes and surrogates escaped: %s", buf);
-		free(buf);
-		f = open_memstream(&buf, &len);
-		vcr_diff_json_string(f, NULL);
-		fclose(f);
-		tap_ok(!strcmp(buf, "null"), "JSON null string");
-		free(buf);
-	}
 
 	/* 17: exits with the same key compare their OUT data */
 	free(b);
