@@ -2,7 +2,9 @@
 # Self-test of tests/nested/kvm-run (TAP), run by tests/run as a host test.
 # Two boots: a batch (statuses 0-255, signals, timeout, output, environment,
 # working directory, writes back to L0) and a single command serving a TCP
-# port that a client here reaches through --forward.
+# port that a client here reaches through --forward. Then tests/run's KVM
+# flavours: selection (--flavour, VCR_KVM_FLAVOURS), the report format, and
+# its grading of tests/kvm/known-failures entries (XFAIL, stale entries).
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 K=${VCR_KVM_RUN:-$here/kvm-run}
@@ -21,7 +23,7 @@ is() {  # got want description
     [ "$1" = "$2" ] || echo "#   expected '$2', got '$1'"
 }
 
-echo 1..16
+echo 1..29
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 cd "$tmp" || exit 1     # a working directory under /tmp is writable in L1
@@ -116,4 +118,89 @@ st=$?
 [ $st = 125 ] && grep -q -- '--total-timeout' total.err
 ok $? "an exceeded --total-timeout stops the run with status 125 and says why"
 [ $st = 125 ] || { echo "#   status $st"; sed 's/^/#   /' total.err; }
+
+# ---- tests/run: KVM flavours ------------------------------------------------
+R=$(cd "$here/.." && pwd)/run
+B=${VCR_BUILD:-$(cd "$here/../.." && pwd)/build}
+nkvm=$(ls "$here/../kvm" | grep -c -E '\.(c|sh)$')
+# This machine's flavour, found here independently of tests/run.
+direct=
+if (exec 3<>/dev/kvm) 2>/dev/null; then
+    direct=direct-kvm
+    for m in kvm_pvm kvm_intel kvm_amd; do
+        [ -d /sys/module/$m ] && { direct=direct-$m; break; }
+    done
+fi
+echo "# direct flavour here: ${direct:-none}"
+"$R" --build "$B" --kvm --list --flavour nested >list.n 2>&1
+is "$(grep -c '^kvm   \[nested-kvm_amd\] ' list.n)/$(wc -l <list.n)" "$nkvm/$nkvm" \
+    "run --flavour nested: each KVM test once, as [nested-kvm_amd]"
+VCR_KVM_FLAVOURS=nested "$R" --build "$B" --kvm --list >list.e 2>&1
+cmp -s list.n list.e
+ok $? "run: VCR_KVM_FLAVOURS=nested selects as --flavour nested does"
+"$R" --build "$B" --list --flavour bogus >/dev/null 2>bogus.err
+st=$?
+[ $st = 2 ] && grep -q "flavour must be nested, direct or all" bogus.err
+ok $? "run --flavour bogus: refused (status 2, says why)"
+if [ -n "$direct" ]; then
+    "$R" --build "$B" --kvm --list --flavour direct >list.d 2>&1
+    is "$(grep -c "^kvm   \[$direct\] " list.d)/$(wc -l <list.d)" "$nkvm/$nkvm" \
+        "run --flavour direct: each KVM test once, as [$direct]"
+    "$R" --build "$B" --kvm --list --flavour all >list.a 2>&1
+    is "$(sort list.a | tr '\n' '|')" "$(cat list.n list.d | sort | tr '\n' '|')" \
+        "run --flavour all: both flavours where both exist"
+    "$R" --build "$B" --kvm --flavour direct sync_regs_test >sync.out 2>&1
+    st=$?
+    np=$(grep -c "^PASS \[$direct\] ${B#"$(cd "$here/../.." && pwd)/"}/tests/kvm/sync_regs_test: " sync.out)
+    [ $st = 0 ] && [ "$np" -gt 0 ] &&
+        grep -qx "# flavour $direct: $np passed, 0 failed, 0 xfail, 0 skipped, [0-9.]* s" sync.out &&
+        grep -qx "$np passed, 0 failed" sync.out
+    ok $? "run --flavour direct: 'PASS [$direct] FILE: ...' lines, the flavour's summary, the last line"
+    [ $st = 0 ] || sed 's/^/#   /' sync.out | tail -n 20
+else
+    for d in "--flavour direct lists" "--flavour all lists" "--flavour direct runs"; do
+        n=$((n + 1)); echo "ok $n # SKIP $d: no /dev/kvm here"
+    done
+fi
+
+# Grading, on made-up output (tests/run loaded as a module).
+cat >known <<'EOF2'
+# comment
+direct-x* tests/kvm/t.sh "second point" a bug
+direct-x* tests/kvm/t.sh "no such point" fixed long ago
+nested-* tests/kvm/t.sh "first" only nested
+not a valid line
+EOF2
+cat >grade.py <<'EOF2'
+import importlib.machinery, importlib.util, sys
+loader = importlib.machinery.SourceFileLoader("tests_run", sys.argv[1])
+spec = importlib.util.spec_from_loader("tests_run", loader)
+r = importlib.util.module_from_spec(spec)
+loader.exec_module(r)
+known, bad = r.load_known(sys.argv[2])
+print("bad %d" % len(bad))
+def case(name, stdout, status, flavour="direct-xyz"):
+    t = r.Test("kvm", "tests/kvm/t.sh", ["true"], flavour=flavour)
+    t.stdout, t.status = stdout, status
+    r.grade(t, known)
+    print("%s %d/%d/%d/%d" % (name, t.passed, t.failed, t.xfailed, t.skipped))
+    for l in t.lines:
+        print(name + "| " + l)
+case("a", "1..3\nok 1 - first\nnot ok 2 - second point\nnot ok 3 - third\n", 1)
+case("b", "1..2\nok 1 - first\nnot ok 2 - second point\n", 1)
+case("c", "1..2\nok 1 - first\nok 2 - second point\n", 0)
+case("d", "1..2\nnot ok 1 - first point\nnot ok 2 - second point\n", 1, flavour="nested-kvm_amd")
+EOF2
+$py grade.py "$R" known >grade.out 2>&1
+is "$(sed -n 's/^bad //p' grade.out)" 1 "run: a malformed known-failures line is found"
+is "$(sed -n 's/^a //p' grade.out)" "1/2/1/0" "run: a known failing point is XFAIL (counted apart); another failing point and the stale entry FAIL"
+grep -q '^a| XFAIL \[direct-xyz\] tests/kvm/t.sh: second point (known failure, .*known:2: a bug)$' grade.out
+ok $? "run: the XFAIL line names flavour, test, point, entry and reason"
+grep -q '^a| FAIL \[direct-xyz\] tests/kvm/t.sh: known failure "no such point" did not fail' grade.out
+ok $? "run: an entry that no longer fails is a FAIL"
+is "$(sed -n 's/^b //p' grade.out)/$(grep -c '^b| FAIL .*exited with status' grade.out)" "1/1/1/0/0" \
+    "run: a test failing only in known points: no extra FAIL for its status"
+is "$(grep -c '^c| FAIL .*did not fail' grade.out)" 2 "run: both entries of a passing test are stale"
+is "$(sed -n 's/^d //p' grade.out)" "0/1/1/0" "run: entries apply to their own flavour only"
+[ $failed = 0 ] || sed 's/^/#   /' grade.out
 exit $failed
