@@ -259,6 +259,13 @@ int vmm_load(struct vmm *vm, struct vcr_err *err);
  *               thread).
  *   inject      every interrupt/NMI the VMM injects (none today; kept so a
  *               recorder handles it when devices with interrupts arrive).
+ *   irq_line    every change of an interrupt line the VMM drives into the
+ *               in-kernel irqchip (KVM_IRQ_LINE { gsi, level }), after the
+ *               ioctl succeeded. Interrupts the irqchip then delivers are not
+ *               exits; this is what a reader can see of them. vcpu: the vCPU
+ *               whose exit the device was serving when it changed the line
+ *               (ordered after that exit), or VMM_NO_VCPU from any other
+ *               thread (the UART's input thread, a timer).
  *   end         exactly once, when the run has ended and before vmm_run
  *               returns (all vCPU threads joined): how (enum vcr_end_how),
  *               status (guest's byte, signal number...), msg for humans.
@@ -270,6 +277,7 @@ struct vmm_observer {
 	void (*mem_write)(void *ctx, uint32_t vcpu, uint64_t gpa, const void *data,
 			  uint64_t len);
 	void (*inject)(void *ctx, uint32_t vcpu, uint32_t kind, uint32_t vector);
+	void (*irq_line)(void *ctx, uint32_t vcpu, uint32_t gsi, uint32_t level);
 	void (*end)(void *ctx, uint32_t how, int32_t status, const char *msg);
 };
 /* Copies *obs (NULL removes). Before vmm_load / vmm_run. */
