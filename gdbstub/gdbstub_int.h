@@ -76,12 +76,19 @@ struct gdbstub_out {
  * and checks every length itself: nothing trusts the peer. */
 typedef int (*gdbstub_handler_fn)(struct gdbstub *g, const char *a, const char *end);
 
-/* session.c */
+/* target.c */
 unsigned gdbstub_nthreads(struct gdbstub *g);
 /* The target's state of `thread`, zeroed first; avail may be NULL. */
 int gdbstub_get_state(struct gdbstub *g, unsigned thread, struct vcr_vcpu_state *st,
 		      unsigned *avail);
-/* Frame p as one packet into g->out (kept for a '-' in ack mode). */
+void gdbstub_tlb_flush(struct gdbstub *g);
+/* Read or write guest-virtual memory of the Hg thread: bytes transferred
+ * (short at the first untranslatable or unavailable byte), or -errno if not
+ * even the first byte could be. */
+ssize_t gdbstub_mem_access(struct gdbstub *g, uint64_t va, uint8_t *buf, size_t len,
+			   bool write);
+
+/* wire.c: frame p as one packet into g->out (kept for a '-' in ack mode). */
 void gdbstub_send_packet(struct gdbstub *g, const void *p, size_t len);
 
 static inline int gdbstub_reply_str(struct gdbstub *g, const char *s)
@@ -117,7 +124,6 @@ int gdbstub_cmd_read_reg(struct gdbstub *g, const char *a, const char *end);
 int gdbstub_cmd_write_reg(struct gdbstub *g, const char *a, const char *end);
 
 /* memory.c */
-void gdbstub_tlb_flush(struct gdbstub *g);
 int gdbstub_cmd_read_mem(struct gdbstub *g, const char *a, const char *end);
 int gdbstub_cmd_read_mem_bin(struct gdbstub *g, const char *a, const char *end);
 int gdbstub_cmd_write_mem(struct gdbstub *g, const char *a, const char *end);

@@ -1,40 +1,13 @@
 /* gdbstub/session.c: one gdb session's state and its life: gdbstub_new and
  * gdbstub_free, the byte feed (framing events from rsp.h: acks, nacks,
- * interrupts, bad packets, packets to dispatch), reply framing with the copy
- * kept for a '-', and collecting a stop while the target runs. */
+ * interrupts, bad packets, packets to dispatch) and collecting a stop while
+ * the target runs. Outgoing framing is wire.c's, the target's state and
+ * memory target.c's. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "gdbstub/gdbstub_int.h"
-
-unsigned gdbstub_nthreads(struct gdbstub *g)
-{
-	unsigned n = g->ops->nthreads(g->t);
-	return n ? n : 1;
-}
-
-int gdbstub_get_state(struct gdbstub *g, unsigned thread, struct vcr_vcpu_state *st,
-		      unsigned *avail)
-{
-	unsigned a = 0;
-	memset(st, 0, sizeof(*st));
-	int rc = g->ops->get_state(g->t, thread, st, &a);
-	if (avail)
-		*avail = a;
-	return rc;
-}
-
-void gdbstub_send_packet(struct gdbstub *g, const void *p, size_t len)
-{
-	size_t start = g->out.len;
-
-	rsp_put_packet(&g->out, p, len);
-	if (!g->noack && !g->out.failed) {
-		rsp_buf_reset(&g->last);
-		rsp_buf_put(&g->last, g->out.data + start, g->out.len - start);
-	}
-}
 
 int gdbstub_new(struct gdbstub **out, const struct gdbstub_target_ops *ops, void *t,
 		unsigned flags)

@@ -138,11 +138,6 @@ void vcr_recorder_end(struct vcr_recorder *r, uint32_t how, int32_t status,
 	pthread_mutex_unlock(&r->lock);
 }
 
-int vcr_recorder_error(const struct vcr_recorder *r)
-{
-	return __atomic_load_n(&r->error, __ATOMIC_ACQUIRE);
-}
-
 int vcr_recorder_close(struct vcr_recorder *r, struct vcr_recorder_summary *sum)
 {
 	struct vcr_recorder_summary local;

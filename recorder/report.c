@@ -1,7 +1,8 @@
 /*
- * recorder/report.c: what the recorder tells about a run: the counters
- * (vcr_recorder_get_stats while running, the summary close fills) and the
- * end-of-run line (vcr_recorder_summary_format).
+ * recorder/report.c: what the recorder tells about a run: its error
+ * (vcr_recorder_error), the counters (vcr_recorder_get_stats while running,
+ * the summary close fills) and the end-of-run line
+ * (vcr_recorder_summary_format).
  */
 #include "recorder/internal.h"
 
@@ -10,6 +11,11 @@
 #include <string.h>
 
 /* A ring's producer-side counters (its producer updates them as it runs). */
+int vcr_recorder_error(const struct vcr_recorder *r)
+{
+	return __atomic_load_n(&r->error, __ATOMIC_ACQUIRE);
+}
+
 static void rec_add_ring_counters(struct vcr_recorder_summary *s, const struct vcr_ring *g)
 {
 	s->stalls += __atomic_load_n(&g->stalls, __ATOMIC_RELAXED);
