@@ -1,4 +1,15 @@
-/* formats/trace_writer.c: the trace writer (see trace.h, docs/format.md). */
+/* formats/trace_writer.c: the trace writer (see trace.h, docs/format.md).
+ *
+ * Why one file of this size: one concern, turning records into a trace
+ * file, and one state all of it shares (struct vcr_writer: the per-vCPU
+ * states deltas are taken against, the open chunk's buffers, the index the
+ * footer writes). Inside, in the order a trace is written:
+ *   header   the versioned header and its fields (layout, KVM, CPUID,
+ *            memory layout, image)
+ *   chunks   when a chunk ends (exit count, compressed-size target, probe
+ *            of the ratio), keyframes, zstd, payload hashes, ring mode
+ *   records  record encoding (XOR deltas against each vCPU's last state,
+ *            exit payloads), append, flush, the footer and close */
 #include "formats/trace.h"
 #include "formats/trace_fmt.h"
 

@@ -1,4 +1,19 @@
-/* replayer/diff.c: per-vCPU exit alignment and comparison (see diff.h). */
+/* replayer/diff.c: per-vCPU exit alignment and comparison (see diff.h).
+ *
+ * Why one file of this size: one concern, finding where two runs differ,
+ * and one state the parts share (struct vcr_diff: the options, both sides'
+ * item windows, the per-vCPU results). Inside, in the order data flows:
+ *   options      --ignore parsing, the register mask
+ *   hashing      an exit's identity (reason, rip, port/address) for alignment
+ *   items        an exit and its state as the engine compares them
+ *   one side     a side's bounded window of items per vCPU
+ *   engine       alignment with a bounded lookahead: equal, differing,
+ *                inserted and deleted stretches, reported through callbacks
+ *   trace source items from a trace reader (states by delta, damage noted)
+ *   reader thread  each side decoded on its own thread, handed over in
+ *                batches, so decoding overlaps comparison
+ * The engine is fed items by the source alone; tests drive it with items
+ * made by hand (tests/unit/diff_align.c). */
 #include "replayer/diff.h"
 
 #include <errno.h>
