@@ -97,8 +97,11 @@ check "rdtsc64: --resync corrects through regs only (sregs flagged once: the ini
 # Each vCPU's last exit is KVM_EXIT_INTR (the kick that stopped it): a kick
 # between two KVM_RUNs is reproduced exactly, one that landed in the middle
 # of guest code is not. Verify must then name an INTR exit, nothing else.
-timeout 60 "$vcr" run --record "$tmp/spin.vcr" -c 2 "$g/spin64.elf" >/dev/null 2>&1 </dev/null &
+timeout 300 "$vcr" run --record "$tmp/spin.vcr" -c 2 "$g/spin64.elf" >/dev/null 2>&1 </dev/null &
 pid=$!
+# SIGTERM once the guest runs (the trace exists), not after a fixed delay: a
+# sanitizer build on a loaded nested L1 takes seconds to get that far.
+for _ in $(seq 600); do [ -s "$tmp/spin.vcr" ] && break; sleep 0.2; done
 sleep 2
 kill -TERM $pid
 wait $pid
