@@ -6,7 +6,7 @@
 #   make demo         record the sample guest on KVM and print the trace summary
 #   make bench        run every benchmark in bench/ (prints "name value unit")
 #   make fuzz         build the libFuzzer targets (clang) and run each briefly
-#   make install      PREFIX=/usr/local DESTDIR=
+#   make install      PREFIX=/usr/local DESTDIR= (pkg/module.mk; make uninstall)
 #   make deps         install build/test dependencies (idempotent, quick)
 #   V=1               show commands
 
@@ -42,7 +42,7 @@ Q := @
 endif
 
 .DEFAULT_GOAL := all
-.PHONY: all check check-san demo bench fuzz install clean deps
+.PHONY: all check check-san demo bench fuzz clean deps
 
 # Library: every .c of the modules below. The CLI links it, and so do tests.
 LIB_DIRS := core formats vmm recorder replayer gdbstub
@@ -96,16 +96,6 @@ demo: deps
 
 bench: all $(BENCHES)
 	$(Q)set -e; for b in $(BENCHES); do echo "# $$b"; VCR_BUILD=$(BUILD) ./$$b; done
-
-install: $(VCR)
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include/vcr \
-		$(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/share/doc/vcr
-	install -m 755 $(VCR) $(DESTDIR)$(PREFIX)/bin/vcr
-	install -m 644 $(LIB) $(DESTDIR)$(PREFIX)/lib/libvcr.a
-	install -d $(DESTDIR)$(PREFIX)/include/vcr/core $(DESTDIR)$(PREFIX)/include/vcr/formats
-	install -m 644 core/state.h core/regs.h core/util.h core/end.h core/mem.h $(DESTDIR)$(PREFIX)/include/vcr/core/
-	install -m 644 formats/trace.h $(DESTDIR)$(PREFIX)/include/vcr/formats/
-	install -m 644 README.md $(wildcard docs/*.md) $(DESTDIR)$(PREFIX)/share/doc/vcr/
 
 clean:
 	rm -rf build build-san build-fuzz
