@@ -20,7 +20,7 @@ case $BUILD in
 *) mkvars=(BUILD="${BUILD#"$ROOT"/}") san=0 ;;
 esac
 
-echo "1..17"
+echo "1..18"
 n=0
 ok() { n=$((n + 1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fi; }
 
@@ -138,6 +138,40 @@ done
 page=$(LC_ALL=C MANWIDTH=1000 man -l "$M/vcr.1" 2>/dev/null)
 for c in $cmds; do grep -q "vcr $c" <<<"$page" || bad+=" vcr.1:$c"; done
 ok "$([ -z "$bad" ]; echo $?)" "the pages show every command, usage and option of --help${bad:+ (not:$bad)}"
+
+# the generator on a help text full of roff's special characters: each shows
+# as written, without a warning
+mkdir -p "$T/fake" && cat >"$T/fake/vcr" <<'EOF'
+#!/bin/bash
+case $1 in
+--version) echo "vcr 9.8.7-rc1" ;;
+help) printf 'usage: vcr COMMAND\n\nTest.\n\ncommands:\n  odd      back\\slash \\fB\n' ;;
+odd) cat <<'T'
+usage: vcr odd [--re-do] FILE
+       vcr odd --x\y
+.TH starts with a dot and a \fB font escape
+'br starts with an apostrophe; a -5 minus, a well-known hyphen
+  --re-do X     what \n does
+                more of it
+
+Exit status: 0 fine, 1 not.
+T
+;;
+esac
+EOF
+chmod +x "$T/fake/vcr"
+"$ROOT/pkg/mkman.py" "$T/fake/vcr" "$T/fake/man" &&
+page=$(LC_ALL=C MANWIDTH=1000 man --warnings -l "$T/fake/man/vcr-odd.1" 2>"$T/fake/warn") &&
+[ ! -s "$T/fake/warn" ] &&
+grep -qF 'vcr-odd - back\slash \fB' <<<"$page" &&
+grep -qF 'vcr odd --x\y' <<<"$page" &&
+grep -qF ".TH starts with a dot and a \\fB font escape 'br starts with an apostrophe; a -5 minus, a well-known hyphen" <<<"$page" &&
+grep -qF 'what \n does more of it' <<<"$page" &&
+grep -qF '0 fine, 1 not.' <<<"$page" && grep -q '^EXIT STATUS' <<<"$page" &&
+grep -q '^\.TH "VCR-ODD" 1 .* "vcr 9.8.7-rc1" ' "$T/fake/man/vcr-odd.1"
+st=$?
+[ $st = 0 ] || { sed 's/^/# /' "$T/fake/warn"; sed 's/^/# /' <<<"${page-}"; }
+ok $st "mkman.py: backslashes, leading dots and apostrophes, minus signs come out as written"
 
 # bash completion, installed copy, on the installed binary
 mkdir -p "$T/w/sub" && touch "$T/w/a.vcr" "$T/w/b.vcr" "$T/w/guest.bin"
