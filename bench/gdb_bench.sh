@@ -2,7 +2,9 @@
 # gdb_bench: gdb 13 driving `stepi` and 8 KiB memory reads (gdb's Python API,
 # no remote log) against our replay stub (`vcr replay --gdb` on a 1-vCPU
 # trace) and, in the same run, against QEMU's gdbstub
-# (qemu-system-x86_64 -S -gdb, TCG, one CPU stopped at the reset vector).
+# (qemu-system-x86_64 -S -gdb, TCG, one CPU stopped at the reset vector);
+# and live single steps through KVM: our stub (`vcr run --gdb`) against
+# QEMU's gdbstub on -accel kvm, the same guest on the same /dev/kvm.
 #
 # Both gdbs stay connected for the whole run and are driven in turns through
 # FIFOs: round r measures ours, then QEMU's, for each figure, so both see the
@@ -16,6 +18,16 @@
 # `stepi` executes one instruction. gdb_replay_exit_steps_per_s and gdb_stepi_per_s_qemu_tcg are
 # each what its stub does per gdb command; they are not the same work.
 #
+# Live single steps (where /dev/kvm opens): both stubs run the multiboot
+# kernel pm32k.bin on this machine's /dev/kvm (vcr run --gdb stops at its
+# entry; QEMU, stopped at the reset vector, is run to a hardware breakpoint
+# there through its firmware's multiboot loader); gdb then writes the same
+# two-instruction loop over the entry (inc %eax; jmp back) and steps it.
+# Each stepi is one guest instruction executed by KVM single step
+# (KVM_GUESTDBG_SINGLESTEP, a KVM_EXIT_DEBUG after it) in both, and the same
+# instructions: the two figures are the same work. gdb checks that %eax grew
+# by one per loop iteration it stepped: a stub that steps nothing gives nan.
+#
 # Memory reads use the same bytes on both sides, loaded at 0x200000 (our
 # trace's "loader" writes them; QEMU gets them through -device loader):
 #   dense:  8 KiB of x86-64 machine code (the .text of the vcr binary)
@@ -26,6 +38,9 @@
 #   gdb_replay_exit_steps_per_s                  replay stepi: exit to exit
 #   gdb_replay_reverse_exit_steps_per_s          reverse-stepi (QEMU has none)
 #   gdb_stepi_per_s_qemu_tcg                     QEMU TCG: one instruction
+#   gdb_live_stepi_per_s                         vcr run --gdb on KVM: one
+#                                                instruction (KVM single step)
+#   gdb_live_stepi_per_s_qemu_kvm                QEMU -accel kvm: the same
 #   gdb_mem_read_mb_per_s / gdb_mem_read_mb_per_s_qemu          (dense)
 #   gdb_mem_read_sparse_mb_per_s / gdb_mem_read_sparse_mb_per_s_qemu
 # STEPS (default 2000) stepi and READS (default 1000) reads per target and
@@ -42,9 +57,11 @@ rounds=${ROUNDS:-5}
 . "$root/tests/host/gdb_lib.inc"
 tmp=$(mktemp -d)
 qpid=
+lpid=
+kpid=
 gpids=()
 cleanup() {
-    kill ${GDB_SERVER_PID:-} $qpid "${gpids[@]}" 2>/dev/null
+    kill ${GDB_SERVER_PID:-} $qpid $lpid $kpid "${gpids[@]}" 2>/dev/null
     wait 2>/dev/null
     rm -rf "$tmp"
 }
@@ -53,6 +70,8 @@ trap cleanup EXIT
 nstep=$(( (steps + rounds - 1) / rounds ))
 nread=$(( (reads + rounds - 1) / rounds ))
 BLOB=0x200000
+guest=$build/tests/guests/pm32k.bin
+ENTRY=0x$(nm "$build/tests/guests/pm32k.elf" 2>/dev/null | awk '$3 == "_start" { print $1 }')
 
 # The memory both stubs serve at BLOB: 8 KiB dense, then 8 KiB sparse.
 make_blob() {
@@ -108,14 +127,41 @@ for line in fin:
     if not ok:
         fout.write("nan\n")
         continue
+    if w[0] == "live":
+        # live ENTRY HB: stop at ENTRY (HB=1: run there to a hardware
+        # breakpoint first), write the loop over it, start it at ENTRY.
+        try:
+            a = int(w[1], 0)
+            if w[2] == "1":
+                gdb.execute("hbreak *%d" % a, to_string=True)
+                gdb.execute("continue", to_string=True)
+                gdb.execute("delete", to_string=True)
+            if int(gdb.parse_and_eval("\$pc")) != a:
+                raise gdb.error("not at the entry")
+            inf.write_memory(a, b"\x40\xeb\xfd")   # 1: inc %eax; jmp 1b
+            gdb.execute("set \$pc = %d" % a, to_string=True)
+            fout.write("ok\n")
+        except Exception as e:
+            ok = False
+            fout.write("nan # %s\n" % str(e).replace("\n", " "))
+        continue
     n = int(w[1])
     try:
         t = time.perf_counter()
         c = time.process_time()
         s = stub_ns()
         if w[0] == "stepi":
+            ax = int(gdb.parse_and_eval("\$rax")) & 0xffffffff
+            pc = int(gdb.parse_and_eval("\$pc"))
             for i in range(n):
                 gdb.execute("stepi", to_string=True)
+            if len(w) > 2:
+                # The live loop: n steps from the inc (at w[2]) run
+                # ceil(n/2) incs, from the jmp floor(n/2).
+                grew = (int(gdb.parse_and_eval("\$rax")) - ax) & 0xffffffff
+                want = (n + (pc == int(w[2], 0))) // 2
+                if grew != want:
+                    raise gdb.error("eax grew by %d in %d steps, not %d" % (grew, n, want))
         elif w[0] == "rstepi":
             for i in range(n):
                 gdb.execute("reverse-stepi", to_string=True)
@@ -177,6 +223,40 @@ else
     echo "# our stub did not start ($helper, $vcr)" >&2
 fi
 
+# Live: vcr run --gdb and QEMU -accel kvm on the same guest and /dev/kvm.
+live=0 qlive=0
+if [ -r /dev/kvm ] && [ -w /dev/kvm ] && [ -f "$guest" ] && [ "$ENTRY" != 0x ] &&
+   [ -x "$vcr" ]; then
+    rpid=${GDB_SERVER_PID:-} rport=${GDB_PORT:-}
+    if gdb_start_server "$tmp/live.log" "$vcr" run --no-stdin --gdb 127.0.0.1:0 "$guest" >/dev/null; then
+        lpid=$GDB_SERVER_PID
+        gdb_session live "$GDB_PORT" "$lpid"
+        exec 7<>"$tmp/live.in" 8<>"$tmp/live.out"
+        [ "$(ask 7 8 "live $ENTRY 0")" = ok ] && live=1
+    else
+        echo "# vcr run --gdb did not start: $(head -3 "$tmp/live.log")" >&2
+    fi
+    GDB_SERVER_PID=$rpid GDB_PORT=$rport
+    if command -v qemu-system-x86_64 >/dev/null; then
+        for _ in 1 2 3; do
+            port=$((20000 + RANDOM % 20000))
+            qemu-system-x86_64 -accel kvm -m 64 -smp 1 -nodefaults -display none \
+                -kernel "$guest" -S -gdb tcp:127.0.0.1:$port >"$tmp/qkvm.log" 2>&1 &
+            kpid=$!
+            sleep 1
+            kill -0 $kpid 2>/dev/null && break
+            kpid=
+        done
+        if [ -n "$kpid" ]; then
+            gdb_session qkvm "$port" "$kpid"
+            exec 9<>"$tmp/qkvm.in" 10<>"$tmp/qkvm.out"
+            [ "$(ask 9 10 "live $ENTRY 1")" = ok ] && qlive=1
+        else
+            echo "# QEMU -accel kvm did not start: $(head -3 "$tmp/qkvm.log")" >&2
+        fi
+    fi
+fi
+
 if command -v qemu-system-x86_64 >/dev/null && [ -f "$tmp/blob.bin" ]; then
     for _ in 1 2 3; do
         port=$((20000 + RANDOM % 20000))
@@ -203,6 +283,8 @@ for _ in $(seq 1 "$rounds"); do
         ask 3 4 "rstepi $nstep" >>"$tmp/r.rstepi"
     fi
     [ $qemu = 1 ] && ask 5 6 "stepi $nstep" >>"$tmp/q.stepi"
+    [ $live = 1 ] && ask 7 8 "stepi $nstep $ENTRY" >>"$tmp/l.stepi"
+    [ $qlive = 1 ] && ask 9 10 "stepi $nstep $ENTRY" >>"$tmp/k.stepi"
     [ $ours = 1 ] && ask 3 4 "mem $nread $BLOB" "$tmp/r.dense.cpu" >>"$tmp/r.dense"
     [ $qemu = 1 ] && ask 5 6 "mem $nread $BLOB" "$tmp/q.dense.cpu" >>"$tmp/q.dense"
     [ $ours = 1 ] && ask 3 4 "mem $nread $((BLOB + 8192))" >>"$tmp/r.sparse"
@@ -210,9 +292,11 @@ for _ in $(seq 1 "$rounds"); do
 done
 [ $ours = 1 ] && echo quit >&3
 [ $qemu = 1 ] && echo quit >&5
+[ $live = 1 ] && echo quit >&7
+[ $qlive = 1 ] && echo quit >&9
 wait "${gpids[@]}" 2>/dev/null
 gpids=()
-for f in ours qemu; do
+for f in ours qemu live qkvm; do
     grep -qi "error\|cannot\|refused" "$tmp/$f.log" 2>/dev/null &&
         echo "# $f gdb: $(grep -i 'error\|cannot\|refused' "$tmp/$f.log" | head -2)" >&2
 done
@@ -223,12 +307,15 @@ out() {	# out NAME FILE UNIT: the median round, best and worst as a comment
     echo "$1 $med $3"
     echo "#   $1: best $best, worst $least over $rounds rounds"
 }
-touch "$tmp"/r.stepi "$tmp"/r.rstepi "$tmp"/q.stepi "$tmp"/r.dense "$tmp"/q.dense \
+touch "$tmp"/r.stepi "$tmp"/r.rstepi "$tmp"/q.stepi "$tmp"/l.stepi "$tmp"/k.stepi "$tmp"/r.dense "$tmp"/q.dense \
     "$tmp"/r.sparse "$tmp"/q.sparse
 out gdb_replay_exit_steps_per_s "$tmp/r.stepi" steps/s
 out gdb_replay_reverse_exit_steps_per_s "$tmp/r.rstepi" steps/s
 out gdb_stepi_per_s_qemu_tcg "$tmp/q.stepi" stepi/s
 echo "#   a replay step moves to the next recorded exit, a QEMU TCG stepi executes one instruction: not the same work"
+out gdb_live_stepi_per_s "$tmp/l.stepi" stepi/s
+out gdb_live_stepi_per_s_qemu_kvm "$tmp/k.stepi" stepi/s
+echo "#   live: one guest instruction per stepi, by KVM single step in both stubs, the same loop (pm32k.bin's entry overwritten with inc/jmp); /dev/kvm: $(ls /sys/module 2>/dev/null | grep -E '^kvm_(intel|amd|pvm)$' | head -1)"
 out gdb_mem_read_mb_per_s "$tmp/r.dense" MB/s
 out gdb_mem_read_mb_per_s_qemu "$tmp/q.dense" MB/s
 # Where a dense read's time goes: gdb's own CPU per 8 KiB read and the

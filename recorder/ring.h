@@ -142,8 +142,9 @@ static inline void *vcr_ring_reserve(struct vcr_ring *r, uint32_t len)
  * at page boundaries, so without it the first records of each page wait
  * for their lines (and the page walk); compiled as prefetchw where the
  * target allows, which also takes the line back from the writer's core.
- * (Prefetching only the record's first line left 2 of a short EXIT's 3
- * lines and an INPUT's line to the hardware: paced median +0.3 ns.) */
+ * (Prefetching only the record's first line, or none, is 5.8 or 11.8
+ * instructions an exit fewer but 50-120 ns more of batch time in
+ * bench/record_bench: bench/README.md, "Recorder optimisations, re-judged".) */
 #define VCR_RING_PREFETCH_AHEAD 4096u
 
 static inline __attribute__((always_inline)) void

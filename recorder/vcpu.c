@@ -192,8 +192,9 @@ static inline void rec_clear_poison(struct vcr_recorder_vcpu *v)
  * older instruction have retired, and the compare (24 loads, an OR tree,
  * vptest) is the last thing to resolve; with the record's stores older
  * than the branch on it, they drain while the compare completes, and only
- * the publishing store of `head` waits for it (paced median -1.5 ns, see
- * docs/recorder.md).
+ * the publishing store of `head` waits for it. It is also one instruction
+ * an exit fewer than compare-then-write (bench/README.md, "Recorder
+ * optimisations, re-judged").
  */
 static inline __attribute__((always_inline)) void
 rec_fast_short(uint8_t *e, const struct kvm_run *run, uint64_t hdr, uint64_t d)

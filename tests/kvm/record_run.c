@@ -51,6 +51,12 @@
 #define G_COUNT_F(i) ((i) * (i) * 3 + 0x1234)
 #define G_COUNT_G(i) (((i) << 8) ^ 0xabcdef)
 
+/* How long a vcr run that should end by itself, or a trace that should
+ * grow, may take before the test gives up on it: a hang guard, not a timing
+ * assertion (nested KVM under TCG on two loaded cores took 85 s to fill
+ * the 192 KiB disk), so generous; tests/run allows a KVM test 600 s. */
+#define HANG_MS 300000
+
 static char tmpdir[] = "/tmp/vcr-record-run-XXXXXX";
 static const char *vcr;
 static char guests[512];
@@ -115,8 +121,9 @@ static uint64_t mono_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* True once the (live) trace at path can be opened and holds an exit. */
-static bool trace_has_exits(const char *path)
+/* True once the (live) trace at path can be opened and holds an exit
+ * (wrapped: once its oldest kept exit is not exit 0). */
+static bool trace_has_exits(const char *path, bool wrapped)
 {
 	struct vcr_reader *rd;
 	struct vcr_err err;
@@ -126,7 +133,17 @@ static bool trace_has_exits(const char *path)
 		vcr_reader_get_stats(rd, &rs);
 		vcr_reader_close(rd);
 	}
-	return rs.exits > 0;
+	return wrapped ? rs.first_seq > 0 : rs.exits > 0;
+}
+
+/* Poll until trace_has_exits(path, wrapped), at most HANG_MS: however slow
+ * this KVM is, the signal the caller sends next lands on a running
+ * recorder. */
+static void wait_trace(const char *path, bool wrapped)
+{
+	const struct timespec half = { 0, 500 * 1000000 };
+	for (int ms = 0; ms < HANG_MS && !trace_has_exits(path, wrapped); ms += 500)
+		nanosleep(&half, NULL);
 }
 
 static int run_vcr(const char *const *args, int kill_ms, int sig, const char *tag)
@@ -434,14 +451,11 @@ static void test_spin64(void)
 	trace_path(path, sizeof(path), "sigint");
 	const char *a1[] = { "--record", path, elf, NULL };
 	uint64_t t0 = mono_ns();
-	/* SIGINT once exits are on disk (at most 120 s), not after a fixed
-	 * delay: a sanitizer build on a loaded nested L1 may not have opened
-	 * the trace after 1.5 s. */
+	/* SIGINT once exits are on disk, not after a fixed delay: a
+	 * sanitizer build on a loaded nested L1 may not have opened the trace
+	 * after 1.5 s. */
 	pid_t ip = start_vcr(a1, "sigint");
-	for (int i = 0; i < 240 && !trace_has_exits(path); i++) {
-		const struct timespec half = { 0, 500 * 1000000 };
-		nanosleep(&half, NULL);
-	}
+	wait_trace(path, false);
 	int st = wait_vcr(ip, 1, SIGINT);
 	uint64_t wall = mono_ns() - t0;
 	read_trace(path, &t);
@@ -456,13 +470,10 @@ static void test_spin64(void)
 
 	trace_path(path, sizeof(path), "sigkill");
 	const char *a2[] = { "--record", path, elf, NULL };
-	/* Kill once some chunk is on disk, however fast this KVM is (at most
-	 * 120 s), and then at a random point of the writer's work. */
+	/* Kill once some chunk is on disk, however fast this KVM is, and
+	 * then at a random point of the writer's work. */
 	pid_t kp = start_vcr(a2, "sigkill");
-	for (int i = 0; i < 240 && !trace_has_exits(path); i++) {
-		const struct timespec half = { 0, 500 * 1000000 };
-		nanosleep(&half, NULL);
-	}
+	wait_trace(path, false);
 	st = wait_vcr(kp, 1 + (int)(getpid() % 300), SIGKILL);
 	read_trace(path, &t);
 	tap_ok(st == 128 + SIGKILL && t.open_rc == 0 && !t.st.has_footer && !t.has_end &&
@@ -473,21 +484,9 @@ static void test_spin64(void)
 	trace_path(path, sizeof(path), "ring");
 	const char *a3[] = { "--record", path, "--ring", "64K", elf, NULL };
 	/* Stop once the ring has wrapped (the live file, read by scanning,
-	 * starts after exit 0), however fast this KVM is; at most 60 s. */
+	 * starts after exit 0), however fast this KVM is. */
 	pid_t pid = start_vcr(a3, "ring");
-	for (int i = 0; i < 120; i++) {
-		const struct timespec half = { 0, 500 * 1000000 };
-		struct vcr_reader *rd;
-		struct vcr_err err;
-		struct vcr_reader_stats rs = { 0 };
-		nanosleep(&half, NULL);
-		if (vcr_reader_open(&rd, path, &err) == 0) {
-			vcr_reader_get_stats(rd, &rs);
-			vcr_reader_close(rd);
-		}
-		if (rs.first_seq > 0)
-			break;
-	}
+	wait_trace(path, true);
 	st = wait_vcr(pid, 1, SIGINT);
 	read_trace(path, &t);
 	struct stat sb;
@@ -512,7 +511,7 @@ static void test_disk_full(void)
 		return;
 	}
 	const char *args[] = { "--record", path, elf, NULL };
-	int st = run_vcr(args, 60000, SIGKILL, "full");	/* must stop by itself */
+	int st = run_vcr(args, HANG_MS, SIGKILL, "full");	/* must stop by itself */
 	bool says = file_has("full", "err", "disk full", line, sizeof(line));
 	if (!tap_ok(st == 1 && says, "full disk: vcr stops by itself, status 1, says disk full"))
 		show_err("full");
