@@ -133,7 +133,7 @@ static int cmd_replay(int argc, char **argv)
 	vcr_replay_print(stdout, &o, res);
 	if (stats)
 		vcr_replay_print_counters(stdout, res);
-	int status = res->diverged || res->corrections ? 1 : 0;
+	int status = res->diverged || res->corrections || res->damaged ? 1 : 0;
 	free(res);
 	return status;
 }

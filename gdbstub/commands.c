@@ -379,17 +379,25 @@ static int h_detach(struct gdbstub *g)
 	return gdbstub_reply_str(g, "OK");
 }
 
-static int h_kill(struct gdbstub *g)
+static void kill_target(struct gdbstub *g)
 {
 	if (g->ops->detach)
 		g->ops->detach(g->t, true);
 	g->done = true;
-	return H_NOREPLY;
+}
+
+/* gdb expects no reply to k, lldb waits for the process's end (an X or W
+ * stop reply, as lldb-server sends) and otherwise reports "failed to send
+ * the k packet": X09, killed by SIGKILL, serves both. */
+static int h_kill(struct gdbstub *g)
+{
+	kill_target(g);
+	return gdbstub_reply_str(g, "X09");
 }
 
 static int h_vkill(struct gdbstub *g)
 {
-	h_kill(g);
+	kill_target(g);
 	return gdbstub_reply_str(g, "OK");
 }
 

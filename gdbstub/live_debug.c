@@ -31,61 +31,149 @@
 
 /* ------------------------------------------------------------ probes */
 
-/* A real-mode throw-away VM runs "int3; hlt" with USE_SW_BP. If int3 exits
- * to us, KVM_EXIT_DEBUG with exception 3; if the host delivers it to the
- * guest instead, the IVT sends it to a "hlt" elsewhere (KVM_EXIT_HLT). */
-static bool probe_int3(void)
-{
-	struct vmm *vm = NULL;
-	struct vcr_err err;
-	struct vcr_mem_region r = { 0, 0x10000, 0 };
-	bool ok = false;
+/* One throw-away 64-bit VM (vmm_probe_open) holds a snippet per probe;
+ * each probe points rip at its snippet, sets guest debug and runs once. A
+ * mechanism that works ends in KVM_EXIT_DEBUG at the expected place; one
+ * that does not lets the snippet run on to its "hlt", or the exception goes
+ * through the guest's IDT to another "hlt" (KVM_EXIT_HLT either way). */
+#define PB_INT3 0x00	/* int3; hlt */
+#define PB_NOPS 0x10	/* nop; nop; hlt: execute DR0 at +1, single step */
+#define PB_STORE 0x20	/* mov %al,VMM_PROBE_DATA; hlt */
+#define PB_LOAD 0x30	/* mov VMM_PROBE_DATA,%al; hlt */
+#define PB_ABS32(a) 0x04, 0x25, (a) & 0xff, (a) >> 8 & 0xff, (a) >> 16 & 0xff, (a) >> 24
+static const uint8_t probe_code[] = {
+	[PB_INT3] = 0xcc, 0xf4,
+	[PB_NOPS] = 0x90, 0x90, 0xf4,
+	[PB_STORE] = 0x88, PB_ABS32(VMM_PROBE_DATA), 0xf4,
+	[PB_LOAD] = 0x8a, PB_ABS32(VMM_PROBE_DATA), 0xf4,
+};
 
-	if (vmm_open(&vm, &err) || vmm_mem_add(vm, &r, &err) ||
-	    vmm_cpuid_set(vm, NULL, 0, &err) || vmm_vcpus_create(vm, 1, &err))
-		goto out;
-	uint8_t code[] = { 0xcc, 0xf4 };	/* int3; hlt */
-	uint8_t hlt = 0xf4;
-	uint32_t ivt3 = 0x00000300;		/* 0000:0300 */
-	if (vmm_mem_write(vm, 0x1000, code, sizeof(code)) || vmm_mem_write(vm, 0x300, &hlt, 1) ||
-	    vmm_mem_write(vm, 3 * 4, &ivt3, 4))
-		goto out;
+/* Run the snippet at `at` once with dbg; the exit, or NULL on failure.
+ * rflags: the guest's (IF for the BLOCKIRQ probe). */
+static const struct kvm_run *probe_run(struct vmm *vm, unsigned at, uint64_t rflags,
+				       const struct kvm_guest_debug *dbg, uint64_t *rip)
+{
 	struct vcr_vcpu_state st;
+
 	if (vmm_vcpu_get_state(vm, 0, &st))
-		goto out;
-	st.regs.rip = 0x1000;
-	st.regs.rflags = 2;
-	st.regs.rsp = 0x8000;
-	struct kvm_segment *segs[] = { &st.sregs.cs, &st.sregs.ds, &st.sregs.es,
-				       &st.sregs.ss, &st.sregs.fs, &st.sregs.gs };
-	for (size_t i = 0; i < VCR_ARRAY_SIZE(segs); i++) {
-		segs[i]->selector = 0;
-		segs[i]->base = 0;
-	}
-	if (vmm_vcpu_set_state(vm, 0, &st, VCR_CLASS_REGS | VCR_CLASS_SREGS))
-		goto out;
+		return NULL;
+	st.regs.rip = VMM_PROBE_CODE + at;
+	st.regs.rflags = rflags;
+	if (vmm_vcpu_set_state(vm, 0, &st, VCR_CLASS_REGS) || vmm_vcpu_set_guest_debug(vm, 0, dbg) ||
+	    vmm_vcpu_run_once(vm, 0) || vmm_vcpu_get_state(vm, 0, &st))
+		return NULL;
+	*rip = st.regs.rip;
+	return vmm_vcpu_run_page(vm, 0);
+}
+
+/* DR0 set up as `rw` (0 execute, 1 write, 3 access), one byte, at addr:
+ * does the snippet at `at` stop with DR6.B0? */
+static bool probe_dr(struct vmm *vm, unsigned at, uint64_t addr, unsigned rw)
+{
+	struct kvm_guest_debug dbg = { .control = KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_USE_HW_BP };
+	uint64_t rip;
+
+	dbg.arch.debugreg[0] = addr;
+	dbg.arch.debugreg[7] = 1 | (1ull << 10) | ((uint64_t)rw << 16);
+	const struct kvm_run *run = probe_run(vm, at, 2, &dbg, &rip);
+	return run && run->exit_reason == KVM_EXIT_DEBUG && run->debug.arch.exception == 1 &&
+	       (run->debug.arch.dr6 & 1);
+}
+
+static void probe_all(struct gdbstub_live *l)
+{
+	struct live_caps *c = &l->caps;
+	struct vmm *vm;
+	uint64_t rip;
+
+	memset(c, 0, sizeof(*c));
+	int caps = ioctl(vmm_vm_fd(l->vm), KVM_CHECK_EXTENSION, KVM_CAP_SET_GUEST_DEBUG2);
+	l->dbg_caps = caps > 0 ? (uint32_t)caps : 0;
+	if (vmm_probe_open(&vm, probe_code, sizeof(probe_code)))
+		return;	/* nothing works as far as we know: every path falls back */
+
 	struct kvm_guest_debug dbg = { .control = KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_USE_SW_BP };
-	if (vmm_vcpu_set_guest_debug(vm, 0, &dbg))
-		goto out;
-	if (vmm_vcpu_run_once(vm, 0))
-		goto out;
-	struct kvm_run *run = vmm_vcpu_run_page(vm, 0);
-	ok = run->exit_reason == KVM_EXIT_DEBUG && run->debug.arch.exception == 3;
-out:
+	const struct kvm_run *run = probe_run(vm, PB_INT3, 2, &dbg, &rip);
+	c->int3 = run && run->exit_reason == KVM_EXIT_DEBUG && run->debug.arch.exception == 3;
+
+	c->dr_exec = probe_dr(vm, PB_NOPS, VMM_PROBE_CODE + PB_NOPS + 1, 0);
+	c->dr_write = probe_dr(vm, PB_STORE, VMM_PROBE_DATA, 1);
+	c->dr_access = probe_dr(vm, PB_LOAD, VMM_PROBE_DATA, 3);
+
+	dbg = (struct kvm_guest_debug){ .control = KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP };
+	run = probe_run(vm, PB_NOPS, 2, &dbg, &rip);
+	c->step = run && run->exit_reason == KVM_EXIT_DEBUG && run->debug.arch.exception == 1 &&
+		  rip == VMM_PROBE_CODE + PB_NOPS + 1;
+
+	/* BLOCKIRQ: an interrupt pending with IF set; a step that blocks it
+	 * stops on the next nop, one that does not stops in (or halts at) the
+	 * handler. */
+	if (c->step && (l->dbg_caps & KVM_GUESTDBG_BLOCKIRQ)) {
+		struct kvm_interrupt irq = { .irq = 0x20 };
+		if (ioctl(vmm_vcpu_fd(vm, 0), KVM_INTERRUPT, &irq) == 0) {
+			dbg.control |= KVM_GUESTDBG_BLOCKIRQ;
+			run = probe_run(vm, PB_NOPS, 2 | (1u << 9), &dbg, &rip);
+			c->blockirq = run && run->exit_reason == KVM_EXIT_DEBUG &&
+				      rip == VMM_PROBE_CODE + PB_NOPS + 1;
+		}
+	}
 	vmm_destroy(vm);
-	return ok;
+}
+
+/* How each request is served, from the probes (docs/gdb.md, "hosts"). */
+static const char *sw_desc(const struct gdbstub_live *l)
+{
+	if (l->caps.int3)
+		return "int3 (probe: int3 reaches the VMM)";
+	if (l->caps.dr_exec)
+		return "debug registers, then single-stepping (probe: int3 does not reach the VMM)";
+	return "single-stepping (probe: neither int3 nor execute debug registers reach the VMM)";
+}
+
+static const char *hw_desc(const struct gdbstub_live *l)
+{
+	return l->caps.dr_exec ? "debug registers DR0-3"
+			       : "single-stepping (probe: execute debug registers do not fire)";
+}
+
+static const char *watch_desc(const struct gdbstub_live *l)
+{
+	if (l->caps.dr_write)
+		return "debug registers DR0-3";
+	if (l->caps.step)
+		return "single-stepping, comparing the watched bytes after each instruction "
+		       "(probe: data debug registers do not fire; the guest runs one exit per "
+		       "instruction while a watchpoint is set)";
+	return "refused (probe: neither data debug registers nor single steps work; gdb "
+	       "uses its own software watchpoints)";
+}
+
+static const char *awatch_desc(const struct gdbstub_live *l)
+{
+	return l->caps.dr_access ? "debug registers DR0-3"
+				 : "refused (probe: access debug registers do not fire; a read "
+				   "cannot be seen by comparing bytes)";
+}
+
+static const char *step_desc(const struct gdbstub_live *l)
+{
+	if (!l->caps.step)
+		return "does not work (probe: no debug exit after one instruction)";
+	if (l->caps.blockirq)
+		return "KVM_GUESTDBG_BLOCKIRQ (no interrupt handlers; probe passed)";
+	return (l->dbg_caps & KVM_GUESTDBG_BLOCKIRQ)
+		       ? "plain (KVM lists BLOCKIRQ but the probe saw an interrupt taken)"
+		       : "plain (KVM lacks BLOCKIRQ)";
 }
 
 void gdbstub_lv_debug_init(struct gdbstub_live *l)
 {
-	l->int3_works = probe_int3();
-	int caps = ioctl(vmm_vm_fd(l->vm), KVM_CHECK_EXTENSION, KVM_CAP_SET_GUEST_DEBUG2);
-	l->dbg_caps = caps > 0 ? (uint32_t)caps : 0;
-	vcr_log("gdbstub: software breakpoints use %s; single steps %s",
-		l->int3_works ? "int3 (probe: int3 reaches the VMM)"
-			      : "debug registers, then single-stepping (probe: int3 does not "
-				"reach the VMM on this host)",
-		(l->dbg_caps & KVM_GUESTDBG_BLOCKIRQ) ? "block interrupts" : "may see interrupts");
+	probe_all(l);
+	vcr_log("gdbstub: software breakpoints: %s", sw_desc(l));
+	vcr_log("gdbstub: hardware breakpoints: %s", hw_desc(l));
+	vcr_log("gdbstub: write watchpoints: %s", watch_desc(l));
+	vcr_log("gdbstub: access watchpoints: %s", awatch_desc(l));
+	vcr_log("gdbstub: single steps: %s", step_desc(l));
 }
 
 /* ------------------------------------------------------------ debug registers */
@@ -162,6 +250,23 @@ bool gdbstub_lv_have_step_bps(struct gdbstub_live *l)
 	for (unsigned i = 0; i < l->nsw; i++)
 		if (l->sw[i].path == SW_STEP)
 			return true;
+	return l->nsww > 0;
+}
+
+/* A stepped write watchpoint whose bytes changed: stop there (and take the
+ * new bytes as the reference for the next change). */
+static bool step_watch_hit(struct gdbstub_live *l, struct gdbstub_stop *s)
+{
+	for (unsigned i = 0; i < l->nsww; i++) {
+		struct step_watch *w = &l->sww[i];
+		uint8_t now[8];
+		if (vmm_mem_read(l->vm, w->gpa, now, w->len) || !memcmp(now, w->old, w->len))
+			continue;
+		memcpy(w->old, now, w->len);
+		s->reason = GDBSTUB_STOP_WATCH;
+		s->addr = w->addr;
+		return true;
+	}
 	return false;
 }
 
@@ -209,12 +314,17 @@ bool gdbstub_lv_debug_exit(struct gdbstub_live *l, unsigned v, const struct kvm_
 		}
 		return true;
 	}
-	if (a->dr6 & (1ull << 14)) {	/* DR6.BS: single step */
+	if (a->dr6 & (1ull << 14) || l->vc[v].step != STEP_NONE) {	/* DR6.BS: a step */
+		/* A watched store shows after its instruction, as a data
+		 * breakpoint would: the same step may also be gdb's own. */
+		if (step_watch_hit(l, s))
+			return true;
 		if (l->vc[v].step == STEP_EMUL) {
 			uint64_t rip = run->s.regs.regs.rip;
 			for (unsigned i = 0; i < l->nsw; i++)
 				if (l->sw[i].path == SW_STEP && l->sw[i].addr == rip) {
-					s->reason = GDBSTUB_STOP_SWBREAK;
+					s->reason = l->sw[i].hw ? GDBSTUB_STOP_HWBREAK
+								: GDBSTUB_STOP_SWBREAK;
 					return true;
 				}
 			return false;	/* keep stepping */
@@ -243,12 +353,15 @@ static int translate_va(struct gdbstub_live *l, uint64_t va, uint64_t *gpa)
 	return vcr_mmu_translate(&st, va, phys_cb, l->vm, gpa, &left);
 }
 
-static int sw_insert(struct gdbstub_live *l, uint64_t addr)
+/* A Z0, or a Z1 (hw) on a host whose execute debug registers do not fire:
+ * int3 where it works and the address translates (never for a Z1: gdb
+ * asked not to write memory), else a debug register, else stepping. */
+static int sw_insert(struct gdbstub_live *l, uint64_t addr, bool hw)
 {
 	struct sw_bp *b;
 
 	for (unsigned i = 0; i < l->nsw; i++)
-		if (l->sw[i].addr == addr)
+		if (l->sw[i].addr == addr && l->sw[i].hw == hw)
 			return 0;
 	if (l->nsw == LIVE_MAX_SW)
 		return -ENOSPC;
@@ -256,7 +369,8 @@ static int sw_insert(struct gdbstub_live *l, uint64_t addr)
 	memset(b, 0, sizeof(*b));
 	b->addr = addr;
 	b->slot = -1;
-	if (l->int3_works && translate_va(l, addr, &b->gpa) == 0 &&
+	b->hw = hw;
+	if (!hw && l->caps.int3 && translate_va(l, addr, &b->gpa) == 0 &&
 	    vmm_mem_read(l->vm, b->gpa, &b->orig, 1) == 0) {
 		uint8_t cc = 0xcc;
 		if (vmm_mem_write(l->vm, b->gpa, &cc, 1) == 0) {
@@ -265,7 +379,7 @@ static int sw_insert(struct gdbstub_live *l, uint64_t addr)
 			return 0;
 		}
 	}
-	int s = free_slot(l);
+	int s = l->caps.dr_exec ? free_slot(l) : -1;
 	if (s >= 0) {
 		l->dr[s] = (struct dr_slot){ .used = true, .type = GDBSTUB_BP_SW, .addr = addr, .len = 1 };
 		b->path = SW_DR;
@@ -277,11 +391,11 @@ static int sw_insert(struct gdbstub_live *l, uint64_t addr)
 	return 0;
 }
 
-static int sw_remove(struct gdbstub_live *l, uint64_t addr)
+static int sw_remove(struct gdbstub_live *l, uint64_t addr, bool hw)
 {
 	for (unsigned i = 0; i < l->nsw; i++) {
 		struct sw_bp *b = &l->sw[i];
-		if (b->addr != addr)
+		if (b->addr != addr || b->hw != hw)
 			continue;
 		if (b->path == SW_INT3)
 			vmm_mem_write(l->vm, b->gpa, &b->orig, 1);
@@ -320,6 +434,35 @@ static int dr_update(struct gdbstub_live *l, enum gdbstub_bp_type type, uint64_t
 	return 0;
 }
 
+/* Z2 on a host without data debug registers: remember the bytes, compare
+ * them after every step. */
+static int sww_update(struct gdbstub_live *l, uint64_t addr, unsigned len, bool insert)
+{
+	for (unsigned i = 0; i < l->nsww; i++)
+		if (l->sww[i].addr == addr && l->sww[i].len == len) {
+			if (!insert)
+				l->sww[i] = l->sww[--l->nsww];
+			return 0;
+		}
+	if (!insert)
+		return 0;
+	if (len < 1 || len > 8)
+		return -EINVAL;
+	if (l->nsww == VCR_ARRAY_SIZE(l->sww))
+		return -ENOSPC;
+	struct step_watch *w = &l->sww[l->nsww];
+	uint64_t gpa;
+	/* The whole range in one page, so that one translation covers it. */
+	if ((addr & 0xfff) + len > 0x1000 || translate_va(l, addr, &gpa) ||
+	    vmm_mem_read(l->vm, gpa, w->old, len))
+		return -EFAULT;
+	w->addr = addr;
+	w->gpa = gpa;
+	w->len = len;
+	l->nsww++;
+	return 0;
+}
+
 int gdbstub_lv_breakpoint(void *t, enum gdbstub_bp_type type, uint64_t addr, unsigned kind,
 			  bool insert)
 {
@@ -328,9 +471,17 @@ int gdbstub_lv_breakpoint(void *t, enum gdbstub_bp_type type, uint64_t addr, uns
 
 	if (type == GDBSTUB_WP_READ)
 		return -EOPNOTSUPP;	/* x86 debug registers cannot watch reads alone */
+	/* Refused: gdb falls back to its own software watchpoints. */
+	if (type == GDBSTUB_WP_ACCESS && !l->caps.dr_access)
+		return -EOPNOTSUPP;
+	if (type == GDBSTUB_WP_WRITE && !l->caps.dr_write && !l->caps.step)
+		return -EOPNOTSUPP;
 	pthread_mutex_lock(&l->lock);
-	if (type == GDBSTUB_BP_SW)
-		rc = insert ? sw_insert(l, addr) : sw_remove(l, addr);
+	if (type == GDBSTUB_BP_SW || (type == GDBSTUB_BP_HW && !l->caps.dr_exec))
+		rc = insert ? sw_insert(l, addr, type == GDBSTUB_BP_HW)
+			    : sw_remove(l, addr, type == GDBSTUB_BP_HW);
+	else if (type == GDBSTUB_WP_WRITE && !l->caps.dr_write)
+		rc = sww_update(l, addr, kind, insert);
 	else
 		rc = dr_update(l, type, addr, kind, insert);
 	gdbstub_lv_compute_debug(l);
@@ -345,15 +496,17 @@ int gdbstub_lv_monitor(void *t, const char *cmd, struct gdbstub_out *o)
 	if (strcmp(cmd, "breakpoints"))
 		return 0;
 	pthread_mutex_lock(&l->lock);
-	gdbstub_printf(o, "software breakpoints: %s\n",
-		       l->int3_works ? "int3 (the probe saw int3 reach the VMM)"
-				     : "debug registers, then single-stepping (the probe saw "
-				       "int3 go to the guest: no int3 is ever written)");
-	gdbstub_printf(o, "single step: %s\n", (l->dbg_caps & KVM_GUESTDBG_BLOCKIRQ)
-		       ? "KVM_GUESTDBG_BLOCKIRQ (no interrupt handlers)" : "plain (KVM lacks BLOCKIRQ)");
+	gdbstub_printf(o, "software breakpoints: %s\n", sw_desc(l));
+	gdbstub_printf(o, "hardware breakpoints: %s\n", hw_desc(l));
+	gdbstub_printf(o, "write watchpoints: %s\n", watch_desc(l));
+	gdbstub_printf(o, "access watchpoints: %s\n", awatch_desc(l));
+	gdbstub_printf(o, "single step: %s\n", step_desc(l));
 	for (unsigned i = 0; i < l->nsw; i++)
-		gdbstub_printf(o, "  break 0x%" PRIx64 " via %s\n", l->sw[i].addr,
-			       path_name(l->sw[i].path));
+		gdbstub_printf(o, "  %s 0x%" PRIx64 " via %s\n", l->sw[i].hw ? "hbreak" : "break",
+			       l->sw[i].addr, path_name(l->sw[i].path));
+	for (unsigned i = 0; i < l->nsww; i++)
+		gdbstub_printf(o, "  watch 0x%" PRIx64 " len %u via single-stepping\n",
+			       l->sww[i].addr, l->sww[i].len);
 	for (int i = 0; i < 4; i++)
 		if (l->dr[i].used && l->dr[i].type != GDBSTUB_BP_SW)
 			gdbstub_printf(o, "  DR%d: %s 0x%" PRIx64 " len %u\n", i,
@@ -374,6 +527,7 @@ void gdbstub_lv_monitor_help(void *t, struct gdbstub_out *o)
 void gdbstub_lv_clear_bps(struct gdbstub_live *l)
 {
 	while (l->nsw)
-		sw_remove(l, l->sw[0].addr);
+		sw_remove(l, l->sw[0].addr, l->sw[0].hw);
+	l->nsww = 0;
 	memset(l->dr, 0, sizeof(l->dr));
 }

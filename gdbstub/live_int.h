@@ -20,12 +20,23 @@
 
 #define LIVE_MAX_SW 64
 
-/* How a software breakpoint (Z0) is served: live_debug.c. */
+/* How a software breakpoint (Z0), or a Z1 where execute debug registers do
+ * not fire, is served: live_debug.c. */
 enum sw_path { SW_INT3, SW_DR, SW_STEP };
 enum step_mode {
 	STEP_NONE,
 	STEP_USER,	/* gdb asked this vCPU to step */
 	STEP_EMUL,	/* stepping stands in for breakpoints (SW_STEP) */
+};
+
+/* What the host's debug mechanisms do: gdbstub_lv_debug_init's probes. */
+struct live_caps {
+	bool int3;		/* int3 with USE_SW_BP exits to us */
+	bool dr_exec;		/* DR0-3 execute breakpoints fire */
+	bool dr_write;		/* ... write watchpoints */
+	bool dr_access;		/* ... access watchpoints */
+	bool step;		/* KVM_GUESTDBG_SINGLESTEP stops after one instruction */
+	bool blockirq;		/* ... and BLOCKIRQ keeps a pending interrupt out */
 };
 
 struct dr_slot {
@@ -41,6 +52,15 @@ struct sw_bp {
 	int slot;		/* SW_DR: debug register */
 	uint64_t gpa;		/* SW_INT3: where 0xcc went */
 	uint8_t orig;
+	bool hw;		/* a Z1 (stops report hwbreak) */
+};
+
+/* A write watchpoint served by stepping: the bytes at gpa are compared
+ * after every instruction (no data debug registers on this host). */
+struct step_watch {
+	uint64_t addr, gpa;
+	unsigned len;
+	uint8_t old[8];
 };
 
 struct live_vcpu {
@@ -54,7 +74,7 @@ struct gdbstub_live {
 	struct vmm *vm;
 	unsigned n;
 	/* what the host's debug mechanisms do (gdbstub_lv_debug_init) */
-	bool int3_works;
+	struct live_caps caps;
 	uint32_t dbg_caps;	/* KVM_CAP_SET_GUEST_DEBUG2 mask (0 unknown) */
 
 	pthread_mutex_t lock;
@@ -71,6 +91,8 @@ struct gdbstub_live {
 	struct dr_slot dr[4];
 	struct sw_bp sw[LIVE_MAX_SW];
 	unsigned nsw;
+	struct step_watch sww[4];
+	unsigned nsww;
 
 	/* server thread */
 	pthread_t thread;
@@ -80,12 +102,14 @@ struct gdbstub_live {
 };
 
 /* live_debug.c */
-/* Probe int3 and read KVM's guest debug caps for vm; log what serves what. */
+/* Probe int3, execute / write / access debug registers, single step and
+ * BLOCKIRQ on a throw-away VM, read KVM's guest debug caps; log what serves
+ * what. */
 void gdbstub_lv_debug_init(struct gdbstub_live *l);
 /* Recompute every vCPU's guest debug settings from the breakpoints and the
  * step modes (lock held). */
 void gdbstub_lv_compute_debug(struct gdbstub_live *l);
-/* Some breakpoint is served by stepping (lock held). */
+/* Some breakpoint or watchpoint is served by stepping (lock held). */
 bool gdbstub_lv_have_step_bps(struct gdbstub_live *l);
 /* Classify a KVM_EXIT_DEBUG of vCPU v (lock held): true if it is a stop for
  * gdb (reason and addr filled in s), false to keep the vCPU going. */

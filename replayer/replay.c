@@ -51,6 +51,10 @@ struct rp_vcpu {
 	struct vcr_exit live_exit;
 	struct vcr_replay_counters n;
 	uint64_t exits, corrections, exit_corrections;
+	/* resync forced a recorded IN without re-running it: the INPUT
+	 * record that follows goes into rax, not into the run page */
+	bool forced_in;
+	uint8_t forced_in_size;
 };
 
 struct rp {
@@ -69,6 +73,10 @@ struct rp {
 	struct vcr_replay_result *res;	/* first, note (lock) */
 	int trouble;			/* first trouble (lock) */
 	struct vcr_err err;		/* its description (lock) */
+	/* resync: where this host leaves rip at an exit to userspace
+	 * (rp_probe_rip): past the instruction (PVM at OUT) or on it, the
+	 * next KVM_RUN completing it (kvm_amd, kvm_intel; PVM at IN) */
+	bool out_rip_past, in_rip_past, mmio_rip_past;
 };
 
 static void rp_kick_handler(int sig)
@@ -208,6 +216,41 @@ static unsigned rp_compare(struct rp_vcpu *t, const struct vcr_record *rec, unsi
 	return (rp_same_exit(&rec->u.exit.exit, &t->live_exit) ? 0 : 1) | d << 1;
 }
 
+/* At the recorded exit e, does this host's rip stand past the exiting
+ * instruction already? Then the recorded state is the state after it, and
+ * running it again would run on to the next exit. */
+static bool rp_rip_past(const struct rp *rp, const struct vcr_exit *e)
+{
+	if (e->reason == KVM_EXIT_IO)
+		return e->u.io.direction == KVM_EXIT_IO_IN ? rp->in_rip_past : rp->out_rip_past;
+	return e->reason == KVM_EXIT_MMIO && rp->mmio_rip_past;
+}
+
+/* Resync on a rip-past host: the recorded state already holds everything
+ * the exiting instruction did except what the VMM answers; load it and
+ * count the exit as forced. A recorded IN gets its input into rax when its
+ * INPUT record comes (rp_input); a string IN or an MMIO read has its
+ * destination elsewhere (memory, a decoded register) and cannot be forced
+ * this way. */
+static int rp_force(struct rp_vcpu *t, const struct vcr_record *rec, unsigned classes)
+{
+	const struct vcr_exit *e = &rec->u.exit.exit;
+	bool in = e->reason == KVM_EXIT_IO && e->u.io.direction == KVM_EXIT_IO_IN;
+
+	if ((in && e->u.io.count != 1) || (e->reason == KVM_EXIT_MMIO && !e->u.mmio.is_write))
+		return rp_trouble(t->rp, -EIO, "resync: exit %" PRIu64 " (vCPU %u) cannot be "
+				  "forced: this host's rip is past the exiting instruction and a "
+				  "%s has no register to put the recorded input in", rec->seq,
+				  t->index, in ? "string IN" : "MMIO read");
+	rp_load(t, &rec->u.exit.state, classes);
+	t->forced_in = in;
+	t->forced_in_size = e->u.io.size;
+	t->n.forced++;
+	t->exits++;
+	atomic_fetch_add(&t->rp->progress, 1);
+	return 0;
+}
+
 /* The recorded EXIT `rec` of this vCPU: run until the live one, compare.
  * 0: go on, 1: stop (divergence or told to), negative: trouble. */
 static int rp_exit(struct rp_vcpu *t, const struct vcr_record *rec)
@@ -222,6 +265,7 @@ static int rp_exit(struct rp_vcpu *t, const struct vcr_record *rec)
 	bool intr = rec->u.exit.exit.reason == KVM_EXIT_INTR;
 
 	atomic_store(&t->awaiting, seq);
+	t->forced_in = false;
 	int rc = rp_run(t, intr, seq);
 	if (rc)
 		goto out;
@@ -264,6 +308,10 @@ static int rp_exit(struct rp_vcpu *t, const struct vcr_record *rec)
 	rc = rp_run(t, true, seq);
 	if (rc)
 		goto out;
+	if (rp_rip_past(rp, &rec->u.exit.exit)) {
+		rc = rp_force(t, rec, classes);
+		goto out;
+	}
 	rp_load(t, &rec->u.exit.state, classes);
 	rc = rp_run(t, intr, seq);
 	if (rc)
@@ -294,6 +342,25 @@ static int rp_input(struct rp_vcpu *t, const struct vcr_record *rec)
 	struct kvm_run *run = t->run;
 	uint32_t len = rec->u.input.len;
 	t->n.inputs++;
+	if (t->forced_in && rec->u.input.kind == VCR_INPUT_IO_IN) {
+		/* what KVM would have done completing the IN: the low bytes
+		 * of rax (a 4-byte IN zero-extends into rax, as a 32-bit
+		 * write does) */
+		t->forced_in = false;
+		unsigned sz = t->forced_in_size;
+		if (len == sz && (sz == 1 || sz == 2 || sz == 4)) {
+			struct vcr_vcpu_state st;
+			uint64_t v = 0;
+			vmm_vcpu_get_state(t->rp->vm, t->index, &st);
+			memcpy(&v, rec->u.input.data, sz);
+			if (sz == 4)
+				st.regs.rax = v;
+			else
+				st.regs.rax = (st.regs.rax & ~((1ull << 8 * sz) - 1)) | v;
+			vmm_vcpu_set_state(t->rp->vm, t->index, &st, VCR_CLASS_REGS);
+			return 0;
+		}
+	}
 	if (rec->u.input.kind == VCR_INPUT_IO_IN) {
 		uint64_t n = (uint64_t)run->io.size * run->io.count;
 		if (run->exit_reason == KVM_EXIT_IO && run->io.direction == KVM_EXIT_IO_IN &&
@@ -357,6 +424,8 @@ static void *rp_thread(void *arg)
 	}
 	while (!atomic_load(&rp->abort)) {
 		rc = vcr_reader_next(r, &t->rec);
+		if (rc < 0 && rp->res->damaged)
+			break;	/* the damage ends what can be verified */
 		if (rc < 0) {
 			const struct vcr_err *re = vcr_reader_error(r);
 			rp_trouble(rp, rc, "reading the trace: %s", re->msg);
@@ -365,6 +434,8 @@ static void *rp_thread(void *arg)
 		if (rc == 0)
 			break;
 		const struct vcr_record *rec = &t->rec;
+		if (rp->res->damaged && rec->type == VCR_REC_EXIT && rec->seq >= rp->res->damage_exit)
+			break;
 		if (rec->vcpu != t->index)
 			continue;
 		rc = 0;
@@ -458,6 +529,37 @@ static uint64_t rp_now_ms(void)
 /* What replay needs of the trace before it builds a VM: x86-64, a vCPU
  * count the VMM takes, memory, the recorded guest image, every chunk
  * readable. Fills res->trace_exits and res->nvcpus. */
+/* Verify on a damaged trace checks what precedes the damage: the exits
+ * numbered without a gap from 0, up to the first damaged chunk (the reader
+ * says so) or the first missing exit (a chunk left out of the index). */
+static int rp_find_damage(struct vcr_reader *r, struct vcr_replay_result *res,
+			  struct vcr_record *rec)
+{
+	uint64_t next = 0;
+	int rc;
+
+	res->damaged = true;
+	res->damage_offset = UINT64_MAX;
+	while ((rc = vcr_reader_next(r, rec)) > 0) {
+		if (rec->type != VCR_REC_EXIT)
+			continue;
+		if (rec->seq != next) {
+			snprintf(res->damage, sizeof(res->damage),
+				 "exit %" PRIu64 " is missing (the next one in the file is exit %"
+				 PRIu64 "): its chunk failed its checksum", next, rec->seq);
+			break;
+		}
+		next++;
+	}
+	if (rc < 0) {
+		const struct vcr_err *re = vcr_reader_error(r);
+		res->damage_offset = re->offset;
+		snprintf(res->damage, sizeof(res->damage), "%s", re->msg);
+	}
+	res->damage_exit = next;
+	return 0;
+}
+
 static int rp_check_trace(struct vcr_reader *r, const struct vcr_replay_opts *o,
 			  struct vcr_replay_result *res, struct vcr_record *rec,
 			  struct vcr_reader_stats *st, struct vcr_err *err)
@@ -482,8 +584,11 @@ static int rp_check_trace(struct vcr_reader *r, const struct vcr_replay_opts *o,
 	res->nvcpus = info->nvcpus;
 	if (!st->damaged_chunks)
 		return 0;
-	/* Re-execution needs every record. Walk the trace for the reader's
-	 * own account of the damage (offset and what). */
+	if (o->mode == VCR_REPLAY_VERIFY)
+		return rp_find_damage(r, res, rec);
+	/* Resync re-executes the whole trace, and needs every record. Walk
+	 * the trace for the reader's own account of the damage (offset and
+	 * what). */
 	while ((rc = vcr_reader_next(r, rec)) > 0)
 		;
 	const struct vcr_err *re = vcr_reader_error(r);
@@ -645,6 +750,7 @@ static void rp_add_counters(struct vcr_replay_counters *to, const struct vcr_rep
 	to->injects += n->injects;
 	to->mem_writes += n->mem_writes;
 	to->mem_bytes += n->mem_bytes;
+	to->forced += n->forced;
 }
 
 /* Every thread's counts, and how the replay ended: trouble, a divergence
@@ -670,11 +776,51 @@ static int rp_outcome(struct rp *rp, const struct vcr_replay_counters *main_n,
 		res->diverged = true;
 		return 0;
 	}
+	if (res->damaged) {
+		if (res->exits != res->damage_exit)
+			return vcr_err_set(err, -EIO, UINT64_MAX, "only %" PRIu64 " of the %" PRIu64
+					   " exits before the damage were replayed", res->exits,
+					   res->damage_exit);
+		return 0;
+	}
 	if (res->exits != res->trace_exits)
 		return vcr_err_set(err, -EIO, UINT64_MAX,
 				   "only %" PRIu64 " of the trace's %" PRIu64 " exits were replayed",
 				   res->exits, res->trace_exits);
 	return 0;
+}
+
+/* One throw-away VM running `code`: does its first exit, of `reason`,
+ * leave rip at code + len_insn (past the exiting instruction)? A probe that
+ * cannot run says no: the common convention, rip on the instruction. */
+static bool rp_probe_one(const uint8_t *code, size_t len, uint32_t reason, unsigned len_insn)
+{
+	struct vmm *vm;
+	struct vcr_vcpu_state st;
+	bool past = false;
+
+	if (vmm_probe_open(&vm, code, len))
+		return false;
+	struct kvm_run *run = vmm_vcpu_run_page(vm, 0);
+	if (vmm_vcpu_run_once(vm, 0) == 0 && run->exit_reason == reason &&
+	    vmm_vcpu_get_state(vm, 0, &st) == 0)
+		past = st.regs.rip == VMM_PROBE_CODE + len_insn;
+	vmm_destroy(vm);
+	return past;
+}
+
+/* Where this host leaves rip at OUT, IN and MMIO exits. PVM differs by
+ * direction: an OUT exits with rip past it, an IN on it. */
+static void rp_probe_rip(struct rp *rp)
+{
+	static const uint8_t out[] = { 0xe6, 0x80, 0xf4 };	/* out %al,$0x80; hlt */
+	static const uint8_t in[] = { 0xe4, 0x80, 0xf4 };	/* in $0x80,%al; hlt */
+	static const uint8_t mmio[] = {				/* mov %al,0x200000; hlt */
+		0x88, 0x04, 0x25, 0x00, 0x00, 0x20, 0x00, 0xf4,
+	};
+	rp->out_rip_past = rp_probe_one(out, sizeof(out), KVM_EXIT_IO, 2);
+	rp->in_rip_past = rp_probe_one(in, sizeof(in), KVM_EXIT_IO, 2);
+	rp->mmio_rip_past = rp_probe_one(mmio, sizeof(mmio), KVM_EXIT_MMIO, 7);
 }
 
 int vcr_replay(const char *path, const struct vcr_replay_opts *o,
@@ -703,12 +849,21 @@ int vcr_replay(const char *path, const struct vcr_replay_opts *o,
 	rc = rp_check_trace(r, o, res, rec, st, err);
 	if (rc)
 		goto out;
+	if (res->damaged) {	/* rp_find_damage read it all: from the start again */
+		vcr_reader_close(r);
+		r = NULL;
+		rc = vcr_reader_open(&r, path, err);
+		if (rc)
+			goto out;
+	}
 	rc = rp_build_vm(&rp, vcr_reader_info(r), err);
 	if (rc)
 		goto out;
 	rc = rp_load_memory(&rp, r, rec, &main_n, err);
 	if (rc)
 		goto out;
+	if (o->mode == VCR_REPLAY_RESYNC)
+		rp_probe_rip(&rp);
 
 	rp.v = calloc(rp.nvcpus, sizeof(*rp.v));
 	if (!rp.v) {
@@ -789,6 +944,17 @@ void vcr_replay_print(FILE *f, const struct vcr_replay_opts *o,
 {
 	const struct vcr_replay_point *p = &res->first;
 	if (o->mode == VCR_REPLAY_VERIFY) {
+		if (!res->diverged && res->damaged) {
+			fprintf(f, "%" PRIu64 " exits replayed, identical, then the trace is damaged: "
+				"stopped before exit %" PRIu64 " of %" PRIu64 "\n", res->exits,
+				res->damage_exit, res->trace_exits);
+			if (res->damage_offset != UINT64_MAX)
+				fprintf(f, "damage: at offset %" PRIu64 ": %s\n", res->damage_offset,
+					res->damage);
+			else
+				fprintf(f, "damage: %s\n", res->damage);
+			return;
+		}
 		if (!res->diverged) {
 			fprintf(f, "%" PRIu64 " exits replayed, identical\n", res->exits);
 			return;
@@ -831,4 +997,5 @@ void vcr_replay_print_counters(FILE *f, const struct vcr_replay_result *res)
 	fprintf(f, "mem_records %" PRIu64 "\n", n->mem_writes);
 	fprintf(f, "mem_bytes %" PRIu64 "\n", n->mem_bytes);
 	fprintf(f, "corrections %" PRIu64 "\n", res->corrections);
+	fprintf(f, "forced_exits %" PRIu64 "\n", n->forced);
 }

@@ -81,6 +81,10 @@ struct vcr_replay_counters {
 					 * already held those bytes */
 	uint64_t set_states, inputs, injects, mem_writes;	/* records applied */
 	uint64_t mem_bytes;
+	uint64_t forced;		/* resync: exits whose recorded state was
+					 * loaded without running them again (a
+					 * host whose rip is past the exiting
+					 * instruction: PVM at port I/O) */
 };
 
 struct vcr_replay_result {
@@ -94,6 +98,12 @@ struct vcr_replay_result {
 	struct vcr_replay_counters n;
 	uint32_t nvcpus;
 	char note[256];		/* e.g. why a multi-vCPU verify stopped early */
+	/* verify on a damaged trace: exits [0, damage_exit) were there to
+	 * replay; the damage (at file offset damage_offset, UINT64_MAX unknown)
+	 * took the rest */
+	bool damaged;
+	uint64_t damage_exit, damage_offset;
+	char damage[sizeof(((struct vcr_err *)0)->msg)];
 };
 
 /* Replay the trace at path. See the top of this file. */

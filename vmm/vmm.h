@@ -209,6 +209,24 @@ int vmm_mem_write_vcpu(struct vmm *vm, uint32_t vcpu, uint64_t gpa, const void *
 /* Free everything (threads must have ended); accepts NULL and half-built. */
 void vmm_destroy(struct vmm *vm);
 
+/* Probes (vmm/probe.c): a throw-away VM to ask the host KVM how it behaves
+ * (gdbstub: which debug mechanisms work; replayer: where rip stands at an
+ * I/O exit). One vCPU in 64-bit mode with the loaders' GDT and identity
+ * page tables, VMM_PROBE_MEM of RAM, `code` at VMM_PROBE_CODE with rip
+ * there, rsp VMM_STACK_TOP, IF off, every IDT vector (IDT at VMM_PROBE_IDT)
+ * leading to a "hlt" at VMM_PROBE_HLT (an exception delivered to the guest
+ * ends in KVM_EXIT_HLT with rip VMM_PROBE_HLT + 1). Data may go at
+ * VMM_PROBE_DATA, up to VMM_PROBE_IDT. The
+ * caller runs it with vmm_vcpu_run_once and frees it with vmm_destroy.
+ * Returns 0 or -errno (no /dev/kvm; code longer than the space up to
+ * VMM_PROBE_DATA). */
+#define VMM_PROBE_MEM 0x100000u
+#define VMM_PROBE_CODE 0x10000u
+#define VMM_PROBE_DATA 0x11000u
+#define VMM_PROBE_IDT 0x12000u
+#define VMM_PROBE_HLT 0x14000u
+int vmm_probe_open(struct vmm **out, const void *code, size_t len);
+
 /* ------------------------------------------------------------ high level */
 
 /* Everything vmm_create checks before it touches KVM: cfg, the guest file,

@@ -22,7 +22,7 @@ command -v gdb >/dev/null || { echo "1..0 # SKIP no gdb"; exit 0; }
 [ -f "$guest" ] || { echo "1..1"; echo "not ok 1 - $guest not built"; exit 1; }
 tmp=$(mktemp -d)
 trap 'kill $GDB_SERVER_PID 2>/dev/null; rm -rf "$tmp"' EXIT
-echo "1..24"
+echo "1..26"
 
 sym() { nm "$guest" | awk -v s="$1" '$3 == s { print "0x" $1 }' | sed 's/0x0*/0x/'; }
 entry=$(sym _start)
@@ -67,7 +67,10 @@ continue
 p counter
 echo @@watch\n
 delete
+set breakpoint always-inserted on
 watch counter
+monitor breakpoints
+set breakpoint always-inserted off
 tbreak *$tick_out
 continue
 p counter
@@ -123,6 +126,12 @@ sec watch | grep -q "New value = 501" && [ "$(val watch 1)" = 501 ] ; tap_ok $? 
 if sec watch | grep -q "Temporary breakpoint [0-9]*, "; then
     echo "# watch: the guest ran past its store to the backstop at $tick_out (flavour ${VCR_KVM_FLAVOUR:-unknown})"
 fi
+# The stub probes data breakpoints at start and serves a write watchpoint by
+# DR0-3 where they fire, else by single-stepping and comparing.
+wpath=$(sec watch | grep "^write watchpoints:")
+wused=$(sec watch | grep -E "^  (DR[0-3]: watch 0x[0-9a-f]+ len 8|watch 0x[0-9a-f]+ len 8 via single-stepping)$")
+echo "# watchpoint path (flavour ${VCR_KVM_FLAVOUR:-unknown}): ${wpath:-unknown}; in use: ${wused:-none}"
+tap_ok $([ -n "$wpath" ] && [ -n "$wused" ] && echo 0 || echo 1) "monitor breakpoints says how watchpoints are served and which serves counter"
 sec manybp | grep -q "break 0x[0-9a-f]* via single-stepping" ; tap_ok $? "a breakpoint beyond the debug registers (or unmapped) is still served"
 echo "$(sec manybp | grep ' via \|DR[0-3]' | sed 's/^/#   /')"
 sec manybp | grep -q "Breakpoint [0-9]*, .*tick" ; tap_ok $? "... and hit (tick)"
@@ -160,11 +169,13 @@ if command -v lldb >/dev/null; then
         || { echo "Bail out! vcr run --gdb did not listen"; exit 1; }
     timeout 60 lldb -b -o "gdb-remote 127.0.0.1:$GDB_PORT" -o "register read rip" \
         -o "register read rax" -o "kill" "$guest" >"$tmp/lldb" 2>&1
+    lstatus=$?
     gdb_stop_server
     grep -q "rip = $(printf '0x%016x' $((entry)))" "$tmp/lldb" ; tap_ok $? "lldb gdb-remote reads rip"
     grep -q "rax = " "$tmp/lldb" ; tap_ok $? "lldb reads rax"
+    [ "$lstatus" = 0 ] && ! grep -q "failed to send" "$tmp/lldb" ; tap_ok $? "lldb kill ends the session cleanly (lldb exit $lstatus)"
     [ "$TAP_FAIL" = 0 ] || sed 's/^/#   /' "$tmp/lldb"
 else
-    echo "ok 23 # SKIP no lldb"; echo "ok 24 # SKIP no lldb"
+    echo "ok 24 # SKIP no lldb"; echo "ok 25 # SKIP no lldb"; echo "ok 26 # SKIP no lldb"
 fi
 exit $TAP_FAIL

@@ -177,13 +177,31 @@ static size_t g_len(void)
 	return n;
 }
 
+/* lldb's `kill` sends k and waits for the end of the process (X or W): with
+ * no reply it reports "failed to send the k packet". gdb does not wait, and
+ * the reply costs it nothing. */
+static void test_kill(void)
+{
+	struct memtarget m;
+	struct gdbstub *g;
+
+	if (mt_init(&m) || gdbstub_new(&g, &mt_ops, &m, 0))
+		tap_bail("setup");
+	req(g, "qSupported:xmlRegisters=i386");
+	int n = req_raw(g, "k", 1);
+	tap_ok(n == 1 && !strcmp(reply, "X09") && m.killed == 1,
+	       "k kills and replies X09 (process killed by signal 9), as lldb waits for");
+	gdbstub_free(g);
+	mt_free(&m);
+}
+
 int main(void)
 {
 	struct memtarget m;
 	struct gdbstub *g;
 	char buf[256];
 
-	tap_plan(49);
+	tap_plan(50);
 	if (mt_init(&m) || gdbstub_new(&g, &mt_ops, &m, 0))
 		tap_bail("setup");
 
@@ -374,5 +392,6 @@ int main(void)
 	gdbstub_free(g);
 	mt_free(&m);
 	test_stop_reasons();
+	test_kill();
 	return tap_exit_status();
 }
