@@ -34,7 +34,8 @@ static void usage(FILE *f)
 		"Print the records of a trace: one block per exit (exit number, vCPU and\n"
 		"its exit index, reason with payload, rip, then the registers that changed\n"
 		"since that vCPU's previous exit), and the records that served it\n"
-		"(inputs, state set by the VMM, injections, memory writes, markers, end).\n"
+		"(inputs, state set by the VMM, injections, interrupt line changes, memory\n"
+		"writes, markers, notes such as the guest console's last lines, end).\n"
 		"\n"
 		"  --from N     start at exit N (global exit number)\n"
 		"  --to N       stop after exit N\n"
@@ -112,6 +113,14 @@ static bool per_vcpu(uint32_t type)
 	       type == VCR_REC_INJECT;
 }
 
+/* An IRQ_LINE belongs to a vCPU when made while serving its exit. */
+static bool shows_vcpu(const struct vcr_record *rec)
+{
+	if (rec->type == VCR_REC_IRQ_LINE)
+		return !(rec->u.irq_line.flags & VCR_IRQ_ASYNC);
+	return per_vcpu(rec->type);
+}
+
 static uint32_t input_shown(const struct vcr_record *rec)
 {
 	return rec->u.input.len > VCR_EXIT_DATA_MAX ? VCR_EXIT_DATA_MAX : rec->u.input.len;
@@ -139,7 +148,7 @@ static void json_record(struct dump *d, const struct vcr_record *rec)
 		vcr_json_null(j, "seq");
 	else
 		vcr_json_u64(j, "seq", rec->seq);
-	if (per_vcpu(rec->type))
+	if (shows_vcpu(rec))
 		vcr_json_u64(j, "vcpu", rec->vcpu);
 	switch (rec->type) {
 	case VCR_REC_EXIT: {
@@ -180,6 +189,17 @@ static void json_record(struct dump *d, const struct vcr_record *rec)
 	case VCR_REC_MARKER:
 		vcr_json_str(j, "text", rec->u.marker.text);
 		break;
+	case VCR_REC_IRQ_LINE:
+		vcr_json_u64(j, "gsi", rec->u.irq_line.gsi);
+		vcr_json_u64(j, "level", rec->u.irq_line.level);
+		vcr_json_bool(j, "async", rec->u.irq_line.flags & VCR_IRQ_ASYNC);
+		break;
+	case VCR_REC_NOTE:
+		vcr_json_str(j, "kind", vcr_note_kind_name(rec->u.note.kind));
+		vcr_json_u64(j, "kind_code", rec->u.note.kind);
+		vcr_json_u64(j, "len", rec->u.note.len);
+		vcr_json_str(j, "text", rec->u.note.text);
+		break;
 	case VCR_REC_END:
 		vcr_json_str(j, "how", vcr_end_how_name(rec->u.end.how));
 		vcr_json_i64(j, "status", rec->u.end.status);
@@ -210,13 +230,43 @@ static void text_exit(struct dump *d, const struct vcr_record *rec)
 	print_regs(d, st, &d->prev[rec->vcpu], VCR_CLASS_ALL, "    ");
 }
 
+/* A note's kind and length, then its text one line at a time, indented,
+ * each line quoted the way markers are (so a console's escape sequences
+ * and NULs cannot reach the terminal). */
+static void text_note(FILE *f, const struct vcr_record *rec)
+{
+	const char *t = rec->u.note.text ? rec->u.note.text : "";
+	uint32_t n = rec->u.note.text ? rec->u.note.len : 0;
+	char line[4096];
+
+	fprintf(f, " %s", vcr_note_kind_name(rec->u.note.kind));
+	if (rec->u.note.kind != VCR_NOTE_CONSOLE_TAIL)
+		fprintf(f, " (kind %u)", rec->u.note.kind);
+	fprintf(f, " len=%u\n", n);
+	for (uint32_t i = 0; i < n;) {
+		uint32_t k = 0;
+		/* A NUL ends a line too: vcr_json_quote takes a C string. */
+		while (i + k < n && t[i + k] != '\n' && t[i + k] && k < sizeof(line) - 1) {
+			line[k] = t[i + k];
+			k++;
+		}
+		line[k] = 0;
+		fputs("    ", f);
+		vcr_json_quote(f, line);
+		putc('\n', f);
+		i += k;
+		if (i < n && (t[i] == '\n' || !t[i]))
+			i++;
+	}
+}
+
 static void text_other(struct dump *d, const struct vcr_record *rec)
 {
 	FILE *f = d->f;
 	char buf[64];
 
 	fprintf(f, "  %s", vcr_rec_type_name(rec->type));
-	if (per_vcpu(rec->type))
+	if (shows_vcpu(rec))
 		fprintf(f, " vcpu %u", rec->vcpu);
 	fputs(":", f);
 	switch (rec->type) {
@@ -249,6 +299,13 @@ static void text_other(struct dump *d, const struct vcr_record *rec)
 		fputs(" ", f);
 		vcr_json_quote(f, rec->u.marker.text);
 		fputs("\n", f);
+		break;
+	case VCR_REC_IRQ_LINE:
+		fprintf(f, " gsi=%u level=%u%s\n", rec->u.irq_line.gsi, rec->u.irq_line.level,
+			rec->u.irq_line.flags & VCR_IRQ_ASYNC ? " async" : "");
+		break;
+	case VCR_REC_NOTE:
+		text_note(f, rec);
 		break;
 	case VCR_REC_END:
 		fprintf(f, " %s status=%d", vcr_end_how_name(rec->u.end.how), rec->u.end.status);
@@ -375,7 +432,7 @@ static int cmd_dump(int argc, char **argv)
 			status = 1;
 			continue;
 		}
-		if (d.vcpu != UINT32_MAX && per_vcpu(rec->type) && rec->vcpu != d.vcpu)
+		if (d.vcpu != UINT32_MAX && shows_vcpu(rec) && rec->vcpu != d.vcpu)
 			track_state(&d, rec);
 		else
 			dump_record(&d, rec);

@@ -19,14 +19,29 @@ struct mmio_slot {
 	uint64_t count;
 };
 
+/* IRQ_LINE records by GSI, NOTE records by kind (lines_*). */
+#define STATS_GSI_MAX 256	/* distinct GSIs counted; more are lumped */
+#define STATS_NOTE_KINDS 8	/* kinds counted by number; more: "unknown" */
+struct line_stats {
+	struct gsi_count {
+		uint32_t gsi;
+		uint64_t raised, lowered;	/* level != 0, level 0 */
+		uint64_t async;			/* VCR_IRQ_ASYNC among them */
+	} g[STATS_GSI_MAX];
+	uint32_t ngsi;
+	uint64_t untracked;			/* changes of GSIs past the table */
+	uint64_t notes[STATS_NOTE_KINDS + 1];	/* last: other kinds */
+};
+
 struct stats {
 	uint64_t reasons[STATS_REASONS + 1];	/* last: other */
 	uint64_t *ports;	/* [port * 2 + is_out] */
 	struct mmio_slot *mmio;
 	uint32_t mmio_cap, mmio_used;
 	uint64_t mmio_untracked;
-	uint64_t recs[VCR_REC_END + 2];
+	uint64_t recs[VCR_REC_LAST + 2];
 	uint64_t mem_bytes;
+	struct line_stats lines;
 	uint64_t vcpu_exits[VCR_TRACE_MAX_VCPUS];
 	bool has_end;
 	uint32_t end_how;
@@ -49,7 +64,8 @@ static void usage(FILE *f)
 		"\n"
 		"Summarize a trace: what ran, exits by reason, by vCPU, by I/O port and\n"
 		"MMIO address, file size, bytes per exit, compression ratio, duration if\n"
-		"recorded, how the run ended, and whether the trace is complete.\n"
+		"recorded, how the run ended, and whether the trace is complete; interrupt\n"
+		"line changes the VMM drove, by GSI, and notes (console tail) by kind.\n"
 		"\n"
 		"  --top N   ports and MMIO addresses listed (default 10)\n"
 		"  --json    one JSON object\n"
@@ -169,9 +185,96 @@ static const char *top_direction(bool mmio, uint64_t key)
 	return key & 1 ? "out" : "in";
 }
 
+/* ---- interrupt lines and notes: inputs the VMM drove, not exits ---- */
+
+static void lines_count(struct line_stats *l, const struct vcr_record *rec)
+{
+	if (rec->type == VCR_REC_NOTE) {
+		uint32_t k = rec->u.note.kind;
+		l->notes[k < STATS_NOTE_KINDS ? k : STATS_NOTE_KINDS]++;
+		return;
+	}
+	if (rec->type != VCR_REC_IRQ_LINE)
+		return;
+	/* Kept in GSI order: a few lines, found by a short scan. */
+	uint32_t gsi = rec->u.irq_line.gsi, i = 0;
+	while (i < l->ngsi && l->g[i].gsi < gsi)
+		i++;
+	if (i == l->ngsi || l->g[i].gsi != gsi) {
+		if (l->ngsi == STATS_GSI_MAX) {
+			l->untracked++;
+			return;
+		}
+		memmove(&l->g[i + 1], &l->g[i], (l->ngsi - i) * sizeof(l->g[0]));
+		l->g[i] = (struct gsi_count){ .gsi = gsi };
+		l->ngsi++;
+	}
+	if (rec->u.irq_line.level)
+		l->g[i].raised++;
+	else
+		l->g[i].lowered++;
+	if (rec->u.irq_line.flags & VCR_IRQ_ASYNC)
+		l->g[i].async++;
+}
+
+static const char *note_name(uint32_t k, char *buf, size_t len)
+{
+	if (k == STATS_NOTE_KINDS)
+		return "other";
+	if (k == VCR_NOTE_CONSOLE_TAIL)
+		return vcr_note_kind_name(k);
+	snprintf(buf, len, "kind_%u", k);
+	return buf;
+}
+
+static void lines_text(FILE *f, const struct line_stats *l)
+{
+	char buf[32];
+	if (l->ngsi || l->untracked)
+		fprintf(f, "IRQ line changes by GSI      raised      lowered  (from other threads)\n");
+	for (uint32_t i = 0; i < l->ngsi; i++)
+		fprintf(f, "  %-18u %12llu %12llu  (%llu)\n", l->g[i].gsi,
+			(unsigned long long)l->g[i].raised, (unsigned long long)l->g[i].lowered,
+			(unsigned long long)l->g[i].async);
+	if (l->untracked)
+		fprintf(f, "  %-18s %12llu\n", "(not tracked)", (unsigned long long)l->untracked);
+	bool any = false;
+	for (uint32_t k = 0; k <= STATS_NOTE_KINDS; k++)
+		if (l->notes[k]) {
+			if (!any)
+				fprintf(f, "notes by kind\n");
+			any = true;
+			fprintf(f, "  %-18s %12llu\n", note_name(k, buf, sizeof(buf)),
+				(unsigned long long)l->notes[k]);
+		}
+}
+
+static void lines_json(struct vcr_json *j, const struct line_stats *l)
+{
+	char buf[32];
+	vcr_json_arr(j, "irq_lines");
+	for (uint32_t i = 0; i < l->ngsi; i++) {
+		vcr_json_obj(j, NULL);
+		vcr_json_u64(j, "gsi", l->g[i].gsi);
+		vcr_json_u64(j, "changes", l->g[i].raised + l->g[i].lowered);
+		vcr_json_u64(j, "raised", l->g[i].raised);
+		vcr_json_u64(j, "lowered", l->g[i].lowered);
+		vcr_json_u64(j, "async", l->g[i].async);
+		vcr_json_end(j);
+	}
+	vcr_json_end(j);
+	vcr_json_u64(j, "irq_lines_untracked", l->untracked);
+	vcr_json_obj(j, "notes");
+	for (uint32_t k = 0; k <= STATS_NOTE_KINDS; k++)
+		if (l->notes[k])
+			vcr_json_u64(j, note_name(k, buf, sizeof(buf)), l->notes[k]);
+	vcr_json_end(j);
+}
+
 static void count_record(struct stats *s, const struct vcr_record *rec)
 {
-	s->recs[rec->type <= VCR_REC_END ? rec->type : VCR_REC_END + 1]++;
+	s->recs[rec->type <= VCR_REC_LAST ? rec->type : VCR_REC_LAST + 1]++;
+	lines_count(&s->lines, rec);
 	switch (rec->type) {
 	case VCR_REC_EXIT: {
 		const struct vcr_exit *e = &rec->u.exit.exit;
@@ -307,7 +410,7 @@ static void print_text(FILE *f, const char *path, const struct vcr_trace_info *i
 	fputc('\n', f);
 
 	uint64_t nrecs = 0;
-	for (int i = 0; i <= VCR_REC_END + 1; i++)
+	for (int i = 0; i <= VCR_REC_LAST + 1; i++)
 		nrecs += s->recs[i];
 	fprintf(f, "\nsize         %llu bytes: header %llu, %llu in %llu chunk%s (keyframes %llu), "
 		"index %llu\n", (unsigned long long)rs->file_size,
@@ -348,12 +451,13 @@ static void print_text(FILE *f, const char *path, const struct vcr_trace_info *i
 	if (ntm && s->mmio_untracked)
 		fprintf(f, "  %-18s %12llu\n", "(not tracked)", (unsigned long long)s->mmio_untracked);
 	fprintf(f, "other records\n");
-	for (uint32_t t = VCR_REC_INPUT; t <= VCR_REC_END + 1; t++)
+	for (uint32_t t = VCR_REC_INPUT; t <= VCR_REC_LAST + 1; t++)
 		if (s->recs[t])
-			fprintf(f, "  %-18s %12llu\n", t <= VCR_REC_END ? vcr_rec_type_name(t) :
+			fprintf(f, "  %-18s %12llu\n", t <= VCR_REC_LAST ? vcr_rec_type_name(t) :
 				"unknown", (unsigned long long)s->recs[t]);
 	if (s->mem_bytes)
 		fprintf(f, "  %-18s %12llu\n", "memory bytes", (unsigned long long)s->mem_bytes);
+	lines_text(f, &s->lines);
 }
 
 /* Ports as numbers, MMIO addresses as hex strings. */
@@ -433,8 +537,8 @@ static void print_json(FILE *f, const char *path, const struct vcr_trace_info *i
 	vcr_json_fixed(&j, "compression_ratio",
 		       rs->file_size ? (double)rs->raw_bytes / (double)rs->file_size : 0.0, 3);
 	vcr_json_obj(&j, "records");
-	for (uint32_t t = VCR_REC_EXIT; t <= VCR_REC_END + 1; t++)
-		vcr_json_u64(&j, t <= VCR_REC_END ? vcr_rec_type_name(t) : "unknown", s->recs[t]);
+	for (uint32_t t = VCR_REC_EXIT; t <= VCR_REC_LAST + 1; t++)
+		vcr_json_u64(&j, t <= VCR_REC_LAST ? vcr_rec_type_name(t) : "unknown", s->recs[t]);
 	vcr_json_end(&j);
 	vcr_json_obj(&j, "exits_by_reason");
 	for (uint32_t r = 0; r <= STATS_REASONS; r++) {
@@ -455,6 +559,7 @@ static void print_json(FILE *f, const char *path, const struct vcr_trace_info *i
 	json_top(&j, "top_ports", tp, ntp, false);
 	json_top(&j, "top_mmio", tm, ntm, true);
 	vcr_json_u64(&j, "memory_bytes", s->mem_bytes);
+	lines_json(&j, &s->lines);
 	vcr_json_end(&j);
 }
 

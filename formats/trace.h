@@ -21,6 +21,16 @@
  *   MEM_PAGES  guest memory pages (full image or dirty pages), gpa + data.
  *   MARKER     a user marker (text).
  *   END        how the run ended (at most one, last).
+ *   IRQ_LINE   an interrupt line the VMM drove into the in-kernel irqchip
+ *              (KVM_IRQ_LINE gsi, level): raised or lowered while serving
+ *              the preceding exit of that vCPU, or (VCR_IRQ_ASYNC) by a
+ *              thread that was serving no exit (a device's input thread).
+ *              Interrupts the irqchip delivers are not exits: this is what
+ *              a trace holds of them. An input, like INPUT.
+ *   NOTE       text the VMM hands over with a kind (enum vcr_note_kind):
+ *              the last lines of the guest's console, when it ended.
+ * IRQ_LINE and NOTE came with format 1.1 and are optional records: an older
+ * reader skips them (docs/format.md).
  * Keyframes (full state of every vCPU) are written by the writer itself at
  * the start of every chunk; readers use them for seeking and never return
  * them as records.
@@ -102,7 +112,22 @@ enum vcr_rec_type {
 	VCR_REC_MEM_PAGES = 6,
 	VCR_REC_MARKER = 7,
 	VCR_REC_END = 8,
+	VCR_REC_IRQ_LINE = 9,
+	VCR_REC_NOTE = 10,
 };
+#define VCR_REC_LAST VCR_REC_NOTE	/* highest type this vcr knows */
+
+/* IRQ_LINE flags. */
+#define VCR_IRQ_ASYNC 1u	/* raised by no exit's service (VMM_NO_VCPU): the
+				 * record's vcpu is 0 and it follows every exit
+				 * the vCPUs had handed over when it was made */
+
+enum vcr_note_kind {
+	VCR_NOTE_CONSOLE_TAIL = 1,	/* the guest console's last bytes (lines),
+					 * as the VMM kept them: what a panic
+					 * printed */
+};
+#define VCR_NOTE_MAX (64u << 10)	/* text bytes a writer stores at most */
 
 enum vcr_input_kind {
 	VCR_INPUT_IO_IN = 1,	/* bytes for kvm_run io data area (size*count) */
@@ -121,6 +146,8 @@ enum vcr_inject_kind {
  * (enum vcr_end_how, vcr_end_how_name) are in core/end.h. */
 const char *vcr_rec_type_name(uint32_t type);
 const char *vcr_input_kind_name(uint32_t kind);
+/* Note kinds: "console-tail"; "unknown" otherwise. */
+const char *vcr_note_kind_name(uint32_t kind);
 
 struct vcr_record {
 	uint32_t type;		/* enum vcr_rec_type */
@@ -158,6 +185,19 @@ struct vcr_record {
 		struct {
 			const char *text;	/* NUL-terminated, as mem.data */
 		} marker;
+		struct {
+			uint32_t gsi;	/* KVM_IRQ_LINE's irq */
+			uint32_t level;	/* its level: 1 raised, 0 lowered */
+			uint32_t flags;	/* VCR_IRQ_* */
+		} irq_line;
+		struct {
+			uint32_t kind;	/* enum vcr_note_kind (unknown kinds kept) */
+			uint32_t len;	/* bytes of text, NUL excluded; the writer
+					 * stores at most VCR_NOTE_MAX: the last
+					 * ones (a console's newest) */
+			const char *text;	/* NUL-terminated after len bytes
+						 * (it may hold NULs), as mem.data */
+		} note;
 		struct {
 			uint32_t how;	/* enum vcr_end_how */
 			int32_t status;

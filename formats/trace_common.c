@@ -94,6 +94,8 @@ const char *vcr_rec_type_name(uint32_t type)
 	case VCR_REC_MEM_PAGES: return "mem_pages";
 	case VCR_REC_MARKER: return "marker";
 	case VCR_REC_END: return "end";
+	case VCR_REC_IRQ_LINE: return "irq_line";
+	case VCR_REC_NOTE: return "note";
 	default: return "unknown";
 	}
 }
@@ -105,6 +107,11 @@ const char *vcr_input_kind_name(uint32_t kind)
 	case VCR_INPUT_MMIO_READ: return "mmio_read";
 	default: return "unknown";
 	}
+}
+
+const char *vcr_note_kind_name(uint32_t kind)
+{
+	return kind == VCR_NOTE_CONSOLE_TAIL ? "console-tail" : "unknown";
 }
 
 int trf_grow(uint8_t **buf, size_t *cap, size_t need)

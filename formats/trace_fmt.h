@@ -13,7 +13,7 @@
 #include "core/state.h"
 
 #define TRF_MAJOR 1
-#define TRF_MINOR 0
+#define TRF_MINOR 1	/* 1.1: IRQ_LINE and NOTE records */
 
 #define TRF_FILE_MAGIC "VCRTRACE"
 #define TRF_CHUNK_MAGIC "VCRCHUNK"

@@ -784,7 +784,7 @@ static int r_skip_to(struct vcr_reader *r, uint64_t stop_seq)
 			break;
 		const uint8_t *body_end = q + len;
 		if (type != VCR_REC_EXIT && type != VCR_REC_SET_STATE) {
-			if ((tag & TRF_REC_REQUIRED) && (type < VCR_REC_EXIT || type > VCR_REC_END))
+			if ((tag & TRF_REC_REQUIRED) && (type < VCR_REC_EXIT || type > VCR_REC_LAST))
 				break;
 			p = body_end;
 			recs++;
@@ -1003,6 +1003,23 @@ static bool r_record(struct vcr_reader *r, unsigned type, const uint8_t *p,
 			return true;
 		rec->u.marker.text = r_text(r, p, (size_t)(end - p));
 		return rec->u.marker.text != NULL;
+	case VCR_REC_IRQ_LINE:
+		if (!rec)
+			return true;
+		GETV_MAX(rec->u.irq_line.gsi, UINT32_MAX);
+		GETV_MAX(rec->u.irq_line.level, UINT32_MAX);
+		GETV_MAX(rec->u.irq_line.flags, VCR_IRQ_ASYNC);
+		/* An asynchronous line change belongs to no vCPU. */
+		return !(rec->u.irq_line.flags & VCR_IRQ_ASYNC) || rec->vcpu == 0;
+	case VCR_REC_NOTE:
+		if (!rec)
+			return true;
+		GETV_MAX(rec->u.note.kind, UINT32_MAX);
+		if ((size_t)(end - p) > TRF_MAX_REC_DATA)
+			return false;
+		rec->u.note.len = (uint32_t)(end - p);
+		rec->u.note.text = r_text(r, p, (size_t)(end - p));
+		return rec->u.note.text != NULL;
 	case VCR_REC_END:
 		if (!rec)
 			return true;
@@ -1051,7 +1068,7 @@ static int r_step(struct vcr_reader *r, struct vcr_record *rec, struct vcr_recor
 		unsigned type = tag & TRF_REC_TYPE_MASK;
 		if (type == VCR_REC_EXIT && r->next_seq == stop_seq)
 			return 2;
-		if (type < VCR_REC_EXIT || type > VCR_REC_END) {
+		if (type < VCR_REC_EXIT || type > VCR_REC_LAST) {
 			if (tag & TRF_REC_REQUIRED)
 				return R_ERR(r, -EPROTONOSUPPORT, c->off,
 					     "chunk at offset %llu: record type %u at payload byte %zu is required but unknown",

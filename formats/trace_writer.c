@@ -754,10 +754,12 @@ static int w_append(struct vcr_writer *w, const struct vcr_record *rec)
 	uint8_t *p;
 	int rc;
 
+	bool irq_async = rec->type == VCR_REC_IRQ_LINE && (rec->u.irq_line.flags & VCR_IRQ_ASYNC);
 	if (v >= w->nvcpus && (rec->type == VCR_REC_EXIT || rec->type == VCR_REC_SET_STATE ||
-			       rec->type == VCR_REC_INPUT || rec->type == VCR_REC_INJECT))
+			       rec->type == VCR_REC_INPUT || rec->type == VCR_REC_INJECT ||
+			       (rec->type == VCR_REC_IRQ_LINE && !irq_async)))
 		return -EINVAL;
-	if (v >= w->nvcpus)
+	if (v >= w->nvcpus || irq_async)
 		v = 0;
 	if (rec->type == VCR_REC_EXIT && w->open &&
 	    (w->c_exits >= w->chunk_exits || (w->rec_len >= w->c_check && w_chunk_full(w)))) {
@@ -851,6 +853,38 @@ static int w_append(struct vcr_writer *w, const struct vcr_record *rec)
 		memcpy(p, t, n);
 		w_rec_end(w, VCR_REC_MARKER, p + n);
 		w->st.raw_bytes += 8 + n;
+		return 0;
+	}
+	case VCR_REC_IRQ_LINE:
+		if (rec->u.irq_line.flags & ~VCR_IRQ_ASYNC)
+			return -EINVAL;
+		p = w_rec_begin(w, 32);
+		if (!p)
+			return -ENOMEM;
+		p += trf_put_varint(p, v);
+		p += trf_put_varint(p, rec->u.irq_line.gsi);
+		p += trf_put_varint(p, rec->u.irq_line.level);
+		p += trf_put_varint(p, rec->u.irq_line.flags);
+		w_rec_end(w, VCR_REC_IRQ_LINE, p);
+		w->st.raw_bytes += 16;
+		return 0;
+	case VCR_REC_NOTE: {
+		/* Too long: keep the end (a console's newest lines). */
+		const char *t = rec->u.note.text;
+		size_t n = t ? rec->u.note.len : 0;
+		if (n > VCR_NOTE_MAX) {
+			t += n - VCR_NOTE_MAX;
+			n = VCR_NOTE_MAX;
+		}
+		p = w_rec_begin(w, 32 + n);
+		if (!p)
+			return -ENOMEM;
+		p += trf_put_varint(p, v);
+		p += trf_put_varint(p, rec->u.note.kind);
+		if (n)
+			memcpy(p, t, n);
+		w_rec_end(w, VCR_REC_NOTE, p + n);
+		w->st.raw_bytes += 16 + n;
 		return 0;
 	}
 	case VCR_REC_END: {

@@ -107,6 +107,21 @@ struct rr_marker {
 	char text[];			/* NUL-terminated */
 };
 
+/* An interrupt line change: on the vCPU's ring (made while serving its
+ * exit) or on the control ring (VCR_IRQ_ASYNC, after a FENCE). */
+struct rr_irq_line {
+	struct vcr_ring_hdr h;		/* arg: VCR_IRQ_* flags */
+	uint32_t gsi;
+	uint32_t level;
+};
+
+struct rr_note {
+	struct vcr_ring_hdr h;
+	uint32_t kind;			/* enum vcr_note_kind */
+	uint32_t len;			/* bytes of text */
+	char text[];			/* len bytes, then a NUL */
+};
+
 /* Control ring only, before a record written while vCPUs run (gdb's
  * writes): the vCPU rings' published heads when it was made. The writer
  * drains each vCPU ring up to its head first, so the record lands after

@@ -13,13 +13,13 @@
  * Threading:
  *   - Each vCPU has a handle (vcr_recorder_vcpu) and a single-producer ring
  *     (recorder/ring.h). The per-vCPU hooks (after_run, before_run, inject,
- *     vcpu_mem_write) must be called by one thread per vCPU at a time: the
+ *     vcpu_mem_write, vcpu_irq_line, vcpu_note) must be called by one thread per vCPU at a time: the
  *     vCPU's own thread. They copy bytes into the ring and nothing else: no
  *     lock, no allocation, no syscall, no decoding. When the ring is full
  *     they wait for the writer (the "stall", counted and reported); records
  *     are never dropped silently.
- *   - vcr_recorder_mem_write and vcr_recorder_marker may be called from any
- *     other thread (the loader before the run, gdb's server thread during
+ *   - vcr_recorder_mem_write, vcr_recorder_marker, vcr_recorder_irq_line and
+ *     vcr_recorder_note may be called from any other thread (the loader before the run, gdb's server thread during
  *     it); they share a control ring behind a mutex. Such a record is
  *     written after every record a vCPU had published when the call was
  *     made (a FENCE in the control ring carries the vCPU rings' heads), and
@@ -51,6 +51,10 @@
  *   inject           INJECT
  *   *mem_write       MEM_WRITE (split into pieces of at most half a ring)
  *   marker           MARKER
+ *   *irq_line        IRQ_LINE: flags 0 from a vCPU's hook (after the exit
+ *                    being served), VCR_IRQ_ASYNC from vcr_recorder_irq_line
+ *   *note            NOTE (text over what a ring carries or VCR_NOTE_MAX
+ *                    keeps its last bytes)
  *   close            MARKER "vcr.duration_ns=N" (N: ns from
  *                    vcr_recorder_open to the first vcr_recorder_end, or to
  *                    close without one), then END, after everything else
@@ -119,6 +123,15 @@ void vcr_recorder_inject(struct vcr_recorder_vcpu *v, uint32_t kind, uint32_t ve
 void vcr_recorder_vcpu_mem_write(struct vcr_recorder_vcpu *v, uint64_t gpa,
 				 const void *data, uint64_t len);
 
+/* An interrupt line the VMM drove (KVM_IRQ_LINE gsi, level) while serving
+ * this vCPU's exit: ordered after that exit. */
+void vcr_recorder_vcpu_irq_line(struct vcr_recorder_vcpu *v, uint32_t gsi, uint32_t level);
+
+/* A note (enum vcr_note_kind) made while serving this vCPU's exit: len
+ * bytes of text (not NUL-terminated; it may hold NULs). */
+void vcr_recorder_vcpu_note(struct vcr_recorder_vcpu *v, uint32_t kind, const char *text,
+			    size_t len);
+
 /* ---- other threads --------------------------------------------------- */
 
 /* Bytes written into guest memory by a thread that is not a vCPU thread
@@ -128,6 +141,14 @@ void vcr_recorder_mem_write(struct vcr_recorder *r, uint64_t gpa, const void *da
 
 /* A user marker (text, truncated to 4000 bytes). */
 void vcr_recorder_marker(struct vcr_recorder *r, const char *text);
+
+/* An interrupt line change made by a thread that serves no exit (a
+ * device's input thread): IRQ_LINE with VCR_IRQ_ASYNC, after every record
+ * the vCPUs had published when it was made. */
+void vcr_recorder_irq_line(struct vcr_recorder *r, uint32_t gsi, uint32_t level);
+
+/* A note from any thread (the VMM's console tail when the run ends). */
+void vcr_recorder_note(struct vcr_recorder *r, uint32_t kind, const char *text, size_t len);
 
 /* How the run ended (enum vcr_end_how), the status, a message for humans
  * (copied). The first call wins. Any thread. */
@@ -141,7 +162,9 @@ int vcr_recorder_error(const struct vcr_recorder *r);
  * Fill a vmm_observer (vmm/vmm.h) whose callbacks call the hooks above with
  * ctx = r. mem_write with a vCPU index (a write made while serving that
  * vCPU's exit, on its thread) goes to that vCPU's ring, after that exit;
- * with VMM_NO_VCPU to the control ring (vcr_recorder_mem_write).
+ * with VMM_NO_VCPU to the control ring (vcr_recorder_mem_write). irq_line
+ * and note the same way (vcr_recorder_vcpu_irq_line / vcr_recorder_irq_line,
+ * vcr_recorder_vcpu_note / vcr_recorder_note).
  */
 void vcr_recorder_observer(struct vcr_recorder *r, struct vmm_observer *obs);
 

@@ -47,6 +47,8 @@ enum vcr_ring_kind {
 	VCR_RING_MEM_WRITE = 5,
 	VCR_RING_MARKER = 6,
 	VCR_RING_FENCE = 7,	/* control ring: vCPU heads to drain first */
+	VCR_RING_IRQ_LINE = 8,
+	VCR_RING_NOTE = 9,
 };
 
 struct vcr_ring_hdr {

@@ -4,8 +4,9 @@
  * The per-vCPU hooks run on the vCPU's thread and are what the recorder is
  * judged by (instructions per exit on that thread, bench/record_callgrind.sh):
  * after_run's fast path (after_run_fast.h, twice: AVX2 and baseline) with
- * its slow path, before_run, inject and vcpu_mem_write; then the control
- * ring's producers (other threads: mem_write, marker) and the vmm_observer
+ * its slow path, before_run, inject, vcpu_mem_write, vcpu_irq_line and
+ * vcpu_note; then the control ring's producers (other threads: mem_write,
+ * marker, irq_line, note) and the vmm_observer
  * adapter, whose callbacks inline the fast paths. See recorder.h for the
  * contract, layout.h for the records, ring.h for the ring.
  */
@@ -374,6 +375,62 @@ void vcr_recorder_inject(struct vcr_recorder_vcpu *v, uint32_t kind, uint32_t ve
 	vcr_ring_commit(&v->ring);
 }
 
+/* One IRQ_LINE record into ring (a vCPU's, or the control ring under its
+ * lock). */
+static void rec_irq_line_ring(struct vcr_ring *ring, uint32_t gsi, uint32_t level,
+			      uint32_t flags)
+{
+	uint32_t len = vcr_ring_round(sizeof(struct rr_irq_line));
+	struct rr_irq_line *q = vcr_ring_reserve(ring, len);
+	if (!q)
+		return;
+	q->h.len = len;
+	q->h.kind = VCR_RING_IRQ_LINE;
+	q->h.arg = (uint16_t)flags;
+	q->gsi = gsi;
+	q->level = level;
+	vcr_ring_commit(ring);
+}
+
+void vcr_recorder_vcpu_irq_line(struct vcr_recorder_vcpu *v, uint32_t gsi, uint32_t level)
+{
+	rec_irq_line_ring(&v->ring, gsi, level, 0);
+}
+
+/* One NOTE record into ring; text longer than the ring can carry (or than
+ * VCR_NOTE_MAX) keeps its end: a console's newest lines. */
+static void rec_note_ring(struct vcr_ring *ring, uint32_t kind, const char *text, size_t n)
+{
+	uint64_t max = vcr_ring_max_record(ring) - offsetof(struct rr_note, text) - 1;
+	if (max > VCR_NOTE_MAX)
+		max = VCR_NOTE_MAX;
+	if (!text)
+		n = 0;
+	if (n > max) {
+		text += n - max;
+		n = (size_t)max;
+	}
+	uint32_t len = vcr_ring_round(offsetof(struct rr_note, text) + n + 1);
+	struct rr_note *m = vcr_ring_reserve(ring, len);
+	if (!m)
+		return;
+	m->h.len = len;
+	m->h.kind = VCR_RING_NOTE;
+	m->h.arg = 0;
+	m->kind = kind;
+	m->len = (uint32_t)n;
+	if (n)
+		memcpy(m->text, text, n);
+	m->text[n] = 0;
+	vcr_ring_commit(ring);
+}
+
+void vcr_recorder_vcpu_note(struct vcr_recorder_vcpu *v, uint32_t kind, const char *text,
+			    size_t len)
+{
+	rec_note_ring(&v->ring, kind, text, len);
+}
+
 /* Put [gpa, gpa+len) into ring in pieces a ring can carry. */
 static void rec_mem_write_ring(struct vcr_ring *ring, uint64_t gpa, const void *data,
 			       uint64_t len)
@@ -462,6 +519,22 @@ void vcr_recorder_marker(struct vcr_recorder *r, const char *text)
 	pthread_mutex_unlock(&r->control_lock);
 }
 
+void vcr_recorder_irq_line(struct vcr_recorder *r, uint32_t gsi, uint32_t level)
+{
+	pthread_mutex_lock(&r->control_lock);
+	rec_control_fence(r);
+	rec_irq_line_ring(&r->control, gsi, level, VCR_IRQ_ASYNC);
+	pthread_mutex_unlock(&r->control_lock);
+}
+
+void vcr_recorder_note(struct vcr_recorder *r, uint32_t kind, const char *text, size_t len)
+{
+	pthread_mutex_lock(&r->control_lock);
+	rec_control_fence(r);
+	rec_note_ring(&r->control, kind, text, len);
+	pthread_mutex_unlock(&r->control_lock);
+}
+
 /* ---- vmm_observer adapter ---------------------------------------------- */
 
 /* The observer's after_run, one per variant of the fast path (chosen when
@@ -511,6 +584,26 @@ static void obs_inject(void *ctx, uint32_t vcpu, uint32_t kind, uint32_t vector)
 		vcr_recorder_inject(&r->vcpus[vcpu], kind, vector);
 }
 
+/* vcpu as for mem_write: the vCPU whose exit the VMM serves (its ring,
+ * after that exit), or VMM_NO_VCPU (the control ring, after a FENCE). */
+static void obs_irq_line(void *ctx, uint32_t vcpu, uint32_t gsi, uint32_t level)
+{
+	struct vcr_recorder *r = ctx;
+	if (vcpu < r->nvcpus)
+		vcr_recorder_vcpu_irq_line(&r->vcpus[vcpu], gsi, level);
+	else
+		vcr_recorder_irq_line(r, gsi, level);
+}
+
+static void obs_note(void *ctx, uint32_t vcpu, uint32_t kind, const char *text, size_t len)
+{
+	struct vcr_recorder *r = ctx;
+	if (vcpu < r->nvcpus)
+		vcr_recorder_vcpu_note(&r->vcpus[vcpu], kind, text, len);
+	else
+		vcr_recorder_note(r, kind, text, len);
+}
+
 static void obs_end(void *ctx, uint32_t how, int32_t status, const char *msg)
 {
 	vcr_recorder_end(ctx, how, status, msg);
@@ -525,5 +618,7 @@ void vcr_recorder_observer(struct vcr_recorder *r, struct vmm_observer *obs)
 	obs->before_run = obs_before_run;
 	obs->mem_write = obs_mem_write;
 	obs->inject = obs_inject;
+	obs->irq_line = obs_irq_line;
+	obs->note = obs_note;
 	obs->end = obs_end;
 }

@@ -135,6 +135,22 @@ static int rec_emit(struct vcr_recorder *r, uint32_t vcpu, const struct vcr_ring
 		rec->u.marker.text = m->text;
 		break;
 	}
+	case VCR_RING_IRQ_LINE: {
+		const struct rr_irq_line *q = (const void *)h;
+		rec->type = VCR_REC_IRQ_LINE;
+		rec->u.irq_line.gsi = q->gsi;
+		rec->u.irq_line.level = q->level;
+		rec->u.irq_line.flags = h->arg;
+		break;
+	}
+	case VCR_RING_NOTE: {
+		const struct rr_note *m = (const void *)h;
+		rec->type = VCR_REC_NOTE;
+		rec->u.note.kind = m->kind;
+		rec->u.note.len = m->len;
+		rec->u.note.text = m->text;
+		break;
+	}
 	default:
 		return 0;
 	}

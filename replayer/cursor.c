@@ -118,8 +118,9 @@ struct cur_extra {
 	uint32_t vcpu;
 	uint64_t seq;
 	uint32_t a, b;		/* INPUT kind/len, SET_STATE dirty/event,
-				 * INJECT kind/vector, END how/status */
-	uint64_t gpa, len;	/* MEM_* */
+				 * INJECT kind/vector, END how/status,
+				 * IRQ_LINE gsi/level, NOTE kind/len */
+	uint64_t gpa, len;	/* MEM_*; IRQ_LINE: flags in len */
 	uint64_t off;		/* arena offset of data/text, UINT64_MAX none */
 };
 
@@ -461,6 +462,16 @@ static int cur_add_extra(struct vcr_cursor *c)
 	case VCR_REC_MARKER:
 		if (r->u.marker.text)
 			rc = cur_arena_put(c, r->u.marker.text, strlen(r->u.marker.text), &x->off);
+		break;
+	case VCR_REC_IRQ_LINE:
+		x->a = r->u.irq_line.gsi;
+		x->b = r->u.irq_line.level;
+		x->len = r->u.irq_line.flags;
+		break;
+	case VCR_REC_NOTE:
+		x->a = r->u.note.kind;
+		x->b = r->u.note.text ? r->u.note.len : 0;
+		rc = cur_arena_put(c, r->u.note.text ? r->u.note.text : "", x->b, &x->off);
 		break;
 	case VCR_REC_END:
 		x->a = r->u.end.how;
@@ -1350,6 +1361,16 @@ const struct vcr_record *vcr_cursor_extras(const struct vcr_cursor *cc, size_t *
 				break;
 			case VCR_REC_MARKER:
 				r->u.marker.text = text;
+				break;
+			case VCR_REC_IRQ_LINE:
+				r->u.irq_line.gsi = s->a;
+				r->u.irq_line.level = s->b;
+				r->u.irq_line.flags = (uint32_t)s->len;
+				break;
+			case VCR_REC_NOTE:
+				r->u.note.kind = s->a;
+				r->u.note.len = s->b;
+				r->u.note.text = text;
 				break;
 			case VCR_REC_END:
 				r->u.end.how = s->a;

@@ -74,8 +74,8 @@ const struct vcr_vcpu_state *vcr_cursor_state_ref(const struct vcr_cursor *c, ui
 int vcr_cursor_vcpu_index(const struct vcr_cursor *c, uint32_t vcpu, uint64_t *n);
 
 /* The non-EXIT records that belong to the exit at the position (INPUT,
- * SET_STATE, INJECT, MEM_*, MARKER, END written after it and before the next
- * exit), in file order. *n receives their count; the array is valid until
+ * SET_STATE, INJECT, MEM_*, MARKER, END, IRQ_LINE, NOTE written after it and
+ * before the next exit), in file order. *n receives their count; the array is valid until
  * the cursor moves. */
 const struct vcr_record *vcr_cursor_extras(const struct vcr_cursor *c, size_t *n);
 

@@ -284,6 +284,12 @@ int vmm_load(struct vmm *vm, struct vcr_err *err);
  *               whose exit the device was serving when it changed the line
  *               (ordered after that exit), or VMM_NO_VCPU from any other
  *               thread (the UART's input thread, a timer).
+ *   note        text with a kind (enum vcr_note_kind, formats/trace.h:
+ *               1 = console-tail, the last lines the guest wrote to its
+ *               console, so that what a panic printed is in the trace);
+ *               len bytes, not NUL-terminated. vcpu as for mem_write: the
+ *               vCPU whose exit is being served, on its thread, or
+ *               VMM_NO_VCPU from any thread. Call it before end.
  *   end         exactly once, when the run has ended and before vmm_run
  *               returns (all vCPU threads joined): how (enum vcr_end_how),
  *               status (guest's byte, signal number...), msg for humans.
@@ -296,6 +302,7 @@ struct vmm_observer {
 			  uint64_t len);
 	void (*inject)(void *ctx, uint32_t vcpu, uint32_t kind, uint32_t vector);
 	void (*irq_line)(void *ctx, uint32_t vcpu, uint32_t gsi, uint32_t level);
+	void (*note)(void *ctx, uint32_t vcpu, uint32_t kind, const char *text, size_t len);
 	void (*end)(void *ctx, uint32_t how, int32_t status, const char *msg);
 };
 /* Copies *obs (NULL removes). Before vmm_load / vmm_run. */

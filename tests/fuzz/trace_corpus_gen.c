@@ -2,10 +2,14 @@
  * tests/fuzz/trace_corpus_gen.c: writes the seed corpus of the trace fuzzer
  * (tests/fuzz/corpus/trace/): small traces of every shape the reader
  * handles: with and without footer, several vCPUs, tiny chunks, every record
- * type, a ring, a cut one. Usage: trace_corpus_gen DIR
+ * type (the random streams of tests/unit/trace_gen.h hold IRQ_LINE and NOTE
+ * too), a ring, a cut one, and a pc-machine-like run: UART exits, IRQ 4
+ * raised and lowered from a vCPU and from another thread, a console tail.
+ * Usage: trace_corpus_gen DIR
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 #include "formats/trace.h"
 #include "tests/unit/trace_gen.h"
@@ -54,6 +58,67 @@ static int one(const char *dir, const char *name, uint64_t seed, uint32_t nvcpus
 	return 0;
 }
 
+/* What a Linux guest on the pc machine leaves: OUTs to the UART, IRQ 4
+ * raised while serving them and lowered by the input thread, then the
+ * console tail and the end. Small chunks, so that records of both kinds
+ * start and end chunks. */
+static int pc_like(const char *dir)
+{
+	static const char tail[] = "Kernel panic - not syncing: Attempted to kill init!\n"
+				   "---[ end Kernel panic - not syncing ]---\n";
+	char path[512];
+	struct vcr_trace_info info;
+	struct vcr_writer_opts o = { .chunk_exits = 5 };
+	struct vcr_writer *w;
+	struct vcr_err err;
+	int rc = 0;
+	snprintf(path, sizeof(path), "%s/irq-lines-notes.vcr", dir);
+	tgen_info(&info, 2);
+	if (vcr_writer_open(&w, path, &info, &o, &err)) {
+		fprintf(stderr, "%s: %s\n", path, err.msg);
+		return 1;
+	}
+	for (uint32_t i = 0; i < 24 && !rc; i++) {
+		memset(&rec, 0, sizeof(rec));
+		rec.type = VCR_REC_EXIT;
+		rec.vcpu = i % 2;
+		rec.u.exit.valid = VCR_CLASS_ALL;
+		rec.u.exit.state.regs.rip = 0xffffffff81000000ull + 16 * i;
+		rec.u.exit.exit.reason = KVM_EXIT_IO;
+		rec.u.exit.exit.u.io.direction = KVM_EXIT_IO_OUT;
+		rec.u.exit.exit.u.io.size = 1;
+		rec.u.exit.exit.u.io.port = 0x3f8;
+		rec.u.exit.exit.u.io.count = 1;
+		rec.u.exit.exit.data_len = 1;
+		rec.u.exit.exit.data[0] = (uint8_t)tail[i];
+		rc |= vcr_writer_append(w, &rec);
+		memset(&rec, 0, sizeof(rec));
+		rec.type = VCR_REC_IRQ_LINE;
+		rec.vcpu = i % 2;
+		rec.u.irq_line.gsi = 4;
+		rec.u.irq_line.level = 1;
+		if (i % 3 == 0)
+			rc |= vcr_writer_append(w, &rec);
+		rec.u.irq_line.level = 0;
+		rec.u.irq_line.flags = VCR_IRQ_ASYNC;
+		if (i % 3 == 1)
+			rc |= vcr_writer_append(w, &rec);
+	}
+	memset(&rec, 0, sizeof(rec));
+	rec.type = VCR_REC_NOTE;
+	rec.u.note.kind = VCR_NOTE_CONSOLE_TAIL;
+	rec.u.note.text = tail;
+	rec.u.note.len = sizeof(tail) - 1;
+	rc |= vcr_writer_append(w, &rec);
+	memset(&rec, 0, sizeof(rec));
+	rec.type = VCR_REC_END;
+	rec.u.end.how = VCR_END_SHUTDOWN;
+	rec.u.end.msg = "triple fault";
+	rc |= vcr_writer_append(w, &rec);
+	rc |= vcr_writer_close(w);
+	return rc ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -67,5 +132,6 @@ int main(int argc, char **argv)
 	rc |= one(argv[1], "cut.vcr", 4, 2, 30, 4, 0, 2);
 	rc |= one(argv[1], "empty.vcr", 5, 1, 0, 0, 0, 0);
 	rc |= one(argv[1], "ring.vcr", 6, 1, 3000, 8, 1, 1);
+	rc |= pc_like(argv[1]);
 	return rc;
 }

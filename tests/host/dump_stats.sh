@@ -1,7 +1,10 @@
 #!/bin/bash
 # dump_stats: `vcr stats` counts (checked against the generator's guest
 # model and against `vcr dump --json`), sizes, completeness of a trace cut
-# short, --top, --json.
+# short, --top, --json; IRQ line changes and the console-tail note of the
+# pc-machine-like corpus trace (tests/fuzz/trace_corpus_gen.c: exit i of 24
+# is an OUT of vCPU i % 2, gsi 4 raised after it on that vCPU when i % 3 ==
+# 0, lowered asynchronously when i % 3 == 1).
 set -u
 ROOT=${VCR_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
 BUILD=${VCR_BUILD:-$ROOT/build}
@@ -10,7 +13,7 @@ GEN=$BUILD/tools/gen_trace
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 
-echo "1..8"
+echo "1..10"
 n=0
 ok() { n=$((n + 1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fi; }
 
@@ -77,3 +80,34 @@ ok $? "ring trace: first kept exit + kept exits = 50000, said in text too"
 "$VCR" stats /nonexistent.vcr > /dev/null 2>&1
 [ $? = 2 ]
 ok $? "unreadable trace: status 2"
+
+PC=$ROOT/tests/fuzz/corpus/trace/irq-lines-notes.vcr
+"$VCR" stats --json "$PC" > "$T/pc.json" && "$VCR" dump --json "$PC" > "$T/pc.jsonl" &&
+python3 - "$T/pc.json" "$T/pc.jsonl" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))
+d = [json.loads(l) for l in open(sys.argv[2])]
+assert s["format"] == "1.1", s["format"]
+assert s["irq_lines"] == [{"gsi": 4, "changes": 16, "raised": 8, "lowered": 8, "async": 8}], s["irq_lines"]
+assert s["notes"] == {"console-tail": 1}, s["notes"]
+assert s["records"]["irq_line"] == 16 and s["records"]["note"] == 1 and s["records"]["unknown"] == 0
+irq = [r for r in d if r["type"] == "irq_line"]
+own = [r for r in irq if not r["async"]]
+asy = [r for r in irq if r["async"]]
+assert [r["seq"] for r in own] == list(range(0, 24, 3)), own
+assert all(r["vcpu"] == r["seq"] % 2 and r["level"] == 1 and r["gsi"] == 4 for r in own), own
+assert [r["seq"] for r in asy] == list(range(1, 24, 3)) and all("vcpu" not in r and r["level"] == 0 for r in asy), asy
+note = [r for r in d if r["type"] == "note"]
+assert len(note) == 1 and note[0]["kind"] == "console-tail" and note[0]["kind_code"] == 1
+assert note[0]["text"].startswith("Kernel panic - not syncing") and note[0]["len"] == len(note[0]["text"]) == 93
+assert d[-1]["type"] == "end" and d[-2]["type"] == "note" and note[0]["seq"] == 23
+PY
+ok $? "pc-like trace, JSON: IRQ line changes by GSI (own and async), console-tail note"
+
+"$VCR" stats "$PC" > "$T/pc.txt" && "$VCR" dump "$PC" > "$T/pcd.txt" &&
+grep -Eq '^  4 +8 +8  \(8\)$' "$T/pc.txt" && grep -Eq '^  console-tail +1$' "$T/pc.txt" &&
+grep -q '^  irq_line vcpu 1: gsi=4 level=1$' "$T/pcd.txt" &&
+grep -q '^  irq_line: gsi=4 level=0 async$' "$T/pcd.txt" &&
+grep -q '^  note: console-tail len=93$' "$T/pcd.txt" &&
+grep -q '^    "---\[ end Kernel panic - not syncing \]---"$' "$T/pcd.txt"
+ok $? "pc-like trace, text: stats line for gsi 4, notes; dump lines for both records"

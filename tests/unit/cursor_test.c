@@ -173,6 +173,9 @@ static void rehome(uint64_t seed, uint32_t nvcpus, size_t nrec, struct model *m)
 		} else if (want.type == VCR_REC_END) {
 			d = want.u.end.msg;
 			n = strlen(want.u.end.msg);
+		} else if (want.type == VCR_REC_NOTE) {
+			d = want.u.note.text;
+			n = want.u.note.len;
 		}
 		offs[xi++] = d ? m_put(m, d, n) : UINT64_MAX;
 	}
@@ -185,6 +188,8 @@ static void rehome(uint64_t seed, uint32_t nvcpus, size_t nrec, struct model *m)
 			r->u.marker.text = (const char *)p;
 		else if (r->type == VCR_REC_END)
 			r->u.end.msg = (const char *)p;
+		else if (r->type == VCR_REC_NOTE)
+			r->u.note.text = (const char *)p;
 		else
 			r->u.mem.data = p;
 	}

@@ -198,10 +198,20 @@ static inline void tgen_next(struct tgen *g, struct vcr_record *rec, struct vcr_
 		want->u.set_state.dirty = dirty;
 		want->u.set_state.state = g->st[v];
 		return;
-	} else if (t < 88) {
+	} else if (t < 86) {
 		rec->type = VCR_REC_INJECT;
 		rec->u.inject.kind = 1 + (uint32_t)tgen_below(g, 2);
 		rec->u.inject.vector = (uint32_t)tgen_below(g, 256);
+	} else if (t < 89) {
+		rec->type = VCR_REC_IRQ_LINE;
+		rec->u.irq_line.gsi = tgen_below(g, 4) ? 4 : (uint32_t)tgen_rand(g);
+		rec->u.irq_line.level = tgen_below(g, 8) ? (uint32_t)tgen_below(g, 2)
+							 : (uint32_t)tgen_rand(g);
+		rec->u.irq_line.flags = tgen_below(g, 3) ? 0 : VCR_IRQ_ASYNC;
+		*want = *rec;
+		if (rec->u.irq_line.flags & VCR_IRQ_ASYNC)
+			want->vcpu = 0;	/* the writer ties it to no vCPU */
+		return;
 	} else if (t < 95) {
 		rec->type = tgen_below(g, 2) ? VCR_REC_MEM_WRITE : VCR_REC_MEM_PAGES;
 		rec->u.mem.gpa = tgen_rand(g) & ~0xfffull;
@@ -210,13 +220,24 @@ static inline void tgen_next(struct tgen *g, struct vcr_record *rec, struct vcr_
 		for (uint64_t i = 0; i < rec->u.mem.len; i++)
 			g->buf[i] = (uint8_t)(tgen_below(g, 4) ? 0 : tgen_rand(g));
 		rec->u.mem.data = g->buf;
-	} else if (t < 99) {
+	} else if (t < 97) {
 		rec->type = VCR_REC_MARKER;
 		size_t n = tgen_below(g, 40);
 		for (size_t i = 0; i < n; i++)
 			g->buf[i] = (uint8_t)('a' + tgen_below(g, 26));
 		g->buf[n] = 0;
 		rec->u.marker.text = (const char *)g->buf;
+	} else if (t < 99) {
+		rec->type = VCR_REC_NOTE;
+		rec->u.note.kind = tgen_below(g, 4) ? VCR_NOTE_CONSOLE_TAIL : (uint32_t)tgen_rand(g);
+		rec->u.note.len = (uint32_t)tgen_below(g, 120);
+		/* Console lines, a NUL now and then (the text has a length). */
+		for (uint32_t i = 0; i < rec->u.note.len; i++)
+			g->buf[i] = (uint8_t)(tgen_below(g, 10) == 0 ? '\n' : tgen_below(g, 50) == 0
+					      ? 0 : ' ' + tgen_below(g, 95));
+		g->buf[rec->u.note.len] = 0;
+		rec->u.note.text = (const char *)g->buf;
+		rec->vcpu = tgen_below(g, 2) ? v : 0;
 	} else {
 		rec->type = VCR_REC_END;
 		rec->u.end.how = 1 + (uint32_t)tgen_below(g, 9);
@@ -274,6 +295,21 @@ static inline bool tgen_same(const struct vcr_record *a, const struct vcr_record
 	case VCR_REC_MARKER:
 		if (strcmp(a->u.marker.text, b->u.marker.text))
 			TG_FAIL("marker differs");
+		return true;
+	case VCR_REC_IRQ_LINE:
+		if (a->u.irq_line.gsi != b->u.irq_line.gsi ||
+		    a->u.irq_line.level != b->u.irq_line.level ||
+		    a->u.irq_line.flags != b->u.irq_line.flags)
+			TG_FAIL("irq_line differs (gsi %u level %u flags %u vs %u %u %u)",
+				a->u.irq_line.gsi, a->u.irq_line.level, a->u.irq_line.flags,
+				b->u.irq_line.gsi, b->u.irq_line.level, b->u.irq_line.flags);
+		return true;
+	case VCR_REC_NOTE:
+		if (a->u.note.kind != b->u.note.kind || a->u.note.len != b->u.note.len ||
+		    memcmp(a->u.note.text, b->u.note.text, a->u.note.len) ||
+		    a->u.note.text[a->u.note.len])
+			TG_FAIL("note differs (kind %u len %u vs %u %u)", a->u.note.kind,
+				a->u.note.len, b->u.note.kind, b->u.note.len);
 		return true;
 	case VCR_REC_END:
 		if (a->u.end.how != b->u.end.how || a->u.end.status != b->u.end.status ||
