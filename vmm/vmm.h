@@ -36,7 +36,13 @@
  *   0xd0000000   MMIO test device, 4 KiB: reads return VMM_MMIO_TEST_VALUE
  *                (little-endian, truncated to the access size; the recorder
  *                records it as an input); writes accepted and ignored
- *   anything else: reads return all ones, writes are ignored; both counted.
+ *   0x510-0x511  fw_cfg (QEMU's firmware configuration, traditional
+ *                interface): signature, ID, RAM size, CPU counts
+ *   0xe0-0xeb, 0xff000000  pc-testdev (QEMU's test device for
+ *                kvm-unit-tests): scratch port, flush page, MMIO buffer
+ *   other ports: reads return all ones, writes are ignored; both counted.
+ *   other MMIO: reads return 0, writes are ignored (unbacked addresses on
+ *                a PC); both counted.
  *
  * Threading: vmm_run starts one thread per vCPU and blocks the caller until
  * the run ends. Observer and debug callbacks run on vCPU threads.
@@ -121,7 +127,14 @@ struct vmm_config {
 	uint64_t entry;		/* start address (default: ELF/multiboot entry,
 				 * flat: load_addr) */
 	bool entry_set;
-	const char *cmdline;	/* multiboot command line (NULL: empty) */
+	const char *cmdline;	/* multiboot command line (NULL: empty); the
+				 * kernel sees "GUEST_PATH CMDLINE", as QEMU
+				 * passes it */
+	const char *module_path;	/* multiboot: one module (NULL: none), read
+					 * by vmm_load: must stay valid until then */
+	bool isa_debug_exit;	/* port 0xf4 as QEMU's isa-debug-exit: a 1-,
+				 * 2- or 4-byte write of v ends the run with
+				 * status (v << 1) | 1 */
 	int uart_out_fd;	/* COM1 output; default 1 (stdout) */
 	int uart_in_fd;		/* COM1 input, read non-blocking when the guest
 				 * polls LSR; default -1 (none); vcr run: stdin */
