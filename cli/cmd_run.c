@@ -62,6 +62,9 @@ static void run_usage(FILE *f)
 		"                       (QEMU's -initrd for multiboot kernels)\n"
 		"      --isa-debug-exit port 0xf4 as QEMU's isa-debug-exit: a 1/2/4-byte\n"
 		"                       write of v exits with (v << 1) | 1\n"
+		"      --cpuid SPEC     edit KVM's CPUID as QEMU's -cpu flags do:\n"
+		"                       MODEL[,+FLAG|-FLAG|FLAG=on|off|vendor=ID]...\n"
+		"                       (MODEL is not emulated: host, max or a name)\n"
 		"  -v, --verbose        say how the run ended; debug logs (repeat)\n"
 		"  -h, --help           this text\n",
 		VMM_MAX_VCPUS);
@@ -167,7 +170,7 @@ static int run_parse(struct run_opts *o, int argc, char **argv)
 	       O_GDB, O_NOSTDIN,
 	       /* QEMU-compatible devices and boot (docs/vmm.md, "Guests built for
 	        * QEMU") */
-	       O_MODULE, O_ISA_DEBUG_EXIT };
+	       O_MODULE, O_ISA_DEBUG_EXIT, O_CPUID };
 	static const struct option longopts[] = {
 		{ "memory", required_argument, NULL, 'm' },
 		{ "cpus", required_argument, NULL, 'c' },
@@ -182,6 +185,7 @@ static int run_parse(struct run_opts *o, int argc, char **argv)
 		{ "no-stdin", no_argument, NULL, O_NOSTDIN },
 		{ "module", required_argument, NULL, O_MODULE },
 		{ "isa-debug-exit", no_argument, NULL, O_ISA_DEBUG_EXIT },
+		{ "cpuid", required_argument, NULL, O_CPUID },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
@@ -275,6 +279,9 @@ static int run_parse(struct run_opts *o, int argc, char **argv)
 			break;
 		case O_ISA_DEBUG_EXIT:
 			o->cfg.isa_debug_exit = true;
+			break;
+		case O_CPUID:
+			o->cfg.cpuid = optarg;
 			break;
 		case 'v':
 			vcr_verbose++;

@@ -132,6 +132,9 @@ struct vmm_config {
 				 * passes it */
 	const char *module_path;	/* multiboot: one module (NULL: none), read
 					 * by vmm_load: must stay valid until then */
+	const char *cpuid;	/* QEMU -cpu style edits of KVM's CPUID
+				 * ("host,-pcid,vendor=GenuineIntel"; NULL:
+				 * none), see vmm_cpuid_spec_check */
 	bool isa_debug_exit;	/* port 0xf4 as QEMU's isa-debug-exit: a 1-,
 				 * 2- or 4-byte write of v ends the run with
 				 * status (v << 1) | 1 */
@@ -166,6 +169,12 @@ const struct vcr_mem_region *vmm_mem_regions(const struct vmm *vm, uint32_t *n);
  * 1 and 0xb when each vCPU is created. Must precede vmm_vcpus_create. */
 int vmm_cpuid_set(struct vmm *vm, const struct kvm_cpuid_entry2 *entries, uint32_t n,
 		  struct vcr_err *err);
+/* vmm/cpuid_spec.c: "MODEL[,+FLAG|-FLAG|FLAG=on|off|vendor=ID]..." as
+ * QEMU's -cpu takes it. check: the syntax and flag names (no KVM); apply:
+ * edit the table vmm_cpuid_set made (before vmm_vcpus_create), +FLAG only
+ * where KVM supports it. MODEL is not emulated: only its flags apply. */
+int vmm_cpuid_spec_check(const char *spec, struct vcr_err *err);
+int vmm_cpuid_spec_apply(struct vmm *vm, const char *spec, struct vcr_err *err);
 /* The CPUID table as set (vCPU 0's view), for the trace header. */
 const struct kvm_cpuid_entry2 *vmm_cpuid(const struct vmm *vm, uint32_t *n);
 

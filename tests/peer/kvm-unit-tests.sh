@@ -127,13 +127,15 @@ needs() {
     # -cpu MODEL,flags: host and max are KVM's CPUID, which vcr gives too.
     t=$(grep -oE -- '-cpu [^ ]+' <<<"$qp" | head -1 | awk '{print $2}')
     if [ -n "$t" ]; then
-        local model=${t%%,*} flags=
-        [ "$t" != "$model" ] && flags=${t#*,}
-        if [ "$model" != host ] && [ "$model" != max ] || { [ -n "$flags" ] &&
-            [ "$flags" != host-phys-bits ] && [ "$flags" != migratable=no ]; }; then
-            if vcr_has "--cpuid"; then vextra+=(--cpuid "$t")
-            else why="CPUID as QEMU's -cpu $t (a --cpuid option)"; return; fi
-        fi
+        case ,$t, in *,phys-bits=*) why="a smaller MAXPHYADDR (-cpu $t)"; return ;; esac
+        # host-phys-bits and migratable=no are what vcr gives anyway.
+        local spec
+        spec=$(sed -E 's/,(host-phys-bits|migratable=no)(,|$)/\2/g' <<<"$t")
+        case $spec in
+        host|max) ;;
+        *) if vcr_has "--cpuid"; then vextra+=(--cpuid "$spec")
+           else why="CPUID as QEMU's -cpu $t (a --cpuid option)"; return; fi ;;
+        esac
     fi
     case "$qp" in *kernel-irqchip=split*) why="a split irqchip (userspace IOAPIC)"; return ;; esac
 }
