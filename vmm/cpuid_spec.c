@@ -4,8 +4,9 @@
  * FLAG=off|vendor=ID]...". MODEL is "host" or "max" (KVM's supported CPUID,
  * what vcr gives anyway) or a named model, which vcr does not emulate: its
  * name is accepted and the flags are applied to KVM's CPUID all the same
- * (docs/vmm.md says so). +FLAG sets a feature only where KVM supports it
- * (QEMU drops unsupported ones too); -FLAG clears it; vendor= sets leaf 0's
+ * (docs/vmm.md says so). +FLAG sets a feature only where the machine's
+ * CPUID (KVM's, less what the machine cannot back) has it, as QEMU drops
+ * unsupported ones; -FLAG clears it; vendor= sets leaf 0's
  * 12-byte vendor string. A flag name vcr does not know is an error, so a
  * typo never silently tests something else.
  */
@@ -14,7 +15,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 
 enum { R_EAX, R_EBX, R_ECX, R_EDX };
 
@@ -155,21 +155,19 @@ int vmm_cpuid_spec_check(const char *spec, struct vcr_err *err)
 int vmm_cpuid_spec_apply(struct vmm *vm, const char *spec, struct vcr_err *err)
 {
 	struct kvm_cpuid2 *sup;
-	uint32_t cap = vm->cpuid ? vm->cpuid->nent : 0;
+	size_t sz;
 	int r;
 
 	if (!vm->cpuid || vm->nvcpus)
 		return vcr_err_set(err, -EINVAL, UINT64_MAX, "--cpuid: CPUID not set, or too late");
-	/* KVM's own table, unedited: +FLAG may bring back only what it has. */
-	sup = calloc(1, sizeof(*sup) + (size_t)cap * sizeof(sup->entries[0]));
+	/* The machine's own table, unedited: +FLAG may bring back only what
+	 * it offers (KVM's support, less what the machine cannot back, such
+	 * as x2APIC without an in-kernel LAPIC). */
+	sz = sizeof(*sup) + (size_t)vm->cpuid->nent * sizeof(sup->entries[0]);
+	sup = malloc(sz);
 	if (!sup)
 		return vcr_err_set(err, -ENOMEM, UINT64_MAX, "out of memory");
-	sup->nent = cap;
-	if (ioctl(vm->kvm_fd, KVM_GET_SUPPORTED_CPUID, sup) < 0) {
-		r = vcr_err_set(err, -errno, UINT64_MAX, "KVM_GET_SUPPORTED_CPUID");
-		free(sup);
-		return r;
-	}
+	memcpy(sup, vm->cpuid, sz);
 	r = cpuid_spec_walk(spec, vm->cpuid, sup, err);
 	free(sup);
 	return r;

@@ -172,7 +172,7 @@ int vmm_cpuid_set(struct vmm *vm, const struct kvm_cpuid_entry2 *entries, uint32
 /* vmm/cpuid_spec.c: "MODEL[,+FLAG|-FLAG|FLAG=on|off|vendor=ID]..." as
  * QEMU's -cpu takes it. check: the syntax and flag names (no KVM); apply:
  * edit the table vmm_cpuid_set made (before vmm_vcpus_create), +FLAG only
- * where KVM supports it. MODEL is not emulated: only its flags apply. */
+ * where that table has the feature. MODEL is not emulated: only its flags apply. */
 int vmm_cpuid_spec_check(const char *spec, struct vcr_err *err);
 int vmm_cpuid_spec_apply(struct vmm *vm, const char *spec, struct vcr_err *err);
 /* The CPUID table as set (vCPU 0's view), for the trace header. */

@@ -12,7 +12,7 @@
 #    --here, the default when it exists; in one nested boot with --nested):
 #      - `vcr run` with the cfg's smp, memory and test arguments translated,
 #        the test's environment file as the multiboot module, isa-debug-exit;
-#      - when that ran, `vcr run --record` the same, then `vcr replay --verify`;
+#      - when that passed, `vcr run --record` the same, then `vcr replay --verify`;
 #      - the suite's own `./x86/run` (QEMU -accel kvm) with the same
 #        environment file, as the reference.
 #    A test needing what vcr's machine does not have is "not runnable: needs
@@ -176,7 +176,9 @@ run_one() {
     [ -n "$args" ] && vargs+=(--cmdline "$args")
     timeout -k 5 "$ttmo" "$vcr" run "${vargs[@]}" "$kut/x86/$file" >"$base.vcr.out" 2>"$base.vcr.err"
     st=$?; echo "$(vcr_verdict $st)$(silent "$base.vcr.out") $st" >"$base.vcr"
-    if [ -n "$use_record" ]; then
+    # Recorded only when it passed: what a recording must show is that a
+    # pass stays a pass and its trace replays (or where it diverges).
+    if [ -n "$use_record" ] && [ "$(cut -d' ' -f1 "$base.vcr")" = PASS ]; then
         timeout -k 5 "$ttmo" "$vcr" run --record "$base.trace" "${vargs[@]}" "$kut/x86/$file" \
             >"$base.rec.out" 2>"$base.rec.err"
         st=$?; echo "$(vcr_verdict $st)$(silent "$base.rec.out") $st" >"$base.rec"

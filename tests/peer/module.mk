@@ -8,3 +8,9 @@ $(BUILD)/tests/guests/qdev32.elf: tests/guests/qdev32.S tests/guests/qdev32.ld \
 	$(Q)$(CC) -m32 $(GUEST_ASFLAGS) -c -o $(@:.elf=.o) $<
 	$(Q)$(GUEST_LD) -m elf_i386 $(GUEST_LDFLAGS) -T tests/guests/qdev32.ld -o $@ $(@:.elf=.o)
 ALL_TARGETS += $(BUILD)/tests/guests/qdev32.elf
+
+# make peer: every default x86_64 test of kvm-unit-tests, under vcr (plain,
+# recorded, replayed) and QEMU side by side (docs/testing.md).
+.PHONY: peer
+peer: all
+	tests/peer/kvm-unit-tests.sh --build $(BUILD)
