@@ -3,7 +3,7 @@
 # with QEMU (docs/testing.md, "A peer's test suite").
 #
 #   tests/peer/kvm-unit-tests.sh [--build DIR] [--subset ci|all] [--nested|--here]
-#                                [--timeout S] [--no-qemu] [--no-record] [TEST...]
+#                                [--timeout S] [--work DIR] [--no-qemu] [--no-record] [TEST...]
 #
 # 1. Builds kvm-unit-tests from the shared, unmodified upstream tarball into
 #    BUILD/peer/ (never into the repository), on this machine.
@@ -35,7 +35,7 @@ root=${VCR_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
 build=${VCR_BUILD:-$root/build}
 tarball=${KUT_TARBALL:-$root/../shared/peers/kvm-unit-tests-1da1819e.tar.gz}
 [ -f "$tarball" ] || tarball=/work/shared/peers/kvm-unit-tests-1da1819e.tar.gz
-subset=all where= tmo=60 use_qemu=1 use_record=1 run_only= names=()
+subset=all where= tmo=60 work= use_qemu=1 use_record=1 run_only= names=()
 # The CI subset: tests that need no interrupt controller (bare machine) plus
 # a few that show what the pc machine adds. Bounded: each is short.
 ci_tests=(dummy realmode smap pcid pcid-enabled pcid-disabled rdpru msr cmpxchg8b
@@ -49,6 +49,7 @@ while [ $# -gt 0 ]; do
     --nested) where=nested; shift ;;
     --here) where=here; shift ;;
     --timeout) tmo=$2; shift 2 ;;
+    --work) work=$2; shift 2 ;;
     --no-qemu) use_qemu=; shift ;;
     --no-record) use_record=; shift ;;
     --run-only) run_only=1; shift ;;   # internal: the KVM side, suite built
@@ -58,7 +59,8 @@ while [ $# -gt 0 ]; do
     esac
 done
 vcr=${VCR:-$build/vcr}
-work=$build/peer
+[ -n "$work" ] || work=$build/peer
+work=$(mkdir -p "$work" && cd "$work" && pwd)
 kut=$work/kvm-unit-tests
 res=$work/results
 [ "$subset" = ci ] && [ ${#names[@]} -eq 0 ] && names=("${ci_tests[@]}")
@@ -251,7 +253,7 @@ command -v qemu-system-x86_64 >/dev/null || { use_qemu=; echo "# no qemu-system-
 while IFS='|' read -r name _; do rm -f "$res/$name".*; done <"$work/selected"
 
 [ -z "$where" ] && { [ -w /dev/kvm ] && where=here || where=nested; }
-self=("$0" --build "$build" --timeout "$tmo" --run-only)
+self=("$0" --build "$build" --work "$work" --timeout "$tmo" --run-only)
 [ -z "$use_qemu" ] && self+=(--no-qemu)
 [ -z "$use_record" ] && self+=(--no-record)
 case $where in
