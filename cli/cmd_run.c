@@ -51,12 +51,20 @@ static void run_usage(FILE *f)
 		"                       (default real), or override an ELF's\n"
 		"      --load ADDR      flat: load address (default 0x7c00 real, else 0x100000)\n"
 		"      --entry ADDR     start here instead of the image's entry\n"
-		"      --cmdline STR    multiboot command line\n"
+		"      --cmdline STR    multiboot command line (the kernel sees\n"
+		"                       \"GUEST STR\", as from QEMU)\n"
 		"      --record FILE    record every exit of every vCPU into trace FILE\n"
 		"      --ring SIZE      with --record: keep only about the newest SIZE of trace\n"
 		"      --gdb ADDR       serve gdb on ADDR (host:port or :port), waiting for it\n"
 		"                       before the first instruction\n"
 		"      --no-stdin       do not connect stdin to COM1\n"
+		"      --module FILE    multiboot: load FILE as the kernel's one module\n"
+		"                       (QEMU's -initrd for multiboot kernels)\n"
+		"      --isa-debug-exit port 0xf4 as QEMU's isa-debug-exit: a 1/2/4-byte\n"
+		"                       write of v exits with (v << 1) | 1\n"
+		"      --cpuid SPEC     edit KVM's CPUID as QEMU's -cpu flags do:\n"
+		"                       MODEL[,+FLAG|-FLAG|FLAG=on|off|vendor=ID]...\n"
+		"                       (MODEL is not emulated: host, max or a name)\n"
 		"  -v, --verbose        say how the run ended; debug logs (repeat)\n"
 		"  -h, --help           this text\n",
 		VMM_MAX_VCPUS);
@@ -159,7 +167,10 @@ struct run_opts {
 static int run_parse(struct run_opts *o, int argc, char **argv)
 {
 	enum { O_FORMAT = 256, O_MODE, O_LOAD, O_ENTRY, O_CMDLINE, O_RECORD, O_RING,
-	       O_GDB, O_NOSTDIN };
+	       O_GDB, O_NOSTDIN,
+	       /* QEMU-compatible devices and boot (docs/vmm.md, "Guests built for
+	        * QEMU") */
+	       O_MODULE, O_ISA_DEBUG_EXIT, O_CPUID };
 	static const struct option longopts[] = {
 		{ "memory", required_argument, NULL, 'm' },
 		{ "cpus", required_argument, NULL, 'c' },
@@ -172,6 +183,9 @@ static int run_parse(struct run_opts *o, int argc, char **argv)
 		{ "ring", required_argument, NULL, O_RING },
 		{ "gdb", required_argument, NULL, O_GDB },
 		{ "no-stdin", no_argument, NULL, O_NOSTDIN },
+		{ "module", required_argument, NULL, O_MODULE },
+		{ "isa-debug-exit", no_argument, NULL, O_ISA_DEBUG_EXIT },
+		{ "cpuid", required_argument, NULL, O_CPUID },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
@@ -255,6 +269,19 @@ static int run_parse(struct run_opts *o, int argc, char **argv)
 			break;
 		case O_NOSTDIN:
 			o->no_stdin = true;
+			break;
+		case O_MODULE:
+			if (access(optarg, R_OK)) {
+				vcr_log("run: module %s: %s", optarg, strerror(errno));
+				return -EINVAL;
+			}
+			o->cfg.module_path = optarg;
+			break;
+		case O_ISA_DEBUG_EXIT:
+			o->cfg.isa_debug_exit = true;
+			break;
+		case O_CPUID:
+			o->cfg.cpuid = optarg;
 			break;
 		case 'v':
 			vcr_verbose++;

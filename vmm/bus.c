@@ -98,9 +98,11 @@ int vmm_bus_mmio(struct vmm *vm, struct vmm_vcpu *c)
 	}
 	const struct vmm_bus_range *r = bus_find(&vm->bus, VMM_BUS_MMIO, gpa, len);
 	if (!r) {
+		/* Unbacked physical addresses read 0 on a PC (ports float
+		 * high, memory does not). */
 		bus_unknown(vm, "MMIO", gpa, write);
 		if (!write)
-			memset(run->mmio.data, 0xff, len);
+			memset(run->mmio.data, 0, len);
 		return VMM_BUS_CONTINUE;
 	}
 	if (!write)

@@ -6,7 +6,8 @@
  * KVM_EXIT_IO and KVM_EXIT_MMIO to vmm_bus_io / vmm_bus_mmio, which check the
  * exit's payload, find the range and call its handler once per element
  * (string I/O has `count` elements). An access no range claims is counted
- * (vm->unknown_io): reads return all ones, writes are dropped.
+ * (vm->unknown_io): port reads return all ones, MMIO reads 0 (as on a PC),
+ * writes are dropped.
  *
  * Which range an access belongs to:
  *   ports  the range holding the access's first port, as an ISA device
@@ -58,7 +59,7 @@ struct vmm_bus_range {
 	const char *name;	/* for -v logs */
 };
 
-#define VMM_BUS_MAX_RANGES 16	/* per space */
+#define VMM_BUS_MAX_RANGES 24	/* per space */
 
 struct vmm_bus {
 	struct vmm_bus_range ranges[VMM_BUS_NSPACES][VMM_BUS_MAX_RANGES];

@@ -64,6 +64,8 @@ struct vmm_machine {
 extern const struct vmm_dev_type vmm_dev_serial;	/* 8250 on COM1 */
 extern const struct vmm_dev_type vmm_dev_test_ports;	/* 0xf0, 0xf1, 0xf4 */
 extern const struct vmm_dev_type vmm_dev_mmio_test;	/* VMM_MMIO_TEST_BASE */
+extern const struct vmm_dev_type vmm_dev_fwcfg;		/* 0x510-0x511 */
+extern const struct vmm_dev_type vmm_dev_pctestdev;	/* 0xe0-0xeb, 0xff000000 */
 
 /* The machines (vmm/machine.c). */
 extern const struct vmm_machine vmm_machine_bare;

@@ -34,9 +34,20 @@ static int exit_access(void *opaque, struct vmm_vcpu *c, uint64_t off, uint8_t *
 {
 	struct vmm *vm = ((struct vmm_dev *)opaque)->vm;
 
-	(void)off, (void)size;
+	(void)off;
 	if (!is_write)
 		return VMM_BUS_CONTINUE;	/* reads give 0 */
+	if (vm->cfg.isa_debug_exit) {
+		/* QEMU's isa-debug-exit: the whole value, and exit (v << 1) | 1
+		 * (the process status keeps its low byte, as QEMU's does). */
+		uint32_t v = 0;
+		memcpy(&v, data, size < 4 ? size : 4);
+		int32_t st = (int32_t)(((uint64_t)v << 1 | 1) & 0x7fffffff);
+		vmm_end(vm, c->index, VCR_END_EXIT_PORT, st,
+			"guest wrote %#x to isa-debug-exit (vcpu %u): status %d", v, c->index,
+			st & 0xff);
+		return VMM_BUS_ENDED;
+	}
 	vmm_end(vm, c->index, VCR_END_EXIT_PORT, data[0],
 		"guest wrote %u to the exit port (vcpu %u)", data[0], c->index);
 	return VMM_BUS_ENDED;

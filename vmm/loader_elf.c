@@ -156,11 +156,17 @@ int vmm_elf_probe(struct vmm *vm, const uint8_t *img, uint64_t size, bool for_mu
 		elf_seg_get(&s, &e, img, i);
 		if (s.type != PT_LOAD)
 			continue;
+		/* A multiboot kernel may lie anywhere: its loader moves its own
+		 * structures out of the way (loader_multiboot.c). */
 		r = elf_check_seg(&s, i, &e, size, cfg->mem_size,
-				  for_multiboot || g->mode != VMM_MODE_REAL,
+				  !for_multiboot && g->mode != VMM_MODE_REAL,
 				  cfg->guest_path, err);
 		if (r)
 			return r;
+		if (!nload || s.paddr < g->img_lo)
+			g->img_lo = s.paddr;
+		if (!nload || s.paddr + s.memsz > g->img_hi)
+			g->img_hi = s.paddr + s.memsz;
 		nload++;
 	}
 	if (!nload)

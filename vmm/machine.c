@@ -12,6 +12,8 @@ static const struct vmm_dev_type *const bare_devs[] = {
 	&vmm_dev_serial,
 	&vmm_dev_test_ports,
 	&vmm_dev_mmio_test,
+	&vmm_dev_fwcfg,		/* QEMU's, for guests built for it */
+	&vmm_dev_pctestdev,
 };
 
 const struct vmm_machine vmm_machine_bare = {

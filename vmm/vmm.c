@@ -43,6 +43,11 @@ int vmm_config_validate(const struct vmm_config *cfg, struct vcr_err *err)
 	if (cfg->cmdline && strlen(cfg->cmdline) >= VMM_CMDLINE_MAX)
 		return vcr_err_set(err, -E2BIG, UINT64_MAX, "command line longer than %u bytes",
 				   VMM_CMDLINE_MAX - 1);
+	if (cfg->cpuid) {
+		int r = vmm_cpuid_spec_check(cfg->cpuid, err);
+		if (r)
+			return r;
+	}
 	if (cfg->uart_out_fd < 0)
 		return vcr_err_set(err, -EINVAL, UINT64_MAX, "no UART output fd");
 	return 0;
@@ -157,6 +162,8 @@ int vmm_create(struct vmm **out, const struct vmm_config *cfg, struct vcr_err *e
 	if (r)
 		goto fail;
 	r = vmm_cpuid_set(vm, NULL, 0, err);
+	if (!r && cfg->cpuid)
+		r = vmm_cpuid_spec_apply(vm, cfg->cpuid, err);
 	if (r)
 		goto fail;
 	r = vmm_vcpus_create(vm, cfg->nvcpus, err);

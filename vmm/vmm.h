@@ -36,7 +36,13 @@
  *   0xd0000000   MMIO test device, 4 KiB: reads return VMM_MMIO_TEST_VALUE
  *                (little-endian, truncated to the access size; the recorder
  *                records it as an input); writes accepted and ignored
- *   anything else: reads return all ones, writes are ignored; both counted.
+ *   0x510-0x511  fw_cfg (QEMU's firmware configuration, traditional
+ *                interface): signature, ID, RAM size, CPU counts
+ *   0xe0-0xeb, 0xff000000  pc-testdev (QEMU's test device for
+ *                kvm-unit-tests): scratch port, flush page, MMIO buffer
+ *   other ports: reads return all ones, writes are ignored; both counted.
+ *   other MMIO: reads return 0, writes are ignored (unbacked addresses on
+ *                a PC); both counted.
  *
  * Threading: vmm_run starts one thread per vCPU and blocks the caller until
  * the run ends. Observer and debug callbacks run on vCPU threads.
@@ -121,7 +127,17 @@ struct vmm_config {
 	uint64_t entry;		/* start address (default: ELF/multiboot entry,
 				 * flat: load_addr) */
 	bool entry_set;
-	const char *cmdline;	/* multiboot command line (NULL: empty) */
+	const char *cmdline;	/* multiboot command line (NULL: empty); the
+				 * kernel sees "GUEST_PATH CMDLINE", as QEMU
+				 * passes it */
+	const char *module_path;	/* multiboot: one module (NULL: none), read
+					 * by vmm_load: must stay valid until then */
+	const char *cpuid;	/* QEMU -cpu style edits of KVM's CPUID
+				 * ("host,-pcid,vendor=GenuineIntel"; NULL:
+				 * none), see vmm_cpuid_spec_check */
+	bool isa_debug_exit;	/* port 0xf4 as QEMU's isa-debug-exit: a 1-,
+				 * 2- or 4-byte write of v ends the run with
+				 * status (v << 1) | 1 */
 	int uart_out_fd;	/* COM1 output; default 1 (stdout) */
 	int uart_in_fd;		/* COM1 input, read non-blocking when the guest
 				 * polls LSR; default -1 (none); vcr run: stdin */
@@ -153,6 +169,12 @@ const struct vcr_mem_region *vmm_mem_regions(const struct vmm *vm, uint32_t *n);
  * 1 and 0xb when each vCPU is created. Must precede vmm_vcpus_create. */
 int vmm_cpuid_set(struct vmm *vm, const struct kvm_cpuid_entry2 *entries, uint32_t n,
 		  struct vcr_err *err);
+/* vmm/cpuid_spec.c: "MODEL[,+FLAG|-FLAG|FLAG=on|off|vendor=ID]..." as
+ * QEMU's -cpu takes it. check: the syntax and flag names (no KVM); apply:
+ * edit the table vmm_cpuid_set made (before vmm_vcpus_create), +FLAG only
+ * where that table has the feature. MODEL is not emulated: only its flags apply. */
+int vmm_cpuid_spec_check(const char *spec, struct vcr_err *err);
+int vmm_cpuid_spec_apply(struct vmm *vm, const char *spec, struct vcr_err *err);
 /* The CPUID table as set (vCPU 0's view), for the trace header. */
 const struct kvm_cpuid_entry2 *vmm_cpuid(const struct vmm *vm, uint32_t *n);
 

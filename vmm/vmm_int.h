@@ -45,6 +45,9 @@ struct vmm_guest {
 	uint64_t mb_load_len;		/* bytes copied from the file */
 	uint64_t mb_bss_end;		/* end of zeroed bss (0: none) */
 	bool mb_elf;			/* multiboot kernel loaded as ELF */
+	uint64_t img_lo, img_hi;	/* ELF / multiboot: the loaded extent,
+					 * bss included */
+	uint64_t mb_info;		/* multiboot: where the mbi block goes */
 };
 
 struct vmm {

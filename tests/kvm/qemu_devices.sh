@@ -1,0 +1,66 @@
+#!/bin/bash
+# tests/kvm/qemu_devices.sh: the QEMU-compatible parts of vcr's machine
+# (docs/vmm.md, "Guests built for QEMU"), checked by the qdev32 guest
+# (tests/guests/qdev32.S) on real KVM: a multiboot kernel linked over vcr's
+# usual mbi place, its "NAME ARGS" command line and module, fw_cfg,
+# pc-testdev, unbacked MMIO, unknown ports, isa-debug-exit, --cpuid; and a
+# recording of it that replays identical (every device answer is an input).
+set -u
+root=${VCR_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
+build=${VCR_BUILD:-$root/build}
+vcr=${VCR:-$build/vcr}
+g=$build/tests/guests/qdev32.elf
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+printf 'VCRMOD01 the module\nsecond line\n' >"$tmp/mod"
+
+n=0 failed=0
+ok() { n=$((n + 1)); echo "ok $n - $1"; }
+not_ok() {
+    n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"
+    shift; for l in "$@"; do echo "# $l"; done
+    sed 's/^/#   stdout: /' "$tmp/out" | head -20
+    sed 's/^/#   stderr: /' "$tmp/err" | head -20
+}
+# run DESC WANT_STATUS STDOUT_REGEX NOT_REGEX -- vcr run ARGS...
+run() {
+    local desc=$1 want=$2 re=$3 nre=$4; shift 5
+    timeout 60 "$vcr" run --no-stdin "$@" >"$tmp/out" 2>"$tmp/err" </dev/null
+    local st=$?
+    if [ "$st" != "$want" ]; then
+        not_ok "$desc" "exit status $st, want $want"
+    elif [ -n "$re" ] && ! grep -Eq -- "$re" "$tmp/out"; then
+        not_ok "$desc" "stdout does not match /$re/"
+    elif [ -n "$nre" ] && grep -Eq -- "$nre" "$tmp/out"; then
+        not_ok "$desc" "stdout matches /$nre/"
+    else
+        ok "$desc"
+    fi
+}
+
+echo "1..8"
+# 0x21 written as 32 bits: isa-debug-exit makes it (0x21 << 1) | 1 = 67.
+run "qdev32 at 0x8000 with a module, --isa-debug-exit: every check passes, status 67" 67 \
+    "^qdev32: cmdline=$g a b module=VCRMOD01 the module\$" 'FAIL' -- \
+    --isa-debug-exit --module "$tmp/mod" --cmdline "a b" "$g"
+run "3 vCPUs, 16 MiB, plain exit port: fw_cfg counts 3 CPUs and 16 MiB, status 0x21" 33 \
+    "^qdev32: cmdline=$g  module=VCRMOD01" 'FAIL' -- -c 3 -m 16M --module "$tmp/mod" "$g"
+run "no module: the guest sees none and says so (status (0x2f << 1) | 1)" 95 \
+    'FAIL no module past the image' 'FAIL (fw_cfg|pc-testdev|unbacked|unknown|mbi)' -- \
+    --isa-debug-exit "$g"
+run "--module of a missing file is bad input (2)" 2 '' '' -- --module "$tmp/none" "$g"
+run "--cpuid with an unknown flag is bad input (2)" 2 '' '' -- --cpuid host,+nosuchflag "$g"
+if grep -q "nosuchflag" "$tmp/err"; then ok "the message names the unknown flag"
+else not_ok "the message names the unknown flag"; fi
+run "--cpuid host,-pcid,vendor=GenuineIntel runs the guest all the same" 67 '^qdev32: ' 'FAIL' \
+    -- --cpuid host,-pcid,vendor=GenuineIntel --isa-debug-exit --module "$tmp/mod" "$g"
+
+# Recorded, then replayed: fw_cfg and pc-testdev answers come from the trace.
+timeout 60 "$vcr" run --no-stdin --record "$tmp/t.vcr" --isa-debug-exit --module "$tmp/mod" \
+    "$g" >"$tmp/out" 2>"$tmp/err" </dev/null
+st=$?
+timeout 120 "$vcr" replay --verify "$tmp/t.vcr" >"$tmp/rep" 2>&1
+rst=$?
+if [ "$st" = 67 ] && [ "$rst" = 0 ]; then ok "recorded (67) and replayed identical"
+else cat "$tmp/rep" >>"$tmp/err"; not_ok "recorded and replayed identical" "run $st, replay $rst"; fi
+[ "$failed" = 0 ]

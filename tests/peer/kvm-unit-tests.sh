@@ -1,0 +1,304 @@
+#!/bin/bash
+# tests/peer/kvm-unit-tests.sh: a peer's test suite on vcr's VMM, side by side
+# with QEMU (docs/testing.md, "A peer's test suite").
+#
+#   tests/peer/kvm-unit-tests.sh [--build DIR] [--subset ci|all] [--nested|--here]
+#                                [--timeout S] [--work DIR] [--no-qemu] [--no-record] [TEST...]
+#
+# 1. Builds kvm-unit-tests from the shared, unmodified upstream tarball into
+#    BUILD/peer/ (never into the repository), on this machine.
+# 2. Reads its x86/unittests.cfg and, for every default x86_64 test (or the
+#    CI subset, or the TESTs named), on KVM (this machine's /dev/kvm with
+#    --here, the default when it exists; in one nested boot with --nested):
+#      - `vcr run` with the cfg's smp, memory and test arguments translated,
+#        the test's environment file as the multiboot module, isa-debug-exit;
+#      - when that passed, `vcr run --record` the same, then `vcr replay --verify`;
+#      - the suite's own `./x86/run` (QEMU -accel kvm) with the same
+#        environment file, as the reference.
+#    A test needing what vcr's machine does not have is "not runnable: needs
+#    X" (never run, never a pass). One asking for more vCPUs than vcr gives it
+#    runs on what vcr gives, and its PASS is counted apart ("PASS/1cpu").
+#    Results are written test by test, so a nested boot that dies leaves the
+#    finished ones (and the rest reported as not run).
+# 3. Prints the table: test, smp, QEMU's verdict, vcr's, vcr's recorded,
+#    the replay's (identical, or the first divergence), and the totals.
+#
+# Verdicts are the test's own: its isa-debug-exit code (0 PASS, 77 SKIP, else
+# FAIL), TIMEOUT when it did not end in time, CRASH when the VMM ended it
+# (triple fault, internal error...), NOEXIT when it stopped without the exit
+# port. Status: 1 when the suite cannot be built or run, or when a test that
+# passes under vcr does not pass when recorded or its trace cannot be replayed
+# at all; with --subset ci also when a runnable test QEMU passes does not pass
+# under vcr. Otherwise 0: the report is the result.
+set -u
+root=${VCR_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
+build=${VCR_BUILD:-$root/build}
+tarball=${KUT_TARBALL:-$root/../shared/peers/kvm-unit-tests-1da1819e.tar.gz}
+[ -f "$tarball" ] || tarball=/work/shared/peers/kvm-unit-tests-1da1819e.tar.gz
+subset=all where= tmo=60 work= use_qemu=1 use_record=1 run_only= names=()
+# The CI subset, bounded: short tests that need no interrupt controller
+# (vmexit_cpuid, setjmp, la57), one with --cpuid (pcid-disabled), one that
+# wants SMP (counted apart until the pc machine), and three not runnable.
+ci_tests=(vmexit_cpuid setjmp la57 pcid-disabled smptest vmx hyperv_synic intel_iommu)
+
+while [ $# -gt 0 ]; do
+    case $1 in
+    --build) build=$(cd "$2" && pwd); shift 2 ;;
+    --subset) subset=$2; shift 2 ;;
+    --nested) where=nested; shift ;;
+    --here) where=here; shift ;;
+    --timeout) tmo=$2; shift 2 ;;
+    --work) work=$2; shift 2 ;;
+    --no-qemu) use_qemu=; shift ;;
+    --no-record) use_record=; shift ;;
+    --run-only) run_only=1; shift ;;   # internal: the KVM side, suite built
+    -h|--help) sed -n '2,/^set -u/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    -*) echo "$0: unknown option $1" >&2; exit 2 ;;
+    *) names+=("$1"); shift ;;
+    esac
+done
+vcr=${VCR:-$build/vcr}
+[ -n "$work" ] || work=$build/peer
+work=$(mkdir -p "$work" && cd "$work" && pwd)
+kut=$work/kvm-unit-tests
+res=$work/results
+[ "$subset" = ci ] && [ ${#names[@]} -eq 0 ] && names=("${ci_tests[@]}")
+
+# ---------------------------------------------------------------- build
+build_suite() {
+    local stamp=$work/.built-$(basename "$tarball")
+    [ -f "$stamp" ] && [ -f "$kut/x86/dummy.flat" ] && return 0
+    rm -rf "$kut" && mkdir -p "$kut" || return 1
+    tar -xzf "$tarball" -C "$kut" --strip-components=1 || return 1
+    (cd "$kut" && ./configure --arch=x86_64 >"$work/configure.log" 2>&1 &&
+        make -j2 >"$work/make.log" 2>&1) || {
+        echo "# kvm-unit-tests build failed:"; tail -20 "$work/make.log" | sed 's/^/#   /'
+        return 1; }
+    touch "$stamp"
+}
+
+# The environment file both VMMs hand the tests (multiboot module / -initrd),
+# made by the suite's own scripts exactly as its runner makes it.
+make_env() {
+    [ -e /dev/fd ] || ln -s /proc/self/fd /dev/fd 2>/dev/null
+    # Its functions' statuses are not meant to be chained (a last test
+    # that fails): the file's content is what counts.
+    (cd "$kut" && source config.mak && source scripts/arch-run.bash &&
+        source scripts/vmm.bash && ACCEL=kvm && KVM_UNIT_TESTS_ENV=$work/env &&
+        : >"$KVM_UNIT_TESTS_ENV" && { env_params; env_file; env_errata; }) >/dev/null 2>&1
+    grep -q '^KERNEL_VERSION=' "$work/env"
+}
+
+# ---------------------------------------------------------------- the cfg
+# One line per test: name|file|smp|qemu_params|test_args|arch|groups|accel|timeout
+parse_cfg() {
+    awk '
+    function flush() { if (name != "") print name "|" f["file"] "|" f["smp"] "|" f["qemu_params"] "|" f["test_args"] "|" f["arch"] "|" f["groups"] "|" f["accel"] "|" f["timeout"] }
+    /^\[.*\]$/ { flush(); name = substr($0, 2, length($0) - 2); split("", f); next }
+    /^[a-z_]+ *=/ { k = $0; sub(/ *=.*/, "", k); v = $0; sub(/^[a-z_]+ *= */, "", v)
+                    gsub(/^"|"$/, "", v); gsub(/\|/, " ", v); f[k] = v }
+    END { flush() }' "$kut/x86/unittests.cfg"
+}
+
+vcr_has() { "$vcr" run --help 2>&1 | grep -q -e "$1"; }
+
+# What vcr lacks for this test: sets why ("" when runnable), vmem (MiB), vextra.
+needs() {
+    local file=$1 qp=$2 t
+    why= vmem=128 vextra=()
+    case "$file" in
+    vmx*.flat) why="nested VMX"; return ;;
+    svm*.flat) why="nested SVM"; return ;;
+    hyperv*.flat) why="Hyper-V enlightenments (hv_*, hyperv-testdev)"; return ;;
+    esac
+    case "$qp" in
+    *+vmx*) why="nested VMX"; return ;;
+    *+svm*) why="nested SVM"; return ;;
+    *hv_*|*hyperv*) why="Hyper-V enlightenments"; return ;;
+    *intel-iommu*) why="an IOMMU (intel-iommu, q35, interrupt remapping)"; return ;;
+    *vmport=on*) why="the VMware backdoor port (vmport)"; return ;;
+    *pit=off*) vcr_has "--machine" || { why="a machine without a PIT (-machine pit=off)"; return; } ;;
+    esac
+    # -m N[g]
+    t=$(grep -oE -- '-m [0-9]+[gGmM]?' <<<"$qp" | head -1 | awk '{print $2}')
+    if [ -n "$t" ]; then
+        case $t in *[gG]) vmem=$(( ${t%?} * 1024 )) ;; *[mM]) vmem=${t%?} ;; *) vmem=$t ;; esac
+        [ "$vmem" -gt 3072 ] && { why="more than 3 GiB of RAM (-m $t)"; return; }
+    fi
+    # -cpu MODEL,flags: host and max are KVM's CPUID, which vcr gives too.
+    t=$(grep -oE -- '-cpu [^ ]+' <<<"$qp" | head -1 | awk '{print $2}')
+    if [ -n "$t" ]; then
+        case ,$t, in *,phys-bits=*) why="a smaller MAXPHYADDR (-cpu $t)"; return ;; esac
+        # host-phys-bits and migratable=no are what vcr gives anyway.
+        local spec
+        spec=$(sed -E 's/,(host-phys-bits|migratable=no)(,|$)/\2/g' <<<"$t")
+        case $spec in
+        host|max) ;;
+        *) if vcr_has "--cpuid"; then vextra+=(--cpuid "$spec")
+           else why="CPUID as QEMU's -cpu $t (a --cpuid option)"; return; fi ;;
+        esac
+    fi
+    case "$qp" in *kernel-irqchip=split*) why="a split irqchip (userspace IOAPIC)"; return ;; esac
+}
+
+# vcr's exit status -> verdict
+vcr_verdict() {
+    case $1 in
+    1) echo PASS ;; 155) echo SKIP ;; 124|137) echo TIMEOUT ;;
+    0) echo NOEXIT ;; 2) echo USAGE ;; 3|4|5|6) echo CRASH ;;
+    *) if [ $(( $1 & 1 )) = 1 ]; then echo FAIL; else echo "ERROR($1)"; fi ;;
+    esac
+}
+# ./x86/run's status (its own fixup: 0 pass) -> verdict
+qemu_verdict() {
+    case $1 in
+    0) echo PASS ;; 77|155) echo SKIP ;; 124|137) echo TIMEOUT ;;
+    134) echo ABORT ;; *) echo FAIL ;;
+    esac
+}
+# The output's verdict hint when it printed nothing at all.
+silent() { [ -s "$1" ] || echo "/silent"; }
+
+run_one() {
+    local name=$1 file=$2 smp=$3 qp=$4 args=$5 ttmo=$6 n d base=$res/$1
+    local cpus=${smp:-1} st mach=()
+    rm -f "$base".*
+    needs "$file" "$qp"
+    if [ -n "$why" ]; then
+        echo "not runnable: needs $why" >"$base.why"
+        return
+    fi
+    vcr_has "--machine" && mach=(--machine pc)
+    # Without the pc machine, APs could not be started (INIT/SIPI need the
+    # in-kernel LAPIC): run on one vCPU, fw_cfg says so, count it apart.
+    [ ${#mach[@]} -eq 0 ] && [ "$cpus" -gt 1 ] && { echo "$cpus" >"$base.wanted"; cpus=1; }
+    local vargs=(--no-stdin --isa-debug-exit --module "$work/env" -m "${vmem}M" -c "$cpus"
+                 "${mach[@]}" "${vextra[@]}")
+    [ -n "$args" ] && vargs+=(--cmdline "$args")
+    timeout -k 5 "$ttmo" "$vcr" run "${vargs[@]}" "$kut/x86/$file" >"$base.vcr.out" 2>"$base.vcr.err"
+    st=$?; echo "$(vcr_verdict $st)$(silent "$base.vcr.out") $st" >"$base.vcr"
+    # Recorded only when it passed: what a recording must show is that a
+    # pass stays a pass and its trace replays (or where it diverges).
+    if [ -n "$use_record" ] && [ "$(cut -d' ' -f1 "$base.vcr")" = PASS ]; then
+        timeout -k 5 "$ttmo" "$vcr" run --record "$base.trace" "${vargs[@]}" "$kut/x86/$file" \
+            >"$base.rec.out" 2>"$base.rec.err"
+        st=$?; echo "$(vcr_verdict $st)$(silent "$base.rec.out") $st" >"$base.rec"
+        if [ -s "$base.trace" ]; then
+            timeout -k 5 $((ttmo * 3)) "$vcr" replay --verify "$base.trace" >"$base.rep.out" 2>&1
+            st=$?
+            case $st in
+            0) echo "identical" ;;
+            1) echo "diverged: $(grep -m1 -iE 'diverg|differ|mismatch' "$base.rep.out" | cut -c1-100)" ;;
+            124|137) echo "replay timed out" ;;
+            *) echo "could not replay ($st): $(tail -1 "$base.rep.out" | cut -c1-80)" ;;
+            esac >"$base.rep"
+            rm -f "$base.trace"   # big; the verdict is what we keep
+        else
+            echo "no trace" >"$base.rep"
+        fi
+    fi
+    if [ -n "$use_qemu" ]; then
+        n=$smp; [ -z "$n" ] && n=1
+        (cd "$kut" && eval "ENVIRON_DEFAULT=no KVM_UNIT_TESTS_ENV='$work/env' TIMEOUT=${ttmo}s \
+            ./x86/run x86/$file -smp $n $qp ${args:+-append \"$args\"}" \
+            >"$base.qemu.out" 2>"$base.qemu.err" </dev/null)
+        st=$?; echo "$(qemu_verdict $st)$(silent "$base.qemu.out") $st" >"$base.qemu"
+    fi
+    d=done; echo "$d" >"$base.done"
+}
+
+# The tests to run: default x86_64 ones (or those named).
+select_tests() {
+    local name file smp qp args arch groups accel ttmo
+    while IFS='|' read -r name file smp qp args arch groups accel ttmo; do
+        if [ ${#names[@]} -gt 0 ]; then
+            local hit=
+            for n in "${names[@]}"; do [ "$n" = "$name" ] && hit=1; done
+            [ -n "$hit" ] || continue
+        else
+            [ -n "$arch" ] && [ "$arch" != x86_64 ] && continue
+            case " $groups " in *" nodefault "*) continue ;; esac
+            [ -n "$accel" ] && [ "$accel" != kvm ] && continue
+        fi
+        echo "$name|$file|$smp|$qp|$args|$ttmo"
+    done < <(parse_cfg)
+}
+
+run_all() {
+    [ -e /dev/fd ] || ln -s /proc/self/fd /dev/fd 2>/dev/null
+    local name file smp qp args ttmo
+    while IFS='|' read -r name file smp qp args ttmo; do
+        local t=$tmo
+        [ -n "$ttmo" ] && [ "${ttmo%s}" -lt "$t" ] 2>/dev/null && t=${ttmo%s}
+        run_one "$name" "$file" "$smp" "$qp" "$args" "$t" </dev/null
+        echo "# ran $name" >&2
+    done <"$work/selected"
+}
+
+if [ -n "$run_only" ]; then
+    run_all
+    exit 0
+fi
+
+# ---------------------------------------------------------------- main
+[ -x "$vcr" ] || { echo "$0: no vcr at $vcr (make first)"; exit 1; }
+[ -f "$tarball" ] || { echo "$0: no suite tarball at $tarball"; exit 1; }
+mkdir -p "$work" "$res" || exit 1
+build_suite || exit 1
+make_env && [ -s "$work/env" ] || { echo "$0: cannot make the tests' environment file"; exit 1; }
+select_tests >"$work/selected"
+[ -s "$work/selected" ] || { echo "$0: no test selected"; exit 1; }
+command -v qemu-system-x86_64 >/dev/null || { use_qemu=; echo "# no qemu-system-x86_64: no reference"; }
+while IFS='|' read -r name _; do rm -f "$res/$name".*; done <"$work/selected"
+
+[ -z "$where" ] && { [ -w /dev/kvm ] && where=here || where=nested; }
+self=("$0" --build "$build" --work "$work" --timeout "$tmo" --run-only)
+[ -z "$use_qemu" ] && self+=(--no-qemu)
+[ -z "$use_record" ] && self+=(--no-record)
+case $where in
+here) run_all ;;
+nested)
+    # One boot for every test; the per-test files survive an L1 that dies.
+    ntests=$(wc -l <"$work/selected")
+    "$root/tests/nested/kvm-run" --nested --rw "$work" --boot-timeout 300 \
+        --timeout $(( ntests * tmo * 4 + 120 )) -- "${self[@]}" >"$work/nested.log" 2>&1
+    echo "# nested run: status $? (log: $work/nested.log)"
+    ;;
+esac
+
+# ---------------------------------------------------------------- report
+status=0
+declare -A count
+printf '%-28s %-4s %-16s %-16s %-16s %s\n' TEST SMP QEMU VCR "VCR --record" "REPLAY --verify"
+while IFS='|' read -r name file smp qp args ttmo; do
+    b=$res/$name q=- v=- r=- p=-
+    [ -f "$b.qemu" ] && q=$(cut -d' ' -f1 "$b.qemu")
+    if [ -f "$b.why" ]; then
+        v=$(cat "$b.why"); key="not runnable"
+    elif [ ! -f "$b.done" ]; then
+        v="not run (the KVM side ended first)"; key="not run"; status=1
+    else
+        v=$(cut -d' ' -f1 "$b.vcr")
+        [ -f "$b.rec" ] && r=$(cut -d' ' -f1 "$b.rec")
+        [ -f "$b.rep" ] && p=$(cat "$b.rep")
+        key=${v%%/*}
+        if [ -f "$b.wanted" ]; then
+            [ "$key" = PASS ] && key="PASS on fewer vCPUs (apart)"
+            v="$v/1cpu(of $(cat "$b.wanted"))"
+        fi
+        if [ "${v%%/*}" = PASS ] && [ -n "$use_record" ]; then
+            [ "${r%%/*}" = PASS ] || { v="$v(!rec)"; status=1; }
+            case $p in could*|"no trace") status=1 ;; esac
+        fi
+        if [ "$subset" = ci ] && [ "${q%%/*}" = PASS ] && [ "${v%%/*}" != PASS ] &&
+            [ ! -f "$b.wanted" ]; then
+            v="$v(!ci)"; status=1
+        fi
+    fi
+    count[$key]=$(( ${count[$key]:-0} + 1 ))
+    [ -n "$q" ] && count["qemu ${q%%/*}"]=$(( ${count["qemu ${q%%/*}"]:-0} + 1 ))
+    printf '%-28s %-4s %-16s %-16s %-16s %s\n' "$name" "${smp:-1}" "$q" "$v" "$r" "$p"
+done <"$work/selected"
+echo
+for k in "${!count[@]}"; do echo "# $k: ${count[$k]}"; done | sort
+exit $status
