@@ -74,6 +74,23 @@ $(VCR): $(CLI_OBJS) $(LIB)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $(CLI_OBJS) $(LIB) $(LDLIBS)
 
+# libvcr-preload.so (recorder/preload/): loaded into VMMs vcr did not write
+# by `vcr record`; self-contained (libc and libdl only, no libvcr.a), PIC,
+# and never sanitized (it runs inside someone else's process).
+PRELOAD_SRCS := $(wildcard recorder/preload/*.c)
+PRELOAD_OBJS := $(PRELOAD_SRCS:%.c=$(BUILD)/%.pic.o)
+PRELOAD := $(BUILD)/libvcr-preload.so
+ALL_TARGETS += $(PRELOAD)
+
+$(BUILD)/%.pic.o: %.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $< (pic)")
+	$(Q)$(CC) $(CPPFLAGS) -std=gnu11 -O2 -g $(WARNINGS) -fPIC -fvisibility=default -c -o $@ $<
+
+$(PRELOAD): $(PRELOAD_OBJS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) -shared -o $@ $^ -ldl -lpthread
+
 # Module fragments (tests, guests, benches, fuzzers).
 -include $(wildcard */module.mk)
 
@@ -97,10 +114,12 @@ demo: deps
 bench: all $(BENCHES)
 	$(Q)set -e; for b in $(BENCHES); do echo "# $$b"; VCR_BUILD=$(BUILD) ./$$b; done
 
-install: $(VCR)
+install: $(VCR) $(PRELOAD)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include/vcr \
-		$(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/share/doc/vcr
+		$(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/share/doc/vcr \
+		$(DESTDIR)$(PREFIX)/lib/vcr
 	install -m 755 $(VCR) $(DESTDIR)$(PREFIX)/bin/vcr
+	install -m 755 $(PRELOAD) $(DESTDIR)$(PREFIX)/lib/vcr/libvcr-preload.so
 	install -m 644 $(LIB) $(DESTDIR)$(PREFIX)/lib/libvcr.a
 	install -d $(DESTDIR)$(PREFIX)/include/vcr/core $(DESTDIR)$(PREFIX)/include/vcr/formats
 	install -m 644 core/state.h core/regs.h core/util.h core/end.h core/mem.h $(DESTDIR)$(PREFIX)/include/vcr/core/
@@ -110,4 +129,4 @@ install: $(VCR)
 clean:
 	rm -rf build build-san build-fuzz
 
--include $(LIB_OBJS:.o=.d) $(CLI_OBJS:.o=.d)
+-include $(LIB_OBJS:.o=.d) $(CLI_OBJS:.o=.d) $(PRELOAD_OBJS:.o=.d)
