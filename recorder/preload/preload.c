@@ -217,12 +217,16 @@ static void pre_before(struct pre_vcpu *v, uint32_t dirty, const struct kvm_sync
 	pre_commit(v, next);
 }
 
-static void pre_exit(struct pre_vcpu *v, const struct kvm_run *run)
+/* intr: KVM_RUN failed with EINTR, which leaves exit_reason as it was (a
+ * stale reason, or 0 at the first run): the copy says KVM_EXIT_INTR. */
+static void pre_exit(struct pre_vcpu *v, const struct kvm_run *run, int intr)
 {
 	const uint8_t *d = NULL;
 	uint32_t dlen = 0;
 
-	if (run->exit_reason == KVM_EXIT_IO) {
+	if (intr) {
+		/* nothing to serve */
+	} else if (run->exit_reason == KVM_EXIT_IO) {
 		uint64_t n = (uint64_t)run->io.size * run->io.count;
 		if (run->io.data_offset + n <= v->run_size && n <= v->size / 4) {
 			if (run->io.direction == KVM_EXIT_IO_OUT) {
@@ -251,6 +255,10 @@ static void pre_exit(struct pre_vcpu *v, const struct kvm_run *run)
 	e->h.arg = 0;
 	e->dlen = dlen;
 	memcpy(e->run, run, VCR_PRE_RUN_COPY);
+	if (intr) {
+		uint32_t reason = KVM_EXIT_INTR;
+		memcpy(e->run + offsetof(struct kvm_run, exit_reason), &reason, sizeof(reason));
+	}
 	if (dlen)
 		memcpy(e->run + VCR_PRE_RUN_COPY, d, dlen);
 	pre_commit(v, next);
@@ -378,7 +386,7 @@ static int pre_run(int fd, void *arg)
 	int r = pre_real_ioctl(fd, KVM_RUN, arg);
 	if (__builtin_expect(r == 0, 1) || errno == EINTR) {
 		v->first = 0;
-		pre_exit(v, run);
+		pre_exit(v, run, r != 0);
 		return r;
 	}
 	if (v->first && errno == EINVAL && (old | pre.valid_bits) != old) {
