@@ -1,8 +1,8 @@
 /*
  * mbcalc32: a multiboot v1 kernel (flat, a.out-kludge addresses) whose port
  * exits are the same under any VMM that loads it: it takes nothing from
- * its loader (no mbi, no boot registers), sets its own GDT, segments, IDT
- * (empty), CR0/CR3/CR4, EFER and EFLAGS, then writes G_MBCALC_ITERS computed
+ * its loader (no mbi, no boot registers), sets its own GDT, segments, TR,
+ * IDT (empty), CR0/CR3/CR4, EFER and EFLAGS, then writes G_MBCALC_ITERS computed
  * values to G_PORT_DATA (an unassigned port outside vcr) with every
  * general register computed, prints "mbcalc32: ok" to COM1 without polling
  * its status (so the exits do not depend on the UART model), and writes
@@ -38,6 +38,13 @@ _start:
 	mov	%eax, %gs
 	mov	%eax, %ss
 	mov	$stack_top, %esp
+	mov	$tss, %eax		/* TR: our own 32-bit TSS, not the loader's */
+	mov	%ax, gdt_tss + 2
+	shr	$16, %eax
+	mov	%al, gdt_tss + 4
+	mov	%ah, gdt_tss + 7
+	mov	$0x18, %eax
+	ltr	%ax
 	lidt	idt_desc
 	mov	$0x00000011, %eax	/* PE | ET: caches on, no WP/NE/AM */
 	mov	%eax, %cr0
@@ -81,11 +88,12 @@ _start:
 5:	hlt
 	jmp	5b
 
-	.section .rodata
+	.data
 	.align 8
 gdt:	.quad	0
 	.quad	0x00cf9b000000ffff	/* 0x08: code, flat, 32-bit, accessed */
 	.quad	0x00cf93000000ffff	/* 0x10: data, flat, accessed */
+gdt_tss: .quad	0x0000890000000067	/* 0x18: 32-bit TSS, 104 bytes; base set above */
 gdt_end:
 gdt_desc:
 	.word	gdt_end - gdt - 1
@@ -96,6 +104,8 @@ idt_desc:
 s_ok:	.asciz	"mbcalc32: ok\n"
 
 	.bss
+	.align 16
+tss:	.space	104
 	.align 16
 	.space	4096
 stack_top:
