@@ -235,17 +235,19 @@ static void foreign_record(struct vcr_foreign *f, struct foreign_vcpu *v,
 	}
 	case VCR_PRE_BEFORE: {
 		const struct vcr_pre_before *b = (const void *)h;
-		if (h->len < sizeof(*b) || b->in_len > h->len - sizeof(*b))
+		uint32_t slen = (b->dirty & VCR_CLASS_ALL) ? sizeof(struct kvm_sync_regs) : 0;
+		if (h->len < sizeof(*b) + slen || b->in_len > h->len - sizeof(*b) - slen)
 			goto bad;
+		const uint8_t *p = (const uint8_t *)(b + 1);
 		if (b->in_len) {
 			uint8_t *dst = foreign_answer(f, run, b->in_len);
 			if (!dst)
 				goto bad;
-			memcpy(dst, b + 1, b->in_len);
+			memcpy(dst, p + slen, b->in_len);
 		}
 		run->kvm_dirty_regs = b->dirty & VCR_CLASS_ALL;
-		if (run->kvm_dirty_regs)
-			memcpy(&run->s.regs, &b->sync, sizeof(b->sync));
+		if (slen)
+			memcpy(&run->s.regs, p, slen);
 		vcr_recorder_before_run(v->h, run);
 		run->kvm_dirty_regs = 0;
 		return;

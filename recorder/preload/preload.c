@@ -198,7 +198,8 @@ static inline void pre_commit(struct pre_vcpu *v, uint64_t next)
 static void pre_before(struct pre_vcpu *v, uint32_t dirty, const struct kvm_sync_regs *sync)
 {
 	uint32_t in = v->pending ? v->in_len : 0;
-	uint32_t len = vcr_pre_round(sizeof(struct vcr_pre_before) + in);
+	uint32_t slen = dirty ? sizeof(struct kvm_sync_regs) : 0;
+	uint32_t len = vcr_pre_round(sizeof(struct vcr_pre_before) + slen + in);
 	uint64_t next;
 	struct vcr_pre_before *b = (struct vcr_pre_before *)pre_reserve(v, len, &next);
 
@@ -211,9 +212,9 @@ static void pre_before(struct pre_vcpu *v, uint32_t dirty, const struct kvm_sync
 	b->dirty = dirty;
 	b->in_len = in;
 	if (dirty)
-		memcpy(&b->sync, sync, sizeof(b->sync));
+		memcpy(b + 1, sync, slen);
 	if (in)
-		memcpy(b + 1, (const uint8_t *)v->run + v->in_off, in);
+		memcpy((uint8_t *)(b + 1) + slen, (const uint8_t *)v->run + v->in_off, in);
 	pre_commit(v, next);
 }
 

@@ -82,10 +82,10 @@ struct vcr_pre_exit {
 
 struct vcr_pre_before {
 	struct vcr_pre_rec h;
-	uint32_t dirty;			/* VCR_CLASS_* classes in `sync` */
+	uint32_t dirty;			/* VCR_CLASS_* classes set */
 	uint32_t in_len;		/* answer bytes (IN data / MMIO data) */
-	struct kvm_sync_regs sync;	/* the dirty classes */
-	/* then in_len bytes: the IN data the VMM put at io.data_offset, or
+	/* then, if dirty, a struct kvm_sync_regs holding the dirty classes;
+	 * then in_len bytes: the IN data the VMM put at io.data_offset, or
 	 * the MMIO read data it put in mmio.data, for the previous exit */
 };
 
