@@ -49,6 +49,7 @@
 #define PRE_CLASS_ALL 7u
 #define PRE_PENDING_IN 1u
 #define PRE_PENDING_MMIO 2u
+#define PRE_UNION_SMALL 24u	/* io, mmio: recorder/layout.h's REC_UNION_SMALL */
 
 #ifndef KVM_SET_USER_MEMORY_REGION2
 /* struct kvm_userspace_memory_region2 is 160 bytes, its first five fields
@@ -74,6 +75,7 @@ typedef int (*pre_ioctl_fn)(int, unsigned long, ...);
 static struct {
 	struct vcr_pre_hdr *hdr;
 	int active;
+	int avx2;
 	uint64_t valid_bits;
 	pre_ioctl_fn ioctl;
 	int (*close)(int);
@@ -95,8 +97,18 @@ static void pre_resolve(void)
 	__atomic_store_n(&pre.ioctl, (pre_ioctl_fn)dlsym(RTLD_NEXT, "ioctl"), __ATOMIC_RELEASE);
 }
 
+#ifdef VCR_PRE_BENCH
+/* bench/preload_bench.c: KVM_RUN replays captured kvm_run pages instead. */
+int vcr_pre_bench_kvm_run(int fd);
+void vcr_pre_bench_init(void);
+#endif
+
 static int pre_real_ioctl(int fd, unsigned long req, void *arg)
 {
+#ifdef VCR_PRE_BENCH
+	if (req == KVM_RUN)
+		return vcr_pre_bench_kvm_run(fd);
+#endif
 	if (__builtin_expect(!pre.ioctl, 0))
 		pre_resolve();
 	if (!pre.ioctl)
@@ -218,18 +230,54 @@ static void pre_before(struct pre_vcpu *v, uint32_t dirty, const struct kvm_sync
 	pre_commit(v, next);
 }
 
+/* 32-byte vectors, unaligned: compiled to one AVX load/store each in
+ * pre_exit_avx2, to two SSE2 ones in pre_exit_sse2. */
+typedef uint8_t pre_v32 __attribute__((vector_size(32), aligned(1), may_alias));
+typedef uint64_t pre_u64u __attribute__((aligned(1), may_alias));
+
+static inline __attribute__((always_inline)) void
+pre_copy32(uint8_t *dst, const uint8_t *src, size_t n)
+{
+#pragma GCC unroll 32
+	for (size_t i = 0; i < n; i += 32)
+		*(pre_v32 *)(dst + i) = *(const pre_v32 *)(src + i);
+}
+
+/* The common BEFORE: the answer (<= 8 bytes, 8 readable) to an IN or an
+ * MMIO read, no dirty classes. */
+static inline void pre_answer8(struct pre_vcpu *v)
+{
+	uint64_t next;
+	struct vcr_pre_before *b = (struct vcr_pre_before *)pre_reserve(v, 24, &next);
+
+	v->pending = 0;
+	if (!b)
+		return;
+	b->h.len = 24;
+	b->h.kind = VCR_PRE_BEFORE;
+	b->h.arg = 0;
+	b->dirty = 0;
+	b->in_len = v->in_len;
+	*(pre_u64u *)(b + 1) = *(const pre_u64u *)((const uint8_t *)v->run + v->in_off);
+	pre_commit(v, next);
+}
+
 /* intr: KVM_RUN failed with EINTR, which leaves exit_reason as it was (a
  * stale reason, or 0 at the first run): the copy says KVM_EXIT_INTR. */
-static void pre_exit(struct pre_vcpu *v, const struct kvm_run *run, int intr)
+static inline __attribute__((always_inline)) void
+pre_exit_body(struct pre_vcpu *v, const struct kvm_run *run, int intr)
 {
 	const uint8_t *d = NULL;
 	uint32_t dlen = 0;
+	uint32_t reason = run->exit_reason;
 
 	if (intr) {
 		/* nothing to serve */
-	} else if (run->exit_reason == KVM_EXIT_IO) {
+	} else if (reason == KVM_EXIT_IO) {
 		uint64_t n = (uint64_t)run->io.size * run->io.count;
-		if (run->io.data_offset + n <= v->run_size && n <= v->size / 4) {
+		/* 8 bytes readable at the data even when n < 8: the short
+		 * copies below move one word. */
+		if (run->io.data_offset + (n < 8 ? 8 : n) <= v->run_size && n <= v->size / 4) {
 			if (run->io.direction == KVM_EXIT_IO_OUT) {
 				d = (const uint8_t *)run + run->io.data_offset;
 				dlen = (uint32_t)n;
@@ -239,8 +287,7 @@ static void pre_exit(struct pre_vcpu *v, const struct kvm_run *run, int intr)
 				v->in_off = (uint32_t)run->io.data_offset;
 			}
 		}
-	} else if (run->exit_reason == KVM_EXIT_MMIO && !run->mmio.is_write &&
-		   run->mmio.len <= 8) {
+	} else if (reason == KVM_EXIT_MMIO && !run->mmio.is_write && run->mmio.len <= 8) {
 		v->pending = PRE_PENDING_MMIO;
 		v->in_len = run->mmio.len;
 		v->in_off = offsetof(struct kvm_run, mmio.data);
@@ -255,15 +302,43 @@ static void pre_exit(struct pre_vcpu *v, const struct kvm_run *run, int intr)
 	e->h.kind = VCR_PRE_EXIT;
 	e->h.arg = 0;
 	e->dlen = dlen;
-	memcpy(e->run, run, VCR_PRE_RUN_COPY);
+	/* The exit union's first 24 bytes hold the payload of the frequent
+	 * exits (io, mmio; none for HLT and INTR): two vectors cover them
+	 * with the fields before; the others copy the whole union. Then
+	 * kvm_valid_regs to the end of the synced registers. */
+	const uint8_t *src = (const uint8_t *)run;
+	if (intr || reason == KVM_EXIT_IO || reason == KVM_EXIT_MMIO || reason == KVM_EXIT_HLT)
+		pre_copy32(e->run, src, 64);
+	else
+		memcpy(e->run, src, VCR_PRE_RUN_TAIL_OFF);
+	pre_copy32(e->run + VCR_PRE_RUN_TAIL_OFF, src + VCR_PRE_RUN_TAIL_OFF,
+		   VCR_PRE_RUN_COPY - VCR_PRE_RUN_TAIL_OFF);
 	if (intr) {
-		uint32_t reason = KVM_EXIT_INTR;
-		memcpy(e->run + offsetof(struct kvm_run, exit_reason), &reason, sizeof(reason));
+		uint32_t r = KVM_EXIT_INTR;
+		memcpy(e->run + offsetof(struct kvm_run, exit_reason), &r, sizeof(r));
 	}
-	if (dlen)
+	if (dlen <= 8)	/* the record has room for a word (rounded to 8) */
+		*(pre_u64u *)(e->run + VCR_PRE_RUN_COPY) = dlen ? *(const pre_u64u *)d : 0;
+	else
 		memcpy(e->run + VCR_PRE_RUN_COPY, d, dlen);
 	pre_commit(v, next);
 }
+
+__attribute__((target("avx2"))) static void
+pre_exit_avx2(struct pre_vcpu *v, const struct kvm_run *run, int intr)
+{
+	pre_exit_body(v, run, intr);
+}
+
+static void pre_exit_sse2(struct pre_vcpu *v, const struct kvm_run *run, int intr)
+{
+	pre_exit_body(v, run, intr);
+}
+
+_Static_assert(VCR_PRE_RUN_TAIL_OFF % 32 == 0 && VCR_PRE_RUN_COPY >= 64 &&
+	       (VCR_PRE_RUN_COPY - VCR_PRE_RUN_TAIL_OFF) % 32 == 0 &&
+	       VCR_PRE_RUN_COPY <= offsetof(struct kvm_run, s) + sizeof(((struct kvm_run *)0)->s),
+	       "the vector copies stay inside kvm_run and the record");
 
 static void pre_inject(struct pre_vcpu *v, uint16_t kind, uint32_t vector)
 {
@@ -379,15 +454,22 @@ static int pre_run(int fd, void *arg)
 
 	struct kvm_run *run = v->run;
 	uint32_t dirty = run->kvm_dirty_regs & PRE_CLASS_ALL;
-	if (v->pending | dirty)
-		pre_before(v, dirty, &run->s.regs);
+	if (v->pending | dirty) {
+		if (!dirty && v->in_len <= 8)
+			pre_answer8(v);
+		else
+			pre_before(v, dirty, &run->s.regs);
+	}
 	uint64_t old = run->kvm_valid_regs;
 	run->kvm_valid_regs = old | pre.valid_bits;
 
 	int r = pre_real_ioctl(fd, KVM_RUN, arg);
 	if (__builtin_expect(r == 0, 1) || errno == EINTR) {
 		v->first = 0;
-		pre_exit(v, run, r != 0);
+		if (pre.avx2)
+			pre_exit_avx2(v, run, r != 0);
+		else
+			pre_exit_sse2(v, run, r != 0);
 		return r;
 	}
 	if (v->first && errno == EINVAL && (old | pre.valid_bits) != old) {
@@ -614,8 +696,16 @@ __attribute__((constructor)) static void pre_init(void)
 	pre.hdr = h;
 	pre.valid_bits = KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS |
 			 (h->flags & VCR_PRE_F_NO_EVENTS ? 0 : KVM_SYNC_X86_EVENTS);
+	pre.avx2 = __builtin_cpu_supports("avx2");
 	pthread_atfork(NULL, NULL, pre_atfork_child);
 	pre.active = 1;
 out:
 	pre.close(fd);
 }
+
+#ifdef VCR_PRE_BENCH
+void vcr_pre_bench_init(void)
+{
+	pre_init();
+}
+#endif

@@ -53,8 +53,11 @@
 #define VCR_PRE_S_FAILED 4u		/* could not map a kvm_run */
 
 /* The bytes of kvm_run an EXIT record carries: everything up to the end of
- * the synced register sets. */
-#define VCR_PRE_RUN_COPY (offsetof(struct kvm_run, s) + sizeof(struct kvm_sync_regs))
+ * the synced register sets, rounded so that the part from kvm_valid_regs
+ * on is whole 32-byte vectors (the library copies it so). */
+#define VCR_PRE_RUN_TAIL_OFF offsetof(struct kvm_run, kvm_valid_regs)
+#define VCR_PRE_RUN_COPY (VCR_PRE_RUN_TAIL_OFF + \
+	((offsetof(struct kvm_run, s) + sizeof(struct kvm_sync_regs) - VCR_PRE_RUN_TAIL_OFF + 31) & ~31ul))
 
 enum vcr_pre_kind {
 	VCR_PRE_PAD = 0,
