@@ -3,6 +3,7 @@
  * confuses a naive interposer, then the trace read back with the reader:
  *   - it uses sync regs itself (kvm_valid_regs = REGS, reads run->s.regs)
  *     and must see exactly what KVM_GET_REGS says, recorder or not;
+ *   - it sets CPUID and one memory slot, which the header must hold;
  *   - it moves its vCPU fd around: dup + close, fork (the child exits),
  *     fcntl(F_DUPFD) to a high number (not interposed: found by its
  *     /proc/self/fd name) + close.
@@ -62,6 +63,13 @@ static int vmm_main(void)
 	int vcpu = ioctl(vm, KVM_CREATE_VCPU, 0);
 	if (vcpu < 0)
 		return 5;
+	struct kvm_cpuid2 *cpuid = calloc(1, sizeof(*cpuid) + 256 * sizeof(cpuid->entries[0]));
+	if (!cpuid)
+		return 5;
+	cpuid->nent = 256;
+	if (ioctl(kvm, KVM_GET_SUPPORTED_CPUID, cpuid) || ioctl(vcpu, KVM_SET_CPUID2, cpuid))
+		return 5;
+	free(cpuid);
 	struct kvm_run *run = mmap(NULL, (size_t)run_size, PROT_READ | PROT_WRITE, MAP_SHARED,
 				   vcpu, 0);
 	if (run == MAP_FAILED)
@@ -135,7 +143,7 @@ int main(int argc, char **argv)
 		tap_bail("readlink /proc/self/exe: %s", strerror(errno));
 	self[n] = 0;
 
-	tap_plan(6);
+	tap_plan(7);
 	pid_t p = fork();
 	if (p == 0) {
 		/* An ASan build of this test runs under LD_PRELOAD too. */
@@ -153,6 +161,11 @@ int main(int argc, char **argv)
 	struct vcr_err err = { 0 };
 	if (vcr_reader_open(&r, trace, &err))
 		tap_bail("%s: %s", trace, err.msg);
+	const struct vcr_trace_info *info = vcr_reader_info(r);
+	tap_ok(info->nvcpus == 1 && info->nmem == 1 && info->mem[0].gpa == 0 &&
+	       info->mem[0].size == 0x10000 && info->ncpuid > 0,
+	       "the header has the VMM's vCPU, memory slot and CPUID (%u vCPUs, %u slots, "
+	       "%u CPUID entries)", info->nvcpus, info->nmem, info->ncpuid);
 	struct vcr_record *rec = calloc(1, sizeof(*rec));
 	int exits = 0, outs_ok = 0, valid_ok = 0, input_ok = 0, end_ok = 0, rc;
 	while ((rc = vcr_reader_next(r, rec)) > 0) {
