@@ -74,6 +74,38 @@ $(VCR): $(CLI_OBJS) $(LIB)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $(CLI_OBJS) $(LIB) $(LDLIBS)
 
+# libvcr-preload.so (recorder/preload/): loaded into VMMs vcr did not write
+# by `vcr record`; self-contained (libc and libdl only, no libvcr.a), PIC,
+# and never sanitized (it runs inside someone else's process).
+PRELOAD_SRCS := $(wildcard recorder/preload/*.c)
+PRELOAD_OBJS := $(PRELOAD_SRCS:%.c=$(BUILD)/%.pic.o)
+PRELOAD := $(BUILD)/libvcr-preload.so
+PRELOAD_CFLAGS :=
+ALL_TARGETS += $(PRELOAD)
+
+$(BUILD)/%.pic.o: %.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $< (pic)")
+	$(Q)$(CC) $(CPPFLAGS) -std=gnu11 -O2 -g $(WARNINGS) $(PRELOAD_CFLAGS) -fPIC -c -o $@ $<
+
+$(PRELOAD): $(PRELOAD_OBJS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) -shared -o $@ $^ -ldl -lpthread
+
+# bench/preload_bench: the library's work per KVM_RUN (preload.c built with
+# VCR_PRE_BENCH: KVM_RUN replays captured kvm_run pages), counted by
+# bench/preload_callgrind.sh.
+PRELOAD_BENCH := $(BUILD)/bench/preload_bench
+$(BUILD)/recorder/preload/preload.bench.o: recorder/preload/preload.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $< (bench)")
+	$(Q)$(CC) $(CPPFLAGS) -std=gnu11 -O2 -g $(WARNINGS) $(PRELOAD_CFLAGS) -DVCR_PRE_BENCH -c -o $@ $<
+$(PRELOAD_BENCH): $(BUILD)/bench/preload_bench.o $(BUILD)/recorder/preload/preload.bench.o $(LIB)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -ldl
+ALL_TARGETS += $(PRELOAD_BENCH)
+BENCHES += bench/preload_callgrind.sh bench/foreign_record_bench.sh
+
 # Module fragments (tests, guests, benches, fuzzers).
 -include $(wildcard */module.mk)
 
@@ -100,4 +132,4 @@ bench: all $(BENCHES)
 clean:
 	rm -rf build build-san build-fuzz
 
--include $(LIB_OBJS:.o=.d) $(CLI_OBJS:.o=.d)
+-include $(LIB_OBJS:.o=.d) $(CLI_OBJS:.o=.d) $(PRELOAD_OBJS:.o=.d)

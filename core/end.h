@@ -21,6 +21,7 @@ enum vcr_end_how {
 	VCR_END_ERROR = 7,	/* vcr itself failed (e.g. disk full): see msg */
 	VCR_END_GDB_KILL = 8,	/* gdb's 'k' */
 	VCR_END_SYSTEM_EVENT = 9,
+	VCR_END_VMM_EXIT = 10,	/* a foreign VMM (vcr record) exited: status */
 };
 
 /* Stable lower-case names, used by dump, stats, diff, JSON and messages:

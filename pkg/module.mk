@@ -8,8 +8,10 @@
 #   make uninstall    removes exactly the files install puts there
 #
 # A module whose library is installed appends it, e.g.
-#   INSTALL_LIBS += $(BUILD)/libvcr-preload.so
-# and gets it built by install and installed into $(LIBDIR); the install
+#   INSTALL_LIBS += $(BUILD)/libvcr-foo.a
+# and gets it built by install and installed into $(LIBDIR); a library vcr
+# loads itself goes into INSTALL_PRIVLIBS, installed into $(LIBDIR)/vcr
+# (vcr record looks for libvcr-preload.so in ../lib/vcr/ beside vcr); the install
 # rule's prerequisites are expanded a second time, after every module.mk is
 # read, so the order of inclusion does not matter.
 
@@ -23,6 +25,7 @@ PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 BASHCOMPDIR ?= $(DATADIR)/bash-completion/completions
 
 INSTALL_LIBS := $(LIB)
+INSTALL_PRIVLIBS := $(PRELOAD)
 
 # The public headers: formats/trace.h and everything it includes, installed
 # under $(INCLUDEDIR)/vcr/ so that their own "core/x.h" includes resolve
@@ -59,6 +62,7 @@ FORCE:
 # when the recipe runs, after mkman.py made them).
 pkg_files = $(VCR) $(BINDIR) 755 \
 	$(foreach l,$(INSTALL_LIBS),$(l) $(LIBDIR) 644) \
+	$(foreach l,$(INSTALL_PRIVLIBS),$(l) $(LIBDIR)/vcr 755) \
 	$(foreach h,$(INSTALL_HEADERS),$(h) $(INCLUDEDIR)/vcr/$(dir $(h)) 644) \
 	$(PKG_PC) $(PKGCONFIGDIR) 644 \
 	pkg/vcr.bash-completion $(BASHCOMPDIR) 644 \
@@ -75,10 +79,10 @@ define pkg_walk
 endef
 
 .SECONDEXPANSION:
-install: $(VCR) $$(INSTALL_LIBS) $(PKG_MAN_STAMP) $(PKG_PC)
+install: $(VCR) $$(INSTALL_LIBS) $$(INSTALL_PRIVLIBS) $(PKG_MAN_STAMP) $(PKG_PC)
 	$(Q)$(call pkg_walk,install -d "$$dir" && install -m "$$mode" "$$src" "$$dir/$$name")
 
 uninstall: $(PKG_MAN_STAMP)
 	$(Q)$(call pkg_walk,rm -f "$$dir/$$name")
-	$(Q)for d in $(DESTDIR)$(INCLUDEDIR)/vcr/* $(DESTDIR)$(INCLUDEDIR)/vcr $(DESTDIR)$(DOCDIR); do \
+	$(Q)for d in $(DESTDIR)$(INCLUDEDIR)/vcr/* $(DESTDIR)$(INCLUDEDIR)/vcr $(DESTDIR)$(DOCDIR) $(DESTDIR)$(LIBDIR)/vcr; do \
 		[ ! -d "$$d" ] || rmdir --ignore-fail-on-non-empty "$$d"; done

@@ -1,0 +1,36 @@
+#!/bin/bash
+# foreign_record_bench.sh: QEMU's slowdown under `vcr record` (goal <= 1.03):
+# qemu-system-x86_64 -accel kvm runs tests/guests/mbcalc32.bin (SeaBIOS, the
+# multiboot ROM, the guest: ~1,500 exits) FOREIGN_BENCH_ROUNDS times with and
+# without vcr record, alternating so that machine load hits both alike; the
+# result is the ratio of the medians of the wall times (QEMU start-up
+# included, as a user sees it).
+set -euo pipefail
+build=${VCR_BUILD:-build}
+rounds=${FOREIGN_BENCH_ROUNDS:-5}
+qemu=$(command -v qemu-system-x86_64 || true)
+if [ -z "$qemu" ] || [ ! -w /dev/kvm ]; then
+    echo "# foreign_record_slowdown: not measured (needs qemu-system-x86_64 and /dev/kvm)"
+    exit 0
+fi
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+q=("$qemu" -accel kvm -nographic -no-reboot -nodefaults -serial stdio -m 32
+   -device isa-debug-exit,iobase=0xf4,iosize=4 -kernel "$build/tests/guests/mbcalc32.bin")
+now() { date +%s.%N; }
+for i in $(seq "$rounds"); do
+    t0=$(now); "${q[@]}" > /dev/null 2>&1 < /dev/null || true; t1=$(now)
+    "$build/vcr" record -o "$dir/t.vcr" -- "${q[@]}" > /dev/null 2>&1 < /dev/null || true; t2=$(now)
+    echo "$t0 $t1 $t2" >> "$dir/times"
+done
+python3 - "$dir/times" <<'PY'
+import statistics, sys
+plain, rec = [], []
+for line in open(sys.argv[1]):
+    t0, t1, t2 = map(float, line.split())
+    plain.append(t1 - t0); rec.append(t2 - t1)
+p, r = statistics.median(plain), statistics.median(rec)
+print("foreign_record_plain_s %.3f s" % p)
+print("foreign_record_vcr_s %.3f s" % r)
+print("foreign_record_slowdown %.3f x" % (r / p))
+PY

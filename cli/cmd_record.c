@@ -1,0 +1,359 @@
+/*
+ * cli/cmd_record.c: `vcr record [options] -- COMMAND [ARGS...]`: run a VMM
+ * vcr did not write with libvcr-preload.so and record its vCPUs' exits
+ * (recorder/foreign.h, docs/recorder.md "Recording other VMMs").
+ *
+ * Order: parse, find the library, create the shared memory, fork and exec
+ * COMMAND with LD_PRELOAD and VCR_PRELOAD_FD, drain the rings until COMMAND
+ * is gone (vcr ignores SIGINT/SIGQUIT, which the terminal sends COMMAND
+ * too, and passes SIGTERM/SIGHUP on), then END with how COMMAND ended and
+ * exit with COMMAND's status (128 + signal if it was killed).
+ */
+#include "cli/cli.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "core/end.h"
+#include "core/util.h"
+#include "recorder/foreign.h"
+
+#define RECORD_DEFAULT_OUT "vcr-record.vcr"
+#define RECORD_LIB "libvcr-preload.so"
+
+static void record_usage(FILE *f)
+{
+	fprintf(f,
+		"usage: vcr record [options] -- COMMAND [ARGS...]\n"
+		"\n"
+		"Run COMMAND, a VMM that uses /dev/kvm through glibc's ioctl (QEMU, ...), with\n"
+		"libvcr-preload.so and record every exit of its vCPUs: registers, special\n"
+		"registers and events at each exit, exit payloads, the answers the VMM gave\n"
+		"(INPUT), the state it set (SET_STATE), interrupts it injected (INJECT),\n"
+		"its memory slots and CPUID. Exits with COMMAND's status (128+N if signal N\n"
+		"killed it); 2 for bad usage, 1 if vcr failed.\n"
+		"\n"
+		"options:\n"
+		"  -o, --output FILE    the trace (default " RECORD_DEFAULT_OUT ")\n"
+		"      --ring SIZE      keep only about the newest SIZE of trace\n"
+		"      --buffer SIZE    shared ring per vCPU (default 2M, power of two)\n"
+		"      --no-events      do not sync KVM_SYNC_X86_EVENTS at each exit\n"
+		"  -v, --verbose        say more\n"
+		"  -h, --help           this text\n"
+		"\n"
+		"Environment: VCR_PRELOAD_LIB, the library to use (default: next to vcr,\n"
+		"else ../lib/vcr/ from it).\n");
+}
+
+static int record_size(const char *s, uint64_t *out)
+{
+	char *end;
+	uint64_t mul = 1;
+
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 0);
+	if (errno || end == s || *s == '-')
+		return -EINVAL;
+	switch (*end) {
+	case 'k': case 'K': mul = 1ull << 10; end++; break;
+	case 'm': case 'M': mul = 1ull << 20; end++; break;
+	case 'g': case 'G': mul = 1ull << 30; end++; break;
+	default: break;
+	}
+	if (*end || vcr_mul_overflow(v, mul, out))
+		return -EINVAL;
+	return 0;
+}
+
+/* The preload library: $VCR_PRELOAD_LIB, next to vcr, or ../lib/vcr/. */
+static int record_find_lib(char *buf, size_t len)
+{
+	const char *env = getenv("VCR_PRELOAD_LIB");
+	char exe[PATH_MAX];
+
+	if (env && *env) {
+		if (!realpath(env, buf) || access(buf, R_OK))
+			return -ENOENT;
+		return 0;
+	}
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n <= 0)
+		return -ENOENT;
+	exe[n] = 0;
+	char *slash = strrchr(exe, '/');
+	if (!slash)
+		return -ENOENT;
+	*slash = 0;
+	if ((size_t)snprintf(buf, len, "%s/" RECORD_LIB, exe) < len && !access(buf, R_OK))
+		return 0;
+	if ((size_t)snprintf(buf, len, "%s/../lib/vcr/" RECORD_LIB, exe) < len &&
+	    !access(buf, R_OK))
+		return 0;
+	return -ENOENT;
+}
+
+/* COMMAND's executable as execvp would find it (for the trace header). */
+static void record_which(const char *cmd, char *buf, size_t len)
+{
+	const char *path = getenv("PATH");
+
+	snprintf(buf, len, "%s", cmd);
+	if (strchr(cmd, '/') || !path)
+		return;
+	while (*path) {
+		const char *colon = strchrnul(path, ':');
+		char cand[PATH_MAX];
+		if ((size_t)snprintf(cand, sizeof(cand), "%.*s/%s", (int)(colon - path), path,
+				     cmd) < sizeof(cand) && !access(cand, X_OK)) {
+			snprintf(buf, len, "%s", cand);
+			return;
+		}
+		path = *colon ? colon + 1 : colon;
+	}
+}
+
+static char *record_join(const char *first, int argc, char **argv)
+{
+	size_t len = strlen(first) + 1;
+	for (int i = 0; i < argc; i++)
+		len += strlen(argv[i]) + 1;
+	char *s = malloc(len);
+	if (!s)
+		return NULL;
+	strcpy(s, first);
+	for (int i = 0; i < argc; i++) {
+		if (*s)
+			strcat(s, " ");
+		strcat(s, argv[i]);
+	}
+	return s;
+}
+
+static volatile sig_atomic_t record_child;
+
+static void record_forward(int sig)
+{
+	if (record_child > 0)
+		kill(record_child, sig);
+}
+
+struct record_opts {
+	const char *out;
+	uint64_t ring, buffer;
+	bool no_events;
+};
+
+static int record_parse(struct record_opts *o, int argc, char **argv)
+{
+	enum { O_RING = 256, O_BUFFER, O_NOEVENTS };
+	static const struct option longopts[] = {
+		{ "output", required_argument, NULL, 'o' },
+		{ "ring", required_argument, NULL, O_RING },
+		{ "buffer", required_argument, NULL, O_BUFFER },
+		{ "no-events", no_argument, NULL, O_NOEVENTS },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	int c;
+
+	o->out = RECORD_DEFAULT_OUT;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "+o:vh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'o':
+			o->out = optarg;
+			break;
+		case O_RING:
+			if (record_size(optarg, &o->ring) || !o->ring) {
+				vcr_log("record: bad ring size '%s'", optarg);
+				return -EINVAL;
+			}
+			break;
+		case O_BUFFER:
+			if (record_size(optarg, &o->buffer) || o->buffer < (64u << 10) ||
+			    o->buffer > (1ull << 30) || (o->buffer & (o->buffer - 1))) {
+				vcr_log("record: bad buffer size '%s' (a power of two, 64K..1G)",
+					optarg);
+				return -EINVAL;
+			}
+			break;
+		case O_NOEVENTS:
+			o->no_events = true;
+			break;
+		case 'v':
+			vcr_verbose++;
+			break;
+		case 'h':
+			record_usage(stdout);
+			return 1;
+		default:
+			fprintf(stderr, "Try 'vcr record --help'.\n");
+			return -EINVAL;
+		}
+	}
+	if (optind >= argc) {
+		vcr_log("record: no COMMAND given (vcr record [options] -- COMMAND ...)");
+		fprintf(stderr, "Try 'vcr record --help'.\n");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Child: LD_PRELOAD (ours first), VCR_PRELOAD_FD, default signals, exec. */
+static void record_exec(const char *lib, int fd, char **cmd)
+{
+	const char *old = getenv("LD_PRELOAD");
+	char *pre = malloc(strlen(lib) + (old ? strlen(old) : 0) + 2);
+	char num[16];
+
+	if (!pre)
+		_exit(127);
+	strcpy(pre, lib);
+	if (old && *old) {
+		strcat(pre, ":");
+		strcat(pre, old);
+	}
+	snprintf(num, sizeof(num), "%d", fd);
+	if (setenv("LD_PRELOAD", pre, 1) || setenv("VCR_PRELOAD_FD", num, 1))
+		_exit(127);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGQUIT, SIG_DFL);
+	signal(SIGPIPE, SIG_DFL);
+	execvp(cmd[0], cmd);
+	fprintf(stderr, "vcr record: %s: %s\n", cmd[0], strerror(errno));
+	_exit(errno == ENOENT ? 127 : 126);
+}
+
+static int cmd_record(int argc, char **argv)
+{
+	struct record_opts o = { 0 };
+	struct vcr_err err = { 0 };
+	struct vcr_foreign *f = NULL;
+	char lib[PATH_MAX], exe[PATH_MAX];
+	int r = record_parse(&o, argc, argv);
+
+	if (r)
+		return r > 0 ? 0 : 2;
+	char **cmd = argv + optind;
+	int ncmd = argc - optind;
+	if (record_find_lib(lib, sizeof(lib))) {
+		vcr_log("record: cannot find " RECORD_LIB " (set VCR_PRELOAD_LIB)");
+		return 1;
+	}
+	record_which(cmd[0], exe, sizeof(exe));
+	char *vcr_cmdline = record_join("vcr", argc, argv);
+	char *vmm_argv = record_join("", ncmd, cmd);
+	const struct vcr_kv kv[] = {
+		{ "vmm", "foreign" },
+		{ "vmm_exe", exe },
+		{ "vmm_argv", vmm_argv ? vmm_argv : cmd[0] },
+		{ "preload", lib },
+		{ "sync_events", o.no_events ? "no" : "yes" },
+	};
+	struct vcr_foreign_opts fo = {
+		.path = o.out, .buffer_bytes = o.buffer, .ring_bytes = o.ring,
+		.no_events = o.no_events, .cmdline = vcr_cmdline ? vcr_cmdline : "vcr record",
+		.kv = kv, .nkv = VCR_ARRAY_SIZE(kv),
+	};
+	r = vcr_foreign_create(&f, &fo, &err);
+	free(vcr_cmdline);
+	free(vmm_argv);
+	if (r) {
+		vcr_log("record: %s", err.msg);
+		return 1;
+	}
+	vcr_debug("record: %s with %s into %s", exe, lib, o.out);
+
+	struct sigaction sa = { 0 };
+	sa.sa_handler = record_forward;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGINT, SIG_IGN);
+	signal(SIGQUIT, SIG_IGN);
+	signal(SIGPIPE, SIG_IGN);
+
+	pid_t pid = fork();
+	if (pid < 0) {
+		vcr_log("record: fork: %s", strerror(errno));
+		vcr_foreign_finish(f, VCR_END_ERROR, -errno, "fork failed", NULL, NULL);
+		return 1;
+	}
+	if (pid == 0)
+		record_exec(lib, vcr_foreign_fd(f), cmd);
+	record_child = pid;
+
+	int wst = 0, status = 1;
+	bool told = false, failed = false;
+	for (;;) {
+		ssize_t n = failed ? 0 : vcr_foreign_drain(f, &err);
+		if (n < 0) {
+			vcr_log("record: %s: %s (COMMAND keeps running, unrecorded)", o.out,
+				err.msg);
+			failed = true;
+		}
+		const char *why = vcr_foreign_refused(f);
+		if (why && !told) {
+			vcr_log("record: %s", why);
+			told = true;
+		}
+		if (n > 0)
+			continue;
+		pid_t w = waitpid(pid, &wst, WNOHANG);
+		if (w == pid)
+			break;
+		if (w < 0 && errno != EINTR) {
+			vcr_log("record: waitpid: %s", strerror(errno));
+			break;
+		}
+		usleep(1000);
+	}
+	record_child = 0;
+
+	uint32_t how = VCR_END_ERROR;
+	int32_t code = 0;
+	char msg[128];
+	snprintf(msg, sizeof(msg), "%s: lost track of it", cmd[0]);
+	if (WIFEXITED(wst)) {
+		how = VCR_END_VMM_EXIT;
+		code = WEXITSTATUS(wst);
+		status = code;
+		snprintf(msg, sizeof(msg), "%s exited with status %d", cmd[0], code);
+	} else if (WIFSIGNALED(wst)) {
+		how = VCR_END_SIGNAL;
+		code = WTERMSIG(wst);
+		status = 128 + code;
+		snprintf(msg, sizeof(msg), "%s killed by %s", cmd[0],
+			 sigabbrev_np(code) ? sigabbrev_np(code) : "a signal");
+	}
+	if (failed) {
+		vcr_foreign_finish(f, how, code, msg, NULL, NULL);
+		return status ? status : 1;
+	}
+	struct vcr_foreign_summary sum;
+	r = vcr_foreign_finish(f, how, code, msg, &sum, &err);
+	char line[768];
+	vcr_recorder_summary_format(&sum.rec, o.out, line, sizeof(line));
+	fprintf(stderr, "%s\n", line);
+	if (sum.lib_dropped || sum.bad || sum.late_vcpus)
+		vcr_log("record: %" PRIu64 " records lost in full rings, %" PRIu64
+			" malformed, %" PRIu64 " of vCPUs created after the trace began",
+			sum.lib_dropped, sum.bad, sum.late_vcpus);
+	if (r) {
+		vcr_log("record: %s: %s", o.out, err.msg[0] ? err.msg : strerror(-r));
+		if (!status)
+			status = 1;
+	}
+	vcr_debug("record: %s", msg);
+	return status;
+}
+VCR_COMMAND("record", 15, cmd_record, "run another VMM (QEMU, ...) and record its vCPUs");

@@ -1,0 +1,711 @@
+/*
+ * recorder/preload/preload.c: libvcr-preload.so, loaded into a VMM vcr did
+ * not write (`vcr record -- COMMAND`) to copy every KVM_RUN exit into the
+ * rings of recorder/preload/shm.h, which vcr drains into a trace.
+ *
+ * It interposes ioctl (KVM_RUN and the few VM/vCPU ioctls the trace needs),
+ * close and dup/dup2/dup3 (to keep its fd -> vCPU table right). vCPU fds
+ * come from KVM_CREATE_VCPU results, or lazily from their /proc/self/fd
+ * name (anon_inode:kvm-vcpu:N) at their first KVM_RUN; each vCPU's kvm_run
+ * is mapped by the library itself at that point (one mmap per vCPU, never
+ * unmapped, so a VMM that unmaps or closes its own cannot leave a dangling
+ * pointer here).
+ *
+ * Per KVM_RUN, on the vCPU's own thread: before it, a BEFORE record when
+ * the VMM answered an IN / MMIO-read exit or set kvm_dirty_regs, and
+ * KVM_SYNC_X86_REGS|SREGS|EVENTS ORed into kvm_valid_regs (the VMM's bits
+ * kept, kvm_dirty_regs untouched); after it, an EXIT record. No syscall and
+ * no lock there unless the ring is full.
+ *
+ * Safety: a VM whose KVM_CAP_SYNC_REGS lacks those classes (protected
+ * state: SEV-ES/SNP/TDX), or whose first KVM_RUN fails with EINVAL once our
+ * bits are set (then retried without them), is left alone for good, with
+ * the reason in the shared header. A forked child, a second process
+ * (exec'd programs inherit LD_PRELOAD, not the fd) and anything after a
+ * failure stay passive: the real call, nothing else.
+ *
+ * Interposition is process-global by nature, so this file's state is one
+ * static struct; it is written at start-up, by KVM_CREATE_VCPU (under the
+ * shared header's lock) and by each vCPU's own thread for its own entry.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+#include <linux/kvm.h>
+
+#include "recorder/preload/shm.h"
+
+#define PRE_MAX_FD 4096
+#define PRE_CLASS_ALL 7u
+#define PRE_PENDING_IN 1u
+#define PRE_PENDING_MMIO 2u
+#define PRE_UNION_SMALL 24u	/* io, mmio: recorder/layout.h's REC_UNION_SMALL */
+
+#ifndef KVM_SET_USER_MEMORY_REGION2
+/* struct kvm_userspace_memory_region2 is 160 bytes, its first five fields
+ * those of struct kvm_userspace_memory_region. */
+#define KVM_SET_USER_MEMORY_REGION2 _IOC(_IOC_WRITE, KVMIO, 0x49, 160)
+#endif
+
+struct pre_vcpu {
+	struct kvm_run *run;		/* our own mapping; NULL: not recorded */
+	uint32_t run_size;
+	uint32_t first;			/* no KVM_RUN yet */
+	struct vcr_pre_vcpu *sh;
+	uint8_t *buf;
+	uint64_t size, mask;
+	uint64_t head;			/* own copy of sh->head */
+	uint64_t c_tail;		/* last tail seen */
+	uint32_t pending;		/* PRE_PENDING_* of the last exit */
+	uint32_t in_len, in_off;	/* where its answer goes in kvm_run */
+};
+
+typedef int (*pre_ioctl_fn)(int, unsigned long, ...);
+
+static struct {
+	struct vcr_pre_hdr *hdr;
+	int active;
+	int avx2;
+	uint64_t valid_bits;
+	pre_ioctl_fn ioctl;
+	int (*close)(int);
+	int (*dup)(int);
+	int (*dup2)(int, int);
+	int (*dup3)(int, int, int);
+	int16_t fdtab[PRE_MAX_FD];	/* vCPU index + 1; -1: not a vCPU */
+	struct pre_vcpu v[VCR_PRE_MAX_VCPUS];
+} pre;
+
+static void pre_resolve(void)
+{
+	if (pre.ioctl)
+		return;
+	pre.close = (int (*)(int))dlsym(RTLD_NEXT, "close");
+	pre.dup = (int (*)(int))dlsym(RTLD_NEXT, "dup");
+	pre.dup2 = (int (*)(int, int))dlsym(RTLD_NEXT, "dup2");
+	pre.dup3 = (int (*)(int, int, int))dlsym(RTLD_NEXT, "dup3");
+	__atomic_store_n(&pre.ioctl, (pre_ioctl_fn)dlsym(RTLD_NEXT, "ioctl"), __ATOMIC_RELEASE);
+}
+
+#ifdef VCR_PRE_BENCH
+/* bench/preload_bench.c: KVM_RUN replays captured kvm_run pages instead. */
+int vcr_pre_bench_kvm_run(int fd);
+void vcr_pre_bench_init(void);
+#endif
+
+static int pre_real_ioctl(int fd, unsigned long req, void *arg)
+{
+#ifdef VCR_PRE_BENCH
+	if (req == KVM_RUN)
+		return vcr_pre_bench_kvm_run(fd);
+#endif
+	if (__builtin_expect(!pre.ioctl, 0))
+		pre_resolve();
+	if (!pre.ioctl)
+		return (int)syscall(SYS_ioctl, fd, req, arg);
+	return pre.ioctl(fd, req, arg);
+}
+
+static void pre_lock(void)
+{
+	while (__atomic_exchange_n(&pre.hdr->lock, 1, __ATOMIC_ACQUIRE))
+		__builtin_ia32_pause();
+}
+
+static void pre_unlock(void)
+{
+	__atomic_store_n(&pre.hdr->lock, 0, __ATOMIC_RELEASE);
+}
+
+/* Begin / end a change of the VM-wide table (lock held). */
+static void pre_gen_bump(void)
+{
+	__atomic_store_n(&pre.hdr->gen, pre.hdr->gen + 1, __ATOMIC_RELEASE);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+}
+
+static void pre_disable(uint32_t status, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void pre_disable(uint32_t status, const char *fmt, ...)
+{
+	va_list ap;
+
+	pre.active = 0;
+	pre_lock();
+	if (!pre.hdr->status) {
+		va_start(ap, fmt);
+		vsnprintf(pre.hdr->msg, sizeof(pre.hdr->msg), fmt, ap);
+		va_end(ap);
+	}
+	__atomic_or_fetch(&pre.hdr->status, status, __ATOMIC_RELEASE);
+	pre_unlock();
+}
+
+/* ---- the ring ---------------------------------------------------------- */
+
+static void *pre_reserve_slow(struct pre_vcpu *v, uint64_t need)
+{
+	uint64_t seen = v->c_tail;
+	unsigned idle = 0;
+
+	for (;;) {
+		v->c_tail = __atomic_load_n(&v->sh->tail, __ATOMIC_ACQUIRE);
+		if (need - v->c_tail <= v->size)
+			return v;
+		if (v->c_tail != seen) {
+			seen = v->c_tail;
+			idle = 0;
+		}
+		if (++idle > VCR_PRE_FULL_WAIT_MS * 20) {
+			__atomic_fetch_add(&v->sh->dropped, 1, __ATOMIC_RELAXED);
+			return NULL;
+		}
+		struct timespec ts = { 0, 50000 };
+		nanosleep(&ts, NULL);
+	}
+}
+
+/* Room for a record of len bytes (multiple of 8, <= size / 2), or NULL
+ * (dropped). Pads to the end of the buffer when it would not fit. */
+static inline uint8_t *pre_reserve(struct pre_vcpu *v, uint32_t len, uint64_t *next)
+{
+	uint64_t head = v->head;
+	uint64_t off = head & v->mask;
+	uint64_t pad = off + len > v->size ? v->size - off : 0;
+	uint64_t need = head + pad + len;
+
+	if (__builtin_expect(need - v->c_tail > v->size, 0) && !pre_reserve_slow(v, need))
+		return NULL;
+	if (pad) {
+		struct vcr_pre_rec *p = (struct vcr_pre_rec *)(v->buf + off);
+		p->len = (uint32_t)pad;
+		p->kind = VCR_PRE_PAD;
+		p->arg = 0;
+		off = 0;
+	}
+	*next = need;
+	return v->buf + off;
+}
+
+static inline void pre_commit(struct pre_vcpu *v, uint64_t next)
+{
+	v->head = next;
+	__atomic_store_n(&v->sh->head, next, __ATOMIC_RELEASE);
+}
+
+/* ---- records ------------------------------------------------------------ */
+
+/* What the VMM did since the last exit: the answer it wrote for that exit
+ * (if it was an IN or an MMIO read) and the classes in `dirty`. */
+static void pre_before(struct pre_vcpu *v, uint32_t dirty, const struct kvm_sync_regs *sync)
+{
+	uint32_t in = v->pending ? v->in_len : 0;
+	uint32_t slen = dirty ? sizeof(struct kvm_sync_regs) : 0;
+	uint32_t len = vcr_pre_round(sizeof(struct vcr_pre_before) + slen + in);
+	uint64_t next;
+	struct vcr_pre_before *b = (struct vcr_pre_before *)pre_reserve(v, len, &next);
+
+	v->pending = 0;
+	if (!b)
+		return;
+	b->h.len = len;
+	b->h.kind = VCR_PRE_BEFORE;
+	b->h.arg = 0;
+	b->dirty = dirty;
+	b->in_len = in;
+	if (dirty)
+		memcpy(b + 1, sync, slen);
+	if (in)
+		memcpy((uint8_t *)(b + 1) + slen, (const uint8_t *)v->run + v->in_off, in);
+	pre_commit(v, next);
+}
+
+/* 32-byte vectors, unaligned: compiled to one AVX load/store each in
+ * pre_exit_avx2, to two SSE2 ones in pre_exit_sse2. */
+typedef uint8_t pre_v32 __attribute__((vector_size(32), aligned(1), may_alias));
+typedef uint64_t pre_u64u __attribute__((aligned(1), may_alias));
+
+static inline __attribute__((always_inline)) void
+pre_copy32(uint8_t *dst, const uint8_t *src, size_t n)
+{
+#pragma GCC unroll 32
+	for (size_t i = 0; i < n; i += 32)
+		*(pre_v32 *)(dst + i) = *(const pre_v32 *)(src + i);
+}
+
+/* The common BEFORE: the answer (<= 8 bytes, 8 readable) to an IN or an
+ * MMIO read, no dirty classes. */
+static inline void pre_answer8(struct pre_vcpu *v)
+{
+	uint64_t next;
+	struct vcr_pre_before *b = (struct vcr_pre_before *)pre_reserve(v, 24, &next);
+
+	v->pending = 0;
+	if (!b)
+		return;
+	b->h.len = 24;
+	b->h.kind = VCR_PRE_BEFORE;
+	b->h.arg = 0;
+	b->dirty = 0;
+	b->in_len = v->in_len;
+	*(pre_u64u *)(b + 1) = *(const pre_u64u *)((const uint8_t *)v->run + v->in_off);
+	pre_commit(v, next);
+}
+
+/* intr: KVM_RUN failed with EINTR, which leaves exit_reason as it was (a
+ * stale reason, or 0 at the first run): the copy says KVM_EXIT_INTR. */
+static inline __attribute__((always_inline)) void
+pre_exit_body(struct pre_vcpu *v, const struct kvm_run *run, int intr)
+{
+	const uint8_t *d = NULL;
+	uint32_t dlen = 0;
+	uint32_t reason = run->exit_reason;
+
+	if (intr) {
+		/* nothing to serve */
+	} else if (reason == KVM_EXIT_IO) {
+		uint64_t n = (uint64_t)run->io.size * run->io.count;
+		/* 8 bytes readable at the data even when n < 8: the short
+		 * copies below move one word. */
+		if (run->io.data_offset + (n < 8 ? 8 : n) <= v->run_size && n <= v->size / 4) {
+			if (run->io.direction == KVM_EXIT_IO_OUT) {
+				d = (const uint8_t *)run + run->io.data_offset;
+				dlen = (uint32_t)n;
+			} else {
+				v->pending = PRE_PENDING_IN;
+				v->in_len = (uint32_t)n;
+				v->in_off = (uint32_t)run->io.data_offset;
+			}
+		}
+	} else if (reason == KVM_EXIT_MMIO && !run->mmio.is_write && run->mmio.len <= 8) {
+		v->pending = PRE_PENDING_MMIO;
+		v->in_len = run->mmio.len;
+		v->in_off = offsetof(struct kvm_run, mmio.data);
+	}
+
+	uint32_t len = vcr_pre_round(sizeof(struct vcr_pre_exit) + dlen);
+	uint64_t next;
+	struct vcr_pre_exit *e = (struct vcr_pre_exit *)pre_reserve(v, len, &next);
+	if (!e)
+		return;
+	e->h.len = len;
+	e->h.kind = VCR_PRE_EXIT;
+	e->h.arg = 0;
+	e->dlen = dlen;
+	/* The exit union's first 24 bytes hold the payload of the frequent
+	 * exits (io, mmio; none for HLT and INTR): two vectors cover them
+	 * with the fields before; the others copy the whole union. Then
+	 * kvm_valid_regs to the end of the synced registers. */
+	const uint8_t *src = (const uint8_t *)run;
+	if (intr || reason == KVM_EXIT_IO || reason == KVM_EXIT_MMIO || reason == KVM_EXIT_HLT)
+		pre_copy32(e->run, src, 64);
+	else
+		memcpy(e->run, src, VCR_PRE_RUN_TAIL_OFF);
+	pre_copy32(e->run + VCR_PRE_RUN_TAIL_OFF, src + VCR_PRE_RUN_TAIL_OFF,
+		   VCR_PRE_RUN_COPY - VCR_PRE_RUN_TAIL_OFF);
+	if (intr) {
+		uint32_t r = KVM_EXIT_INTR;
+		memcpy(e->run + offsetof(struct kvm_run, exit_reason), &r, sizeof(r));
+	}
+	if (dlen <= 8)	/* the record has room for a word (rounded to 8) */
+		*(pre_u64u *)(e->run + VCR_PRE_RUN_COPY) = dlen ? *(const pre_u64u *)d : 0;
+	else
+		memcpy(e->run + VCR_PRE_RUN_COPY, d, dlen);
+	pre_commit(v, next);
+}
+
+__attribute__((target("avx2"))) static void
+pre_exit_avx2(struct pre_vcpu *v, const struct kvm_run *run, int intr)
+{
+	pre_exit_body(v, run, intr);
+}
+
+static void pre_exit_sse2(struct pre_vcpu *v, const struct kvm_run *run, int intr)
+{
+	pre_exit_body(v, run, intr);
+}
+
+_Static_assert(VCR_PRE_RUN_TAIL_OFF % 32 == 0 && VCR_PRE_RUN_COPY >= 64 &&
+	       (VCR_PRE_RUN_COPY - VCR_PRE_RUN_TAIL_OFF) % 32 == 0 &&
+	       VCR_PRE_RUN_COPY <= offsetof(struct kvm_run, s) + sizeof(((struct kvm_run *)0)->s),
+	       "the vector copies stay inside kvm_run and the record");
+
+static void pre_inject(struct pre_vcpu *v, uint16_t kind, uint32_t vector)
+{
+	uint64_t next;
+	struct vcr_pre_inject *j =
+		(struct vcr_pre_inject *)pre_reserve(v, sizeof(struct vcr_pre_inject), &next);
+
+	if (!j)
+		return;
+	j->h.len = sizeof(*j);
+	j->h.kind = VCR_PRE_INJECT;
+	j->h.arg = kind;
+	j->vector = vector;
+	j->pad = 0;
+	pre_commit(v, next);
+}
+
+/* ---- vCPUs ---------------------------------------------------------------- */
+
+/* The vCPU with KVM id `id`, claimed if new; fd becomes its fd. Returns its
+ * index + 1, or -1. */
+static int pre_claim(int fd, uint32_t id)
+{
+	struct vcr_pre_hdr *h = pre.hdr;
+	int idx = -1;
+
+	pre_lock();
+	for (uint32_t i = 0; i < h->nvcpus; i++)
+		if (h->vcpu[i].id == id)
+			idx = (int)i;
+	if (idx < 0 && h->nvcpus < VCR_PRE_MAX_VCPUS) {
+		idx = (int)h->nvcpus;
+		struct vcr_pre_vcpu *s = &h->vcpu[idx];
+		s->id = id;
+		struct pre_vcpu *v = &pre.v[idx];
+		v->sh = s;
+		v->buf = (uint8_t *)h + h->ring_off + (uint64_t)idx * h->ring_bytes;
+		v->size = h->ring_bytes;
+		v->mask = h->ring_bytes - 1;
+		v->first = 1;
+		__atomic_store_n(&s->state, 1, __ATOMIC_RELEASE);
+		__atomic_store_n(&h->nvcpus, h->nvcpus + 1, __ATOMIC_RELEASE);
+	}
+	pre_unlock();
+	if (idx < 0) {
+		pre_disable(VCR_PRE_S_TOO_MANY, "more than %u vCPUs: not recorded",
+			    VCR_PRE_MAX_VCPUS);
+		return -1;
+	}
+	if (fd >= 0 && fd < PRE_MAX_FD)
+		pre.fdtab[fd] = (int16_t)(idx + 1);
+	return idx + 1;
+}
+
+/* An fd we know nothing of was given KVM_RUN: a vCPU fd we did not see
+ * created (dup'ed by fcntl, inherited, ...)? Its /proc name says. */
+static struct pre_vcpu *pre_lookup(int fd)
+{
+	char path[64], name[64];
+	unsigned id;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	ssize_t n = readlink(path, name, sizeof(name) - 1);
+	if (n <= 0) {
+		pre.fdtab[fd] = -1;
+		return NULL;
+	}
+	name[n] = 0;
+	if (sscanf(name, "anon_inode:kvm-vcpu:%u", &id) != 1) {
+		pre.fdtab[fd] = -1;
+		return NULL;
+	}
+	int s = pre_claim(fd, id);
+	return s > 0 ? &pre.v[s - 1] : NULL;
+}
+
+/* First KVM_RUN of vCPU v on fd: map its kvm_run, note the thread. */
+static int pre_map(struct pre_vcpu *v, int fd)
+{
+	uint32_t size = pre.hdr->run_size ? pre.hdr->run_size : 2 * 4096;
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+
+	if (p == MAP_FAILED) {
+		pre_disable(VCR_PRE_S_FAILED, "cannot map the kvm_run of vCPU %u: %s",
+			    v->sh->id, strerror(errno));
+		return -1;
+	}
+	v->run_size = size;
+	v->sh->tid = (int32_t)syscall(SYS_gettid);
+	__atomic_store_n(&v->run, (struct kvm_run *)p, __ATOMIC_RELEASE);
+	return 0;
+}
+
+static int pre_run(int fd, void *arg)
+{
+	struct pre_vcpu *v = NULL;
+
+	if (__builtin_expect(pre.active && (unsigned)fd < PRE_MAX_FD, 1)) {
+		int s = pre.fdtab[fd];
+		if (__builtin_expect(s > 0, 1))
+			v = &pre.v[s - 1];
+		else if (s == 0)
+			v = pre_lookup(fd);
+	}
+	if (!v || !pre.active)
+		return pre_real_ioctl(fd, KVM_RUN, arg);
+	if (__builtin_expect(!v->run, 0)) {
+		int e = errno;
+		if (pre_map(v, fd))
+			return pre_real_ioctl(fd, KVM_RUN, arg);
+		errno = e;
+	}
+
+	struct kvm_run *run = v->run;
+	uint32_t dirty = run->kvm_dirty_regs & PRE_CLASS_ALL;
+	if (v->pending | dirty) {
+		if (!dirty && v->in_len <= 8)
+			pre_answer8(v);
+		else
+			pre_before(v, dirty, &run->s.regs);
+	}
+	uint64_t old = run->kvm_valid_regs;
+	run->kvm_valid_regs = old | pre.valid_bits;
+
+	int r = pre_real_ioctl(fd, KVM_RUN, arg);
+	if (__builtin_expect(r == 0, 1) || errno == EINTR) {
+		v->first = 0;
+		if (pre.avx2)
+			pre_exit_avx2(v, run, r != 0);
+		else
+			pre_exit_sse2(v, run, r != 0);
+		return r;
+	}
+	if (v->first && errno == EINVAL && (old | pre.valid_bits) != old) {
+		/* Protected state (or a KVM that refuses sync regs): undo our
+		 * bits, leave this VM alone, let the VMM have its run. */
+		run->kvm_valid_regs = old;
+		pre_disable(VCR_PRE_S_PROTECTED, "the first KVM_RUN of vCPU %u failed "
+			    "with EINVAL once vcr asked for synced registers "
+			    "(a protected-state VM?): not recorded", v->sh->id);
+		return pre_real_ioctl(fd, KVM_RUN, arg);
+	}
+	return r;
+}
+
+/* ---- the other ioctls ------------------------------------------------------ */
+
+static void pre_set_state(int fd, uint32_t cls, const void *arg, size_t n, size_t off)
+{
+	int s = (unsigned)fd < PRE_MAX_FD ? pre.fdtab[fd] : 0;
+	struct kvm_sync_regs sync;
+
+	if (s <= 0)
+		return;
+	memset(&sync, 0, sizeof(sync));
+	memcpy((uint8_t *)&sync + off, arg, n);
+	pre_before(&pre.v[s - 1], cls, &sync);
+}
+
+static void pre_memslot(const struct kvm_userspace_memory_region *m)
+{
+	struct vcr_pre_hdr *h = pre.hdr;
+	uint32_t i;
+
+	pre_lock();
+	pre_gen_bump();
+	for (i = 0; i < h->nslots && h->slots[i].slot != m->slot; i++)
+		;
+	if (m->memory_size == 0) {
+		if (i < h->nslots) {
+			memmove(&h->slots[i], &h->slots[i + 1],
+				(h->nslots - i - 1) * sizeof(h->slots[0]));
+			h->nslots--;
+		}
+	} else if (i < VCR_PRE_MAX_SLOTS) {
+		h->slots[i].slot = m->slot;
+		h->slots[i].flags = m->flags;
+		h->slots[i].gpa = m->guest_phys_addr;
+		h->slots[i].size = m->memory_size;
+		h->slots[i].uaddr = m->userspace_addr;
+		if (i == h->nslots)
+			h->nslots++;
+	}
+	pre_gen_bump();
+	pre_unlock();
+}
+
+static void pre_cpuid(int fd, const struct kvm_cpuid2 *c)
+{
+	struct vcr_pre_hdr *h = pre.hdr;
+
+	if ((unsigned)fd >= PRE_MAX_FD || pre.fdtab[fd] != 1)
+		return;		/* the first vCPU's CPUID stands for all */
+	uint32_t n = c->nent < VCR_PRE_MAX_CPUID ? c->nent : VCR_PRE_MAX_CPUID;
+	pre_lock();
+	pre_gen_bump();
+	memcpy(h->cpuid, c->entries, n * sizeof(c->entries[0]));
+	h->ncpuid = n;
+	pre_gen_bump();
+	pre_unlock();
+}
+
+static void pre_after(int fd, unsigned long req, void *arg, int r)
+{
+	if (r < 0)
+		return;
+	switch (req) {
+	case KVM_GET_API_VERSION:
+		pre.hdr->api_version = (uint32_t)r;
+		break;
+	case KVM_GET_VCPU_MMAP_SIZE:
+		pre.hdr->run_size = (uint32_t)r;
+		break;
+	case KVM_CREATE_VCPU: {
+		if (!pre.hdr->nvcpus) {
+			int m = pre_real_ioctl(fd, KVM_CHECK_EXTENSION,
+					       (void *)(uintptr_t)KVM_CAP_SYNC_REGS);
+			pre.hdr->sync_mask = m > 0 ? (uint32_t)m : 0;
+			if (m < 0 || ((uint32_t)m & pre.valid_bits) != pre.valid_bits) {
+				pre_disable(VCR_PRE_S_PROTECTED, "KVM_CAP_SYNC_REGS of this VM "
+					    "is %#x, not the %#x vcr needs (a protected-state "
+					    "VM: SEV-ES, SNP, TDX?): not recorded",
+					    m < 0 ? 0u : (unsigned)m, (unsigned)pre.valid_bits);
+				return;
+			}
+		}
+		pre_claim(r, (uint32_t)(uintptr_t)arg);
+		break;
+	}
+	case KVM_SET_USER_MEMORY_REGION:
+	case KVM_SET_USER_MEMORY_REGION2:
+		pre_memslot(arg);
+		break;
+	case KVM_SET_CPUID2:
+		pre_cpuid(fd, arg);
+		break;
+	case KVM_SET_REGS:
+		pre_set_state(fd, KVM_SYNC_X86_REGS, arg, sizeof(struct kvm_regs),
+			      offsetof(struct kvm_sync_regs, regs));
+		break;
+	case KVM_SET_SREGS:
+		pre_set_state(fd, KVM_SYNC_X86_SREGS, arg, sizeof(struct kvm_sregs),
+			      offsetof(struct kvm_sync_regs, sregs));
+		break;
+	case KVM_SET_SREGS2:
+		/* Same fields as kvm_sregs up to apic_base; kvm_sregs'
+		 * interrupt_bitmap has no counterpart (stays 0). */
+		pre_set_state(fd, KVM_SYNC_X86_SREGS, arg,
+			      offsetof(struct kvm_sregs, interrupt_bitmap),
+			      offsetof(struct kvm_sync_regs, sregs));
+		break;
+	case KVM_SET_VCPU_EVENTS:
+		pre_set_state(fd, KVM_SYNC_X86_EVENTS, arg, sizeof(struct kvm_vcpu_events),
+			      offsetof(struct kvm_sync_regs, events));
+		break;
+	case KVM_INTERRUPT:
+	case KVM_NMI: {
+		int s = (unsigned)fd < PRE_MAX_FD ? pre.fdtab[fd] : 0;
+		if (s > 0)
+			pre_inject(&pre.v[s - 1], req == KVM_NMI ? 2 : 1,
+				   req == KVM_NMI ? 0 : ((const struct kvm_interrupt *)arg)->irq);
+		break;
+	}
+	default:
+		break;
+	}
+}
+
+/* ---- interposed functions ---------------------------------------------- */
+
+int ioctl(int fd, unsigned long req, ...)
+{
+	va_list ap;
+
+	va_start(ap, req);
+	void *arg = va_arg(ap, void *);
+	va_end(ap);
+	if (req == KVM_RUN)
+		return pre_run(fd, arg);
+	int r = pre_real_ioctl(fd, req, arg);
+	if (pre.active && r >= 0 && _IOC_TYPE(req) == KVMIO) {
+		int e = errno;
+		pre_after(fd, req, arg, r);
+		errno = e;
+	}
+	return r;
+}
+
+int close(int fd)
+{
+	pre_resolve();
+	if ((unsigned)fd < PRE_MAX_FD)
+		pre.fdtab[fd] = 0;
+	return pre.close(fd);
+}
+
+static int pre_dup_done(int old, int r)
+{
+	if (r >= 0 && (unsigned)r < PRE_MAX_FD)
+		pre.fdtab[r] = (unsigned)old < PRE_MAX_FD && pre.fdtab[old] > 0 ?
+			pre.fdtab[old] : 0;
+	return r;
+}
+
+int dup(int fd)
+{
+	pre_resolve();
+	return pre_dup_done(fd, pre.dup(fd));
+}
+
+int dup2(int fd, int fd2)
+{
+	pre_resolve();
+	return pre_dup_done(fd, pre.dup2(fd, fd2));
+}
+
+int dup3(int fd, int fd2, int flags)
+{
+	pre_resolve();
+	return pre_dup_done(fd, pre.dup3(fd, fd2, flags));
+}
+
+static void pre_atfork_child(void)
+{
+	pre.active = 0;
+}
+
+__attribute__((constructor)) static void pre_init(void)
+{
+	pre_resolve();
+	const char *s = getenv(VCR_PRE_ENV_FD);
+	if (!s)
+		return;
+	int fd = atoi(s);
+	unsetenv(VCR_PRE_ENV_FD);
+
+	struct vcr_pre_hdr *h = mmap(NULL, vcr_pre_hdr_bytes(), PROT_READ, MAP_SHARED, fd, 0);
+	if (h == MAP_FAILED)
+		goto out;
+	uint64_t rb = h->ring_bytes;
+	int ok = h->magic == VCR_PRE_MAGIC && h->version == VCR_PRE_VERSION &&
+		 rb >= 4096 && !(rb & (rb - 1)) && h->ring_off == vcr_pre_hdr_bytes();
+	munmap(h, vcr_pre_hdr_bytes());
+	if (!ok)
+		goto out;
+	h = mmap(NULL, vcr_pre_total_bytes(rb), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (h == MAP_FAILED)
+		goto out;
+	int32_t zero = 0;
+	if (!__atomic_compare_exchange_n(&h->owner_pid, &zero, (int32_t)getpid(), 0,
+					 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+		munmap(h, vcr_pre_total_bytes(rb));
+		goto out;
+	}
+	pre.hdr = h;
+	pre.valid_bits = KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS |
+			 (h->flags & VCR_PRE_F_NO_EVENTS ? 0 : KVM_SYNC_X86_EVENTS);
+	pre.avx2 = __builtin_cpu_supports("avx2");
+	pthread_atfork(NULL, NULL, pre_atfork_child);
+	pre.active = 1;
+out:
+	pre.close(fd);
+}
+
+#ifdef VCR_PRE_BENCH
+void vcr_pre_bench_init(void)
+{
+	pre_init();
+}
+#endif

@@ -1,0 +1,149 @@
+#!/bin/bash
+# record_foreign: `vcr record -- qemu-system-x86_64 -accel kvm ...` records a
+# VMM vcr did not write (libvcr-preload.so, recorder/foreign.c):
+#   - QEMU runs tests/guests/mbcalc32.bin (multiboot) under vcr record: the
+#     guest's output reaches stdout and vcr exits with QEMU's status;
+#   - the same guest under `vcr run --record`: the guest's own port exits
+#     (rip inside the guest image) are the same exits with the same
+#     registers, exit by exit (the guest sets all the state it runs on; the
+#     stale vector numbers of events not pending differ between loaders);
+#   - two QEMU recordings agree on those exits too; the header names QEMU
+#     and holds its memory slots; --no-events syncs regs and sregs only;
+#   - QEMU killed with SIGKILL mid-run: the trace is readable up to its last
+#     exits (the guest's, all 78) and its END says SIGKILL.
+# Skipped where qemu-system-x86_64 is missing or cannot use /dev/kvm.
+set -u
+ROOT=${VCR_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
+BUILD=${VCR_BUILD:-$ROOT/build}
+VCR=${VCR:-$BUILD/vcr}
+G=$BUILD/tests/guests/mbcalc32.bin
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+
+QEMU=$(command -v qemu-system-x86_64)
+if [ -z "$QEMU" ]; then
+	echo "1..0 # SKIP qemu-system-x86_64 not installed"
+	exit 0
+fi
+q=("$QEMU" -accel kvm -nographic -no-reboot -nodefaults -serial stdio -m 32
+   -device isa-debug-exit,iobase=0xf4,iosize=4 -kernel "$G")
+# QEMU's own exit status for the guest's 0x34 on the debug-exit port.
+QSTATUS=$(( (0x34 << 1) | 1 ))
+timeout 120 "${q[@]}" > "$T/plain.out" 2> "$T/plain.err" < /dev/null
+s=$?
+if [ "$s" != "$QSTATUS" ]; then
+	echo "1..0 # SKIP QEMU cannot run the guest with -accel kvm here (status $s: $(head -c 200 "$T/plain.err" | tr '\n' ' '))"
+	exit 0
+fi
+
+echo "1..9"
+n=0
+ok() { n=$((n + 1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fi; }
+
+timeout 120 "$VCR" record -o "$T/q1.vcr" -- "${q[@]}" > "$T/q1.out" 2> "$T/q1.err" < /dev/null
+s=$?
+[ "$s" = "$QSTATUS" ] && grep -q "mbcalc32: ok" "$T/q1.out"
+ok $? "vcr record -- qemu: the guest's output, QEMU's status ($s, want $QSTATUS)"
+[ "$s" = "$QSTATUS" ] || sed 's/^/# /' "$T/q1.err" | tail -5
+
+timeout 60 "$VCR" run --no-stdin --record "$T/v.vcr" "$G" > "$T/v.out" 2> "$T/v.err"
+s=$?
+[ "$s" = $((0x34)) ] && grep -q "mbcalc32: ok" "$T/v.out"
+ok $? "vcr run --record of the same guest (status $s)"
+
+timeout 120 "$VCR" record -o "$T/q2.vcr" -- "${q[@]}" > /dev/null 2> "$T/q2.err" < /dev/null
+for t in q1 q2 v; do "$VCR" dump --json --full "$T/$t.vcr" > "$T/$t.jsonl" 2>> "$T/dump.err"; done
+
+# The guest's own port exits: IO exits with rip in the image (0x100000, 4 KiB).
+cat > "$T/cmp.py" <<'PY'
+import json, sys
+
+STALE = ("events.flags", "exc.nr", "intr.nr")   # loader's leftovers, see above
+
+def exits(path):
+    out = []
+    for line in open(path):
+        r = json.loads(line)
+        if r.get("type") == "exit" and r.get("reason") == "IO" and \
+           0x100000 <= int(r["rip"], 16) < 0x101000:
+            out.append(r)
+    return out
+
+a, b = exits(sys.argv[1]), exits(sys.argv[2])
+bad = []
+if len(a) != len(b) or len(a) != 78:
+    bad.append("exits: %d vs %d (want 78)" % (len(a), len(b)))
+for i, (x, y) in enumerate(zip(a, b)):
+    if x["io"] != y["io"] or x.get("data") != y.get("data"):
+        bad.append("exit %d: %s %s vs %s %s" % (i, x["io"], x.get("data"), y["io"], y.get("data")))
+    for k, v in x["regs"].items():
+        if k not in STALE and y["regs"].get(k) != v:
+            bad.append("exit %d: %s %s vs %s" % (i, k, v, y["regs"].get(k)))
+print("; ".join(bad[:4]) if bad else "same")
+sys.exit(1 if bad else 0)
+PY
+got=$(python3 "$T/cmp.py" "$T/v.jsonl" "$T/q1.jsonl")
+ok $? "the guest's 78 port exits: vcr run and vcr record -- qemu agree exit by exit ($got)"
+got=$(python3 "$T/cmp.py" "$T/q1.jsonl" "$T/q2.jsonl")
+ok $? "two QEMU recordings agree on the guest's exits ($got)"
+
+"$VCR" stats "$T/q1.vcr" > "$T/stats" 2>&1
+grep -q "vmm=foreign, vmm_exe=$QEMU" "$T/stats" && grep -Eq "of memory in [1-9][0-9]* slots" "$T/stats" &&
+	grep -q "ended *vmm_exit, status $QSTATUS" "$T/stats"
+ok $? "the header names QEMU and its memory slots; END says vmm_exit $QSTATUS"
+
+python3 - "$T/q1.jsonl" <<'PY'
+import json, sys
+kinds = {}
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    kinds[r["type"]] = kinds.get(r["type"], 0) + 1
+    if r["type"] == "exit" and r["valid"] != 7:
+        sys.exit("exit %d valid %d" % (r["seq"], r["valid"]))
+sys.exit(0 if kinds.get("input", 0) > 0 and kinds.get("set_state", 0) > 0 else "kinds %s" % kinds)
+PY
+ok $? "every exit has regs, sregs and events; QEMU's answers (INPUT) and set state (SET_STATE) are there"
+
+timeout 120 "$VCR" record --no-events -o "$T/ne.vcr" -- "${q[@]}" > /dev/null 2>&1 < /dev/null
+s=$?
+"$VCR" dump --json "$T/ne.vcr" | python3 -c '
+import json, sys
+v = set(json.loads(l)["valid"] for l in sys.stdin if "\"exit\"" in l[:20])
+sys.exit(0 if v == {3} else "valid %s" % v)'
+r=$?
+[ "$s" = "$QSTATUS" ] && [ "$r" = 0 ]
+ok $? "--no-events: QEMU runs the same (status $s), exits sync regs and sregs only"
+
+# Without the debug-exit device the guest's last OUT is ignored and it halts
+# with interrupts off for good: kill QEMU once the guest has printed.
+kq=("$QEMU" -accel kvm -nographic -no-reboot -nodefaults -serial stdio -m 32 -kernel "$G")
+"$VCR" record -o "$T/k.vcr" -- "${kq[@]}" > "$T/k.out" 2> "$T/k.err" < /dev/null &
+vpid=$!
+for _ in $(seq 600); do grep -q "mbcalc32: ok" "$T/k.out" 2>/dev/null && break; sleep 0.1; done
+sleep 0.5
+qpid=$(pgrep -P "$vpid" -x qemu-system-x86 || pgrep -P "$vpid")
+[ -n "$qpid" ] && kill -KILL "$qpid"
+wait "$vpid"
+s=$?
+"$VCR" dump --json --full "$T/k.vcr" > "$T/k.jsonl" 2> "$T/k.dump.err"
+d=$?
+got=$(python3 - "$T/k.jsonl" <<'PY'
+import json, sys
+g, end = 0, None
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    if r["type"] == "exit" and r.get("reason") == "IO" and 0x100000 <= int(r["rip"], 16) < 0x101000:
+        g += 1
+    if r["type"] == "end":
+        end = r
+print(g, end and end.get("how"), end and end.get("status"))
+PY
+)
+[ "$s" = 137 ] && [ "$d" = 0 ] && [ "$got" = "78 signal 9" ]
+ok $? "QEMU killed by SIGKILL: vcr exits 137 ($s), the trace has the guest's 78 exits and END signal 9 ($got)"
+
+# The executable QEMU ran is not interposed in the programs it starts: the
+# library removed VCR_PRELOAD_FD from the environment before QEMU's main.
+env_of_child=$(LD_PRELOAD=$BUILD/libvcr-preload.so VCR_PRELOAD_FD=99 sh -c 'echo "${VCR_PRELOAD_FD-unset}"')
+[ "$env_of_child" = unset ]
+ok $? "the library takes VCR_PRELOAD_FD out of the environment (child sees: $env_of_child)"
