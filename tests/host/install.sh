@@ -36,7 +36,8 @@ want="usr/bin/vcr usr/lib/libvcr.a usr/lib/pkgconfig/libvcr.pc usr/include/vcr/f
 	usr/share/bash-completion/completions/vcr usr/share/man/man1/vcr.1
 	usr/share/doc/vcr/README.md usr/share/doc/vcr/format.md"
 for c in $cmds; do want+=" usr/share/man/man1/vcr-$c.1"; done
-[ -e "$BUILD/libvcr-preload.so" ] && want+=" usr/lib/libvcr-preload.so"
+# vcr record loads it from ../lib/vcr/ beside the vcr binary (cli/cmd_record.c).
+[ -e "$BUILD/libvcr-preload.so" ] && want+=" usr/lib/vcr/libvcr-preload.so"
 for f in $want; do [ -f "$D/$f" ] || missing+=" $f"; done
 [ -x "$D/usr/bin/vcr" ] || missing+=" (usr/bin/vcr not executable)"
 [ -z "$missing" ] || echo "# missing:$missing"
