@@ -21,6 +21,8 @@ enum vcr_end_how {
 	VCR_END_ERROR = 7,	/* vcr itself failed (e.g. disk full): see msg */
 	VCR_END_GDB_KILL = 8,	/* gdb's 'k' */
 	VCR_END_SYSTEM_EVENT = 9,
+	VCR_END_RESET = 10,	/* guest reset the machine (i8042 pulse: reboot) */
+	VCR_END_PANIC = 11,	/* the console said "Kernel panic - not syncing" */
 };
 
 /* Stable lower-case names, used by dump, stats, diff, JSON and messages:

@@ -56,6 +56,8 @@ struct vmm_dev {
 
 struct vmm_machine {
 	const char *name;
+	bool pc;		/* irqchip + PIT before the vCPUs, LAPIC/MSR setup,
+				 * interrupting UART, halt watchdog */
 	const struct vmm_dev_type *const *devs;
 	uint32_t ndevs;
 };
@@ -66,9 +68,13 @@ extern const struct vmm_dev_type vmm_dev_test_ports;	/* 0xf0, 0xf1, 0xf4 */
 extern const struct vmm_dev_type vmm_dev_mmio_test;	/* VMM_MMIO_TEST_BASE */
 extern const struct vmm_dev_type vmm_dev_fwcfg;		/* 0x510-0x511 */
 extern const struct vmm_dev_type vmm_dev_pctestdev;	/* 0xe0-0xeb, 0xff000000 */
+extern const struct vmm_dev_type vmm_dev_i8042;		/* 0x60, 0x64: reset */
+extern const struct vmm_dev_type vmm_dev_cmos;		/* 0x70, 0x71: RTC */
 
 /* The machines (vmm/machine.c). */
 extern const struct vmm_machine vmm_machine_bare;
+extern const struct vmm_machine vmm_machine_pc;
+#define VMM_IRQ_COM1 4		/* pc: the UART's ISA IRQ (GSI) */
 
 /* vmm/machine.c: create every device of m (after vmm_vcpus_create), call
  * run_end / destroy on every device created. */
