@@ -12,21 +12,19 @@
  * vmm_destroy each destroy. A machine half built by a failed create is torn
  * down the same way: destroy must accept a device whose create failed.
  *
- * Machines. "bare" (today, the only one): no irqchip, no timer; every
- * event is an exit to userspace, so a run is driven by the guest's own
- * exits alone. "pc" (to come, for stock Linux): the same device files plus
- * an in-kernel irqchip and PIT (KVM_CREATE_IRQCHIP, KVM_CREATE_PIT2, made
- * by the KVM layer before the vCPUs): a second description, with its own
- * device list and a flag that makes vmm_create ask the KVM layer for them.
+ * Machines. "bare": no irqchip, no timer; every event is an exit to
+ * userspace, so a run is driven by the guest's own exits alone. "pc" (stock
+ * Linux): the same device files plus i8042 and CMOS, and the flag `pc`
+ * that makes vmm_create ask the KVM layer (vmm/kvm_pc.c) for the in-kernel
+ * irqchip and PIT before the vCPUs and the firmware-like vCPU setup after
+ * them, the UART interrupt, and vmm_run start the halt watchdog.
  *
- * Interrupts (not implemented: no machine has an irqchip yet). A device
- * that interrupts gets its line (a GSI: the ISA IRQ number on the PC) from
- * its machine description, and raises or lowers it from a handler or its
- * own thread through a function of the KVM layer that issues KVM_IRQ_LINE
- * { irq = gsi, level } on vm->vm_fd and tells the observer, since a line
- * change is an input the recorder must keep, ordered after the exit being
- * served when made from a handler. The device reaches the machine through
- * dev->vm; nothing else changes in the device interface.
+ * Interrupts. A device on a pc machine raises or lowers its line (a GSI:
+ * the ISA IRQ number, VMM_IRQ_COM1 for the UART) from a handler or its own
+ * thread with vmm_irq_line (vmm_int.h): KVM_IRQ_LINE { irq = gsi, level }
+ * on vm->vm_fd, then the observer's irq_line, since a line change is an
+ * input the recorder must keep, ordered after the exit being served when
+ * made from a handler.
  */
 #ifndef VCR_VMM_DEV_H
 #define VCR_VMM_DEV_H

@@ -1,6 +1,8 @@
 /*
  * vmm/vmm.h: vcr's own small VMM: one KVM VM, guest memory, vCPU threads,
- * loaders (flat / ELF / multiboot v1) and a handful of devices, with hooks
+ * loaders (flat / ELF / multiboot v1 / Linux bzImage), two machines (bare:
+ * no irqchip; pc: in-kernel irqchip + PIT, i8042, CMOS, MP table, for
+ * Linux) and a handful of devices, with hooks
  * for the recorder (observer) and the gdbstub (debug handler).
  *
  * Two layers share one opaque handle, struct vmm:
@@ -27,7 +29,9 @@
  * and the multiboot info; images that overlap it are refused.
  *
  * Ports and MMIO (see docs/vmm.md):
- *   0x3f8-0x3ff  8250 UART (COM1), polled: THR/RBR, LSR, ... no interrupts
+ *   0x3f8-0x3ff  8250 UART (COM1): polled on bare, IRQ 4 on pc
+ *   0x60, 0x64   pc: i8042 (a reset ends the run: VCR_END_RESET)
+ *   0x70, 0x71   pc: CMOS RTC
  *   0xf0         in (1/2/4 bytes): vCPU index in bits 0-15, number of vCPUs
  *                in bits 16-31 (a 1-byte read gives the index only)
  *   0xf1         test data port: writes accepted and ignored (an exit the
