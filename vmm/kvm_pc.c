@@ -172,3 +172,14 @@ int vmm_vcpu_mp_state(struct vmm *vm, uint32_t vcpu, uint32_t *state)
 	*state = mp.mp_state;
 	return 0;
 }
+
+int vmm_pc_start_aps(struct vmm *vm, struct vcr_err *err)
+{
+	struct kvm_mp_state mp = { .mp_state = KVM_MP_STATE_RUNNABLE };
+
+	for (uint32_t i = 1; i < vm->nvcpus; i++)
+		if (ioctl(vm->vcpus[i].fd, KVM_SET_MP_STATE, &mp) < 0)
+			return vcr_err_set(err, -errno, UINT64_MAX,
+					   "KVM_SET_MP_STATE on vcpu %u: %s", i, strerror(errno));
+	return 0;
+}

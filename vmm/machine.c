@@ -22,12 +22,13 @@ const struct vmm_machine vmm_machine_bare = {
 	.ndevs = VCR_ARRAY_SIZE(bare_devs),
 };
 
-/* The test ports stay so vcr's own guests run on pc too (--machine pc). */
+/* The test devices stay so vcr's own guests run on pc too (--machine pc). */
 static const struct vmm_dev_type *const pc_devs[] = {
 	&vmm_dev_serial,
 	&vmm_dev_i8042,
 	&vmm_dev_cmos,
 	&vmm_dev_test_ports,
+	&vmm_dev_mmio_test,
 };
 
 const struct vmm_machine vmm_machine_pc = {

@@ -222,6 +222,11 @@ int vmm_load(struct vmm *vm, struct vcr_err *err)
 {
 	if (!vm->have_cfg)
 		return vcr_err_set(err, -EINVAL, UINT64_MAX, "vmm_load needs vmm_create");
+	if (vm->machine && vm->machine->pc && vm->guest.format != VMM_FORMAT_LINUX) {
+		int r = vmm_pc_start_aps(vm, err);
+		if (r)
+			return r;
+	}
 	return vmm_loader_load(vm, err);
 }
 
