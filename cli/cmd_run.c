@@ -36,23 +36,41 @@ static void run_usage(FILE *f)
 {
 	fprintf(f,
 		"usage: vcr run [options] GUEST\n"
+		"       vcr run [options] --kernel BZIMAGE [--initrd FILE] [--cmdline STR]\n"
 		"\n"
 		"Run GUEST on vcr's VMM until it stops: it writes the exit port (vcr exits\n"
-		"with the byte it wrote), every vCPU halts (0), or it crashes (triple fault 3,\n"
-		"KVM internal error 4, failed entry 5, other 6). Bad input exits 2, a vcr\n"
-		"failure 1, SIGINT/SIGTERM 128+signal. COM1 goes to stdout, stdin to COM1.\n"
+		"with the byte it wrote), every vCPU halts (0), it resets the machine (0),\n"
+		"or it crashes (triple fault 3, KVM internal error 4, failed entry 5, other\n"
+		"6, kernel panic 7). Bad input exits 2, a vcr failure 1, SIGINT/SIGTERM\n"
+		"128+signal. COM1 goes to stdout, stdin to COM1.\n"
+		"\n"
+		"A Linux bzImage (given with --kernel, or as GUEST: found by its setup\n"
+		"header) boots on the pc machine through its 64-bit entry, with 512M of RAM\n"
+		"unless -m, and the command line\n"
+		"  \"" VMM_LINUX_CMDLINE_DEFAULT "\"\n"
+		"followed by --cmdline STR. reboot ends the run (reset), so do halt -f\n"
+		"(every vCPU halted) and a kernel panic (7).\n"
 		"\n"
 		"options:\n"
-		"  -m, --memory SIZE    guest RAM (default 64M; suffixes K M G; max 3G)\n"
+		"  -m, --memory SIZE    guest RAM (default 64M, Linux 512M; suffixes K M G;\n"
+		"                       max 3G)\n"
 		"  -c, --cpus N         vCPUs (default 1, max %d); each starts at the entry\n"
-		"      --format F       auto|flat|elf|multiboot (default auto: multiboot\n"
-		"                       header, else ELF, else flat)\n"
+		"                       (Linux: the kernel starts them, MP table)\n"
+		"      --kernel FILE    a Linux bzImage (same as GUEST with --format linux)\n"
+		"      --initrd FILE    Linux: the initrd / initramfs\n"
+		"      --cmdline STR    Linux: appended to the default command line;\n"
+		"                       multiboot: the command line (the kernel sees\n"
+		"                       \"GUEST STR\", as from QEMU)\n"
+		"      --no-default-cmdline  Linux: --cmdline alone, without the default\n"
+		"      --machine M      auto|bare|pc (default auto: pc for Linux, else bare):\n"
+		"                       pc adds the in-kernel irqchip and PIT, UART IRQ 4,\n"
+		"                       i8042 and CMOS\n"
+		"      --format F       auto|flat|elf|multiboot|linux (default auto: Linux\n"
+		"                       setup header, multiboot header, ELF, else flat)\n"
 		"      --mode M         real|prot32|long64: start mode of a flat image\n"
 		"                       (default real), or override an ELF's\n"
 		"      --load ADDR      flat: load address (default 0x7c00 real, else 0x100000)\n"
 		"      --entry ADDR     start here instead of the image's entry\n"
-		"      --cmdline STR    multiboot command line (the kernel sees\n"
-		"                       \"GUEST STR\", as from QEMU)\n"
 		"      --record FILE    record every exit of every vCPU into trace FILE\n"
 		"      --ring SIZE      with --record: keep only about the newest SIZE of trace\n"
 		"      --gdb ADDR       serve gdb on ADDR (host:port or :port), waiting for it\n"
@@ -167,7 +185,7 @@ struct run_opts {
 static int run_parse(struct run_opts *o, int argc, char **argv)
 {
 	enum { O_FORMAT = 256, O_MODE, O_LOAD, O_ENTRY, O_CMDLINE, O_RECORD, O_RING,
-	       O_GDB, O_NOSTDIN,
+	       O_GDB, O_NOSTDIN, O_KERNEL, O_INITRD, O_MACHINE, O_NODEFCMD,
 	       /* QEMU-compatible devices and boot (docs/vmm.md, "Guests built for
 	        * QEMU") */
 	       O_MODULE, O_ISA_DEBUG_EXIT, O_CPUID };
@@ -186,10 +204,15 @@ static int run_parse(struct run_opts *o, int argc, char **argv)
 		{ "module", required_argument, NULL, O_MODULE },
 		{ "isa-debug-exit", no_argument, NULL, O_ISA_DEBUG_EXIT },
 		{ "cpuid", required_argument, NULL, O_CPUID },
+		{ "kernel", required_argument, NULL, O_KERNEL },
+		{ "initrd", required_argument, NULL, O_INITRD },
+		{ "machine", required_argument, NULL, O_MACHINE },
+		{ "no-default-cmdline", no_argument, NULL, O_NODEFCMD },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
+	const char *kernel = NULL;
 	uint64_t v;
 	int c;
 
@@ -204,6 +227,7 @@ static int run_parse(struct run_opts *o, int argc, char **argv)
 				vcr_log("run: bad memory size '%s'", optarg);
 				return -EINVAL;
 			}
+			o->cfg.mem_size_set = true;
 			break;
 		case 'c':
 			if (parse_u64(optarg, &v) || v < 1 || v > VMM_MAX_VCPUS) {
@@ -221,8 +245,33 @@ static int run_parse(struct run_opts *o, int argc, char **argv)
 				o->cfg.format = VMM_FORMAT_ELF;
 			else if (!strcmp(optarg, "multiboot"))
 				o->cfg.format = VMM_FORMAT_MULTIBOOT;
+			else if (!strcmp(optarg, "linux"))
+				o->cfg.format = VMM_FORMAT_LINUX;
 			else {
-				vcr_log("run: bad format '%s' (auto|flat|elf|multiboot)", optarg);
+				vcr_log("run: bad format '%s' (auto|flat|elf|multiboot|linux)",
+					optarg);
+				return -EINVAL;
+			}
+			break;
+		case O_KERNEL:
+			kernel = optarg;
+			o->cfg.format = VMM_FORMAT_LINUX;
+			break;
+		case O_INITRD:
+			o->cfg.initrd_path = optarg;
+			break;
+		case O_NODEFCMD:
+			o->cfg.cmdline_replace = true;
+			break;
+		case O_MACHINE:
+			if (!strcmp(optarg, "auto"))
+				o->cfg.machine = VMM_MACHINE_AUTO;
+			else if (!strcmp(optarg, "bare"))
+				o->cfg.machine = VMM_MACHINE_BARE;
+			else if (!strcmp(optarg, "pc"))
+				o->cfg.machine = VMM_MACHINE_PC;
+			else {
+				vcr_log("run: bad machine '%s' (auto|bare|pc)", optarg);
 				return -EINVAL;
 			}
 			break;
@@ -294,7 +343,11 @@ static int run_parse(struct run_opts *o, int argc, char **argv)
 			return -EINVAL;
 		}
 	}
-	if (optind != argc - 1) {
+	if (kernel && optind != argc) {
+		vcr_log("run: --kernel %s and a guest image %s: give one", kernel, argv[optind]);
+		return -EINVAL;
+	}
+	if (!kernel && optind != argc - 1) {
 		vcr_log("run: %s", optind >= argc ? "no guest image given" :
 			"one guest image, then nothing (options go before it)");
 		fprintf(stderr, "Try 'vcr run --help'.\n");
@@ -304,7 +357,7 @@ static int run_parse(struct run_opts *o, int argc, char **argv)
 		vcr_log("run: --ring needs --record FILE");
 		return -EINVAL;
 	}
-	o->cfg.guest_path = argv[optind];
+	o->cfg.guest_path = kernel ? kernel : argv[optind];
 	o->cfg.uart_in_fd = o->no_stdin ? -1 : 0;
 	return 0;
 }
@@ -328,7 +381,8 @@ static int open_recorder(struct vcr_recorder **rec, struct vmm *vm, const struct
 		{ "entry", entry },
 		{ "mem_size", mem },
 		{ "vcpus", ncpu },
-		{ "guest_cmdline", cfg->cmdline ? cfg->cmdline : "" },
+		{ "machine", vmm_machine_name(vm) },
+		{ "guest_cmdline", vmm_guest_cmdline(vm) },
 	};
 
 	info.arch = VCR_ARCH_X86_64;
@@ -399,9 +453,12 @@ static int cmd_run(int argc, char **argv)
 		vcr_log("run: %s", err.msg);
 		return VMM_STATUS_ERROR;
 	}
-	vcr_debug("run: %s as %s, %s mode, entry %#" PRIx64 ", %u vCPU(s), %" PRIu64 " MiB",
-		  o.cfg.guest_path, vmm_format_name(vm), vmm_mode_name(vm), vmm_entry(vm),
-		  o.cfg.nvcpus, o.cfg.mem_size >> 20);
+	vcr_debug("run: %s as %s, %s mode, entry %#" PRIx64 ", %u vCPU(s), %" PRIu64
+		  " MiB, machine %s", o.cfg.guest_path, vmm_format_name(vm), vmm_mode_name(vm),
+		  vmm_entry(vm), o.cfg.nvcpus, vmm_get_config(vm)->mem_size >> 20,
+		  vmm_machine_name(vm));
+	if (!strcmp(vmm_format_name(vm), "bzimage"))
+		vcr_debug("run: Linux command line: %s", vmm_guest_cmdline(vm));
 
 	if (o.record) {
 		struct vmm_observer obs;
@@ -445,7 +502,8 @@ static int cmd_run(int argc, char **argv)
 #ifdef GDBSTUB_LIVE_API
 	gdbstub_live_exited(gdb, status);	/* gdb: "exited with code N" */
 #endif
-	if ((res.how != VCR_END_EXIT_PORT && res.how != VCR_END_HLT) || vcr_verbose)
+	if ((res.how != VCR_END_EXIT_PORT && res.how != VCR_END_HLT && res.how != VCR_END_RESET) ||
+	    vcr_verbose)
 		vcr_log("run: %s (%s, exit status %d; %" PRIu64 " exits, %" PRIu64
 			" unknown I/O accesses)", res.msg, vcr_end_how_name(res.how), status,
 			res.exits, res.unknown_io);

@@ -22,6 +22,8 @@ enum vcr_end_how {
 	VCR_END_GDB_KILL = 8,	/* gdb's 'k' */
 	VCR_END_SYSTEM_EVENT = 9,
 	VCR_END_VMM_EXIT = 10,	/* a foreign VMM (vcr record) exited: status */
+	VCR_END_RESET = 11,	/* guest reset the machine (i8042 pulse: reboot) */
+	VCR_END_PANIC = 12,	/* the console said "Kernel panic - not syncing" */
 };
 
 /* Stable lower-case names, used by dump, stats, diff, JSON and messages:

@@ -7,8 +7,10 @@
  *   loader_flat.c       flat binaries at --load, real / prot32 / long64
  *   loader_elf.c        ELF32 / ELF64 executables (also multiboot's ELF case)
  *   loader_multiboot.c  multiboot v1, and its information structure (mbi)
- *   loader_linux.c      the Linux boot protocol, self-contained for now
+ *   loader_linux.c      the Linux boot protocol, self-contained
  *                       (vmm/loader_linux.h: a plain buffer, no struct vmm)
+ *   loader_bzimage.c    loader_linux.c on the machine: initrd, command
+ *                       line, RAM layout with the MP table, the BSP's state
  *   boot.c              what every protocol shares: the boot area layout,
  *                       the GDT, identity page tables, the memory map, the
  *                       initial vCPU state
@@ -55,6 +57,15 @@ int vmm_elf_exec_load(struct vmm *vm, struct vcr_err *err);
 /* vmm/loader_multiboot.c: -ENOENT (err filled) when there is no header. */
 int vmm_mb_probe(struct vmm *vm, struct vcr_err *err);
 int vmm_mb_load(struct vmm *vm, struct vcr_err *err);
+
+/* vmm/loader_bzimage.c: a Linux bzImage (and its initrd, command line). */
+int vmm_bzimage_probe(struct vmm *vm, struct vcr_err *err);
+int vmm_bzimage_load(struct vmm *vm, struct vcr_err *err);
+
+/* vmm/vmm.c: read a whole regular, non-empty file of at most max bytes into
+ * a new buffer (*buf, *size; the caller frees it). */
+int vmm_read_file(const char *path, uint64_t max, uint8_t **buf, uint64_t *size,
+		  struct vcr_err *err);
 
 /* vmm/boot.c */
 /* True when [gpa, gpa+len) overlaps the boot area. */

@@ -12,21 +12,19 @@
  * vmm_destroy each destroy. A machine half built by a failed create is torn
  * down the same way: destroy must accept a device whose create failed.
  *
- * Machines. "bare" (today, the only one): no irqchip, no timer; every
- * event is an exit to userspace, so a run is driven by the guest's own
- * exits alone. "pc" (to come, for stock Linux): the same device files plus
- * an in-kernel irqchip and PIT (KVM_CREATE_IRQCHIP, KVM_CREATE_PIT2, made
- * by the KVM layer before the vCPUs): a second description, with its own
- * device list and a flag that makes vmm_create ask the KVM layer for them.
+ * Machines. "bare": no irqchip, no timer; every event is an exit to
+ * userspace, so a run is driven by the guest's own exits alone. "pc" (stock
+ * Linux): the same device files plus i8042 and CMOS, and the flag `pc`
+ * that makes vmm_create ask the KVM layer (vmm/kvm_pc.c) for the in-kernel
+ * irqchip and PIT before the vCPUs and the firmware-like vCPU setup after
+ * them, the UART interrupt, and vmm_run start the halt watchdog.
  *
- * Interrupts (not implemented: no machine has an irqchip yet). A device
- * that interrupts gets its line (a GSI: the ISA IRQ number on the PC) from
- * its machine description, and raises or lowers it from a handler or its
- * own thread through a function of the KVM layer that issues KVM_IRQ_LINE
- * { irq = gsi, level } on vm->vm_fd and tells the observer, since a line
- * change is an input the recorder must keep, ordered after the exit being
- * served when made from a handler. The device reaches the machine through
- * dev->vm; nothing else changes in the device interface.
+ * Interrupts. A device on a pc machine raises or lowers its line (a GSI:
+ * the ISA IRQ number, VMM_IRQ_COM1 for the UART) from a handler or its own
+ * thread with vmm_irq_line (vmm_int.h): KVM_IRQ_LINE { irq = gsi, level }
+ * on vm->vm_fd, then the observer's irq_line, since a line change is an
+ * input the recorder must keep, ordered after the exit being served when
+ * made from a handler.
  */
 #ifndef VCR_VMM_DEV_H
 #define VCR_VMM_DEV_H
@@ -56,6 +54,8 @@ struct vmm_dev {
 
 struct vmm_machine {
 	const char *name;
+	bool pc;		/* irqchip + PIT before the vCPUs, LAPIC/MSR setup,
+				 * interrupting UART, halt watchdog */
 	const struct vmm_dev_type *const *devs;
 	uint32_t ndevs;
 };
@@ -66,9 +66,13 @@ extern const struct vmm_dev_type vmm_dev_test_ports;	/* 0xf0, 0xf1, 0xf4 */
 extern const struct vmm_dev_type vmm_dev_mmio_test;	/* VMM_MMIO_TEST_BASE */
 extern const struct vmm_dev_type vmm_dev_fwcfg;		/* 0x510-0x511 */
 extern const struct vmm_dev_type vmm_dev_pctestdev;	/* 0xe0-0xeb, 0xff000000 */
+extern const struct vmm_dev_type vmm_dev_i8042;		/* 0x60, 0x64: reset */
+extern const struct vmm_dev_type vmm_dev_cmos;		/* 0x70, 0x71: RTC */
 
 /* The machines (vmm/machine.c). */
 extern const struct vmm_machine vmm_machine_bare;
+extern const struct vmm_machine vmm_machine_pc;
+#define VMM_IRQ_COM1 4		/* pc: the UART's ISA IRQ (GSI) */
 
 /* vmm/machine.c: create every device of m (after vmm_vcpus_create), call
  * run_end / destroy on every device created. */

@@ -2,20 +2,24 @@
  * vmm/end.c: kicks and how a run ends. A run ends once (vmm_end: the first
  * caller wins, from a vCPU thread, a device or the VMM's signal thread);
  * the ender kicks every other vCPU out of KVM_RUN with immediate_exit + a
- * signal. vmm/run.c (the vCPU loop) and vmm/dev_test_ports.c (the exit port) end
- * runs through it.
+ * signal. vmm/run.c (the vCPU loop), vmm/dev_test_ports.c (the exit port),
+ * vmm/dev_i8042.c (reset) and vmm/dev_serial.c (a kernel panic) end runs
+ * through it; a panic line the UART saw is kept here for the end message.
  */
 #include "vmm/vmm_int.h"
 
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 static int exit_status_for(uint32_t how, int32_t status)
 {
 	switch (how) {
 	case VCR_END_EXIT_PORT: return status & 0xff;
 	case VCR_END_HLT: return VMM_STATUS_HALTED;
+	case VCR_END_RESET: return VMM_STATUS_HALTED;	/* a clean reboot */
+	case VCR_END_PANIC: return VMM_STATUS_PANIC;
 	case VCR_END_SHUTDOWN: return VMM_STATUS_SHUTDOWN;
 	case VCR_END_INTERNAL_ERROR: return VMM_STATUS_INTERNAL_ERROR;
 	case VCR_END_FAIL_ENTRY: return VMM_STATUS_FAIL_ENTRY;
@@ -95,4 +99,26 @@ void vmm_stop(struct vmm *vm, uint32_t how, int32_t status, const char *msg)
 bool vmm_ended(const struct vmm *vm)
 {
 	return atomic_load(&((struct vmm *)vm)->ended);
+}
+
+void vmm_panic_seen(struct vmm *vm, const char *line)
+{
+	pthread_mutex_lock(&vm->panic_lock);
+	if (!vm->panicked) {
+		vm->panicked = true;
+		snprintf(vm->panic_line, sizeof(vm->panic_line), "%s", line);
+	}
+	pthread_mutex_unlock(&vm->panic_lock);
+}
+
+bool vmm_panic_line(struct vmm *vm, char *buf, size_t len)
+{
+	bool p;
+
+	pthread_mutex_lock(&vm->panic_lock);
+	p = vm->panicked;
+	if (p && len)
+		snprintf(buf, len, "%s", vm->panic_line);
+	pthread_mutex_unlock(&vm->panic_lock);
+	return p;
 }

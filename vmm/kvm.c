@@ -30,6 +30,7 @@ int vmm_open(struct vmm **out, struct vcr_err *err)
 	pthread_mutex_init(&vm->end_lock, NULL);
 	pthread_cond_init(&vm->end_cond, NULL);
 	pthread_mutex_init(&vm->kick_lock, NULL);
+	pthread_mutex_init(&vm->panic_lock, NULL);
 	atomic_init(&vm->ended, false);
 	atomic_init(&vm->active, 0);
 	atomic_init(&vm->unknown_io, 0);
@@ -229,6 +230,8 @@ int vmm_vcpus_create(struct vmm *vm, uint32_t n, struct vcr_err *err)
 		vm->vcpus[i].vm = vm;
 		vm->vcpus[i].index = i;
 		atomic_init(&vm->vcpus[i].kick_pending, false);
+		atomic_init(&vm->vcpus[i].probe, false);
+		atomic_init(&vm->vcpus[i].probe_result, 0);
 	}
 	vm->nvcpus = n;	/* from here vmm_destroy cleans up every entry */
 	for (uint32_t i = 0; i < n; i++) {
@@ -364,10 +367,14 @@ void vmm_destroy(struct vmm *vm)
 		close(vm->kvm_fd);
 	free(vm->cpuid);
 	free(vm->image);
+	free(vm->initrd);
+	free(vm->initrd_path);
+	free(vm->linux_cmdline);
 	free(vm->guest_path);
 	free(vm->cmdline);
 	pthread_mutex_destroy(&vm->end_lock);
 	pthread_cond_destroy(&vm->end_cond);
 	pthread_mutex_destroy(&vm->kick_lock);
+	pthread_mutex_destroy(&vm->panic_lock);
 	free(vm);
 }

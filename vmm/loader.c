@@ -25,7 +25,14 @@ static int probe_format(struct vmm *vm, struct vcr_err *err)
 		return vmm_elf_probe(vm, vm->image, vm->image_size, false, err);
 	case VMM_FORMAT_MULTIBOOT:
 		return vmm_mb_probe(vm, err);
+	case VMM_FORMAT_LINUX:
+		return vmm_bzimage_probe(vm, err);
 	case VMM_FORMAT_AUTO:
+		/* The setup header's magic first: it sits at a fixed offset
+		 * no other format uses, and a bzImage may contain anything
+		 * (even a multiboot-looking word) in its first 8 KiB. */
+		if (vmm_linux_is_bzimage(vm->image, vm->image_size))
+			return vmm_bzimage_probe(vm, err);
 		r = vmm_mb_probe(vm, err);
 		if (r != -ENOENT)
 			return r;
@@ -52,6 +59,10 @@ int vmm_loader_probe(struct vmm *vm, struct vcr_err *err)
 
 	if (r)
 		return r;
+	if (vm->cfg.initrd_path && g->format != VMM_FORMAT_LINUX)
+		return vcr_err_set(err, -EINVAL, UINT64_MAX,
+				   "%s: --initrd applies to a Linux kernel only (this is %s)",
+				   cfg->guest_path, g->format_name);
 	/* Checks that hold whatever the format (auto may have picked one the
 	 * user did not name). */
 	if (cfg->load_addr_set && g->format != VMM_FORMAT_FLAT)
@@ -74,6 +85,8 @@ int vmm_loader_load(struct vmm *vm, struct vcr_err *err)
 		return vmm_elf_exec_load(vm, err);
 	case VMM_FORMAT_MULTIBOOT:
 		return vmm_mb_load(vm, err);
+	case VMM_FORMAT_LINUX:
+		return vmm_bzimage_load(vm, err);
 	default:
 		return vcr_err_set(err, -EINVAL, UINT64_MAX, "nothing to load");
 	}

@@ -22,6 +22,22 @@ const struct vmm_machine vmm_machine_bare = {
 	.ndevs = VCR_ARRAY_SIZE(bare_devs),
 };
 
+/* The test devices stay so vcr's own guests run on pc too (--machine pc). */
+static const struct vmm_dev_type *const pc_devs[] = {
+	&vmm_dev_serial,
+	&vmm_dev_i8042,
+	&vmm_dev_cmos,
+	&vmm_dev_test_ports,
+	&vmm_dev_mmio_test,
+};
+
+const struct vmm_machine vmm_machine_pc = {
+	.name = "pc",
+	.pc = true,
+	.devs = pc_devs,
+	.ndevs = VCR_ARRAY_SIZE(pc_devs),
+};
+
 int vmm_machine_create(struct vmm *vm, const struct vmm_machine *m, struct vcr_err *err)
 {
 	vm->devs = calloc(m->ndevs ? m->ndevs : 1, sizeof(*vm->devs));

@@ -5,6 +5,15 @@
  * after_run, then one switch on exit_reason. A run ends once (vmm_end: the
  * first caller wins); the ender kicks every other vCPU out of KVM_RUN with
  * immediate_exit + a signal, and vmm_run joins them all.
+ *
+ * The pc machine has an in-kernel irqchip, so HLT never exits: a guest
+ * whose every vCPU halted with interrupts off (Linux's `halt -f`) would
+ * block in KVM_RUN forever. A watchdog thread notices a quiet second (no
+ * exit on any vCPU), probes every vCPU (immediate_exit + the kick signal,
+ * but not a kick: the debug handler is not told), and each vCPU answers at
+ * its -EINTR from KVM_GET_MP_STATE and rflags.IF. When all are stopped
+ * (halted with IF=0, or an AP never started), the run ends as VCR_END_HLT.
+ * A probe costs one KVM_EXIT_INTR exit per vCPU per quiet second.
  */
 #include "vmm/dev.h"
 
@@ -12,6 +21,11 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
+
+#define WATCHDOG_QUIET_MS	1000	/* no exit for this long: probe */
+#define WATCHDOG_ANSWER_MS	100	/* how long the vCPUs have to answer */
+#define RFLAGS_IF		0x200ull
 
 /* The kick signal's handler (VMM_KICK_SIGNAL, vmm_int.h) does nothing; its
  * only job is to make KVM_RUN return -EINTR. vCPU threads block every other
@@ -83,6 +97,20 @@ static void end_internal(struct vmm *vm, struct vmm_vcpu *c)
 		" (emulation failed)" : "", n ? data : " none");
 }
 
+/* The watchdog asked (vCPU thread, just out of KVM_RUN with -EINTR). */
+static void probe_answer(struct vmm *vm, struct vmm_vcpu *c)
+{
+	uint32_t mp;
+	bool stopped = false;
+
+	if (vmm_vcpu_mp_state(vm, c->index, &mp) == 0)
+		stopped = (mp == KVM_MP_STATE_HALTED &&
+			   !(c->run->s.regs.regs.rflags & RFLAGS_IF)) ||
+			mp == KVM_MP_STATE_UNINITIALIZED || mp == KVM_MP_STATE_INIT_RECEIVED;
+	c->probe_rip = c->run->s.regs.regs.rip;
+	atomic_store(&c->probe_result, stopped ? 1 : 2);
+}
+
 static void *vcpu_thread(void *arg)
 {
 	struct vmm_vcpu *c = arg;
@@ -105,12 +133,19 @@ static void *vcpu_thread(void *arg)
 			obs->before_run(obs->ctx, c->index, run);
 		int r = vmm_vcpu_run_once(vm, c->index);
 		if (r == 0 || r == -EINTR) {
-			c->exits++;
+			__atomic_fetch_add(&c->exits, 1, __ATOMIC_RELAXED);
 			if (obs->after_run)
 				obs->after_run(obs->ctx, c->index, run);
 		}
-		if (r == -EINTR)
+		if (r == -EINTR) {
+			if (atomic_exchange(&c->probe, false))
+				probe_answer(vm, c);
 			continue;	/* a kick or a stray signal: see loop top */
+		}
+		/* An AP (in-kernel LAPIC) waiting for SIPI returns EAGAIN once
+		 * it got it: run it again, now from the SIPI vector. */
+		if (r == -EAGAIN)
+			continue;
 		if (r < 0) {
 			vmm_end(vm, c->index, VCR_END_ERROR, -r, "KVM_RUN on vcpu %u failed: %s",
 				c->index, strerror(-r));
@@ -182,6 +217,76 @@ out:
 	return NULL;
 }
 
+static uint64_t total_exits(struct vmm *vm)
+{
+	uint64_t n = 0;
+
+	for (uint32_t i = 0; i < vm->nvcpus; i++)
+		n += __atomic_load_n(&vm->vcpus[i].exits, __ATOMIC_RELAXED);
+	return n;
+}
+
+/* Wait ms on end_cond (end_lock held); true once the run has ended. */
+static bool watchdog_wait(struct vmm *vm, long ms)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	while (!vm->end_kicked)
+		if (pthread_cond_timedwait(&vm->end_cond, &vm->end_lock, &ts))
+			break;
+	return vm->end_kicked || atomic_load(&vm->ended);
+}
+
+static void *watchdog_main(void *arg)
+{
+	struct vmm *vm = arg;
+	uint64_t last = total_exits(vm);
+
+	pthread_mutex_lock(&vm->end_lock);
+	for (;;) {
+		if (watchdog_wait(vm, WATCHDOG_QUIET_MS))
+			break;
+		uint64_t now = total_exits(vm);
+		if (now != last) {
+			last = now;
+			continue;
+		}
+		for (uint32_t i = 0; i < vm->nvcpus; i++) {
+			struct vmm_vcpu *c = &vm->vcpus[i];
+			atomic_store(&c->probe_result, 0);
+			atomic_store(&c->probe, true);
+			__atomic_store_n(&c->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+			pthread_mutex_lock(&vm->kick_lock);
+			if (vm->running && c->thread_started)
+				pthread_kill(c->thread, VMM_KICK_SIGNAL);
+			pthread_mutex_unlock(&vm->kick_lock);
+		}
+		if (watchdog_wait(vm, WATCHDOG_ANSWER_MS))
+			break;
+		uint32_t stopped = 0;
+		for (uint32_t i = 0; i < vm->nvcpus; i++)
+			stopped += atomic_load(&vm->vcpus[i].probe_result) == 1;
+		last = total_exits(vm);
+		if (stopped == vm->nvcpus) {
+			uint64_t rip = vm->vcpus[0].probe_rip;
+			pthread_mutex_unlock(&vm->end_lock);
+			vmm_end(vm, 0, VCR_END_HLT, 0,
+				"halted: every vCPU stopped with interrupts off (vcpu 0 at "
+				"rip=%#llx)", (unsigned long long)rip);
+			return NULL;
+		}
+	}
+	pthread_mutex_unlock(&vm->end_lock);
+	return NULL;
+}
+
 int vmm_run(struct vmm *vm, struct vmm_result *res)
 {
 	struct sigaction sa = { .sa_handler = kick_handler }, old_sa;
@@ -218,6 +323,14 @@ int vmm_run(struct vmm *vm, struct vmm_result *res)
 		c->thread_started = true;
 		pthread_mutex_unlock(&vm->kick_lock);
 	}
+	if (!r && vm->machine && vm->machine->pc) {
+		int e = pthread_create(&vm->watchdog, NULL, watchdog_main, vm);
+		if (e)
+			vmm_end(vm, 0, VCR_END_ERROR, -e, "cannot start the watchdog: %s",
+				strerror(e));
+		else
+			vm->watchdog_started = true;
+	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	/* Every vCPU thread leaves its loop only once the run has ended (a
 	 * halted one earlier, but then it stays out), so wait for the end,
@@ -227,6 +340,10 @@ int vmm_run(struct vmm *vm, struct vmm_result *res)
 	while (!vm->end_kicked)
 		pthread_cond_wait(&vm->end_cond, &vm->end_lock);
 	pthread_mutex_unlock(&vm->end_lock);
+	if (vm->watchdog_started) {
+		pthread_join(vm->watchdog, NULL);
+		vm->watchdog_started = false;
+	}
 	pthread_mutex_lock(&vm->kick_lock);
 	vm->running = false;
 	pthread_mutex_unlock(&vm->kick_lock);

@@ -32,8 +32,11 @@ int vmm_config_validate(const struct vmm_config *cfg, struct vcr_err *err)
 				   cfg->nvcpus, VMM_MAX_VCPUS);
 	if (!cfg->guest_path || !*cfg->guest_path)
 		return vcr_err_set(err, -EINVAL, UINT64_MAX, "no guest image given");
-	if (cfg->format > VMM_FORMAT_MULTIBOOT || cfg->mode > VMM_MODE_LONG64)
-		return vcr_err_set(err, -EINVAL, UINT64_MAX, "bad format or mode");
+	if (cfg->format > VMM_FORMAT_LINUX || cfg->mode > VMM_MODE_LONG64 ||
+	    cfg->machine > VMM_MACHINE_PC)
+		return vcr_err_set(err, -EINVAL, UINT64_MAX, "bad format, mode or machine");
+	if (cfg->initrd_path && !*cfg->initrd_path)
+		return vcr_err_set(err, -EINVAL, UINT64_MAX, "empty initrd path");
 	if (cfg->format == VMM_FORMAT_MULTIBOOT && cfg->mode != VMM_MODE_AUTO &&
 	    cfg->mode != VMM_MODE_PROT32)
 		return vcr_err_set(err, -EINVAL, UINT64_MAX,
@@ -53,11 +56,15 @@ int vmm_config_validate(const struct vmm_config *cfg, struct vcr_err *err)
 	return 0;
 }
 
-static int read_image(struct vmm *vm, const char *path, uint64_t max, struct vcr_err *err)
+int vmm_read_file(const char *path, uint64_t max, uint8_t **buf, uint64_t *size,
+		  struct vcr_err *err)
 {
 	struct stat st;
+	uint8_t *b = NULL;
 	int fd, r = 0;
 
+	*buf = NULL;
+	*size = 0;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return vcr_err_set(err, -errno, UINT64_MAX, "%s: %s", path, strerror(errno));
@@ -79,13 +86,13 @@ static int read_image(struct vmm *vm, const char *path, uint64_t max, struct vcr
 				path, (unsigned long long)st.st_size, (unsigned long long)max);
 		goto out;
 	}
-	vm->image = malloc((size_t)st.st_size);
-	if (!vm->image) {
+	b = malloc((size_t)st.st_size);
+	if (!b) {
 		r = vcr_err_set(err, -ENOMEM, UINT64_MAX, "out of memory");
 		goto out;
 	}
 	for (uint64_t off = 0; off < (uint64_t)st.st_size; ) {
-		ssize_t n = pread(fd, vm->image + off, (size_t)st.st_size - off, (off_t)off);
+		ssize_t n = pread(fd, b + off, (size_t)st.st_size - off, (off_t)off);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
@@ -94,10 +101,20 @@ static int read_image(struct vmm *vm, const char *path, uint64_t max, struct vcr
 		}
 		off += (uint64_t)n;
 	}
-	vm->image_size = (uint64_t)st.st_size;
+	*buf = b;
+	*size = (uint64_t)st.st_size;
+	b = NULL;
 out:
+	free(b);
 	close(fd);
 	return r;
+}
+
+static void probe_free(struct vmm *probe)
+{
+	free(probe->image);
+	free(probe->initrd);
+	free(probe->linux_cmdline);
 }
 
 /* Validate, read the image into probe->image, decide the loader. */
@@ -111,7 +128,8 @@ static int probe_guest(struct vmm *probe, const struct vmm_config *cfg, struct v
 		return r;
 	probe->cfg = *cfg;
 	probe->have_cfg = true;
-	r = read_image(probe, cfg->guest_path, cfg->mem_size, err);
+	r = vmm_read_file(cfg->guest_path, cfg->mem_size, &probe->image, &probe->image_size,
+			  err);
 	if (!r)
 		r = vmm_loader_probe(probe, err);
 	return r;
@@ -122,7 +140,7 @@ int vmm_check(const struct vmm_config *cfg, struct vcr_err *err)
 	struct vmm probe;
 	int r = probe_guest(&probe, cfg, err);
 
-	free(probe.image);
+	probe_free(&probe);
 	return r;
 }
 
@@ -143,21 +161,29 @@ int vmm_create(struct vmm **out, const struct vmm_config *cfg, struct vcr_err *e
 	if (r)
 		goto fail_probe;
 	vm->have_cfg = true;
-	vm->cfg = *cfg;
+	vm->cfg = probe.cfg;		/* with what the probe decided (Linux RAM) */
 	vm->image = probe.image;
 	vm->image_size = probe.image_size;
-	probe.image = NULL;
+	vm->initrd = probe.initrd;
+	vm->initrd_size = probe.initrd_size;
+	vm->linux_cmdline = probe.linux_cmdline;
 	vm->guest = probe.guest;
+	memset(&probe, 0, sizeof(probe));
 	vm->guest_path = strdup(cfg->guest_path);
 	vm->cmdline = strdup(cfg->cmdline ? cfg->cmdline : "");
-	if (!vm->guest_path || !vm->cmdline) {
+	vm->initrd_path = cfg->initrd_path ? strdup(cfg->initrd_path) : NULL;
+	if (!vm->guest_path || !vm->cmdline || (cfg->initrd_path && !vm->initrd_path)) {
 		r = vcr_err_set(err, -ENOMEM, UINT64_MAX, "out of memory");
 		goto fail;
 	}
 	vm->cfg.guest_path = vm->guest_path;
 	vm->cfg.cmdline = vm->cmdline;
+	vm->cfg.initrd_path = vm->initrd_path;
+	const struct vmm_machine *m = vm->cfg.machine == VMM_MACHINE_PC ||
+		(vm->cfg.machine == VMM_MACHINE_AUTO && vm->guest.format == VMM_FORMAT_LINUX) ?
+		&vmm_machine_pc : &vmm_machine_bare;
 
-	struct vcr_mem_region ram = { .gpa = 0, .size = cfg->mem_size, .flags = 0 };
+	struct vcr_mem_region ram = { .gpa = 0, .size = vm->cfg.mem_size, .flags = 0 };
 	r = vmm_mem_add(vm, &ram, err);
 	if (r)
 		goto fail;
@@ -166,16 +192,26 @@ int vmm_create(struct vmm **out, const struct vmm_config *cfg, struct vcr_err *e
 		r = vmm_cpuid_spec_apply(vm, cfg->cpuid, err);
 	if (r)
 		goto fail;
-	r = vmm_vcpus_create(vm, cfg->nvcpus, err);
+	if (m->pc) {
+		r = vmm_pc_create_irqchip(vm, err);
+		if (r)
+			goto fail;
+	}
+	r = vmm_vcpus_create(vm, vm->cfg.nvcpus, err);
 	if (r)
 		goto fail;
-	r = vmm_machine_create(vm, &vmm_machine_bare, err);
+	if (m->pc) {
+		r = vmm_pc_setup_vcpus(vm, err);
+		if (r)
+			goto fail;
+	}
+	r = vmm_machine_create(vm, m, err);
 	if (r)
 		goto fail;
 	*out = vm;
 	return 0;
 fail_probe:
-	free(probe.image);
+	probe_free(&probe);
 	return r;
 fail:
 	vmm_destroy(vm);
@@ -186,6 +222,11 @@ int vmm_load(struct vmm *vm, struct vcr_err *err)
 {
 	if (!vm->have_cfg)
 		return vcr_err_set(err, -EINVAL, UINT64_MAX, "vmm_load needs vmm_create");
+	if (vm->machine && vm->machine->pc && vm->guest.format != VMM_FORMAT_LINUX) {
+		int r = vmm_pc_start_aps(vm, err);
+		if (r)
+			return r;
+	}
 	return vmm_loader_load(vm, err);
 }
 
@@ -213,6 +254,18 @@ const char *vmm_mode_name(const struct vmm *vm)
 	case VMM_MODE_LONG64: return "long64";
 	default: return "none";
 	}
+}
+
+const char *vmm_machine_name(const struct vmm *vm)
+{
+	return vm->machine ? vm->machine->name : "none";
+}
+
+const char *vmm_guest_cmdline(const struct vmm *vm)
+{
+	if (vm->linux_cmdline)
+		return vm->linux_cmdline;
+	return vm->cmdline ? vm->cmdline : "";
 }
 
 uint64_t vmm_entry(const struct vmm *vm)

@@ -1,6 +1,8 @@
 /*
  * vmm/vmm.h: vcr's own small VMM: one KVM VM, guest memory, vCPU threads,
- * loaders (flat / ELF / multiboot v1) and a handful of devices, with hooks
+ * loaders (flat / ELF / multiboot v1 / Linux bzImage), two machines (bare:
+ * no irqchip; pc: in-kernel irqchip + PIT, i8042, CMOS, MP table, for
+ * Linux) and a handful of devices, with hooks
  * for the recorder (observer) and the gdbstub (debug handler).
  *
  * Two layers share one opaque handle, struct vmm:
@@ -27,7 +29,9 @@
  * and the multiboot info; images that overlap it are refused.
  *
  * Ports and MMIO (see docs/vmm.md):
- *   0x3f8-0x3ff  8250 UART (COM1), polled: THR/RBR, LSR, ... no interrupts
+ *   0x3f8-0x3ff  8250 UART (COM1): polled on bare, IRQ 4 on pc
+ *   0x60, 0x64   pc: i8042 (a reset ends the run: VCR_END_RESET)
+ *   0x70, 0x71   pc: CMOS RTC
  *   0xf0         in (1/2/4 bytes): vCPU index in bits 0-15, number of vCPUs
  *                in bits 16-31 (a 1-byte read gives the index only)
  *   0xf1         test data port: writes accepted and ignored (an exit the
@@ -97,6 +101,7 @@ enum vmm_status {
 	VMM_STATUS_INTERNAL_ERROR = 4,	/* KVM_EXIT_INTERNAL_ERROR */
 	VMM_STATUS_FAIL_ENTRY = 5,	/* KVM_EXIT_FAIL_ENTRY */
 	VMM_STATUS_UNEXPECTED = 6,	/* an exit this VMM cannot serve */
+	VMM_STATUS_PANIC = 7,		/* guest kernel panic (console) */
 	VMM_STATUS_SIGNAL_BASE = 128,	/* + signal number (SIGINT: 130) */
 };
 
@@ -105,7 +110,24 @@ enum vmm_format {
 	VMM_FORMAT_FLAT,
 	VMM_FORMAT_ELF,		/* ELF32 or ELF64, executable, x86 */
 	VMM_FORMAT_MULTIBOOT,	/* multiboot v1 (ELF or a.out-kludge addresses) */
+	VMM_FORMAT_LINUX,	/* bzImage, 64-bit entry (vmm/loader_linux.h) */
 };
+
+/* Which machine the VMM builds (docs/vmm.md, "Machines"). */
+enum vmm_machine_kind {
+	VMM_MACHINE_AUTO = 0,	/* pc for a Linux kernel, bare for the others */
+	VMM_MACHINE_BARE,	/* no irqchip: every event is an exit */
+	VMM_MACHINE_PC,		/* in-kernel irqchip + PIT, UART IRQ 4, i8042,
+				 * CMOS, MP table (Linux) */
+};
+
+/* A Linux guest: RAM when -m is not given, and the command line the kernel
+ * gets before the user's (vmm_config.cmdline is appended after a space
+ * unless cmdline_replace). */
+#define VMM_LINUX_MEM_DEFAULT	(512ull << 20)
+#define VMM_LINUX_CMDLINE_DEFAULT \
+	"console=ttyS0 reboot=k panic=-1 pci=off acpi=off nokaslr no_timer_check"
+
 
 enum vmm_mode {
 	VMM_MODE_AUTO = 0,	/* flat: real; ELF32: prot32; ELF64: long64 */
@@ -129,7 +151,8 @@ struct vmm_config {
 	bool entry_set;
 	const char *cmdline;	/* multiboot command line (NULL: empty); the
 				 * kernel sees "GUEST_PATH CMDLINE", as QEMU
-				 * passes it */
+				 * passes it. Linux: appended to
+				 * VMM_LINUX_CMDLINE_DEFAULT */
 	const char *module_path;	/* multiboot: one module (NULL: none), read
 					 * by vmm_load: must stay valid until then */
 	const char *cpuid;	/* QEMU -cpu style edits of KVM's CPUID
@@ -138,6 +161,10 @@ struct vmm_config {
 	bool isa_debug_exit;	/* port 0xf4 as QEMU's isa-debug-exit: a 1-,
 				 * 2- or 4-byte write of v ends the run with
 				 * status (v << 1) | 1 */
+	bool mem_size_set;	/* false: a Linux guest gets VMM_LINUX_MEM_DEFAULT */
+	bool cmdline_replace;	/* Linux: cmdline alone, no default */
+	const char *initrd_path;	/* Linux initrd / initramfs (NULL: none) */
+	enum vmm_machine_kind machine;
 	int uart_out_fd;	/* COM1 output; default 1 (stdout) */
 	int uart_in_fd;		/* COM1 input, read non-blocking when the guest
 				 * polls LSR; default -1 (none); vcr run: stdin */
@@ -270,6 +297,9 @@ const uint8_t *vmm_image(const struct vmm *vm, uint64_t *size);
 const struct vmm_config *vmm_get_config(const struct vmm *vm);
 const char *vmm_format_name(const struct vmm *vm);
 const char *vmm_mode_name(const struct vmm *vm);
+const char *vmm_machine_name(const struct vmm *vm);	/* "bare", "pc" */
+/* The command line the guest gets (Linux: the default + the user's). */
+const char *vmm_guest_cmdline(const struct vmm *vm);
 uint64_t vmm_entry(const struct vmm *vm);
 
 /* Load the image and set every vCPU's initial state (all vCPUs start at the

@@ -10,6 +10,7 @@
 #include <stdatomic.h>
 
 #include "vmm/bus.h"
+#include "vmm/loader_linux.h"
 #include "vmm/vmm.h"
 
 #define VMM_MAX_SLOTS 8
@@ -29,7 +30,14 @@ struct vmm_vcpu {
 	atomic_bool kick_pending;	/* set by vmm_kick, consumed by the loop */
 	struct kvm_guest_debug dbg;	/* what vmm_vcpu_set_guest_debug asked */
 	bool dbg_dirty;			/* dbg not yet given to KVM */
-	uint64_t exits;			/* KVM_RUN returns, this vCPU */
+	uint64_t exits;			/* KVM_RUN returns, this vCPU (atomic
+					 * adds: the pc watchdog reads it) */
+	/* pc watchdog (vmm/run.c): probe asks the vCPU, at its next -EINTR,
+	 * whether it is stopped; probe_result says 1 stopped (halted with
+	 * IF=0, or an AP never started), 2 not, 0 not answered. */
+	atomic_bool probe;
+	atomic_int probe_result;
+	uint64_t probe_rip;		/* rip when it answered (before the result) */
 	uint64_t last_rip;		/* rip at the previous exit (messages) */
 	uint32_t last_reason;
 };
@@ -48,6 +56,8 @@ struct vmm_guest {
 	uint64_t img_lo, img_hi;	/* ELF / multiboot: the loaded extent,
 					 * bss included */
 	uint64_t mb_info;		/* multiboot: where the mbi block goes */
+	struct vmm_linux_kernel lk;	/* VMM_FORMAT_LINUX */
+	struct vmm_linux_plan lplan;
 };
 
 struct vmm {
@@ -74,6 +84,10 @@ struct vmm {
 	char *guest_path, *cmdline;
 	uint8_t *image;
 	uint64_t image_size;
+	uint8_t *initrd;		/* Linux (vmm/loader_bzimage.c) */
+	uint64_t initrd_size;
+	char *initrd_path;		/* cfg.initrd_path's copy */
+	char *linux_cmdline;		/* default + user's, as the kernel gets it */
 	struct vmm_guest guest;
 	const struct vmm_machine *machine;	/* NULL: no devices (low level) */
 	struct vmm_bus bus;		/* filled by the devices' create */
@@ -90,7 +104,35 @@ struct vmm {
 	atomic_uint active;		/* vCPUs neither halted nor ended */
 	atomic_ulong unknown_io;
 	bool running;
+	pthread_t watchdog;		/* pc machine: halted-with-IF=0 check */
+	bool watchdog_started;
+	/* The panic line the UART saw (vmm_panic_seen), for the end message. */
+	pthread_mutex_t panic_lock;
+	bool panicked;
+	char panic_line[200];
 };
+
+/* vmm/kvm_pc.c: the pc machine's side of the KVM layer. */
+int vmm_pc_create_irqchip(struct vmm *vm, struct vcr_err *err);	/* before vCPUs */
+int vmm_pc_setup_vcpus(struct vmm *vm, struct vcr_err *err);	/* after them */
+/* A guest that is not Linux starts every vCPU at its entry, as on bare:
+ * the APs are made runnable instead of waiting for a SIPI. */
+int vmm_pc_start_aps(struct vmm *vm, struct vcr_err *err);
+/* KVM_IRQ_LINE, then the observer's irq_line. vcpu: see vmm.h irq_line. */
+int vmm_irq_line(struct vmm *vm, uint32_t vcpu, uint32_t gsi, uint32_t level);
+/* KVM_GET_MP_STATE of the vCPU (its own thread, out of KVM_RUN). */
+int vmm_vcpu_mp_state(struct vmm *vm, uint32_t vcpu, uint32_t *state);
+
+/* vmm/mptable.c: the MP table (floating pointer + configuration table) of
+ * the pc machine at VMM_MPTABLE_BASE, reserved in the e820 map. */
+#define VMM_MPTABLE_BASE	0xf0000ull
+#define VMM_MPTABLE_SIZE	0x1000ull
+int vmm_mptable_write(struct vmm *vm, struct vcr_err *err);
+
+/* The UART saw a kernel panic line: remember it (the first), so a reset
+ * that follows ends the run as a panic. */
+void vmm_panic_seen(struct vmm *vm, const char *line);
+bool vmm_panic_line(struct vmm *vm, char *buf, size_t len);
 
 /* vmm/end.c: record how the run ended (first caller wins) and kick all.
  * A kick is immediate_exit plus this signal (vmm/run.c installs its
