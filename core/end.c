@@ -13,12 +13,9 @@ const char *vcr_end_how_name(uint32_t how)
 	case VCR_END_ERROR: return "error";
 	case VCR_END_GDB_KILL: return "gdb_kill";
 	case VCR_END_SYSTEM_EVENT: return "system_event";
-<<<<<<< HEAD
 	case VCR_END_VMM_EXIT: return "vmm_exit";
-=======
 	case VCR_END_RESET: return "reset";
 	case VCR_END_PANIC: return "panic";
->>>>>>> wt2-linux
 	default: return "unknown";
 	}
 }
