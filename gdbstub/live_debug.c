@@ -109,8 +109,10 @@ static void probe_all(struct gdbstub_live *l)
 
 	dbg = (struct kvm_guest_debug){ .control = KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP };
 	run = probe_run(vm, PB_NOPS, 2, &dbg, &rip);
+	/* A step stops before the snippet's hlt; where exactly differs (QEMU
+	 * TCG's nested SVM reports it one instruction later than hardware). */
 	c->step = run && run->exit_reason == KVM_EXIT_DEBUG && run->debug.arch.exception == 1 &&
-		  rip == VMM_PROBE_CODE + PB_NOPS + 1;
+		  rip <= VMM_PROBE_CODE + PB_NOPS + 2;
 
 	/* BLOCKIRQ: an interrupt pending with IF set; a step that blocks it
 	 * stops on the next nop, one that does not stops in (or halts at) the
@@ -121,7 +123,7 @@ static void probe_all(struct gdbstub_live *l)
 			dbg.control |= KVM_GUESTDBG_BLOCKIRQ;
 			run = probe_run(vm, PB_NOPS, 2 | (1u << 9), &dbg, &rip);
 			c->blockirq = run && run->exit_reason == KVM_EXIT_DEBUG &&
-				      rip == VMM_PROBE_CODE + PB_NOPS + 1;
+				      rip <= VMM_PROBE_CODE + PB_NOPS + 2;
 		}
 	}
 	vmm_destroy(vm);
