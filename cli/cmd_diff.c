@@ -11,13 +11,82 @@
 #include "formats/trace.h"
 #include "replayer/diff.h"
 
+/* What the reported events add up to, per vCPU (like diff --stat). */
+struct diff_tally {
+	uint64_t differing;	/* aligned exits that differ (changed stretches) */
+	uint64_t stretches;	/* changed, gap and unaligned events */
+	uint64_t only_a, only_b;	/* exits in a gap or unaligned tail */
+};
+
 struct diff_out {
 	FILE *f;
 	struct vcr_json j;	/* on f, with json */
 	bool json;
 	uint32_t max_pairs;
 	uint32_t window;
+	struct diff_tally total;
+	struct diff_tally *vc;	/* per vCPU, nvc of them */
+	uint32_t nvc;
+	int oom;
 };
+
+static void tally(struct diff_out *o, const struct vcr_diff_event *ev)
+{
+	if (ev->type == VCR_DIFF_EV_PAIR || ev->type == VCR_DIFF_EV_END)
+		return;
+	if (ev->vcpu >= o->nvc) {
+		uint32_t n = ev->vcpu + 1;
+		struct diff_tally *v = realloc(o->vc, n * sizeof(*v));
+		if (!v) {
+			o->oom = -ENOMEM;
+			return;
+		}
+		memset(v + o->nvc, 0, (n - o->nvc) * sizeof(*v));
+		o->vc = v;
+		o->nvc = n;
+	}
+	struct diff_tally *ts[] = { &o->total, &o->vc[ev->vcpu] };
+	for (size_t i = 0; i < VCR_ARRAY_SIZE(ts); i++) {
+		ts[i]->stretches++;
+		if (ev->type == VCR_DIFF_EV_CHANGED) {
+			ts[i]->differing += ev->a.count;
+		} else {
+			ts[i]->only_a += ev->a.count;
+			ts[i]->only_b += ev->b.count;
+		}
+	}
+}
+
+static void text_tally(FILE *f, const struct diff_tally *t)
+{
+	fprintf(f, "%llu differing exit%s in %llu stretch%s, %llu exit%s only in A, %llu only in B",
+		(unsigned long long)t->differing, t->differing == 1 ? "" : "s",
+		(unsigned long long)t->stretches, t->stretches == 1 ? "" : "es",
+		(unsigned long long)t->only_a, t->only_a == 1 ? "" : "s",
+		(unsigned long long)t->only_b);
+}
+
+static void text_totals(const struct diff_out *o)
+{
+	fputs("total: ", o->f);
+	text_tally(o->f, &o->total);
+	fputc('\n', o->f);
+	for (uint32_t v = 0; v < o->nvc; v++) {
+		if (!o->vc[v].stretches)
+			continue;
+		fprintf(o->f, "  vcpu %u: ", v);
+		text_tally(o->f, &o->vc[v]);
+		fputc('\n', o->f);
+	}
+}
+
+static void json_tally(struct vcr_json *j, const struct diff_tally *t)
+{
+	vcr_json_u64(j, "differing_exits", t->differing);
+	vcr_json_u64(j, "stretches", t->stretches);
+	vcr_json_u64(j, "only_a", t->only_a);
+	vcr_json_u64(j, "only_b", t->only_b);
+}
 
 static void usage(FILE *f)
 {
@@ -342,6 +411,9 @@ static void json_event(struct diff_out *o, const struct vcr_diff_event *ev)
 static int on_event(void *ctx, const struct vcr_diff_event *ev)
 {
 	struct diff_out *o = ctx;
+	tally(o, ev);
+	if (o->oom)
+		return o->oom;
 	if (o->json)
 		json_event(o, ev);
 	else
@@ -381,7 +453,7 @@ static int diff_opt(void *ctx, int val, const char *arg)
 }
 
 static void json_summary(struct vcr_json *j, const struct vcr_diff_summary *sum, bool same,
-			 bool complete)
+			 bool complete, const struct diff_out *o)
 {
 	vcr_json_obj(j, NULL);
 	vcr_json_str(j, "type", "summary");
@@ -395,6 +467,20 @@ static void json_summary(struct vcr_json *j, const struct vcr_diff_summary *sum,
 	vcr_json_u64(j, "skipped_b", sum->skipped_b);
 	vcr_json_bool(j, "end_differs", sum->end_differs);
 	vcr_json_bool(j, "complete", complete);
+	/* what the events above add up to (all of them with --all) */
+	vcr_json_obj(j, "totals");
+	json_tally(j, &o->total);
+	vcr_json_arr(j, "vcpus");
+	for (uint32_t v = 0; v < o->nvc; v++) {
+		if (!o->vc[v].stretches)
+			continue;
+		vcr_json_obj(j, NULL);
+		vcr_json_u64(j, "vcpu", v);
+		json_tally(j, &o->vc[v]);
+		vcr_json_end(j);
+	}
+	vcr_json_end(j);
+	vcr_json_end(j);
 	vcr_json_end(j);
 }
 
@@ -429,6 +515,7 @@ static int cmd_diff(int argc, char **argv)
 	if (rc < 0) {
 		fflush(stdout);
 		fprintf(stderr, "vcr diff: %s\n", err.msg[0] ? err.msg : strerror(-rc));
+		free(out.vc);
 		return 2;
 	}
 	bool same = sum.stretches == 0 && !sum.end_differs;
@@ -437,7 +524,7 @@ static int cmd_diff(int argc, char **argv)
 		       "ring trace)\n", (unsigned long long)(sum.skipped_a ? sum.skipped_a : sum.skipped_b),
 		       sum.skipped_a && sum.skipped_b ? "A and B" : sum.skipped_a ? "A" : "B");
 	if (out.json)
-		json_summary(&out.j, &sum, same, o.all || same);
+		json_summary(&out.j, &sum, same, o.all || same, &out);
 	else if (same)
 		printf("same: %llu exits compared\n", (unsigned long long)sum.pairs);
 	else if (!o.all)
@@ -446,6 +533,9 @@ static int cmd_diff(int argc, char **argv)
 		printf("different: %llu stretch%s, %llu of %llu aligned exits differ\n",
 		       (unsigned long long)sum.stretches, sum.stretches == 1 ? "" : "es",
 		       (unsigned long long)sum.differing_pairs, (unsigned long long)sum.pairs);
+	if (!out.json && !same)
+		text_totals(&out);
+	free(out.vc);
 	if (cli_flush("diff", stdout))
 		return 2;
 	return same ? 0 : 1;

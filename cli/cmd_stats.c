@@ -10,6 +10,7 @@
 #include "core/state.h"
 #include "formats/trace.h"
 #include "recorder/recorder.h"
+#include "vmm/vmm.h"
 
 #define STATS_REASONS 64	/* KVM_EXIT_* values counted by name */
 #define STATS_MMIO_MAX (1u << 20)	/* distinct MMIO keys tracked */
@@ -389,10 +390,18 @@ static void print_text(FILE *f, const char *path, const struct vcr_trace_info *i
 	else
 		fprintf(f, "duration     not recorded\n");
 	if (s->has_end) {
-		fprintf(f, "ended        %s, status %d", vcr_end_how_name(s->end_how), s->end_status);
+		/* The END record's status is the guest's (exit port) or the
+		 * signal's number; `vcr run` exits with something else for most
+		 * endings (3 for a triple fault): say which is which. */
+		fprintf(f, "ended        %s", vcr_end_how_name(s->end_how));
+		if (s->end_how == VCR_END_EXIT_PORT)
+			fprintf(f, ", guest status %d", s->end_status);
+		else if (s->end_how == VCR_END_SIGNAL)
+			fprintf(f, " %d", s->end_status);
 		if (s->end_msg[0])
 			fprintf(f, " (%s)", s->end_msg);
-		fputc('\n', f);
+		fprintf(f, "; vcr run exit status %d\n",
+			vmm_end_exit_status(s->end_how, s->end_status));
 	} else {
 		fprintf(f, "ended        no END record (still running, killed, or crashed)\n");
 	}
@@ -513,6 +522,7 @@ static void print_json(FILE *f, const char *path, const struct vcr_trace_info *i
 		vcr_json_obj(&j, "end");
 		vcr_json_str(&j, "how", vcr_end_how_name(s->end_how));
 		vcr_json_i64(&j, "status", s->end_status);
+		vcr_json_i64(&j, "run_exit_status", vmm_end_exit_status(s->end_how, s->end_status));
 		vcr_json_str(&j, "msg", s->end_msg);
 		vcr_json_end(&j);
 	} else {

@@ -13,7 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 
-static int exit_status_for(uint32_t how, int32_t status)
+int vmm_end_exit_status(uint32_t how, int32_t status)
 {
 	switch (how) {
 	case VCR_END_EXIT_PORT: return status & 0xff;
@@ -69,7 +69,7 @@ static void vmm_vend(struct vmm *vm, uint32_t vcpu, uint32_t how, int32_t status
 	struct vmm_result *res = &vm->result;
 	res->how = how;
 	res->status = status;
-	res->exit_status = exit_status_for(how, status);
+	res->exit_status = vmm_end_exit_status(how, status);
 	res->vcpu = vcpu;
 	vsnprintf(res->msg, sizeof(res->msg), fmt, ap);
 	atomic_store(&vm->ended, true);

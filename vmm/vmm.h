@@ -417,6 +417,9 @@ struct vmm_result {
 	char msg[512];		/* one line, e.g. "triple fault (KVM_EXIT_SHUTDOWN)
 				 * on vcpu 0 at rip=0x..." */
 };
+/* The exit_status for a run that ended `how` (enum vcr_end_how) with
+ * `status`: also what a trace's END record says `vcr run` exited with. */
+int vmm_end_exit_status(uint32_t how, int32_t status);
 
 /* Run every vCPU on its own thread until the run ends: every vCPU halted,
  * the exit port, a triple fault / internal error / failed entry / unexpected

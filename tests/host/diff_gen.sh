@@ -13,7 +13,7 @@ GEN=$BUILD/tools/gen_trace
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 
-echo "1..19"
+echo "1..21"
 n=0
 ok() { n=$((n + 1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fi; }
 status() { "$@" > "$T/out" 2> "$T/err"; echo $?; }
@@ -158,3 +158,27 @@ head -c 1000 "$T/a.vcr" > "$T/garbage.vcr"; printf 'garbage' | dd of="$T/garbage
 s=$(status "$VCR" diff "$T/a.vcr" "$T/garbage.vcr")
 [ "$s" = 2 ]
 ok $? "damaged header: status 2 (status $s)"
+
+# Totals, like diff --stat: the generator inserted 3 exits on vCPU 0 (extra)
+# and changed one input on vCPU 1 (m1), where the pair events name each exit.
+s=$(status "$VCR" diff --all "$T/a.vcr" "$T/extra.vcr")
+[ "$s" = 1 ] && [ "$(tail -2 "$T/out")" = "total: 0 differing exits in 1 stretch, 0 exits only in A, 3 only in B
+  vcpu 0: 0 differing exits in 1 stretch, 0 exits only in A, 3 only in B" ]
+ok $? "--all ends with the totals and one line per vCPU that differs (3 inserted exits)"
+s=$(status "$VCR" diff --all --json "$T/m0.vcr" "$T/m1.vcr")
+got=$(py '
+import json, sys
+ev = [json.loads(l) for l in sys.stdin]
+ch = [e for e in ev if e["type"] == "changed"]
+t = ev[-1]["totals"]
+v = t["vcpus"]
+ok = (t["differing_exits"] == sum(e["a"]["count"] for e in ch) == ev[-1]["differing_pairs"] > 0 and
+      t["stretches"] == len(ch) == ev[-1]["stretches"] and [x["vcpu"] for x in v] == [1] and
+      v[0]["differing_exits"] == t["differing_exits"] and t["only_a"] == t["only_b"] == 0)
+print(ok, t["differing_exits"])')
+"$VCR" diff --all "$T/m0.vcr" "$T/m1.vcr" > "$T/out2"
+[ "$s" = 1 ] && [ "${got%% *}" = True ] &&
+grep -qx "total: ${got#* } differing exits in 1 stretch, 0 exits only in A, 0 only in B" "$T/out2" &&
+grep -qx "  vcpu 1: ${got#* } differing exits in 1 stretch, 0 exits only in A, 0 only in B" "$T/out2" &&
+! grep -q "^  vcpu 0:" "$T/out2"
+ok $? "2 vCPUs, vCPU 1 changed: totals (text and JSON) add up the stretches and name vCPU 1 only (got: $got)"

@@ -41,7 +41,7 @@ ex = [r for r in d if r["type"] == "exit"]
 assert len(ex) == s["exits"]
 assert s["records"]["input"] == len([r for r in d if r["type"] == "input"]) == 3000
 assert s["records"]["marker"] == 1 and s["records"]["mem_write"] == 1
-assert s["end"] == {"how": "exit_port", "status": 5, "msg": ""}, s["end"]
+assert s["end"] == {"how": "exit_port", "status": 5, "run_exit_status": 5, "msg": ""}, s["end"]
 assert s["complete"] and s["has_footer"] and not s["truncated"]
 assert s["file_size"] == os.path.getsize(sys.argv[3])
 assert abs(s["bytes_per_exit"] - s["file_size"] / 8000) < 0.01
@@ -57,7 +57,7 @@ ok $? "--top 1 lists one port and one MMIO address"
 
 "$VCR" stats "$T/t.vcr" > "$T/text"
 s=$?
-[ $s = 0 ] && grep -q '^  0x03f8 out  *3000  *37.50%$' "$T/text" && grep -q '^ended        exit_port, status 5$' "$T/text" &&
+[ $s = 0 ] && grep -q '^  0x03f8 out  *3000  *37.50%$' "$T/text" && grep -q '^ended        exit_port, guest status 5; vcr run exit status 5$' "$T/text" &&
 grep -q '^complete     yes$' "$T/text"
 ok $? "text stats: port line, end, complete"
 

@@ -5,7 +5,8 @@
 # guest, a hardware watchpoint, more software breakpoints than debug
 # registers (the stepping path), an address not mapped, Ctrl-C on a looping
 # guest, system registers, the guest's exit; then threads on 2 vCPUs and
-# lldb. Prints which software-breakpoint path the host used.
+# lldb (registers, and `kill` ending cleanly). Prints which breakpoint and
+# watchpoint paths the host used (the stub probes them: docs/gdb.md).
 set -u
 root=${VCR_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
 build=${VCR_BUILD:-$root/build}

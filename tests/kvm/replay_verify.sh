@@ -46,7 +46,7 @@ replay() { # replay MODE TRACE [ARGS]: stdout in $tmp/out, status in $st
     st=$?
 }
 
-echo "1..23"
+echo "1..24"
 
 # -- every deterministic guest: record, then verify ---------------------------
 guests=(
@@ -74,6 +74,16 @@ for spec in "${guests[@]}"; do
           [ "$runs" = "$want" ] && echo 0 || echo 1) \
         "status $st, first line '$first', trace exits '$want', kvm_run '$runs'"
 done
+
+# -- what a trace says `vcr run` exited with ----------------------------------
+# crash64 triple-faults: the END record's status is 0 (no guest status), the
+# run's exit status 3; stats names both.
+timeout 60 "$vcr" run --record "$tmp/crash2.vcr" "$g/crash64.elf" >/dev/null 2>&1 </dev/null
+rs=$?
+line=$("$vcr" stats "$tmp/crash2.vcr" | grep '^ended ')
+check "crash64: stats says the run ended in a shutdown and vcr run's exit status ($rs)" \
+    $([ "$rs" = 3 ] && [[ "$line" == "ended        shutdown ("*"); vcr run exit status $rs" ]] &&
+      echo 0 || echo 1) "run status $rs, stats '$line'"
 
 # -- rdtsc64: a divergence that must not be hidden ---------------------------
 timeout 60 "$vcr" run --record "$tmp/rdtsc.vcr" "$g/rdtsc64.elf" >/dev/null 2>&1 </dev/null
@@ -242,5 +252,5 @@ else
     not_ok "strace: no register ioctl in the loop" "strace is not installed"
 fi
 
-[ "$n" = 23 ] || echo "# ran $n points, planned 23"
-[ "$failed" = 0 ] && [ "$n" = 23 ]
+[ "$n" = 24 ] || echo "# ran $n points, planned 24"
+[ "$failed" = 0 ] && [ "$n" = 24 ]
