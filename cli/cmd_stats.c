@@ -396,11 +396,14 @@ static void print_text(FILE *f, const char *path, const struct vcr_trace_info *i
 		fprintf(f, "ended        %s", vcr_end_how_name(s->end_how));
 		if (s->end_how == VCR_END_EXIT_PORT)
 			fprintf(f, ", guest status %d", s->end_status);
+		else if (s->end_how == VCR_END_VMM_EXIT)
+			fprintf(f, ", status %d", s->end_status);
 		else if (s->end_how == VCR_END_SIGNAL)
 			fprintf(f, " %d", s->end_status);
 		if (s->end_msg[0])
 			fprintf(f, " (%s)", s->end_msg);
-		fprintf(f, "; vcr run exit status %d\n",
+		fprintf(f, "; vcr %s exit status %d\n",
+			s->end_how == VCR_END_VMM_EXIT ? "record" : "run",
 			vmm_end_exit_status(s->end_how, s->end_status));
 	} else {
 		fprintf(f, "ended        no END record (still running, killed, or crashed)\n");

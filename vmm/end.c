@@ -26,6 +26,7 @@ int vmm_end_exit_status(uint32_t how, int32_t status)
 	case VCR_END_SIGNAL: return VMM_STATUS_SIGNAL_BASE + (status & 0x7f);
 	case VCR_END_GDB_KILL: return VMM_STATUS_SIGNAL_BASE + SIGKILL;
 	case VCR_END_ERROR: return VMM_STATUS_ERROR;
+	case VCR_END_VMM_EXIT: return status & 0xff;	/* vcr record: the VMM's */
 	default: return VMM_STATUS_UNEXPECTED;
 	}
 }
