@@ -117,7 +117,7 @@ needs() {
     *hv_*|*hyperv*) why="Hyper-V enlightenments"; return ;;
     *intel-iommu*) why="an IOMMU (intel-iommu, q35, interrupt remapping)"; return ;;
     *vmport=on*) why="the VMware backdoor port (vmport)"; return ;;
-    *pit=off*) vcr_has "--machine" || { why="a machine without a PIT (-machine pit=off)"; return; } ;;
+    *pit=off*) [ "${VCR_PEER_MACHINE:-bare}" = pc ] || { why="a machine without a PIT (-machine pit=off)"; return; } ;;
     esac
     # -m N[g]
     t=$(grep -oE -- '-m [0-9]+[gGmM]?' <<<"$qp" | head -1 | awk '{print $2}')
@@ -168,7 +168,10 @@ run_one() {
         echo "not runnable: needs $why" >"$base.why"
         return
     fi
-    vcr_has "--machine" && mach=(--machine pc)
+    # The pc machine exists but is not yet validated on this suite (its
+    # first runs made vmexit_cpuid and setjmp time out): opt in with
+    # VCR_PEER_MACHINE=pc until it is.
+    [ "${VCR_PEER_MACHINE:-bare}" = pc ] && vcr_has "--machine" && mach=(--machine pc)
     # Without the pc machine, APs could not be started (INIT/SIPI need the
     # in-kernel LAPIC): run on one vCPU, fw_cfg says so, count it apart.
     [ ${#mach[@]} -eq 0 ] && [ "$cpus" -gt 1 ] && { echo "$cpus" >"$base.wanted"; cpus=1; }
