@@ -10,6 +10,7 @@
  * exit with COMMAND's status (128 + signal if it was killed).
  */
 #include "cli/cli.h"
+#include "cli/common.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -51,26 +52,6 @@ static void record_usage(FILE *f)
 		"\n"
 		"Environment: VCR_PRELOAD_LIB, the library to use (default: next to vcr,\n"
 		"else ../lib/vcr/ from it).\n");
-}
-
-static int record_size(const char *s, uint64_t *out)
-{
-	char *end;
-	uint64_t mul = 1;
-
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 0);
-	if (errno || end == s || *s == '-')
-		return -EINVAL;
-	switch (*end) {
-	case 'k': case 'K': mul = 1ull << 10; end++; break;
-	case 'm': case 'M': mul = 1ull << 20; end++; break;
-	case 'g': case 'G': mul = 1ull << 30; end++; break;
-	default: break;
-	}
-	if (*end || vcr_mul_overflow(v, mul, out))
-		return -EINVAL;
-	return 0;
 }
 
 /* The preload library: $VCR_PRELOAD_LIB, next to vcr, or ../lib/vcr/. */
@@ -173,13 +154,13 @@ static int record_parse(struct record_opts *o, int argc, char **argv)
 			o->out = optarg;
 			break;
 		case O_RING:
-			if (record_size(optarg, &o->ring) || !o->ring) {
+			if (cli_parse_size(optarg, &o->ring) || !o->ring) {
 				vcr_log("record: bad ring size '%s'", optarg);
 				return -EINVAL;
 			}
 			break;
 		case O_BUFFER:
-			if (record_size(optarg, &o->buffer) || o->buffer < (64u << 10) ||
+			if (cli_parse_size(optarg, &o->buffer) || o->buffer < (64u << 10) ||
 			    o->buffer > (1ull << 30) || (o->buffer & (o->buffer - 1))) {
 				vcr_log("record: bad buffer size '%s' (a power of two, 64K..1G)",
 					optarg);

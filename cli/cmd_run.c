@@ -9,6 +9,7 @@
  * (docs/vmm.md, "Exit status").
  */
 #include "cli/cli.h"
+#include "cli/common.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -86,29 +87,6 @@ static void run_usage(FILE *f)
 		"  -v, --verbose        say how the run ended; debug logs (repeat)\n"
 		"  -h, --help           this text\n",
 		VMM_MAX_VCPUS);
-}
-
-/* "64M", "1G", "4096", "0x1000": bytes. */
-static int parse_size(const char *s, uint64_t *out)
-{
-	char *end;
-	uint64_t mul = 1;
-
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 0);
-	if (errno || end == s || *s == '-')
-		return -EINVAL;
-	switch (*end) {
-	case 'k': case 'K': mul = 1ull << 10; end++; break;
-	case 'm': case 'M': mul = 1ull << 20; end++; break;
-	case 'g': case 'G': mul = 1ull << 30; end++; break;
-	default: break;
-	}
-	if (*end == 'i' || *end == 'B')	/* accept "MiB", "MB" spelling too */
-		end += (*end == 'i' && end[1] == 'B') ? 2 : 1;
-	if (*end || vcr_mul_overflow(v, mul, out))
-		return -EINVAL;
-	return 0;
 }
 
 static int parse_u64(const char *s, uint64_t *out)
@@ -223,7 +201,7 @@ static int run_parse(struct run_opts *o, int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "+m:c:vh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'm':
-			if (parse_size(optarg, &o->cfg.mem_size)) {
+			if (cli_parse_size(optarg, &o->cfg.mem_size)) {
 				vcr_log("run: bad memory size '%s'", optarg);
 				return -EINVAL;
 			}
@@ -308,7 +286,7 @@ static int run_parse(struct run_opts *o, int argc, char **argv)
 			o->record = optarg;
 			break;
 		case O_RING:
-			if (parse_size(optarg, &o->ring) || o->ring == 0) {
+			if (cli_parse_size(optarg, &o->ring) || o->ring == 0) {
 				vcr_log("run: bad ring size '%s'", optarg);
 				return -EINVAL;
 			}

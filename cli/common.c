@@ -139,3 +139,25 @@ int cli_flush(const char *cmd, FILE *f)
 	}
 	return 0;
 }
+
+int cli_parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	uint64_t mul = 1;
+
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 0);
+	if (errno || end == s || *s == '-')
+		return -EINVAL;
+	switch (*end) {
+	case 'k': case 'K': mul = 1ull << 10; end++; break;
+	case 'm': case 'M': mul = 1ull << 20; end++; break;
+	case 'g': case 'G': mul = 1ull << 30; end++; break;
+	default: break;
+	}
+	if (*end == 'i' || *end == 'B')	/* accept "MiB", "MB" spelling too */
+		end += (*end == 'i' && end[1] == 'B') ? 2 : 1;
+	if (*end || vcr_mul_overflow(v, mul, out))
+		return -EINVAL;
+	return 0;
+}

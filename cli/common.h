@@ -85,4 +85,8 @@ int cli_read_next(struct cli_read *rd, struct vcr_record *rec);
 /* Flush f: 0, or -1 after printing "vcr CMD: write error". */
 int cli_flush(const char *cmd, FILE *f);
 
+/* A byte count: "64M", "1G", "4096", "0x1000" (K/M/G, optionally "iB" or
+ * "B" after it). 0 or -EINVAL. */
+int cli_parse_size(const char *s, uint64_t *out);
+
 #endif
