@@ -195,6 +195,8 @@ struct vcr_cursor {
 	uint8_t *mem_tmp;	/* read_mem assembly buffer */
 	uint8_t *mem_have;
 	size_t mem_tmp_cap;
+	uint64_t *mem_key;	/* per byte of one page: key of the piece that
+				 * gives it, 0 none (vcr_cursor_mem_*) */
 };
 
 /* ------------------------------------------------------------ helpers */
@@ -1112,6 +1114,7 @@ void vcr_cursor_close(struct vcr_cursor *c)
 	free(c->mem_data);
 	free(c->mem_tmp);
 	free(c->mem_have);
+	free(c->mem_key);
 	free(c);
 }
 
@@ -1464,6 +1467,108 @@ int vcr_cursor_read_mem(struct vcr_cursor *c, uint64_t gpa, void *buf, size_t le
 		a += n;
 	}
 	memcpy(buf, c->mem_tmp, len);
+	return 0;
+}
+
+const char *vcr_mem_class_name(enum vcr_mem_class cls)
+{
+	switch (cls) {
+	case VCR_MEM_UNKNOWN: return "unknown";
+	case VCR_MEM_UNTRACKED: return "untracked";
+	case VCR_MEM_STALE: return "stale";
+	case VCR_MEM_EXACT: return "exact";
+	}
+	return "?";
+}
+
+/* Fill c->mem_key for page pages[i] at the position: for each byte, the key
+ * (seq + 2 of the record, so 0 means none) of the newest piece visible at
+ * pos that covers it. */
+static int cur_page_keys(struct vcr_cursor *c, size_t i, uint64_t pos)
+{
+	if (!c->mem_key) {
+		c->mem_key = malloc(CUR_PAGE * sizeof(*c->mem_key));
+		if (!c->mem_key)
+			return -ENOMEM;
+	}
+	memset(c->mem_key, 0, CUR_PAGE * sizeof(*c->mem_key));
+	const struct cur_page *pg = &c->pages[i];
+	for (size_t k = pg->count; k-- > 0;) {
+		const struct cur_piece *p = &c->pieces[pg->first + k];
+		if (p->key > pos)
+			continue;
+		for (uint32_t b = p->pofs; b < (uint32_t)p->pofs + p->len; b++)
+			if (!c->mem_key[b])
+				c->mem_key[b] = p->key + 1;
+	}
+	return 0;
+}
+
+int vcr_cursor_mem_ranges(struct vcr_cursor *c,
+			  int (*fn)(void *arg, const struct vcr_mem_range *r), void *arg)
+{
+	int rc = cur_build_index(c);
+	if (rc)
+		return rc;
+	uint64_t pos = vcr_cursor_pos(c);
+	struct vcr_mem_range run = { 0, 0, VCR_MEM_UNTRACKED, 0 };
+	for (size_t i = 0; i < c->npages; i++) {
+		rc = cur_page_keys(c, i, pos);
+		if (rc)
+			return rc;
+		uint64_t base = c->pages[i].page * CUR_PAGE;
+		for (uint32_t b = 0; b < CUR_PAGE; b++) {
+			if (!c->mem_key[b])
+				continue;
+			if (run.len && run.gpa + run.len == base + b) {
+				run.len++;
+				continue;
+			}
+			if (run.len && (rc = fn(arg, &run)))
+				return rc;
+			run.gpa = base + b;
+			run.len = 1;
+		}
+	}
+	return run.len ? fn(arg, &run) : 0;
+}
+
+int vcr_cursor_mem_class(struct vcr_cursor *c, uint64_t gpa, struct vcr_mem_range *r)
+{
+	int rc = cur_build_index(c);
+	if (rc)
+		return rc;
+	uint64_t page = gpa / CUR_PAGE, pofs = gpa % CUR_PAGE;
+	*r = (struct vcr_mem_range){ gpa, 1, VCR_MEM_UNKNOWN, UINT64_MAX };
+	size_t lo = 0, hi = c->npages;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (c->pages[mid].page < page)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < c->npages && c->pages[lo].page == page) {
+		rc = cur_page_keys(c, lo, vcr_cursor_pos(c));
+		if (rc)
+			return rc;
+	} else {
+		r->gpa = page * CUR_PAGE;
+		r->len = CUR_PAGE;
+		return 0;
+	}
+	uint64_t k = c->mem_key[pofs];
+	uint64_t b0 = pofs, b1 = pofs + 1;
+	while (b0 > 0 && c->mem_key[b0 - 1] == k)
+		b0--;
+	while (b1 < CUR_PAGE && c->mem_key[b1] == k)
+		b1++;
+	r->gpa = page * CUR_PAGE + b0;
+	r->len = b1 - b0;
+	if (k) {
+		r->cls = VCR_MEM_UNTRACKED;
+		r->since = k - 2;	/* key - 1 = seq + 1; before exit 0: UINT64_MAX */
+	}
 	return 0;
 }
 

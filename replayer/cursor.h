@@ -86,6 +86,42 @@ const struct vcr_record *vcr_cursor_extras(const struct vcr_cursor *c, size_t *n
  * map and a per-exit vCPU index. */
 int vcr_cursor_read_mem(struct vcr_cursor *c, uint64_t gpa, void *buf, size_t len);
 
+/* What the trace knows of guest memory at the position, by class:
+ *   EXACT      the bytes are the guest's memory at the position (a memory
+ *              checkpoint at or before it that the guest did not write
+ *              after, or the checkpoint is at the position)
+ *   STALE      older contents only: the guest wrote the page between the
+ *              checkpoint that holds it and the next one after the position
+ *   UNTRACKED  bytes the VMM wrote (loader, devices) in a trace without dirty
+ *              tracking: right as of `since`, the guest may have changed them
+ *   UNKNOWN    nothing recorded
+ * vcr_cursor_read_mem serves EXACT and UNTRACKED bytes and refuses a range
+ * holding a STALE or UNKNOWN byte (-ENOENT). */
+enum vcr_mem_class {
+	VCR_MEM_UNKNOWN = 0,
+	VCR_MEM_UNTRACKED,
+	VCR_MEM_STALE,
+	VCR_MEM_EXACT,
+};
+const char *vcr_mem_class_name(enum vcr_mem_class cls);
+
+struct vcr_mem_range {
+	uint64_t gpa, len;
+	enum vcr_mem_class cls;
+	uint64_t since;		/* exit seq the bytes date from, UINT64_MAX:
+				 * before the first exit (vcr_cursor_mem_class
+				 * only; 0 in vcr_cursor_mem_ranges) */
+};
+
+/* Call fn for every run of known bytes (class other than UNKNOWN) at the
+ * position, in address order, adjacent bytes of one class merged; stops at
+ * and returns fn's first nonzero result. */
+int vcr_cursor_mem_ranges(struct vcr_cursor *c,
+			  int (*fn)(void *arg, const struct vcr_mem_range *r), void *arg);
+/* The class of the byte at gpa and the run of bytes around it, inside its
+ * page, that share that class and date (*r). */
+int vcr_cursor_mem_class(struct vcr_cursor *c, uint64_t gpa, struct vcr_mem_range *r);
+
 const struct vcr_err *vcr_cursor_error(const struct vcr_cursor *c);
 
 #endif

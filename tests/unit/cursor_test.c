@@ -266,6 +266,19 @@ static int model_mem(const struct model *m, uint64_t p, uint64_t gpa, size_t len
 	return 0;
 }
 
+struct rangelist {
+	struct vcr_mem_range *r;
+	size_t n;
+};
+
+static int range_push(void *arg, const struct vcr_mem_range *r)
+{
+	struct rangelist *l = arg;
+	l->r = xrealloc(l->r, (l->n + 1) * sizeof(*l->r));
+	l->r[l->n++] = *r;
+	return 0;
+}
+
 static uint64_t rnd_state = 88172645463325252ull;
 static uint64_t rnd(void)
 {
@@ -448,6 +461,47 @@ static void run_trace(const char *path, uint64_t seed, uint32_t nvcpus, size_t n
 	       "memory reads match the model (%d read, %d refused)%s%s", ok_reads, enoent,
 	       why ? ": " : "", why ? why : "");
 
+	/* Classes and ranges at random positions agree with the model: a
+	 * byte is known (UNTRACKED: these traces have no dirty tracking) iff
+	 * the model has it, the ranges are sorted, merged and cover exactly
+	 * the known bytes, and mem_class's run lies in one range. */
+	why = NULL;
+	int nclass = 0;
+	for (int i = 0; i < 40 && !why && m.nmem; i++) {
+		uint64_t s = rnd() % m.nex;
+		if (vcr_cursor_seek(c, s)) {
+			why = "seek failed";
+			break;
+		}
+		struct rangelist rl = { 0 };
+		rc = vcr_cursor_mem_ranges(c, range_push, &rl);
+		for (size_t k = 0; k < rl.n && !rc && !why; k++)
+			if (rl.r[k].cls != VCR_MEM_UNTRACKED || !rl.r[k].len ||
+			    (k && rl.r[k].gpa <= rl.r[k - 1].gpa + rl.r[k - 1].len))
+				why = "ranges not sorted, merged and untracked";
+		for (int j = 0; j < 50 && !rc && !why; j++) {
+			const struct m_mem *w = &m.mem[rnd() % m.nmem];
+			uint64_t gpa = w->gpa + (w->len ? rnd() % (w->len + 8) : 0) - rnd() % 8;
+			uint8_t b;
+			int known = model_mem(&m, s, gpa, 1, exp, have) == 0;
+			struct vcr_mem_range r;
+			int in = 0;
+			for (size_t k = 0; k < rl.n; k++)
+				in |= gpa >= rl.r[k].gpa && gpa - rl.r[k].gpa < rl.r[k].len;
+			if (vcr_cursor_mem_class(c, gpa, &r) ||
+			    (r.cls == VCR_MEM_UNTRACKED) != known || in != known ||
+			    gpa < r.gpa || gpa - r.gpa >= r.len || (r.gpa ^ (r.gpa + r.len - 1)) >> 12 ||
+			    (known && vcr_cursor_read_mem(c, gpa, &b, 1)))
+				why = "class, ranges and model disagree";
+			nclass++;
+		}
+		if (rc)
+			why = "mem_ranges failed";
+		free(rl.r);
+	}
+	tap_ok(!why, "memory classes and ranges match the model (%d bytes)%s%s", nclass,
+	       why ? ": " : "", why ? why : "");
+
 	vcr_cursor_close(c);
 	free(m.ex);
 	free(m.st);
@@ -467,7 +521,7 @@ int main(int argc, char **argv)
 	close(fd);
 	rnd_state ^= seed * 0x9e3779b97f4a7c15ull;
 
-	tap_plan(2 * 8 + 2);
+	tap_plan(2 * 9 + 2);
 	/* Small chunks: windows, reloads and compaction cross many chunks. */
 	run_trace(path, seed, 3, 30000, 64);
 	/* The writer's default chunk size, one vCPU. */
