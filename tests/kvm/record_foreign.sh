@@ -9,6 +9,10 @@
 #     stale vector numbers of events not pending differ between loaders);
 #   - two QEMU recordings agree on those exits too; the header names QEMU
 #     and holds its memory slots; --no-events syncs regs and sregs only;
+#   - `vcr replay --gdb` on the QEMU trace: continue to the end, reverse-stepi
+#     one exit back, reverse-continue to a hardware breakpoint on a guest
+#     port exit (registers as `vcr dump` has them there) and to exit 0; the
+#     trace holds no memory of the guest, so memory reads are refused;
 #   - QEMU killed with SIGKILL mid-run: the trace is readable up to its last
 #     exits (the guest's, all 78) and its END says SIGKILL.
 # Skipped where qemu-system-x86_64 is missing or cannot use /dev/kvm.
@@ -36,7 +40,7 @@ if [ "$s" != "$QSTATUS" ]; then
 	exit 0
 fi
 
-echo "1..9"
+echo "1..13"
 n=0
 ok() { n=$((n + 1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fi; }
 
@@ -113,6 +117,51 @@ sys.exit(0 if v == {3} else "valid %s" % v)'
 r=$?
 [ "$s" = "$QSTATUS" ] && [ "$r" = 0 ]
 ok $? "--no-events: QEMU runs the same (status $s), exits sync regs and sregs only"
+
+# gdb on the QEMU trace. Expected rips and registers come from the dump:
+# the last two exits, exit 0, and the guest's last port exit at the rip of
+# its first one (where reverse-continue from the end stops).
+if command -v gdb >/dev/null; then
+	. "$ROOT/tests/host/gdb_lib.inc"
+	read -r last prev first brk brk_rax brk_seq < <(python3 - "$T/q1.jsonl" <<'PY'
+import json, sys
+ex = [json.loads(l) for l in open(sys.argv[1])]
+ex = [r for r in ex if r["type"] == "exit"]
+g = [r for r in ex if r["reason"] == "IO" and 0x100000 <= int(r["rip"], 16) < 0x101000]
+b = [r for r in g if r["rip"] == g[0]["rip"]][-1]
+h = lambda r: "0x%x" % int(r["rip"], 16)
+print(h(ex[-1]), h(ex[-2]), h(ex[0]), h(b), "0x%x" % int(b["regs"]["rax"], 16), b["seq"])
+PY
+)
+	{
+		echo "target remote 127.0.0.1:PORT"
+		echo 'echo @@end\n'; echo continue; echo 'p/x $pc'
+		echo 'echo @@rstep\n'; echo reverse-stepi; echo 'p/x $pc'
+		echo 'echo @@rbrk\n'; echo "hbreak *$brk"; echo reverse-continue; echo 'p/x $pc'; echo 'p/x $rax'
+		echo 'echo @@rfirst\n'; echo delete; echo reverse-continue; echo 'p/x $pc'
+		echo 'echo @@mem\n'; echo 'x/2i $pc'
+		echo 'echo @@done\n'; echo kill
+	} > "$T/gdbcmds"
+	if gdb_start_server "$T/rg.log" "$VCR" replay --gdb 127.0.0.1:0 "$T/q1.vcr"; then
+		sed -i "s/PORT/$GDB_PORT/" "$T/gdbcmds"
+		gdb_run_cmds "$T/gdbcmds" "$T/gdb.out" >/dev/null
+		gdb_stop_server
+	fi
+	sec() { gdb_section "$T/gdb.out" "$1" | sed -n 's/^\$[0-9]* = //p' | tr '\n' ' ' | sed 's/ $//'; }
+	got=$(sec end); [ "$got" = "$last" ]
+	ok $? "replay --gdb on the QEMU trace: continue runs to the last exit (pc $got, want $last)"
+	got=$(sec rstep); [ "$got" = "$prev" ]
+	ok $? "reverse-stepi goes one exit back (pc $got, want $prev)"
+	got=$(sec rbrk); [ "$got" = "$brk $brk_rax" ]
+	ok $? "reverse-continue stops at the hbreak on the guest's port exit (exit $brk_seq: pc, rax $got, want $brk $brk_rax)"
+	got=$(sec rfirst); gdb_section "$T/gdb.out" mem | grep -q "Cannot access memory" && [ "$got" = "$first" ]
+	ok $? "reverse-continue without breakpoints reaches exit 0 (pc $got, want $first); memory QEMU's guest wrote is refused, not made up"
+	[ "$(grep -c . "$T/gdb.out")" -gt 0 ] || sed 's/^/# /' "$T/rg.log"
+else
+	for d in "replay --gdb on the QEMU trace" "reverse-stepi" "reverse-continue to a breakpoint" "reverse-continue to exit 0"; do
+		ok 0 "# SKIP no gdb: $d"
+	done
+fi
 
 # Without the debug-exit device the guest's last OUT is ignored and it halts
 # with interrupts off for good: kill QEMU once the guest has printed.
