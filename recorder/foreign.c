@@ -40,6 +40,7 @@ struct vcr_foreign {
 	struct kvm_cpuid_entry2 cpuid[VCR_PRE_MAX_CPUID];
 	char refused[256];
 	uint64_t bad, late;
+	uint64_t vm_tail;		/* the VM ring's */
 	struct foreign_vcpu v[VCR_PRE_MAX_VCPUS];
 };
 
@@ -214,10 +215,14 @@ static bool foreign_exit_ok(struct vcr_foreign *f, const struct kvm_run *run, ui
 	return run->io.direction != KVM_EXIT_IO_OUT || n == dlen;
 }
 
+/* One record of vCPU v's ring, or of the VM ring (v NULL: only IRQ_LINE
+ * records belong there). */
 static void foreign_record(struct vcr_foreign *f, struct foreign_vcpu *v,
 			   const struct vcr_pre_rec *h)
 {
-	struct kvm_run *run = v->run;
+	if (!v && h->kind != VCR_PRE_IRQ_LINE)
+		goto bad;
+	struct kvm_run *run = v ? v->run : NULL;
 
 	switch (h->kind) {
 	case VCR_PRE_EXIT: {
@@ -250,6 +255,16 @@ static void foreign_record(struct vcr_foreign *f, struct foreign_vcpu *v,
 			memcpy(&run->s.regs, p, slen);
 		vcr_recorder_before_run(v->h, run);
 		run->kvm_dirty_regs = 0;
+		return;
+	}
+	case VCR_PRE_IRQ_LINE: {
+		const struct vcr_pre_irq_line *q = (const void *)h;
+		if (h->len < sizeof(*q))
+			goto bad;
+		if (v)
+			vcr_recorder_vcpu_irq_line(v->h, q->gsi, q->level);
+		else
+			vcr_recorder_irq_line(f->rec, q->gsi, q->level);
 		return;
 	}
 	case VCR_PRE_INJECT: {
@@ -295,11 +310,50 @@ static void foreign_markers(struct vcr_foreign *f)
 	}
 }
 
+/* Drain up to FOREIGN_BATCH records of ring `idx` (a vCPU's, or the VM
+ * ring with v NULL). A vCPU ring whose vCPU is not in the trace (v NULL,
+ * idx < VCR_PRE_MAX_VCPUS) is consumed and counted as late. */
+static unsigned foreign_drain_ring(struct vcr_foreign *f, struct vcr_pre_vcpu *sh,
+				   uint64_t *tail, struct foreign_vcpu *v, uint32_t idx)
+{
+	struct vcr_pre_hdr *hd = f->hdr;
+	uint64_t rb = hd->ring_bytes;
+	const uint8_t *buf = (const uint8_t *)hd + hd->ring_off + idx * rb;
+	uint64_t head = __atomic_load_n(&sh->head, __ATOMIC_ACQUIRE);
+	unsigned n = 0;
+	bool vm = idx == VCR_PRE_MAX_VCPUS;
+
+	if (head - *tail > rb) {	/* a lying producer: resync */
+		f->bad++;
+		*tail = head;
+	}
+	while (*tail != head && n < FOREIGN_BATCH) {
+		uint64_t off = *tail & (rb - 1);
+		const struct vcr_pre_rec *h = (const void *)(buf + off);
+		uint32_t len = h->len;
+		if (len < sizeof(*h) || len % VCR_PRE_ALIGN || len > rb - off ||
+		    len > head - *tail) {
+			f->bad++;
+			*tail = head;
+			break;
+		}
+		if (h->kind != VCR_PRE_PAD) {
+			if (v || vm)
+				foreign_record(f, v, h);
+			else
+				f->late++;
+			n++;
+		}
+		*tail += len;
+	}
+	__atomic_store_n(&sh->tail, *tail, __ATOMIC_RELEASE);
+	return n;
+}
+
 ssize_t vcr_foreign_drain(struct vcr_foreign *f, struct vcr_err *err)
 {
 	struct vcr_pre_hdr *hd = f->hdr;
 	uint32_t claimed = __atomic_load_n(&hd->nvcpus, __ATOMIC_ACQUIRE);
-	uint64_t rb = hd->ring_bytes;
 	ssize_t moved = 0;
 
 	if (claimed > VCR_PRE_MAX_VCPUS)
@@ -317,36 +371,12 @@ ssize_t vcr_foreign_drain(struct vcr_foreign *f, struct vcr_err *err)
 	foreign_markers(f);
 	for (uint32_t i = 0; i < claimed; i++) {
 		struct foreign_vcpu *v = &f->v[i];
-		const uint8_t *buf = (const uint8_t *)hd + hd->ring_off + i * rb;
-		uint64_t head = __atomic_load_n(&hd->vcpu[i].head, __ATOMIC_ACQUIRE);
-		unsigned n = 0;
-
-		if (head - v->tail > rb) {	/* a lying producer: resync */
-			f->bad++;
-			v->tail = head;
-		}
-		while (v->tail != head && n < FOREIGN_BATCH) {
-			uint64_t off = v->tail & (rb - 1);
-			const struct vcr_pre_rec *h = (const void *)(buf + off);
-			uint32_t len = h->len;
-			if (len < sizeof(*h) || len % VCR_PRE_ALIGN || len > rb - off ||
-			    len > head - v->tail) {
-				f->bad++;
-				v->tail = head;
-				break;
-			}
-			if (h->kind != VCR_PRE_PAD) {
-				if (i < f->nvcpus && v->h)
-					foreign_record(f, v, h);
-				else
-					f->late++;
-				n++;
-			}
-			v->tail += len;
-		}
-		__atomic_store_n(&hd->vcpu[i].tail, v->tail, __ATOMIC_RELEASE);
-		moved += n;
+		moved += foreign_drain_ring(f, &hd->vcpu[i], &v->tail,
+					    i < f->nvcpus && v->h ? v : NULL, i);
 	}
+	/* The VM ring last: its records (lines raised by threads that run no
+	 * vCPU) then follow every exit drained this round. */
+	moved += foreign_drain_ring(f, &hd->vm, &f->vm_tail, NULL, VCR_PRE_MAX_VCPUS);
 	return moved;
 }
 

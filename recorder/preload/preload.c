@@ -17,6 +17,11 @@
  * kept, kvm_dirty_regs untouched); after it, an EXIT record. No syscall and
  * no lock there unless the ring is full.
  *
+ * KVM_IRQ_LINE(_STATUS): the line and level (taken before the call: the
+ * _STATUS variant overwrites irq with the status) into the calling
+ * thread's vCPU ring when it is a vCPU thread (pre_tls_vcpu, set at each
+ * KVM_RUN), else into the VM ring under the header's lock.
+ *
  * Safety: a VM whose KVM_CAP_SYNC_REGS lacks those classes (protected
  * state: SEV-ES/SNP/TDX), or whose first KVM_RUN fails with EINVAL once our
  * bits are set (then retried without them), is left alone for good, with
@@ -72,6 +77,11 @@ struct pre_vcpu {
 
 typedef int (*pre_ioctl_fn)(int, unsigned long, ...);
 
+/* Index + 1 of the vCPU this thread last ran, 0 none. initial-exec: no
+ * __tls_get_addr call on the KVM_RUN path (an LD_PRELOAD library gets
+ * static TLS). */
+static __thread int pre_tls_vcpu __attribute__((tls_model("initial-exec")));
+
 static struct {
 	struct vcr_pre_hdr *hdr;
 	int active;
@@ -84,6 +94,7 @@ static struct {
 	int (*dup3)(int, int, int);
 	int16_t fdtab[PRE_MAX_FD];	/* vCPU index + 1; -1: not a vCPU */
 	struct pre_vcpu v[VCR_PRE_MAX_VCPUS];
+	struct pre_vcpu vm;		/* the VM ring; producers hold hdr->lock */
 } pre;
 
 static void pre_resolve(void)
@@ -435,13 +446,14 @@ static int pre_map(struct pre_vcpu *v, int fd)
 static int pre_run(int fd, void *arg)
 {
 	struct pre_vcpu *v = NULL;
+	int s = 0;
 
 	if (__builtin_expect(pre.active && (unsigned)fd < PRE_MAX_FD, 1)) {
-		int s = pre.fdtab[fd];
+		s = pre.fdtab[fd];
 		if (__builtin_expect(s > 0, 1))
 			v = &pre.v[s - 1];
-		else if (s == 0)
-			v = pre_lookup(fd);
+		else if (s == 0 && (v = pre_lookup(fd)))
+			s = pre.fdtab[fd];
 	}
 	if (!v || !pre.active)
 		return pre_real_ioctl(fd, KVM_RUN, arg);
@@ -452,6 +464,7 @@ static int pre_run(int fd, void *arg)
 		errno = e;
 	}
 
+	pre_tls_vcpu = s;
 	struct kvm_run *run = v->run;
 	uint32_t dirty = run->kvm_dirty_regs & PRE_CLASS_ALL;
 	if (v->pending | dirty) {
@@ -607,6 +620,34 @@ static void pre_after(int fd, unsigned long req, void *arg, int r)
 	}
 }
 
+/* KVM_IRQ_LINE / KVM_IRQ_LINE_STATUS: the call, then the record. */
+static int pre_irq_line(int fd, unsigned long req, struct kvm_irq_level *arg)
+{
+	uint32_t gsi = arg ? arg->irq : 0, level = arg ? arg->level : 0;
+	int r = pre_real_ioctl(fd, req, arg);
+	if (!pre.active || r < 0)
+		return r;
+	int e = errno;
+	int s = pre_tls_vcpu;
+	struct pre_vcpu *v = s > 0 ? &pre.v[s - 1] : &pre.vm;
+	if (s <= 0)
+		pre_lock();
+	uint64_t next;
+	struct vcr_pre_irq_line *q = (struct vcr_pre_irq_line *)pre_reserve(v, sizeof(*q), &next);
+	if (q) {
+		q->h.len = sizeof(*q);
+		q->h.kind = VCR_PRE_IRQ_LINE;
+		q->h.arg = 0;
+		q->gsi = gsi;
+		q->level = level;
+		pre_commit(v, next);
+	}
+	if (s <= 0)
+		pre_unlock();
+	errno = e;
+	return r;
+}
+
 /* ---- interposed functions ---------------------------------------------- */
 
 int ioctl(int fd, unsigned long req, ...)
@@ -618,6 +659,8 @@ int ioctl(int fd, unsigned long req, ...)
 	va_end(ap);
 	if (req == KVM_RUN)
 		return pre_run(fd, arg);
+	if (req == KVM_IRQ_LINE || req == KVM_IRQ_LINE_STATUS)
+		return pre_irq_line(fd, req, arg);
 	int r = pre_real_ioctl(fd, req, arg);
 	if (pre.active && r >= 0 && _IOC_TYPE(req) == KVMIO) {
 		int e = errno;
@@ -694,6 +737,10 @@ __attribute__((constructor)) static void pre_init(void)
 		goto out;
 	}
 	pre.hdr = h;
+	pre.vm.sh = &h->vm;
+	pre.vm.buf = (uint8_t *)h + h->ring_off + (uint64_t)VCR_PRE_MAX_VCPUS * rb;
+	pre.vm.size = rb;
+	pre.vm.mask = rb - 1;
 	pre.valid_bits = KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS |
 			 (h->flags & VCR_PRE_F_NO_EVENTS ? 0 : KVM_SYNC_X86_EVENTS);
 	pre.avx2 = __builtin_cpu_supports("avx2");

@@ -20,6 +20,12 @@
  * a time, and gives up after VCR_PRE_FULL_WAIT_MS without progress (the
  * record is counted in `dropped`), so a dead vcr never hangs the VMM.
  *
+ * Interrupt lines (KVM_IRQ_LINE / KVM_IRQ_LINE_STATUS on the VM fd) go into
+ * the ring of the vCPU whose thread raised them (while serving that vCPU's
+ * exit: recorded with it), or, from any other thread, into one more ring,
+ * the VM ring (index VCR_PRE_MAX_VCPUS, hdr->vm), whose producers take
+ * `lock`: vcr places those records when it drains them (asynchronous).
+ *
  * VM-wide facts (memory slots, CPUID, API facts) are in the header under a
  * sequence counter: writers take `lock` (a spin lock: these ioctls are rare
  * and come from any thread), make `gen` odd, change, make it even; vcr
@@ -35,7 +41,7 @@
 #include <linux/kvm.h>
 
 #define VCR_PRE_MAGIC 0x31455250524356ull	/* "VCRPRE1" */
-#define VCR_PRE_VERSION 1u
+#define VCR_PRE_VERSION 2u
 #define VCR_PRE_ENV_FD "VCR_PRELOAD_FD"
 #define VCR_PRE_MAX_VCPUS 64u
 #define VCR_PRE_MAX_SLOTS 64u
@@ -68,6 +74,7 @@ enum vcr_pre_kind {
 	 * KVM_SET_REGS/SREGS(2)/VCPU_EVENTS (struct vcr_pre_before). */
 	VCR_PRE_BEFORE = 2,
 	VCR_PRE_INJECT = 3,		/* arg: 1 IRQ (KVM_INTERRUPT), 2 NMI */
+	VCR_PRE_IRQ_LINE = 4,		/* struct vcr_pre_irq_line */
 };
 
 struct vcr_pre_rec {
@@ -96,6 +103,12 @@ struct vcr_pre_inject {
 	struct vcr_pre_rec h;
 	uint32_t vector;
 	uint32_t pad;
+};
+
+struct vcr_pre_irq_line {
+	struct vcr_pre_rec h;
+	uint32_t gsi;			/* kvm_irq_level.irq */
+	uint32_t level;
 };
 
 struct vcr_pre_vcpu {
@@ -138,6 +151,7 @@ struct vcr_pre_hdr {
 	struct vcr_pre_slot slots[VCR_PRE_MAX_SLOTS];
 	struct kvm_cpuid_entry2 cpuid[VCR_PRE_MAX_CPUID];	/* first vCPU's */
 	struct vcr_pre_vcpu vcpu[VCR_PRE_MAX_VCPUS];
+	struct vcr_pre_vcpu vm;		/* the VM ring: id, tid unused */
 };
 
 static inline uint64_t vcr_pre_hdr_bytes(void)
@@ -147,7 +161,7 @@ static inline uint64_t vcr_pre_hdr_bytes(void)
 
 static inline uint64_t vcr_pre_total_bytes(uint64_t ring_bytes)
 {
-	return vcr_pre_hdr_bytes() + VCR_PRE_MAX_VCPUS * ring_bytes;
+	return vcr_pre_hdr_bytes() + (VCR_PRE_MAX_VCPUS + 1) * ring_bytes;
 }
 
 static inline uint32_t vcr_pre_round(uint64_t n)

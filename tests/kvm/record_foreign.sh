@@ -9,6 +9,7 @@
 #     stale vector numbers of events not pending differ between loaders);
 #   - two QEMU recordings agree on those exits too; the header names QEMU
 #     and holds its memory slots; --no-events syncs regs and sregs only;
+#   - KVM_IRQ_LINE_STATUS calls become IRQ_LINE records (strace the oracle);
 #   - `vcr replay --gdb` on the QEMU trace: continue to the end, reverse-stepi
 #     one exit back, reverse-continue to a hardware breakpoint on a guest
 #     port exit (registers as `vcr dump` has them there) and to exit 0; the
@@ -40,7 +41,7 @@ if [ "$s" != "$QSTATUS" ]; then
 	exit 0
 fi
 
-echo "1..13"
+echo "1..14"
 n=0
 ok() { n=$((n + 1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fi; }
 
@@ -117,6 +118,53 @@ sys.exit(0 if v == {3} else "valid %s" % v)'
 r=$?
 [ "$s" = "$QSTATUS" ] && [ "$r" = 0 ]
 ok $? "--no-events: QEMU runs the same (status $s), exits sync regs and sregs only"
+
+# Interrupt lines: QEMU raises and lowers ISA lines with KVM_IRQ_LINE_STATUS
+# (the UART's IRQ 4, the keyboard's...), from its vCPU thread while it
+# serves an exit and from its main thread at reset. strace is the oracle:
+# per KVM_RUN of the vCPU thread, the calls that follow it are the exit's
+# IRQ_LINE records; the other threads' calls are the async ones.
+if command -v strace >/dev/null; then
+	timeout 120 strace -f -qq -e trace=ioctl -o "$T/st.txt" "$VCR" record -o "$T/s.vcr" -- "${q[@]}" \
+		> /dev/null 2>&1 < /dev/null
+	"$VCR" dump --json "$T/s.vcr" > "$T/s.jsonl" 2>/dev/null
+	got=$(python3 - "$T/st.txt" "$T/s.jsonl" <<'PY'
+import json, sys
+lines = [l.split(None, 1) for l in open(sys.argv[1]) if l.strip()]
+runt = {t for t, r in lines if "KVM_RUN" in r}
+if len(runt) != 1:
+    print("vCPU threads: %s" % runt); sys.exit(1)
+runt = runt.pop()
+calls, other = [], 0
+for t, r in lines:
+    if "KVM_RUN" in r and "resumed" not in r:
+        calls.append(0)
+    elif "KVM_IRQ_LINE_STATUS" in r and "= 0" in r:
+        if t == runt and calls:
+            calls[-1] += 1
+        else:
+            other += 1
+rec, async_ = [], 0
+for l in open(sys.argv[2]):
+    r = json.loads(l)
+    if r["type"] == "exit":
+        rec.append(0)
+    elif r["type"] == "irq_line":
+        if r.get("async"):
+            async_ += 1
+        elif rec:
+            rec[-1] += 1
+bad = [i for i, (a, b) in enumerate(zip(calls, rec)) if a != b]
+print("%d runs / %d exits, %d / %d lines on the vCPU thread, %d / %d from others%s" % (
+    len(calls), len(rec), sum(calls), sum(rec), other, async_,
+    ", first mismatch at exit %d" % bad[0] if bad else ""))
+sys.exit(0 if calls == rec and other == async_ and sum(calls) > 0 else 1)
+PY
+)
+	ok $? "KVM_IRQ_LINE_STATUS calls are IRQ_LINE records, exit by exit as strace saw them ($got)"
+else
+	ok 0 "# SKIP no strace: KVM_IRQ_LINE recording"
+fi
 
 # gdb on the QEMU trace. Expected rips and registers come from the dump:
 # the last two exits, exit 0, and the guest's last port exit at the rip of
