@@ -35,6 +35,20 @@ LDFLAGS ?=
 override LDFLAGS += $(SANFLAGS) -pthread
 LDLIBS := -lzstd
 
+# libcapstone (Debian's libcapstone-dev) decodes the instruction at an exit
+# (core/disasm.c): a required dependency, found by pkg-config. Checked only
+# when something is built, so that `make deps` / `make check` can install
+# it first.
+CAPSTONE_CFLAGS := $(shell pkg-config --cflags capstone 2>/dev/null)
+CAPSTONE_LIBS := $(shell pkg-config --libs capstone 2>/dev/null)
+ifneq ($(filter-out deps check check-san clean,$(or $(MAKECMDGOALS),all)),)
+ifeq ($(CAPSTONE_LIBS),)
+$(error libcapstone not found by pkg-config: install libcapstone-dev (scripts/deps.sh))
+endif
+endif
+$(BUILD)/core/disasm.o: override CPPFLAGS += $(CAPSTONE_CFLAGS)
+LDLIBS += $(CAPSTONE_LIBS)
+
 ifeq ($(V),1)
 Q :=
 else

@@ -7,7 +7,7 @@
 #   --build-only   only the packages needed to compile vcr (no QEMU, kernel, gdb)
 set -euo pipefail
 
-build_pkgs=(gcc make libzstd-dev pkg-config)
+build_pkgs=(gcc make libzstd-dev libcapstone-dev pkg-config)
 test_pkgs=(busybox-static cpio xz-utils gdb lldb clang libclang-rt-14-dev valgrind python3 zstd strace)
 qemu_min_major=10
 
