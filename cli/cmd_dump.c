@@ -8,6 +8,7 @@
 
 #include "cli/cli.h"
 #include "cli/common.h"
+#include "cli/insn.h"
 #include "core/json.h"
 #include "core/regs.h"
 #include "formats/trace.h"
@@ -18,7 +19,8 @@
 struct dump {
 	FILE *f;
 	struct vcr_json j;	/* on f, with json */
-	bool json, full;
+	bool json, full, insn;
+	struct cli_insn ins;	/* with insn */
 	uint32_t vcpu;		/* UINT32_MAX: all */
 	uint64_t from, to;	/* global exit numbers, inclusive */
 	uint32_t nvcpus;
@@ -41,6 +43,9 @@ static void usage(FILE *f)
 		"  --to N       stop after exit N\n"
 		"  --vcpu V     only vCPU V\n"
 		"  --full       every register at every exit\n"
+		"  --insn       the instruction at each exit's rip, decoded in the vCPU's\n"
+		"               mode from the memory the trace holds at that exit\n"
+		"               (\"unknown\" where it does not hold the bytes)\n"
 		"  --json       JSON Lines: one object per record, registers by name\n"
 		"\n"
 		"Exit status: 0, 1 if the trace is damaged (what is readable is printed),\n"
@@ -156,6 +161,11 @@ static void json_record(struct dump *d, const struct vcr_record *rec)
 		vcr_json_u64(j, "vcpu_exit", rec->vcpu_exit);
 		vcr_json_exit(j, &rec->u.exit.exit, VCR_EXIT_DATA_MAX);
 		vcr_json_hex64(j, "rip", st->regs.rip);
+		if (d->insn) {
+			struct vcr_insn in;
+			int rc = cli_insn_at(&d->ins, rec->seq, st, &in);
+			vcr_json_insn(j, "insn", rc < 0 ? NULL : &in);
+		}
 		vcr_json_u64(j, "valid", rec->u.exit.valid);
 		print_regs(d, st, &d->prev[rec->vcpu], VCR_CLASS_ALL, "");
 		break;
@@ -225,8 +235,15 @@ static void text_exit(struct dump *d, const struct vcr_record *rec)
 		fputs(name, d->f);
 	else
 		fprintf(d->f, "reason %u", e->reason);
-	fprintf(d->f, "%s%s rip=0x%llx\n", pay[0] ? " " : "", pay,
+	fprintf(d->f, "%s%s rip=0x%llx", pay[0] ? " " : "", pay,
 		(unsigned long long)st->regs.rip);
+	if (d->insn) {
+		struct vcr_insn in;
+		int rc = cli_insn_at(&d->ins, rec->seq, st, &in);
+		putc(' ', d->f);
+		cli_insn_print(d->f, rc, &in);
+	}
+	putc('\n', d->f);
 	print_regs(d, st, &d->prev[rec->vcpu], VCR_CLASS_ALL, "    ");
 }
 
@@ -351,12 +368,14 @@ static int dump_opt(void *ctx, int val, const char *arg)
 	(void)arg;
 	if (val == 'F')
 		d->full = true;
+	else if (val == 'I')
+		d->insn = true;
 	return 0;
 }
 
 static int cmd_dump(int argc, char **argv)
 {
-	static const struct option own[] = { { "full", 0, 0, 'F' } };
+	static const struct option own[] = { { "full", 0, 0, 'F' }, { "insn", 0, 0, 'I' } };
 	struct dump d = { .f = stdout };
 	const struct cli_cmd cmd = {
 		.name = "dump", .usage = usage, .nargs = 1,
@@ -378,6 +397,7 @@ static int cmd_dump(int argc, char **argv)
 	const char *path = argv[optind];
 	if (!(r = cli_open_trace("dump", path)))
 		return 2;
+	cli_insn_init(&d.ins, "dump", path);
 	d.nvcpus = vcr_reader_info(r)->nvcpus;
 	if (d.nvcpus > VCR_TRACE_MAX_VCPUS)
 		d.nvcpus = VCR_TRACE_MAX_VCPUS;
@@ -442,6 +462,7 @@ static int cmd_dump(int argc, char **argv)
 	if (cli_flush("dump", d.f))
 		status = 2;
 out:
+	cli_insn_fini(&d.ins);
 	free(rec);
 	free(d.prev);
 	vcr_reader_close(r);

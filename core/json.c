@@ -316,3 +316,27 @@ void vcr_json_exit(struct vcr_json *j, const struct vcr_exit *e, uint32_t data_s
 			vcr_json_u64(j, "data_len", e->data_len);
 	}
 }
+
+void vcr_json_insn(struct vcr_json *j, const char *key, const struct vcr_insn *in)
+{
+	if (!in) {
+		vcr_json_null(j, key);
+		return;
+	}
+	vcr_json_obj(j, key);
+	vcr_json_str(j, "status", vcr_insn_status_name(in->status));
+	vcr_json_u64(j, "mode", in->mode);
+	vcr_json_hex64(j, "linear", in->linear);
+	if (in->nbytes)
+		vcr_json_hex64(j, "gpa", in->gpa);
+	vcr_json_hexbytes(j, "bytes", in->bytes,
+			  in->status == VCR_INSN_OK ? in->len : in->nbytes);
+	if (in->status == VCR_INSN_OK) {
+		vcr_json_str(j, "text", in->text);
+	} else if (in->status == VCR_INSN_UNKNOWN) {
+		vcr_json_str(j, "why", vcr_insn_why_name(in->why));
+		if (in->why != VCR_INSN_WHY_SHORT)
+			vcr_json_hex64(j, "where", in->where);
+	}
+	vcr_json_end(j);
+}

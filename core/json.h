@@ -1,8 +1,8 @@
 /*
  * core/json.h: the JSON writer behind every machine-readable output of vcr
  * (`vcr dump --json`, `vcr diff --json`, `vcr stats --json`, tools), and the
- * JSON forms of core's own types: an exit (struct vcr_exit) and a register
- * value (core/regs.h). The schemas built with it are in docs/tools.md.
+ * JSON forms of core's own types: an exit (struct vcr_exit), a register
+ * value (core/regs.h) and a decoded instruction (core/disasm.h). The schemas built with it are in docs/tools.md.
  *
  * Output is compact JSON Lines: no white space inside a value, and every
  * top-level value is followed by a newline. The writer places the commas
@@ -29,6 +29,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include "core/disasm.h"
 #include "core/regs.h"
 #include "core/state.h"
 
@@ -84,5 +85,12 @@ void vcr_json_reg(struct vcr_json *j, const char *key, const struct vcr_vcpu_sta
  * first min(data_len, data_shown) bytes) and, when that is not all of it,
  * "data_len". */
 void vcr_json_exit(struct vcr_json *j, const struct vcr_exit *e, uint32_t data_shown);
+/* An instruction as an object: "status" ("ok", "unknown", "invalid"),
+ * "mode" (16, 32, 64), "linear", "gpa" (when a byte was read), "bytes" (hex
+ * of the instruction when ok, of every byte known otherwise), and "text"
+ * when ok, "why" and "where" when unknown ("no_bytes": gpa, "not_mapped":
+ * linear address, "no_tables": gpa of the page-table entry, "short").
+ * NULL: null. */
+void vcr_json_insn(struct vcr_json *j, const char *key, const struct vcr_insn *in);
 
 #endif

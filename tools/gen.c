@@ -107,6 +107,52 @@ static int gen_boot_records(struct vcr_writer *w, struct vcr_record *rec, struct
 	return append(w, rec, err);
 }
 
+/* --code: what the loader of the model guest writes: identity page tables
+ * at cr3 (0x9000: PML4, PDPT at 0xa000, one 2 MiB page at 0 in the PD at
+ * 0xb000) and, at each op's rip, an instruction that makes its exit (rip
+ * stands on the exiting instruction, as kvm_amd reports port I/O):
+ *   0,1,4  ee                       out %al,(%dx)
+ *   2      a3 b0 00 e0 fe 00.. (x4) movabs %eax,0xfee000b0
+ *   3,7    e4 60                    in $0x60,%al
+ *   5      e6 80                    out %al,$0x80
+ *   6      a1 00 00 d0 fe 00.. (x4) movabs 0xfed00000,%eax
+ *   extra  e6 e9 at 0x100100 + 2k   out %al,$0xe9 (k < 64) */
+static int gen_code(struct vcr_writer *w, struct vcr_record *rec, struct vcr_err *err)
+{
+	static const uint8_t ops[8][9] = {
+		{ 0xee }, { 0xee }, { 0xa3, 0xb0, 0x00, 0xe0, 0xfe }, { 0xe4, 0x60 },
+		{ 0xee }, { 0xe6, 0x80 }, { 0xa1, 0x00, 0x00, 0xd0, 0xfe }, { 0xe4, 0x60 },
+	};
+	static const uint64_t tables[3][2] = {
+		{ 0x9000, 0xa003 }, { 0xa000, 0xb003 }, { 0xb000, 0x83 },
+	};
+	uint8_t code[0x100 + 2 * 64];
+	int rc;
+
+	for (int i = 0; i < 3; i++) {
+		memset(rec, 0, sizeof(*rec));
+		rec->type = VCR_REC_MEM_WRITE;
+		rec->u.mem.gpa = tables[i][0];
+		rec->u.mem.len = 8;
+		rec->u.mem.data = (const uint8_t *)&tables[i][1];
+		if ((rc = append(w, rec, err)) < 0)
+			return rc;
+	}
+	memset(code, 0x90, sizeof(code));
+	for (int op = 0; op < 8; op++)
+		memcpy(code + op * 0x10, ops[op], sizeof(ops[op]));
+	for (int k = 0; k < 64; k++) {
+		code[0x100 + 2 * k] = 0xe6;
+		code[0x100 + 2 * k + 1] = 0xe9;
+	}
+	memset(rec, 0, sizeof(*rec));
+	rec->type = VCR_REC_MEM_WRITE;
+	rec->u.mem.gpa = 0x100000;
+	rec->u.mem.len = sizeof(code);
+	rec->u.mem.data = code;
+	return append(w, rec, err);
+}
+
 /* A one-byte port I/O exit. */
 static void gen_io(struct vcr_exit *x, uint8_t direction, uint16_t port)
 {
@@ -306,6 +352,8 @@ int vcr_gen_trace(const char *path, const struct vcr_gen_opts *o, struct vcr_err
 	for (uint32_t v = 0; v < o->vcpus; v++)
 		initial_state(&vc[v].st, v);
 	if (o->marker && (rc = gen_boot_records(w, rec, err)) < 0)
+		goto out;
+	if (o->code && (rc = gen_code(w, rec, err)) < 0)
 		goto out;
 	for (uint64_t n = 0; n < o->exits; n++)
 		if ((rc = gen_exit(w, rec, o, vc, n, err)) < 0)

@@ -38,6 +38,9 @@ struct vcr_gen_opts {
 	bool no_end;		/* no END record */
 	bool cut;		/* abort the writer: no footer, like a crash */
 	bool marker;		/* a MARKER and a MEM_WRITE before the first exit */
+	bool code;		/* MEM_WRITEs before the first exit: page tables
+				 * at cr3 mapping the first 2 MiB, and each op's
+				 * instruction at its rip (gen.c, gen_code) */
 };
 
 void vcr_gen_opts_init(struct vcr_gen_opts *o);

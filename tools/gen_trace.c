@@ -25,7 +25,8 @@ static void usage(FILE *f)
 		"  --end-status S     status of the END record (default 0)\n"
 		"  --no-end           no END record\n"
 		"  --cut              leave the file as a crash would: no footer\n"
-		"  --marker           a memory write and a marker before the first exit\n");
+		"  --marker           a memory write and a marker before the first exit\n"
+		"  --code             page tables and the model's instructions in memory\n");
 }
 
 static int num(const char *s, uint64_t *v)
@@ -44,6 +45,7 @@ int main(int argc, char **argv)
 		{ "extra-at", 1, 0, 'x' }, { "extra", 1, 0, 'k' }, { "reg-at", 1, 0, 'r' },
 		{ "reg-value", 1, 0, 'R' }, { "end-status", 1, 0, 's' },
 		{ "no-end", 0, 0, 'E' }, { "cut", 0, 0, 'C' }, { "marker", 0, 0, 'm' },
+		{ "code", 0, 0, 'K' },
 		{ "help", 0, 0, 'h' }, { 0, 0, 0, 0 },
 	};
 	struct vcr_gen_opts o;
@@ -81,6 +83,7 @@ int main(int argc, char **argv)
 		case 'E': o.no_end = true; break;
 		case 'C': o.cut = true; break;
 		case 'm': o.marker = true; break;
+		case 'K': o.code = true; break;
 		}
 	}
 	if (optind + 1 != argc) {

@@ -1,0 +1,80 @@
+/* cli/insn.c: the instruction at an exit of a trace (see insn.h). */
+#include "cli/insn.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "core/json.h"
+#include "replayer/cursor.h"
+
+void cli_insn_init(struct cli_insn *x, const char *cmd, const char *path)
+{
+	memset(x, 0, sizeof(*x));
+	x->cmd = cmd;
+	x->path = path;
+}
+
+void cli_insn_fini(struct cli_insn *x)
+{
+	vcr_cursor_close(x->c);
+	vcr_disasm_close(x->d);
+	x->c = NULL;
+	x->d = NULL;
+}
+
+int cli_insn_read_cursor(void *cursor, uint64_t gpa, void *buf, size_t len)
+{
+	return vcr_cursor_read_mem(cursor, gpa, buf, len);
+}
+
+static int insn_open(struct cli_insn *x)
+{
+	struct vcr_err err;
+	int rc;
+
+	if (x->failed)
+		return x->failed;
+	if (x->c)
+		return 0;
+	vcr_err_clear(&err);
+	if ((rc = vcr_disasm_open(&x->d)) < 0) {
+		fprintf(stderr, "vcr %s: cannot start the disassembler: %s\n", x->cmd,
+			strerror(-rc));
+	} else if ((rc = vcr_cursor_open(&x->c, x->path, &err)) < 0) {
+		fprintf(stderr, "vcr %s: %s: instructions: %s\n", x->cmd, x->path,
+			err.msg[0] ? err.msg : strerror(-rc));
+	}
+	if (rc < 0) {
+		cli_insn_fini(x);
+		x->failed = rc;
+	}
+	return rc;
+}
+
+int cli_insn_at(struct cli_insn *x, uint64_t seq, const struct vcr_vcpu_state *st,
+		struct vcr_insn *out)
+{
+	int rc = insn_open(x);
+	if (rc < 0)
+		return rc;
+	if (vcr_cursor_pos(x->c) != seq && (rc = vcr_cursor_seek(x->c, seq)) < 0)
+		return rc;
+	return vcr_disasm_at(x->d, st, cli_insn_read_cursor, x->c, out);
+}
+
+void cli_insn_print(FILE *f, int rc, const struct vcr_insn *in)
+{
+	char buf[VCR_INSN_TEXT + 100];
+
+	if (rc < 0) {
+		fputs("insn=error", f);
+		return;
+	}
+	if (in->status != VCR_INSN_OK) {
+		vcr_insn_format(in, buf, sizeof(buf));
+		fprintf(f, "insn=%s", buf);
+		return;
+	}
+	fputs("insn=", f);
+	vcr_json_quote(f, in->text);
+}
