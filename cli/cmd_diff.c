@@ -6,6 +6,7 @@
 
 #include "cli/cli.h"
 #include "cli/common.h"
+#include "cli/insn.h"
 #include "core/json.h"
 #include "core/regs.h"
 #include "formats/trace.h"
@@ -28,6 +29,8 @@ struct diff_out {
 	struct diff_tally *vc;	/* per vCPU, nvc of them */
 	uint32_t nvc;
 	int oom;
+	bool insn;		/* show the instruction at the exits shown */
+	struct cli_insn ia, ib;	/* A's and B's memory */
 };
 
 static void tally(struct diff_out *o, const struct vcr_diff_event *ev)
@@ -106,6 +109,8 @@ static void usage(FILE *f)
 		"  --json           JSON Lines: one object per event, then a summary\n"
 		"  --pairs N        differing exits detailed per stretch (default %u)\n"
 		"  --window N       exits of lookahead to realign (default %u)\n"
+		"  --no-insn        do not show the instruction at the exits shown (decoded\n"
+		"                   from the memory each trace holds at that exit)\n"
 		"\n"
 		"Exit status: 0 same, 1 different, 2 trouble (unreadable trace, bad option).\n",
 		VCR_DIFF_DEFAULT_MAX_PAIRS, VCR_DIFF_DEFAULT_WINDOW);
@@ -158,15 +163,32 @@ static void text_extras(FILE *f, const struct vcr_diff_exit *x)
 		fprintf(f, " (+%u more)", x->nextras - VCR_DIFF_EXTRAS_SHOWN);
 }
 
-/* "exit 1234 (#2469)": per-vCPU index, then global sequence number. */
-static void text_exit_line(FILE *f, const char *mark, const struct vcr_diff_exit *x)
+/* The instruction at x (of the trace `ins` reads), after `pre`. */
+static void text_insn(struct diff_out *o, const char *pre, struct cli_insn *ins,
+		      const struct vcr_diff_exit *x)
 {
+	struct vcr_insn in;
+
+	if (!o->insn)
+		return;
+	int rc = cli_insn_at(ins, x->seq, x->state, &in);
+	fputs(pre, o->f);
+	cli_insn_print(o->f, rc, &in);
+}
+
+/* "exit 1234 (#2469)": per-vCPU index, then global sequence number. */
+static void text_exit_line(struct diff_out *o, const char *mark, struct cli_insn *ins,
+			   const struct vcr_diff_exit *x)
+{
+	FILE *f = o->f;
 	char pay[256];
 	const char *name = vcr_exit_reason_name(x->exit->reason);
 	vcr_exit_format(x->exit, pay, sizeof(pay));
-	fprintf(f, "  %s exit %llu (#%llu) %s%s%s rip=0x%llx\n", mark,
+	fprintf(f, "  %s exit %llu (#%llu) %s%s%s rip=0x%llx", mark,
 		(unsigned long long)x->idx, (unsigned long long)x->seq, name ? name : "?",
 		pay[0] ? " " : "", pay, (unsigned long long)x->state->regs.rip);
+	text_insn(o, " insn=", ins, x);
+	putc('\n', f);
 }
 
 static void text_range(FILE *f, const char *side, const struct vcr_diff_range *r)
@@ -193,6 +215,13 @@ static void text_event(struct diff_out *o, const struct vcr_diff_event *ev)
 			ev->vcpu, (unsigned long long)a->idx, (unsigned long long)a->seq,
 			(unsigned long long)b->idx, (unsigned long long)b->seq, name ? name : "?",
 			(unsigned long long)a->state->regs.rip);
+		if (o->insn) {
+			fprintf(f, "    %-16s", "insn");
+			text_insn(o, " A ", &o->ia, a);
+			fprintf(f, "\n    %-16s", "");
+			text_insn(o, " B ", &o->ib, b);
+			putc('\n', f);
+		}
 		if (ev->payload_differs) {
 			vcr_exit_format(a->exit, pa, sizeof(pa));
 			vcr_exit_format(b->exit, pb, sizeof(pb));
@@ -248,12 +277,12 @@ static void text_event(struct diff_out *o, const struct vcr_diff_event *ev)
 		}
 		fputc('\n', f);
 		for (uint32_t i = 0; i < ev->nlist_a; i++)
-			text_exit_line(f, "- A", ev->list_a[i]);
+			text_exit_line(o, "- A", &o->ia, ev->list_a[i]);
 		if (ev->a.count > ev->nlist_a)
 			fprintf(f, "  - A ... %llu more\n",
 				(unsigned long long)(ev->a.count - ev->nlist_a));
 		for (uint32_t i = 0; i < ev->nlist_b; i++)
-			text_exit_line(f, "+ B", ev->list_b[i]);
+			text_exit_line(o, "+ B", &o->ib, ev->list_b[i]);
 		if (ev->b.count > ev->nlist_b)
 			fprintf(f, "  + B ... %llu more\n",
 				(unsigned long long)(ev->b.count - ev->nlist_b));
@@ -283,13 +312,20 @@ static void text_event(struct diff_out *o, const struct vcr_diff_event *ev)
 
 /* ------------------------------------------------------------- JSON */
 
-static void json_exit(struct vcr_json *j, const char *key, const struct vcr_diff_exit *x)
+/* ins: the trace's memory for "insn", NULL: none. */
+static void json_exit(struct vcr_json *j, const char *key, const struct vcr_diff_exit *x,
+		      struct cli_insn *ins)
 {
 	vcr_json_obj(j, key);
 	vcr_json_u64(j, "seq", x->seq);
 	vcr_json_u64(j, "vcpu_exit", x->idx);
 	vcr_json_exit(j, x->exit, VCR_DIFF_DATA_KEPT);
 	vcr_json_hex64(j, "rip", x->state->regs.rip);
+	if (ins) {
+		struct vcr_insn in;
+		int rc = cli_insn_at(ins, x->seq, x->state, &in);
+		vcr_json_insn(j, "insn", rc < 0 ? NULL : &in);
+	}
 	vcr_json_arr(j, "served_with");
 	for (uint32_t i = 0; i < x->nextras && i < VCR_DIFF_EXTRAS_SHOWN; i++) {
 		const struct vcr_diff_extra *e = &x->extras[i];
@@ -314,7 +350,8 @@ static void json_exit(struct vcr_json *j, const char *key, const struct vcr_diff
 
 /* A side's stretch, and with `lists` the first exits of it. */
 static void json_range(struct vcr_json *j, const char *key, const struct vcr_diff_range *r,
-		       bool lists, const struct vcr_diff_exit *const *list, uint32_t nlist)
+		       bool lists, const struct vcr_diff_exit *const *list, uint32_t nlist,
+		       struct cli_insn *ins)
 {
 	vcr_json_obj(j, key);
 	vcr_json_u64(j, "count", r->count);
@@ -327,7 +364,7 @@ static void json_range(struct vcr_json *j, const char *key, const struct vcr_dif
 	if (lists) {
 		vcr_json_arr(j, "exits");
 		for (uint32_t i = 0; i < nlist; i++)
-			json_exit(j, NULL, list[i]);
+			json_exit(j, NULL, list[i], ins);
 		vcr_json_end(j);
 	}
 	vcr_json_end(j);
@@ -372,8 +409,8 @@ static void json_event(struct diff_out *o, const struct vcr_diff_event *ev)
 		vcr_json_u64(j, "vcpu", ev->vcpu);
 	switch (ev->type) {
 	case VCR_DIFF_EV_PAIR:
-		json_exit(j, "a", ev->xa);
-		json_exit(j, "b", ev->xb);
+		json_exit(j, "a", ev->xa, o->insn ? &o->ia : NULL);
+		json_exit(j, "b", ev->xb, o->insn ? &o->ib : NULL);
 		vcr_json_bool(j, "payload_differs", ev->payload_differs);
 		vcr_json_bool(j, "served_with_differs", ev->extras_differ);
 		vcr_json_arr(j, "regs");
@@ -393,8 +430,8 @@ static void json_event(struct diff_out *o, const struct vcr_diff_event *ev)
 		if (ev->type == VCR_DIFF_EV_GAP)
 			vcr_json_str(j, "kind", ev->a.count && ev->b.count ? "replaced" :
 				     ev->b.count ? "inserted" : "deleted");
-		json_range(j, "a", &ev->a, lists, ev->list_a, ev->nlist_a);
-		json_range(j, "b", &ev->b, lists, ev->list_b, ev->nlist_b);
+		json_range(j, "a", &ev->a, lists, ev->list_a, ev->nlist_a, o->insn ? &o->ia : NULL);
+		json_range(j, "b", &ev->b, lists, ev->list_b, ev->nlist_b, o->insn ? &o->ib : NULL);
 		if (ev->type == VCR_DIFF_EV_GAP) {
 			json_resume(j, "resume_a", ev->resume_a);
 			json_resume(j, "resume_b", ev->resume_b);
@@ -421,13 +458,23 @@ static int on_event(void *ctx, const struct vcr_diff_event *ev)
 	return ferror(o->f) ? -EIO : 0;
 }
 
+/* What the options fill: the engine's and the output's. */
+struct diff_args {
+	struct vcr_diff_opts *o;
+	struct diff_out *out;
+};
+
 static int diff_opt(void *ctx, int val, const char *arg)
 {
-	struct vcr_diff_opts *o = ctx;
+	struct diff_args *da = ctx;
+	struct vcr_diff_opts *o = da->o;
 	struct vcr_err err;
 	uint64_t v;
 
 	switch (val) {
+	case 'n':
+		da->out->insn = false;
+		return 0;
 	case 'a':
 		o->all = true;
 		return 0;
@@ -488,15 +535,16 @@ static int cmd_diff(int argc, char **argv)
 {
 	static const struct option own[] = {
 		{ "all", 0, 0, 'a' }, { "ignore", 1, 0, 'i' }, { "pairs", 1, 0, 'p' },
-		{ "window", 1, 0, 'w' },
+		{ "window", 1, 0, 'w' }, { "no-insn", 0, 0, 'n' },
 	};
 	struct vcr_diff_opts o;
+	struct diff_out out = { .f = stdout, .insn = true };
+	struct diff_args da = { &o, &out };
 	const struct cli_cmd cmd = {
 		.name = "diff", .usage = usage, .nargs = 2, .common = CLI_OPT_JSON | CLI_OPT_VCPU,
-		.own = own, .nown = VCR_ARRAY_SIZE(own), .own_opt = diff_opt, .ctx = &o,
+		.own = own, .nown = VCR_ARRAY_SIZE(own), .own_opt = diff_opt, .ctx = &da,
 	};
 	struct cli_opts co;
-	struct diff_out out = { .f = stdout };
 	struct vcr_diff_summary sum;
 	struct vcr_err err;
 	int rc;
@@ -510,8 +558,13 @@ static int cmd_diff(int argc, char **argv)
 	out.max_pairs = o.max_pairs ? o.max_pairs : VCR_DIFF_DEFAULT_MAX_PAIRS;
 	out.window = o.window ? o.window : VCR_DIFF_DEFAULT_WINDOW;
 
+	cli_insn_init(&out.ia, "diff", argv[optind]);
+	cli_insn_init(&out.ib, "diff", argv[optind + 1]);
+
 	vcr_err_clear(&err);
 	rc = vcr_diff_files(argv[optind], argv[optind + 1], &o, on_event, &out, &sum, &err);
+	cli_insn_fini(&out.ia);
+	cli_insn_fini(&out.ib);
 	if (rc < 0) {
 		fflush(stdout);
 		fprintf(stderr, "vcr diff: %s\n", err.msg[0] ? err.msg : strerror(-rc));

@@ -240,7 +240,7 @@ static void text_exit(struct dump *d, const struct vcr_record *rec)
 	if (d->insn) {
 		struct vcr_insn in;
 		int rc = cli_insn_at(&d->ins, rec->seq, st, &in);
-		putc(' ', d->f);
+		fputs(" insn=", d->f);
 		cli_insn_print(d->f, rc, &in);
 	}
 	putc('\n', d->f);

@@ -67,14 +67,13 @@ void cli_insn_print(FILE *f, int rc, const struct vcr_insn *in)
 	char buf[VCR_INSN_TEXT + 100];
 
 	if (rc < 0) {
-		fputs("insn=error", f);
+		fputs("error", f);
 		return;
 	}
 	if (in->status != VCR_INSN_OK) {
 		vcr_insn_format(in, buf, sizeof(buf));
-		fprintf(f, "insn=%s", buf);
+		fputs(buf, f);
 		return;
 	}
-	fputs("insn=", f);
 	vcr_json_quote(f, in->text);
 }

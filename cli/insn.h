@@ -38,9 +38,9 @@ void cli_insn_fini(struct cli_insn *x);
 int cli_insn_at(struct cli_insn *x, uint64_t seq, const struct vcr_vcpu_state *st,
 		struct vcr_insn *out);
 
-/* The text form: "insn=\"TEXT\"" when decoded (quoted as vcr_json_quote
- * quotes), "insn=unknown (...)" / "insn=invalid (...)" otherwise, and
- * "insn=error" when rc (cli_insn_at's result) is negative. */
+/* The text form: "\"TEXT\"" when decoded (quoted as vcr_json_quote
+ * quotes), "unknown (...)" / "invalid (...)" otherwise (vcr_insn_format),
+ * and "error" when rc (cli_insn_at's result) is negative. */
 void cli_insn_print(FILE *f, int rc, const struct vcr_insn *in);
 
 /* The guest-physical reader for core/disasm.h over the live VMM is in
