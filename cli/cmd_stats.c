@@ -6,6 +6,8 @@
 
 #include "cli/cli.h"
 #include "cli/common.h"
+#include "cli/insn.h"
+#include "core/disasm.h"
 #include "core/json.h"
 #include "core/state.h"
 #include "formats/trace.h"
@@ -15,9 +17,19 @@
 #define STATS_REASONS 64	/* KVM_EXIT_* values counted by name */
 #define STATS_MMIO_MAX (1u << 20)	/* distinct MMIO keys tracked */
 
-struct mmio_slot {
-	uint64_t key;		/* addr << 1 | is_write, +1 (0 = empty) */
+/* Counts by a 64-bit key (MMIO address and direction, rip and mode), in
+ * an open-addressing table: key + 1 is stored, 0 marks an empty slot. */
+struct key_slot {
+	uint64_t key;
 	uint64_t count;
+	uint64_t seq;		/* the last exit counted under this key */
+	uint32_t vcpu;		/* its vCPU */
+};
+
+struct key_tab {
+	struct key_slot *s;
+	uint32_t cap, used;
+	uint64_t untracked;	/* counts of keys past STATS_MMIO_MAX */
 };
 
 /* IRQ_LINE records by GSI, NOTE records by kind (lines_*). */
@@ -37,9 +49,8 @@ struct line_stats {
 struct stats {
 	uint64_t reasons[STATS_REASONS + 1];	/* last: other */
 	uint64_t *ports;	/* [port * 2 + is_out] */
-	struct mmio_slot *mmio;
-	uint32_t mmio_cap, mmio_used;
-	uint64_t mmio_untracked;
+	struct key_tab mmio;	/* key: addr << 1 | is_write */
+	struct key_tab rips;	/* key: rip_key() */
 	uint64_t recs[VCR_REC_LAST + 2];
 	uint64_t mem_bytes;
 	struct line_stats lines;
@@ -56,6 +67,20 @@ struct stats {
 
 struct top {
 	uint64_t key, count;
+	uint64_t seq;		/* rips: the last exit at it */
+	uint32_t vcpu;
+};
+
+/* What is listed: the most used ports, MMIO addresses and rips, and the
+ * instruction at each rip (insn_rc: cli_insn_at's result), unless
+ * --no-insn. */
+struct tops {
+	struct top *ports, *mmio, *rips;
+	size_t nports, nmmio, nrips;
+	struct vcr_insn *insn;
+	int *insn_rc;
+	bool show_insn;
+	unsigned long n;	/* --top */
 };
 
 static void usage(FILE *f)
@@ -68,8 +93,11 @@ static void usage(FILE *f)
 		"recorded, how the run ended, and whether the trace is complete; interrupt\n"
 		"line changes the VMM drove, by GSI, and notes (console tail) by kind.\n"
 		"\n"
-		"  --top N   ports and MMIO addresses listed (default 10)\n"
-		"  --json    one JSON object\n"
+		"  --top N     ports, MMIO addresses and rips listed (default 10); each\n"
+		"              rip with its mode and the instruction there, decoded\n"
+		"              from the memory the trace holds at its last exit there\n"
+		"  --no-insn   rips without their instruction\n"
+		"  --json      one JSON object\n"
 		"\n"
 		"Exit status: 0, 1 if the trace is damaged or cut short, 2 if unreadable.\n");
 }
@@ -82,52 +110,87 @@ static uint64_t mix(uint64_t x)
 	return x;
 }
 
-static int mmio_grow(struct stats *s)
+static int tab_grow(struct key_tab *t)
 {
-	uint32_t ncap = s->mmio_cap ? s->mmio_cap * 2 : 256;
-	struct mmio_slot *n = calloc(ncap, sizeof(*n));
+	uint32_t ncap = t->cap ? t->cap * 2 : 256;
+	struct key_slot *n = calloc(ncap, sizeof(*n));
 	if (!n)
 		return -ENOMEM;
-	for (uint32_t i = 0; i < s->mmio_cap; i++) {
-		if (!s->mmio[i].key)
+	for (uint32_t i = 0; i < t->cap; i++) {
+		if (!t->s[i].key)
 			continue;
-		uint32_t h = (uint32_t)mix(s->mmio[i].key) & (ncap - 1);
+		uint32_t h = (uint32_t)mix(t->s[i].key) & (ncap - 1);
 		while (n[h].key)
 			h = (h + 1) & (ncap - 1);
-		n[h] = s->mmio[i];
+		n[h] = t->s[i];
 	}
-	free(s->mmio);
-	s->mmio = n;
-	s->mmio_cap = ncap;
+	free(t->s);
+	t->s = n;
+	t->cap = ncap;
 	return 0;
 }
 
-static void mmio_count(struct stats *s, uint64_t addr, bool write)
+static void tab_count(struct key_tab *t, uint64_t key, uint64_t seq, uint32_t vcpu)
 {
-	uint64_t key = (addr << 1 | write) + 1;
+	struct key_slot *slot = NULL;
+
+	key++;
 	if (!key)
-		key = 1;	/* addr ~0: folded onto addr 0 read; harmless */
-	if (s->mmio_used * 2 >= s->mmio_cap) {
-		if (s->mmio_used >= STATS_MMIO_MAX || mmio_grow(s) < 0) {
+		key = 1;	/* key ~0: folded onto key 0; harmless */
+	if (t->used * 2 >= t->cap) {
+		if (t->used >= STATS_MMIO_MAX || tab_grow(t) < 0) {
 			/* Keep counting known keys; new ones are lumped. */
-			for (uint32_t h = (uint32_t)mix(key) & (s->mmio_cap - 1), n = 0;
-			     n < s->mmio_cap && s->mmio[h].key; h = (h + 1) & (s->mmio_cap - 1), n++)
-				if (s->mmio[h].key == key) {
-					s->mmio[h].count++;
-					return;
+			for (uint32_t h = (uint32_t)mix(key) & (t->cap - 1), n = 0;
+			     n < t->cap && t->s[h].key; h = (h + 1) & (t->cap - 1), n++)
+				if (t->s[h].key == key) {
+					slot = &t->s[h];
+					break;
 				}
-			s->mmio_untracked++;
-			return;
+			if (!slot) {
+				t->untracked++;
+				return;
+			}
 		}
 	}
-	uint32_t h = (uint32_t)mix(key) & (s->mmio_cap - 1);
-	while (s->mmio[h].key && s->mmio[h].key != key)
-		h = (h + 1) & (s->mmio_cap - 1);
-	if (!s->mmio[h].key) {
-		s->mmio[h].key = key;
-		s->mmio_used++;
+	if (!slot) {
+		uint32_t h = (uint32_t)mix(key) & (t->cap - 1);
+		while (t->s[h].key && t->s[h].key != key)
+			h = (h + 1) & (t->cap - 1);
+		slot = &t->s[h];
+		if (!slot->key) {
+			slot->key = key;
+			t->used++;
+		}
 	}
-	s->mmio[h].count++;
+	slot->count++;
+	slot->seq = seq;
+	slot->vcpu = vcpu;
+}
+
+/* rip and the mode it runs in, as one key: in 16- and 32-bit modes eip
+ * has 32 bits and bit 62 or 63 marks the mode; a 64-bit rip is canonical,
+ * so its bits 62 and 63 are equal (0 and 0 or 1 and 1) and it cannot
+ * collide with either. */
+#define RIP_KEY_16 (1ull << 62)
+#define RIP_KEY_32 (1ull << 63)
+
+static uint64_t rip_key(const struct vcr_vcpu_state *st)
+{
+	unsigned mode = vcr_disasm_mode(st);
+	if (mode == 64)
+		return st->regs.rip;
+	return (st->regs.rip & 0xffffffffull) | (mode == 16 ? RIP_KEY_16 : RIP_KEY_32);
+}
+
+static unsigned rip_key_mode(uint64_t key)
+{
+	uint64_t m = key & (RIP_KEY_16 | RIP_KEY_32);
+	return m == RIP_KEY_16 ? 16 : m == RIP_KEY_32 ? 32 : 64;
+}
+
+static uint64_t rip_key_rip(uint64_t key)
+{
+	return rip_key_mode(key) == 64 ? key : key & 0xffffffffull;
 }
 
 static int top_cmp(const void *a, const void *b)
@@ -162,20 +225,21 @@ static size_t top_ports(const struct stats *s, struct top *out, size_t n)
 		return 0;
 	for (uint32_t i = 0; i < 65536 * 2; i++)
 		if (s->ports[i])
-			all[k++] = (struct top){ i, s->ports[i] };
+			all[k++] = (struct top){ .key = i, .count = s->ports[i] };
 	return top_keep(all, k, out, n);
 }
 
-/* The n most used MMIO addresses (key: addr << 1 | write). */
-static size_t top_mmio(const struct stats *s, struct top *out, size_t n)
+/* The n most counted keys of t (MMIO: addr << 1 | write; rips: rip_key). */
+static size_t top_tab(const struct key_tab *t, struct top *out, size_t n)
 {
 	size_t k = 0;
-	struct top *all = malloc((s->mmio_used ? s->mmio_used : 1) * sizeof(*all));
+	struct top *all = malloc((t->used ? t->used : 1) * sizeof(*all));
 	if (!all)
 		return 0;
-	for (uint32_t i = 0; i < s->mmio_cap; i++)
-		if (s->mmio[i].key)
-			all[k++] = (struct top){ s->mmio[i].key - 1, s->mmio[i].count };
+	for (uint32_t i = 0; i < t->cap; i++)
+		if (t->s[i].key)
+			all[k++] = (struct top){ t->s[i].key - 1, t->s[i].count, t->s[i].seq,
+						 t->s[i].vcpu };
 	return top_keep(all, k, out, n);
 }
 
@@ -285,7 +349,9 @@ static void count_record(struct stats *s, const struct vcr_record *rec)
 		if (e->reason == KVM_EXIT_IO)
 			s->ports[e->u.io.port * 2u + (e->u.io.direction == KVM_EXIT_IO_OUT)]++;
 		else if (e->reason == KVM_EXIT_MMIO)
-			mmio_count(s, e->u.mmio.phys_addr, e->u.mmio.is_write);
+			tab_count(&s->mmio, e->u.mmio.phys_addr << 1 | e->u.mmio.is_write, rec->seq,
+				  rec->vcpu);
+		tab_count(&s->rips, rip_key(&rec->u.exit.state), rec->seq, rec->vcpu);
 		break;
 	}
 	case VCR_REC_MEM_WRITE:
@@ -358,10 +424,30 @@ static void text_top(FILE *f, const char *title, const struct top *t, size_t n, 
 	}
 }
 
+static void text_rips(FILE *f, const struct tops *t, uint64_t exits,
+		      const struct key_tab *rips)
+{
+	if (!t->nrips)
+		return;
+	fprintf(f, "rips (top %lu)\n", t->n);
+	for (size_t i = 0; i < t->nrips; i++) {
+		char k[40];
+		snprintf(k, sizeof(k), "0x%llx", (unsigned long long)rip_key_rip(t->rips[i].key));
+		fprintf(f, "  %-18s %12llu %6.2f%%  %u-bit", k, (unsigned long long)t->rips[i].count,
+			pct(t->rips[i].count, exits), rip_key_mode(t->rips[i].key));
+		if (t->show_insn) {
+			fputs("  ", f);
+			cli_insn_print(f, t->insn_rc[i], &t->insn[i]);
+		}
+		putc('\n', f);
+	}
+	if (rips->untracked)
+		fprintf(f, "  %-18s %12llu\n", "(not tracked)", (unsigned long long)rips->untracked);
+}
+
 static void print_text(FILE *f, const char *path, const struct vcr_trace_info *info,
 		       const struct vcr_reader_stats *rs, const struct stats *s,
-		       const struct top *tp, size_t ntp, const struct top *tm, size_t ntm,
-		       bool complete, unsigned long ntop)
+		       const struct tops *tops, bool complete)
 {
 	uint64_t memsz = 0;
 	for (uint32_t i = 0; i < info->nmem; i++)
@@ -458,10 +544,11 @@ static void print_text(FILE *f, const char *path, const struct vcr_trace_info *i
 	for (uint32_t v = 0; v < info->nvcpus && v < VCR_TRACE_MAX_VCPUS; v++)
 		fprintf(f, "  %-18u %12llu %6.2f%%\n", v, (unsigned long long)s->vcpu_exits[v],
 			pct(s->vcpu_exits[v], rs->exits));
-	text_top(f, "I/O ports", tp, ntp, false, ntop, rs->exits);
-	text_top(f, "MMIO addresses", tm, ntm, true, ntop, rs->exits);
-	if (ntm && s->mmio_untracked)
-		fprintf(f, "  %-18s %12llu\n", "(not tracked)", (unsigned long long)s->mmio_untracked);
+	text_top(f, "I/O ports", tops->ports, tops->nports, false, tops->n, rs->exits);
+	text_top(f, "MMIO addresses", tops->mmio, tops->nmmio, true, tops->n, rs->exits);
+	if (tops->nmmio && s->mmio.untracked)
+		fprintf(f, "  %-18s %12llu\n", "(not tracked)", (unsigned long long)s->mmio.untracked);
+	text_rips(f, tops, rs->exits, &s->rips);
 	fprintf(f, "other records\n");
 	for (uint32_t t = VCR_REC_INPUT; t <= VCR_REC_LAST + 1; t++)
 		if (s->recs[t])
@@ -490,9 +577,27 @@ static void json_top(struct vcr_json *j, const char *key, const struct top *t, s
 	vcr_json_end(j);
 }
 
+static void json_rips(struct vcr_json *j, const struct tops *t, const struct key_tab *rips)
+{
+	vcr_json_arr(j, "top_rips");
+	for (size_t i = 0; i < t->nrips; i++) {
+		vcr_json_obj(j, NULL);
+		vcr_json_hex64(j, "rip", rip_key_rip(t->rips[i].key));
+		vcr_json_u64(j, "mode", rip_key_mode(t->rips[i].key));
+		vcr_json_u64(j, "count", t->rips[i].count);
+		vcr_json_u64(j, "last_seq", t->rips[i].seq);
+		vcr_json_u64(j, "last_vcpu", t->rips[i].vcpu);
+		if (t->show_insn)
+			vcr_json_insn(j, "insn", t->insn_rc[i] < 0 ? NULL : &t->insn[i]);
+		vcr_json_end(j);
+	}
+	vcr_json_end(j);
+	vcr_json_u64(j, "rips_untracked", rips->untracked);
+}
+
 static void print_json(FILE *f, const char *path, const struct vcr_trace_info *info,
 		       const struct vcr_reader_stats *rs, const struct stats *s,
-		       const struct top *tp, size_t ntp, const struct top *tm, size_t ntm, bool complete)
+		       const struct tops *tops, bool complete)
 {
 	struct vcr_json j;
 	char buf[32];
@@ -569,8 +674,9 @@ static void print_json(FILE *f, const char *path, const struct vcr_trace_info *i
 	for (uint32_t v = 0; v < info->nvcpus && v < VCR_TRACE_MAX_VCPUS; v++)
 		vcr_json_u64(&j, NULL, s->vcpu_exits[v]);
 	vcr_json_end(&j);
-	json_top(&j, "top_ports", tp, ntp, false);
-	json_top(&j, "top_mmio", tm, ntm, true);
+	json_top(&j, "top_ports", tops->ports, tops->nports, false);
+	json_top(&j, "top_mmio", tops->mmio, tops->nmmio, true);
+	json_rips(&j, tops, &s->rips);
 	vcr_json_u64(&j, "memory_bytes", s->mem_bytes);
 	lines_json(&j, &s->lines);
 	vcr_json_end(&j);
@@ -578,27 +684,43 @@ static void print_json(FILE *f, const char *path, const struct vcr_trace_info *i
 
 static int stats_opt(void *ctx, int val, const char *arg)
 {
+	struct tops *t = ctx;
 	uint64_t v;
-	(void)val;	/* --top is the only one */
+	if (val == 'n') {
+		t->show_insn = false;
+		return 0;
+	}
 	if (cli_number("stats", "top", arg, 10, 0, 65536 * 2, &v))
 		return -1;
-	*(unsigned long *)ctx = (unsigned long)v;
+	t->n = (unsigned long)v;
 	return 0;
+}
+
+/* The instruction at each listed rip, at the last exit there, with the
+ * state of its vCPU at that exit. */
+static void rips_insn(const char *path, struct tops *t)
+{
+	struct cli_insn ins;
+
+	cli_insn_init(&ins, "stats", path);
+	for (size_t i = 0; i < t->nrips; i++)
+		t->insn_rc[i] = cli_insn_at_vcpu(&ins, t->rips[i].seq, t->rips[i].vcpu,
+						 &t->insn[i]);
+	cli_insn_fini(&ins);
 }
 
 static int cmd_stats(int argc, char **argv)
 {
-	static const struct option own[] = { { "top", 1, 0, 't' } };
-	unsigned long ntop = 10;
+	static const struct option own[] = { { "top", 1, 0, 't' }, { "no-insn", 0, 0, 'n' } };
+	struct tops t = { .n = 10, .show_insn = true };
 	const struct cli_cmd cmd = {
 		.name = "stats", .usage = usage, .nargs = 1, .common = CLI_OPT_JSON,
-		.own = own, .nown = VCR_ARRAY_SIZE(own), .own_opt = stats_opt, .ctx = &ntop,
+		.own = own, .nown = VCR_ARRAY_SIZE(own), .own_opt = stats_opt, .ctx = &t,
 	};
 	struct cli_opts o;
 	struct vcr_reader *r = NULL;
 	struct vcr_record *rec = NULL;
 	struct stats *s = NULL;
-	struct top *tp = NULL, *tm = NULL;
 	int rc, status = 2;
 
 	if ((rc = cli_parse(&cmd, &o, argc, argv)) != CLI_GO_ON)
@@ -608,10 +730,15 @@ static int cmd_stats(int argc, char **argv)
 		return 2;
 	s = calloc(1, sizeof(*s));
 	rec = malloc(sizeof(*rec));
-	tp = calloc(ntop ? ntop : 1, sizeof(*tp));
-	tm = calloc(ntop ? ntop : 1, sizeof(*tm));
-	if (!s || !rec || !tp || !tm || !(s->ports = calloc(65536 * 2, sizeof(uint64_t))) ||
-	    mmio_grow(s) < 0) {
+	size_t nt = t.n ? t.n : 1;
+	t.ports = calloc(nt, sizeof(*t.ports));
+	t.mmio = calloc(nt, sizeof(*t.mmio));
+	t.rips = calloc(nt, sizeof(*t.rips));
+	t.insn = calloc(nt, sizeof(*t.insn));
+	t.insn_rc = calloc(nt, sizeof(*t.insn_rc));
+	if (!s || !rec || !t.ports || !t.mmio || !t.rips || !t.insn || !t.insn_rc ||
+	    !(s->ports = calloc(65536 * 2, sizeof(uint64_t))) || tab_grow(&s->mmio) < 0 ||
+	    tab_grow(&s->rips) < 0) {
 		fprintf(stderr, "vcr stats: out of memory\n");
 		goto out;
 	}
@@ -628,25 +755,33 @@ static int cmd_stats(int argc, char **argv)
 	}
 	struct vcr_reader_stats rs;
 	vcr_reader_get_stats(r, &rs);
-	size_t ntp = top_ports(s, tp, ntop), ntm = top_mmio(s, tm, ntop);
+	t.nports = top_ports(s, t.ports, t.n);
+	t.nmmio = top_tab(&s->mmio, t.mmio, t.n);
+	t.nrips = top_tab(&s->rips, t.rips, t.n);
+	if (t.show_insn)
+		rips_insn(path, &t);
 	bool complete = rs.has_footer && !rs.truncated && !rs.damaged_chunks && !s->errors &&
 			s->has_end;
 	if (o.json)
-		print_json(stdout, path, vcr_reader_info(r), &rs, s, tp, ntp, tm, ntm, complete);
+		print_json(stdout, path, vcr_reader_info(r), &rs, s, &t, complete);
 	else
-		print_text(stdout, path, vcr_reader_info(r), &rs, s, tp, ntp, tm, ntm, complete, ntop);
+		print_text(stdout, path, vcr_reader_info(r), &rs, s, &t, complete);
 	status = complete ? 0 : 1;
 	if (cli_flush("stats", stdout))
 		status = 2;
 out:
 	if (s) {
 		free(s->ports);
-		free(s->mmio);
+		free(s->mmio.s);
+		free(s->rips.s);
 	}
 	free(s);
 	free(rec);
-	free(tp);
-	free(tm);
+	free(t.ports);
+	free(t.mmio);
+	free(t.rips);
+	free(t.insn);
+	free(t.insn_rc);
 	vcr_reader_close(r);
 	return status;
 }

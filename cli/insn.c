@@ -51,14 +51,33 @@ static int insn_open(struct cli_insn *x)
 	return rc;
 }
 
-int cli_insn_at(struct cli_insn *x, uint64_t seq, const struct vcr_vcpu_state *st,
-		struct vcr_insn *out)
+static int insn_seek(struct cli_insn *x, uint64_t seq)
 {
 	int rc = insn_open(x);
 	if (rc < 0)
 		return rc;
 	if (vcr_cursor_pos(x->c) != seq && (rc = vcr_cursor_seek(x->c, seq)) < 0)
 		return rc;
+	return 0;
+}
+
+int cli_insn_at(struct cli_insn *x, uint64_t seq, const struct vcr_vcpu_state *st,
+		struct vcr_insn *out)
+{
+	int rc = insn_seek(x, seq);
+	if (rc < 0)
+		return rc;
+	return vcr_disasm_at(x->d, st, cli_insn_read_cursor, x->c, out);
+}
+
+int cli_insn_at_vcpu(struct cli_insn *x, uint64_t seq, uint32_t vcpu, struct vcr_insn *out)
+{
+	const struct vcr_vcpu_state *st;
+	int rc = insn_seek(x, seq);
+	if (rc < 0)
+		return rc;
+	if (!(st = vcr_cursor_state_ref(x->c, vcpu)))
+		return -ENOENT;
 	return vcr_disasm_at(x->d, st, cli_insn_read_cursor, x->c, out);
 }
 

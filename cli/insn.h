@@ -38,6 +38,10 @@ void cli_insn_fini(struct cli_insn *x);
 int cli_insn_at(struct cli_insn *x, uint64_t seq, const struct vcr_vcpu_state *st,
 		struct vcr_insn *out);
 
+/* The same for vCPU `vcpu` with its state at exit seq as the cursor
+ * knows it. */
+int cli_insn_at_vcpu(struct cli_insn *x, uint64_t seq, uint32_t vcpu, struct vcr_insn *out);
+
 /* The text form: "\"TEXT\"" when decoded (quoted as vcr_json_quote
  * quotes), "unknown (...)" / "invalid (...)" otherwise (vcr_insn_format),
  * and "error" when rc (cli_insn_at's result) is negative. */
