@@ -20,6 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/disasm.h"
 #include "core/util.h"
 #include "formats/sha256.h"
 #include "formats/trace.h"
@@ -386,6 +387,37 @@ static int open_recorder(struct vcr_recorder **rec, struct vmm *vm, const struct
 	return vcr_recorder_open(rec, o->record, &info, &ropts, err);
 }
 
+/* Guest memory for core/disasm.h: what is outside RAM is not known. */
+static int run_read_mem(void *vm, uint64_t gpa, void *buf, size_t len)
+{
+	int rc = vmm_mem_read(vm, gpa, buf, len);
+	return rc == -EFAULT ? -ENOENT : rc;
+}
+
+/* After a crash, the instruction at the rip of the vCPU that crashed, from
+ * its state at its last exit (the crash's) and guest memory as it is now.
+ * After a triple fault on AMD that state is the reset state (the message
+ * above says so), whose rip has no memory behind it: unknown. */
+static void log_crash_insn(struct vmm *vm, const struct vmm_result *res)
+{
+	struct vcr_vcpu_state st;
+	struct vcr_disasm *d;
+	struct vcr_insn in;
+	char text[VCR_INSN_TEXT + 100];
+
+	if (res->how != VCR_END_SHUTDOWN && res->how != VCR_END_INTERNAL_ERROR &&
+	    res->how != VCR_END_FAIL_ENTRY)
+		return;
+	if (vmm_vcpu_get_state(vm, res->vcpu, &st) < 0 || vcr_disasm_open(&d) < 0)
+		return;
+	if (vcr_disasm_at(d, &st, run_read_mem, vm, &in) == 0) {
+		vcr_insn_format(&in, text, sizeof(text));
+		vcr_log("run: instruction at the crash (vcpu %u, rip=%#llx, %u-bit): %s", res->vcpu,
+			(unsigned long long)st.regs.rip, in.mode, text);
+	}
+	vcr_disasm_close(d);
+}
+
 static int cmd_run(int argc, char **argv)
 {
 	struct run_opts o = { 0 };
@@ -485,6 +517,7 @@ static int cmd_run(int argc, char **argv)
 		vcr_log("run: %s (%s, exit status %d; %" PRIu64 " exits, %" PRIu64
 			" unknown I/O accesses)", res.msg, vcr_end_how_name(res.how), status,
 			res.exits, res.unknown_io);
+	log_crash_insn(vm, &res);
 out:
 #ifdef GDBSTUB_LIVE_API
 	gdbstub_live_stop(gdb);

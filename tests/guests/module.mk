@@ -15,3 +15,24 @@ $(MBCALC32): tests/guests/mbcalc32.S tests/guests/guest.h tests/guests/guest.ld 
 	$(Q)objcopy -O binary $(@:.bin=.elf) $@
 
 ALL_TARGETS += $(MBCALC32)
+
+# insn16/32/64: guests that triple-fault at a known instruction in each
+# mode (tests/kvm/insn_exits.sh). insn16.elf only gives nm its symbols;
+# insn32f.elf is insn32 without paging.
+INSN16 := $(BUILD)/tests/guests/insn16.bin
+INSN32 := $(BUILD)/tests/guests/insn32.elf $(BUILD)/tests/guests/insn32f.elf
+INSN64 := $(BUILD)/tests/guests/insn64.elf
+$(INSN16): tests/guests/insn16.S tests/guests/guest.h tests/guests/module.mk
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  GUEST   $@")
+	$(Q)$(CC) -m32 $(GUEST_ASFLAGS) -c -o $(@:.bin=.o) $<
+	$(Q)$(GUEST_LD) -m elf_i386 $(GUEST_LDFLAGS) -Ttext=0x7c00 -e _start -o $(@:.bin=.elf) \
+		$(@:.bin=.o)
+	$(Q)objcopy -O binary $(@:.bin=.elf) $@
+$(INSN32): tests/guests/insn32.S tests/guests/guest.h tests/guests/guest.ld tests/guests/module.mk
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  GUEST   $@")
+	$(Q)$(CC) -m32 $(if $(filter %f.elf,$@),-DINSN32_FLAT) $(GUEST_ASFLAGS) -c -o $(@:.elf=.o) $<
+	$(Q)$(GUEST_LD) -m elf_i386 $(GUEST_LDFLAGS) -T tests/guests/guest.ld -o $@ $(@:.elf=.o)
+
+ALL_TARGETS += $(INSN16) $(INSN32) $(INSN64)
