@@ -36,17 +36,17 @@ override LDFLAGS += $(SANFLAGS) -pthread
 LDLIBS := -lzstd
 
 # libcapstone (Debian's libcapstone-dev) decodes the instruction at an exit
-# (core/disasm.c): a required dependency, found by pkg-config. Checked only
-# when something is built, so that `make deps` / `make check` can install
-# it first.
+# (core/disasm.c): a required dependency, found by pkg-config. Checked when
+# core/disasm.o is compiled, not when the Makefile is read, so that `make
+# deps` and `make check` can install it first.
 CAPSTONE_CFLAGS := $(shell pkg-config --cflags capstone 2>/dev/null)
 CAPSTONE_LIBS := $(shell pkg-config --libs capstone 2>/dev/null)
-ifneq ($(filter-out deps check check-san clean,$(or $(MAKECMDGOALS),all)),)
-ifeq ($(CAPSTONE_LIBS),)
-$(error libcapstone not found by pkg-config: install libcapstone-dev (scripts/deps.sh))
-endif
-endif
-$(BUILD)/core/disasm.o: override CPPFLAGS += $(CAPSTONE_CFLAGS)
+$(BUILD)/core/disasm.o: core/disasm.c
+	@test -n "$(CAPSTONE_LIBS)" || { echo "libcapstone not found by pkg-config:" \
+		"install libcapstone-dev (scripts/deps.sh)" >&2; exit 1; }
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CPPFLAGS) $(CAPSTONE_CFLAGS) $(CFLAGS) -c -o $@ $<
 LDLIBS += $(CAPSTONE_LIBS)
 
 ifeq ($(V),1)

@@ -47,7 +47,7 @@ $(PKG_MAN_STAMP): $(VCR) pkg/mkman.py
 $(PKG_PC): pkg/libvcr.pc.in core/util.h FORCE
 	@mkdir -p $(dir $@)
 	$(Q)sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
-		-e 's|@LIBDIR@|$(LIBDIR)|' \
+		-e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@CAPSTONE_LIBS@|$(CAPSTONE_LIBS)|' \
 		-e "s|@VERSION@|$$(sed -n 's/^#define VCR_VERSION "\(.*\)"/\1/p' core/util.h)|" \
 		$< > $@.tmp && mv $@.tmp $@
 
