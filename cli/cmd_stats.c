@@ -88,8 +88,8 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: vcr stats [OPTIONS] FILE.vcr\n"
 		"\n"
-		"Summarize a trace: what ran, exits by reason, by vCPU, by I/O port and\n"
-		"MMIO address, file size, bytes per exit, compression ratio, duration if\n"
+		"Summarize a trace: what ran, exits by reason, by vCPU, by I/O port, MMIO\n"
+		"address and rip, file size, bytes per exit, compression ratio, duration if\n"
 		"recorded, how the run ended, and whether the trace is complete; interrupt\n"
 		"line changes the VMM drove, by GSI, and notes (console tail) by kind.\n"
 		"\n"
