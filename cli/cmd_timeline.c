@@ -389,4 +389,4 @@ out:
 	}
 	return c.status;
 }
-VCR_COMMAND("timeline", 43, cmd_timeline, "draw a trace's exits per vCPU over time as SVG or HTML");
+VCR_COMMAND("timeline", 43, cmd_timeline, "draw a trace's exits per vCPU (by exit number) as SVG or HTML");
