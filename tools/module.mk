@@ -18,7 +18,7 @@ $(DIFF_BENCH): $(BUILD)/bench/diff_bench.o $(BUILD)/tools/gen.o $(LIB)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 ALL_TARGETS += $(TOOLS_GEN) $(TOOLS_PROBE) $(DIFF_BENCH)
-BENCHES += $(DIFF_BENCH)
+BENCHES += $(DIFF_BENCH) bench/timeline_bench.sh
 
 -include $(BUILD)/tools/gen_trace.d $(BUILD)/tools/gen.d $(BUILD)/tools/cursor_probe.d \
 	$(BUILD)/bench/diff_bench.d
