@@ -145,6 +145,8 @@ struct tl_legend {
 	uint64_t count[TL_MAX_GROUPS * VCR_TL_MAX_REASONS];
 	bool other;
 	uint64_t other_count;
+	bool kinds[TL_MARK_DIVERGE + 1];	/* mark kinds drawn */
+	uint32_t nkinds;
 };
 
 static void legend_build(const struct tl_pic *pic, struct tl_legend *lg)
@@ -171,6 +173,13 @@ static void legend_build(const struct tl_pic *pic, struct tl_legend *lg)
 			lg->other = true;
 			lg->other_count += per[VCR_TL_OTHER];
 		}
+		for (size_t i = 0; i < pic->g[gi].nmarks; i++) {
+			uint32_t k = pic->g[gi].marks[i].kind;
+			if (k <= TL_MARK_DIVERGE && !lg->kinds[k]) {
+				lg->kinds[k] = true;
+				lg->nkinds++;
+			}
+		}
 	}
 }
 
@@ -194,7 +203,7 @@ static void layout(const struct tl_pic *pic, const struct tl_legend *lg, struct 
 	uint32_t per_row = (L->w - TL_LEFT / 2) / TL_LEGEND_ITEM_W;
 	if (!per_row)
 		per_row = 1;
-	uint32_t items = lg->n + lg->other + 5;	/* reasons + the five mark kinds */
+	uint32_t items = lg->n + lg->other + lg->nkinds;
 	L->nlegend_rows = (items + per_row - 1) / per_row;
 	y += L->nlegend_rows * TL_LEGEND_ROW + 6;
 	L->note_y = y;
@@ -385,11 +394,20 @@ static void legend_svg(FILE *f, const struct tl_layout *L, const struct tl_legen
 		snprintf(buf, sizeof(buf), "other reasons (%" PRIu64 ")", lg->other_count);
 		legend_item(f, L, &i, TL_COLOUR_OTHER, "rect", buf);
 	}
-	legend_item(f, L, &i, TL_COLOUR_END, "line", "end of the run");
-	legend_item(f, L, &i, TL_COLOUR_CRASH, "line", "crash");
-	legend_item(f, L, &i, TL_COLOUR_MEM, "line", "memory pages");
-	legend_item(f, L, &i, TL_COLOUR_MARKER, "line", "marker");
-	legend_item(f, L, &i, TL_COLOUR_DIVERGE, "line", "first divergence");
+	/* The marks present only. */
+	static const struct {
+		uint32_t kind;
+		const char *colour, *label;
+	} kinds[] = {
+		{ TL_MARK_END, TL_COLOUR_END, "end of the run" },
+		{ TL_MARK_CRASH, TL_COLOUR_CRASH, "crash" },
+		{ TL_MARK_MEM, TL_COLOUR_MEM, "memory pages" },
+		{ TL_MARK_MARKER, TL_COLOUR_MARKER, "marker" },
+		{ TL_MARK_DIVERGE, TL_COLOUR_DIVERGE, "first divergence" },
+	};
+	for (size_t k = 0; k < VCR_ARRAY_SIZE(kinds); k++)
+		if (lg->kinds[kinds[k].kind])
+			legend_item(f, L, &i, kinds[k].colour, "line", kinds[k].label);
 	fputs("</g>\n", f);
 }
 
@@ -498,7 +516,7 @@ static const char tl_script[] =
 	"    if(y<g.y||l>=g.lanes.length||(y-g.y)%(TL.laneH+TL.laneGap)>TL.laneH)return;\n"
 	"    var c=Math.floor((x-TL.x)*g.ncols/TL.w);if(c<0||c>=g.ncols)return;\n"
 	"    var a=g.first+Math.ceil(c*g.span/g.ncols),b=g.first+Math.ceil((c+1)*g.span/g.ncols)-1;\n"
-	"    t=(g.name?g.name+' ':'')+'vCPU '+l+', exits '+a+(b>a?'..'+b:'')+': ';\n"
+	"    t=(g.name?g.name+' ':'')+'vCPU '+l+', '+(b>a?'exits '+a+'..'+b:'exit '+a)+': ';\n"
 	"    var k=cells[gi][l][c];\n"
 	"    t+=k?k.map(function(p){return g.reasons[p[0]]+' '+p[1];}).join(', '):'none of this vCPU';\n"
 	"  });\n"

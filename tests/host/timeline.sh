@@ -15,13 +15,13 @@ GEN=$BUILD/tools/gen_trace
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 
-echo "1..12"
+echo "1..13"
 n=0
 ok() { n=$((n + 1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fi; }
 
 CHROMIUM=$(command -v chromium || command -v chromium-browser || true)
 if [ -z "$CHROMIUM" ]; then
-    for i in $(seq 1 12); do echo "ok $i # SKIP no chromium (scripts/deps.sh installs it)"; done
+    for i in $(seq 1 13); do echo "ok $i # SKIP no chromium (scripts/deps.sh installs it)"; done
     exit 0
 fi
 
@@ -94,7 +94,22 @@ ok $((1 - ${b1:-0})) "one band per vCPU, top to bottom"
 ok $((1 - ${b2:-0})) "each exit's column coloured in its vCPU's band only (against vcr dump --json)"
 ok $((1 - ${b3:-0})) "IO and HLT in their documented colours"
 
-# 6: the crash corpus trace: SHUTDOWN colour and the crash mark.
+# 6: the HTML's hover script, run by chromium on a mouse move over vCPU 1's
+# lane at exit 30 (a vCPU 1 IO exit by vcr dump; one column an exit: 84
+# exits in 1000 px): the tip names the vCPU, the exit and its reason.
+python3 - "$T/smp.jsonl" > "$T/x30" <<'PY'
+import json, sys
+e = [r for r in map(json.loads, open(sys.argv[1])) if r["type"] == "exit"][30]
+print(e["vcpu"], e["seq"], e["reason"])
+PY
+read -r v30 s30 r30 < "$T/x30"
+sed 's|</body>|<script>(function(){var s=document.getElementById("tl"),r=s.getBoundingClientRect(),g=TL.groups[0];s.dispatchEvent(new MouseEvent("mousemove",{bubbles:true,clientX:r.left+TL.x+(30.5)*TL.w/g.ncols,clientY:r.top+g.y+'"$v30"'*(TL.laneH+TL.laneGap)+TL.laneH/2}));document.body.setAttribute("data-tip",document.getElementById("tip").textContent);})();</script></body>|' "$T/smp.html" > "$T/hover.html"
+HOME=$T timeout 120 "$CHROMIUM" --headless --no-sandbox --disable-gpu --user-data-dir="$T/chromium" \
+    --dump-dom "file://$T/hover.html" 2>/dev/null | grep -o 'data-tip="[^"]*"' > "$T/tip"
+grep -qx "data-tip=\"vCPU $v30, exit $s30: $r30 1\"" "$T/tip"
+ok $? "hover over vCPU $v30 at exit $s30: the tip says '$(cat "$T/tip")'"
+
+# 7: the crash corpus trace: SHUTDOWN colour and the crash mark.
 "$VCR" timeline -o "$T/crash.svg" "$ROOT/tests/corpus/crash64.vcr" &&
 shot "$T/crash.svg" "$T/crash.png" &&
 python3 - "$PNGPY" "$T/crash.png" "$SHUT" "$CRASH" <<'PY'
@@ -107,7 +122,7 @@ sys.exit(0 if rgb(sys.argv[3]) in px and rgb(sys.argv[4]) in px else 1)
 PY
 ok $? "crash trace: SHUTDOWN exit and crash mark drawn"
 
-# 7-8: timeline A B: rdi changed at exit 3000 of a 1-vCPU run of 8000.
+# 8-9: timeline A B: rdi changed at exit 3000 of a 1-vCPU run of 8000.
 "$GEN" --exits 8000 "$T/a.vcr" && "$GEN" --exits 8000 --reg-at 3000 --reg-value 7 "$T/b.vcr" &&
 "$VCR" timeline -o "$T/ab.svg" "$T/a.vcr" "$T/b.vcr"
 ok $? "timeline A B written"
@@ -130,7 +145,7 @@ sys.exit(0 if got and all(abs(x - want) <= 3 for x in got) and len(lines_y) > 40
 PY
 ok $? "first divergence line at exit 3000 in both traces"
 
-# 9-10: 10^6 exits, 2 vCPUs (the guest model: 6 IO to 2 MMIO in every 8).
+# 10-11: 10^6 exits, 2 vCPUs (the guest model: 6 IO to 2 MMIO in every 8).
 "$GEN" --exits 1000000 --vcpus 2 "$T/big.vcr" &&
 "$VCR" timeline -o "$T/big.html" "$T/big.vcr"
 ok $? "timeline of 10^6 exits"
