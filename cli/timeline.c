@@ -299,8 +299,11 @@ static void marks_svg(FILE *f, const struct tl_layout *L, const struct tl_group 
 	for (size_t i = 0; i < g->nmarks; i++) {
 		const struct tl_mark *m = &g->marks[i];
 		double x = m->kind == TL_MARK_END ? pos_x(L, t, m->pos) : pos_x(L, t, m->pos) + 0.5;
+		/* A hostile trace can put a mark anywhere: keep it on the plot. */
 		if (x > L->plot_x + L->plot_w)
 			x = L->plot_x + L->plot_w;
+		if (x < L->plot_x)
+			x = L->plot_x;
 		const char *c = mark_colour(m->kind);
 		uint32_t y0 = m->lane == UINT32_MAX ? top : top + m->lane * (TL_LANE_H + TL_LANE_GAP);
 		uint32_t y1 = m->lane == UINT32_MAX ? bottom : y0 + TL_LANE_H;
