@@ -353,8 +353,19 @@ static void axis_svg(FILE *f, const struct tl_layout *L, const struct vcr_tl *t)
 		fprintf(f, "<line x1=\"%.2f\" y1=\"%u\" x2=\"%.2f\" y2=\"%u\"/>", x, y, x, y + 5);
 	}
 	fputs("</g>\n<g font-size=\"11\" text-anchor=\"middle\" fill=\"#333\">", f);
-	for (uint64_t p = p0; p <= t->first + t->span && p >= p0; p += step)
-		fprintf(f, "<text x=\"%.2f\" y=\"%u\">%" PRIu64 "</text>", pos_x(L, t, p), y + 17, p);
+	for (uint64_t p = p0; p <= t->first + t->span && p >= p0; p += step) {
+		/* Round ticks read shorter with a suffix: 2M, 250k. */
+		char lab[32];
+		if (p >= 1000000000 && p % 1000000000 == 0)
+			snprintf(lab, sizeof(lab), "%" PRIu64 "G", p / 1000000000);
+		else if (p >= 1000000 && p % 1000000 == 0)
+			snprintf(lab, sizeof(lab), "%" PRIu64 "M", p / 1000000);
+		else if (p >= 10000 && p % 1000 == 0)
+			snprintf(lab, sizeof(lab), "%" PRIu64 "k", p / 1000);
+		else
+			snprintf(lab, sizeof(lab), "%" PRIu64, p);
+		fprintf(f, "<text x=\"%.2f\" y=\"%u\">%s</text>", pos_x(L, t, p), y + 17, lab);
+	}
 	fprintf(f, "</g>\n<text x=\"%u\" y=\"%u\" font-size=\"11\" text-anchor=\"end\" "
 		   "fill=\"#333\">exit number</text>\n", L->plot_x + L->plot_w, y + 31);
 }
