@@ -100,9 +100,9 @@ static int read_group(struct tl_cmd *c, struct tl_group *g, struct vcr_reader *r
 			break;
 		if (rc < 0) {
 			const struct vcr_err *re = vcr_reader_error(r);
-			fprintf(stderr, "%svcr timeline: %s: %s (offset %llu)\n",
-				c->p ? "\n" : "", g->path, re->msg[0] ? re->msg : strerror(-rc),
-				(unsigned long long)re->offset);
+			cli_progress_clear(&c->prog);
+			fprintf(stderr, "vcr timeline: %s: %s (offset %llu)\n", g->path,
+				re->msg[0] ? re->msg : strerror(-rc), (unsigned long long)re->offset);
 			if (c->status < 1)
 				c->status = 1;
 			if (++errors >= CLI_MAX_READ_ERRORS || rc == -EIO || rc == -ENOMEM)
