@@ -15,13 +15,13 @@ GEN=$BUILD/tools/gen_trace
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 
-echo "1..14"
+echo "1..15"
 n=0
 ok() { n=$((n + 1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fi; }
 
 CHROMIUM=$(command -v chromium || command -v chromium-browser || true)
 if [ -z "$CHROMIUM" ]; then
-    for i in $(seq 1 14); do echo "ok $i # SKIP no chromium (scripts/deps.sh installs it)"; done
+    for i in $(seq 1 15); do echo "ok $i # SKIP no chromium (scripts/deps.sh installs it)"; done
     exit 0
 fi
 
@@ -183,6 +183,15 @@ mkdir -p "$T/old" "$T/new" && cp "$SMP" "$T/old/t.vcr" &&
 (cd "$T/old" && "$VCR" timeline -o t.svg t.vcr) && (cd "$T/new" && "$VCR" timeline -o t.svg t.vcr) &&
 cmp -s "$T/old/t.svg" "$T/new/t.svg"
 ok $? "a trace with unknown optional records draws the same picture"
+
+# A damaged chunk: status 1, a message, and the rest drawn (20000 exits in
+# chunks of 500: one chunk lost).
+"$GEN" --exits 20000 --chunk 500 "$T/dmg.vcr" &&
+sz=$(stat -c %s "$T/dmg.vcr") &&
+printf '\377\377\377\377\377\377\377\377' | dd of="$T/dmg.vcr" bs=1 seek=$((sz / 2)) conv=notrunc 2>/dev/null
+"$VCR" timeline -o "$T/dmg.svg" "$T/dmg.vcr" 2>"$T/dmg.err"
+[ $? = 1 ] && grep -q "checksum" "$T/dmg.err" && grep -q "(19500 exits)" "$T/dmg.svg"
+ok $? "a damaged chunk: status 1, named on stderr, the other 19500 exits drawn"
 
 "$VCR" timeline "$SMP" 2>/dev/null; s1=$?
 "$VCR" timeline -o "$T/x.png" "$SMP" 2>/dev/null; s2=$?
