@@ -34,8 +34,9 @@ static void clock_text(char *buf, size_t len, uint64_t s)
 			 (unsigned long long)(s % 60));
 }
 
-void cli_progress_format(char *buf, size_t len, const char *cmd, const char *unit,
-			 uint64_t done, uint64_t total, uint64_t elapsed_ns)
+/* The line for `done` of `total` units after `elapsed_ns`. */
+static void progress_format(char *buf, size_t len, const char *cmd, const char *unit,
+			    uint64_t done, uint64_t total, uint64_t elapsed_ns)
 {
 	char d[16], t[16], r[16], left[32];
 	double secs = (double)elapsed_ns / 1e9;
@@ -67,7 +68,7 @@ static void progress_cb(void *ctx, uint64_t done, uint64_t total)
 	if (!cp->on || (cp->last_ns && now - cp->last_ns < PROGRESS_REDRAW_NS))
 		return;
 	cp->last_ns = now;
-	cli_progress_format(line, sizeof(line), cp->cmd, cp->unit, done, total, now - cp->t0_ns);
+	progress_format(line, sizeof(line), cp->cmd, cp->unit, done, total, now - cp->t0_ns);
 	/* \033[K: erase what a longer line before left. */
 	fprintf(stderr, "\r%s\033[K", line);
 	fflush(stderr);

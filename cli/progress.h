@@ -21,7 +21,6 @@
 #define VCR_CLI_PROGRESS_H
 
 #include <stdbool.h>
-#include <stddef.h>
 #include <stdint.h>
 
 #include "core/progress.h"
@@ -44,10 +43,5 @@ void cli_progress_clear(struct cli_progress *cp);
 
 /* Done: erase the line and draw no more. */
 void cli_progress_end(struct cli_progress *cp);
-
-/* The line for `done` of `total` units after `elapsed_ns`, into buf (what
- * the callback draws; exposed for tests). */
-void cli_progress_format(char *buf, size_t len, const char *cmd, const char *unit,
-			 uint64_t done, uint64_t total, uint64_t elapsed_ns);
 
 #endif

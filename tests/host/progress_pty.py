@@ -17,7 +17,7 @@ import sys
 import time
 
 
-def run_pty(cmd, out):
+def run_pty(cmd):
     master, slave = pty.openpty()
     null = os.open(os.devnull, os.O_WRONLY)
     p = subprocess.Popen(cmd, stdin=slave, stdout=null, stderr=slave, close_fds=True)
@@ -58,11 +58,14 @@ def main():
         return 2
     mode, out, cmd = sys.argv[1], sys.argv[2], sys.argv[4:]
     if mode == "pty":
-        st, buf = run_pty(cmd, out)
+        st, buf = run_pty(cmd)
     else:
-        p = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                           stderr=subprocess.PIPE, timeout=120)
-        st, buf = p.returncode, p.stderr
+        try:
+            p = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, timeout=120)
+            st, buf = p.returncode, p.stderr
+        except subprocess.TimeoutExpired as e:
+            st, buf = 124, e.stderr or b""
     with open(out, "wb") as f:
         f.write(buf)
     return st

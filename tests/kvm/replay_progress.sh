@@ -1,9 +1,11 @@
 #!/bin/bash
 # tests/kvm/replay_progress.sh: `vcr replay --verify/--resync` draws its
 # progress line (cli/progress.h) when stderr is a terminal (a pty), not when
-# it is a pipe, and not with --quiet; the outcome printed on stdout is the
-# same. The trace: tests/guests/echo64 with no input, ~10^5 exits (a replay
-# long enough for the replay's ten-a-second progress reports).
+# it is a pipe, and not with --quiet. The trace: tests/guests/spin64
+# recorded for 2 s and stopped by SIGINT: a replay that lasts about as long
+# as the recording whatever the machine's speed (direct KVM: ~3*10^4 exits;
+# nested under TCG: a few hundred), long enough for the replay's
+# ten-a-second progress reports.
 set -u
 root=${VCR_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
 build=${VCR_BUILD:-$root/build}
@@ -16,10 +18,10 @@ echo "1..5"
 n=0
 ok() { n=$((n + 1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fi; }
 
-"$vcr" run --record "$tmp/e.vcr" "$build/tests/guests/echo64.elf" </dev/null >/dev/null 2>&1
+timeout -s INT 2 "$vcr" run --record "$tmp/e.vcr" "$build/tests/guests/spin64.elf" </dev/null >/dev/null 2>&1
 exits=$("$vcr" stats --json "$tmp/e.vcr" | python3 -c 'import json,sys; print(json.load(sys.stdin)["exits"])')
-[ "${exits:-0}" -gt 10000 ]
-ok $? "record echo64: $exits exits"
+[ "${exits:-0}" -gt 20 ]
+ok $? "record spin64 for 2 s: $exits exits"
 
 has_line() {	# FILE MODE
     python3 - "$1" <<'PY'
@@ -37,11 +39,11 @@ for mode in verify resync; do
     $pty pty "$tmp/$mode.err" -- "$vcr" replay --$mode "$tmp/e.vcr"
     s=$?
     has_line "$tmp/$mode.err"
-    ok $(( s | $? )) "replay --$mode on a terminal: progress line, erased at the end"
+    ok $(( (s > 1) | $? )) "replay --$mode on a terminal: progress line, erased at the end"
 done
 $pty pipe "$tmp/pipe.err" -- "$vcr" replay --verify "$tmp/e.vcr"
-[ $? = 0 ] && [ ! -s "$tmp/pipe.err" ]
+[ $? -lt 2 ] && [ ! -s "$tmp/pipe.err" ]
 ok $? "replay --verify with stderr a pipe: nothing on stderr"
 $pty pty "$tmp/q.err" -- "$vcr" replay --verify --quiet "$tmp/e.vcr"
-[ $? = 0 ] && [ ! -s "$tmp/q.err" ]
+[ $? -lt 2 ] && [ ! -s "$tmp/q.err" ]
 ok $? "replay --verify --quiet on a terminal: nothing on stderr"
