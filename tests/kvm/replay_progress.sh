@@ -2,10 +2,10 @@
 # tests/kvm/replay_progress.sh: `vcr replay --verify/--resync` draws its
 # progress line (cli/progress.h) when stderr is a terminal (a pty), not when
 # it is a pipe, and not with --quiet. The trace: tests/guests/spin64
-# recorded for 2 s and stopped by SIGINT: a replay that lasts about as long
-# as the recording whatever the machine's speed (direct KVM: ~3*10^4 exits;
-# nested under TCG: a few hundred), long enough for the replay's
-# ten-a-second progress reports.
+# recorded for 3 s and stopped by SIGINT: a replay that lasts about as long
+# as the recording whatever the machine's speed (direct KVM: ~4*10^4 exits;
+# nested under TCG, where starting the VM takes most of it: a few), long
+# enough for the replay's ten-a-second progress reports.
 set -u
 root=${VCR_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
 build=${VCR_BUILD:-$root/build}
@@ -18,10 +18,10 @@ echo "1..5"
 n=0
 ok() { n=$((n + 1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fi; }
 
-timeout -s INT 2 "$vcr" run --record "$tmp/e.vcr" "$build/tests/guests/spin64.elf" </dev/null >/dev/null 2>&1
+timeout -s INT 3 "$vcr" run --record "$tmp/e.vcr" "$build/tests/guests/spin64.elf" </dev/null >/dev/null 2>&1
 exits=$("$vcr" stats --json "$tmp/e.vcr" | python3 -c 'import json,sys; print(json.load(sys.stdin)["exits"])')
-[ "${exits:-0}" -gt 20 ]
-ok $? "record spin64 for 2 s: $exits exits"
+[ "${exits:-0}" -gt 0 ]
+ok $? "record spin64 for 3 s: $exits exits"
 
 has_line() {	# FILE MODE
     python3 - "$1" <<'PY'
