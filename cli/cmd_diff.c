@@ -7,6 +7,7 @@
 #include "cli/cli.h"
 #include "cli/common.h"
 #include "cli/insn.h"
+#include "cli/progress.h"
 #include "core/json.h"
 #include "core/regs.h"
 #include "formats/trace.h"
@@ -31,6 +32,7 @@ struct diff_out {
 	int oom;
 	bool insn;		/* show the instruction at the exits shown */
 	struct cli_insn ia, ib;	/* A's and B's memory */
+	struct cli_progress prog;	/* cleared before each event printed */
 };
 
 static void tally(struct diff_out *o, const struct vcr_diff_event *ev)
@@ -111,6 +113,7 @@ static void usage(FILE *f)
 		"  --window N       exits of lookahead to realign (default %u)\n"
 		"  --no-insn        do not show the instruction at the exits shown (decoded\n"
 		"                   from the memory each trace holds at that exit)\n"
+		"  -q, --quiet      no progress line on a terminal\n"
 		"\n"
 		"Exit status: 0 same, 1 different, 2 trouble (unreadable trace, bad option).\n",
 		VCR_DIFF_DEFAULT_MAX_PAIRS, VCR_DIFF_DEFAULT_WINDOW);
@@ -451,6 +454,7 @@ static int on_event(void *ctx, const struct vcr_diff_event *ev)
 	tally(o, ev);
 	if (o->oom)
 		return o->oom;
+	cli_progress_clear(&o->prog);
 	if (o->json)
 		json_event(o, ev);
 	else
@@ -541,7 +545,8 @@ static int cmd_diff(int argc, char **argv)
 	struct diff_out out = { .f = stdout, .insn = true };
 	struct diff_args da = { &o, &out };
 	const struct cli_cmd cmd = {
-		.name = "diff", .usage = usage, .nargs = 2, .common = CLI_OPT_JSON | CLI_OPT_VCPU,
+		.name = "diff", .usage = usage, .nargs = 2,
+		.common = CLI_OPT_JSON | CLI_OPT_VCPU | CLI_OPT_QUIET,
 		.own = own, .nown = VCR_ARRAY_SIZE(own), .own_opt = diff_opt, .ctx = &da,
 	};
 	struct cli_opts co;
@@ -562,9 +567,11 @@ static int cmd_diff(int argc, char **argv)
 	cli_insn_init(&out.ib, "diff", argv[optind + 1]);
 
 	vcr_err_clear(&err);
+	o.progress = cli_progress_start(&out.prog, "diff", "exits", 0, co.quiet);
 	rc = vcr_diff_files(argv[optind], argv[optind + 1], &o, on_event, &out, &sum, &err);
 	cli_insn_fini(&out.ia);
 	cli_insn_fini(&out.ib);
+	cli_progress_end(&out.prog);
 	if (rc < 0) {
 		fflush(stdout);
 		fprintf(stderr, "vcr diff: %s\n", err.msg[0] ? err.msg : strerror(-rc));

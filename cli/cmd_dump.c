@@ -9,6 +9,7 @@
 #include "cli/cli.h"
 #include "cli/common.h"
 #include "cli/insn.h"
+#include "cli/progress.h"
 #include "core/json.h"
 #include "core/regs.h"
 #include "formats/trace.h"
@@ -21,6 +22,7 @@ struct dump {
 	struct vcr_json j;	/* on f, with json */
 	bool json, full, insn;
 	struct cli_insn ins;	/* with insn */
+	const char *out;	/* -o FILE, NULL: stdout */
 	uint32_t vcpu;		/* UINT32_MAX: all */
 	uint64_t from, to;	/* global exit numbers, inclusive */
 	uint32_t nvcpus;
@@ -47,6 +49,9 @@ static void usage(FILE *f)
 		"               mode from the memory the trace holds at that exit\n"
 		"               (\"unknown\" where it does not hold the bytes)\n"
 		"  --json       JSON Lines: one object per record, registers by name\n"
+		"  -o, --output FILE  write to FILE instead of stdout (with a progress\n"
+		"               line on stderr when it is a terminal)\n"
+		"  -q, --quiet  no progress line\n"
 		"\n"
 		"Exit status: 0, 1 if the trace is damaged (what is readable is printed),\n"
 		"2 if it cannot be read.\n");
@@ -365,23 +370,28 @@ static void dump_record(struct dump *d, const struct vcr_record *rec)
 static int dump_opt(void *ctx, int val, const char *arg)
 {
 	struct dump *d = ctx;
-	(void)arg;
 	if (val == 'F')
 		d->full = true;
 	else if (val == 'I')
 		d->insn = true;
+	else if (val == 'o')
+		d->out = arg;
 	return 0;
 }
 
 static int cmd_dump(int argc, char **argv)
 {
-	static const struct option own[] = { { "full", 0, 0, 'F' }, { "insn", 0, 0, 'I' } };
+	static const struct option own[] = { { "full", 0, 0, 'F' }, { "insn", 0, 0, 'I' },
+					     { "output", 1, 0, 'o' } };
 	struct dump d = { .f = stdout };
 	const struct cli_cmd cmd = {
 		.name = "dump", .usage = usage, .nargs = 1,
-		.common = CLI_OPT_JSON | CLI_OPT_VCPU | CLI_OPT_RANGE,
+		.common = CLI_OPT_JSON | CLI_OPT_VCPU | CLI_OPT_RANGE | CLI_OPT_QUIET,
 		.own = own, .nown = VCR_ARRAY_SIZE(own), .own_opt = dump_opt, .ctx = &d,
+		.shorts = "o:",
 	};
+	struct cli_progress prog = { 0 };
+	struct vcr_progress *p = NULL;
 	struct cli_opts o;
 	struct vcr_reader *r = NULL;
 	struct vcr_record *rec = NULL;
@@ -393,10 +403,25 @@ static int cmd_dump(int argc, char **argv)
 	d.vcpu = o.vcpu;
 	d.from = o.from;
 	d.to = o.to;
-	vcr_json_init(&d.j, d.f);
 	const char *path = argv[optind];
 	if (!(r = cli_open_trace("dump", path)))
 		return 2;
+	if (d.out && !(d.f = fopen(d.out, "w"))) {
+		fprintf(stderr, "vcr dump: %s: %s\n", d.out, strerror(errno));
+		vcr_reader_close(r);
+		return 2;
+	}
+	vcr_json_init(&d.j, d.f);
+	if (d.out) {
+		/* A progress line only when the records do not go to the
+		 * terminal too. */
+		struct vcr_reader_stats st;
+		vcr_reader_get_stats(r, &st);
+		uint64_t last = st.first_seq + st.exits;
+		uint64_t lo = d.from > st.first_seq ? d.from : st.first_seq;
+		uint64_t hi = d.to < last ? d.to + 1 : last;
+		p = cli_progress_start(&prog, "dump", "exits", hi > lo ? hi - lo : 0, o.quiet);
+	}
 	cli_insn_init(&d.ins, "dump", path);
 	d.nvcpus = vcr_reader_info(r)->nvcpus;
 	if (d.nvcpus > VCR_TRACE_MAX_VCPUS)
@@ -435,6 +460,7 @@ static int cmd_dump(int argc, char **argv)
 		if (rc < 0) {
 			const struct vcr_err *re = vcr_reader_error(r);
 			fflush(d.f);
+			cli_progress_clear(&prog);
 			fprintf(stderr, "vcr dump: %s: %s (offset %llu)\n", path,
 				re->msg[0] ? re->msg : strerror(-rc), (unsigned long long)re->offset);
 			status = 1;
@@ -443,11 +469,14 @@ static int cmd_dump(int argc, char **argv)
 		bool pre = rec->seq == UINT64_MAX;
 		if (rec->type == VCR_REC_EXIT && rec->seq > d.to)
 			break;
+		if (rec->type == VCR_REC_EXIT && rec->seq >= d.from)
+			vcr_progress_add(p, 1);
 		if (!pre && rec->seq < d.from)
 			continue;
 		if (pre && d.from > 0)
 			continue;
 		if (per_vcpu(rec->type) && rec->vcpu >= d.nvcpus) {
+			cli_progress_clear(&prog);
 			fprintf(stderr, "vcr dump: record for vCPU %u of %u\n", rec->vcpu, d.nvcpus);
 			status = 1;
 			continue;
@@ -459,10 +488,16 @@ static int cmd_dump(int argc, char **argv)
 		if (ferror(d.f))
 			break;
 	}
+	cli_progress_end(&prog);
 	if (cli_flush("dump", d.f))
 		status = 2;
 out:
 	cli_insn_fini(&d.ins);
+	cli_progress_end(&prog);
+	if (d.out && d.f && fclose(d.f) && status < 2) {
+		fprintf(stderr, "vcr dump: %s: %s\n", d.out, strerror(errno));
+		status = 2;
+	}
 	free(rec);
 	free(d.prev);
 	vcr_reader_close(r);

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/progress.h"
 #include "core/util.h"
 #include "gdbstub/gdbstub.h"
 #include "replayer/cursor.h"
@@ -34,6 +35,7 @@ static void replay_usage(FILE *f)
 		"  --image PATH    where the guest image the trace references is now\n"
 		"  --timeout MS    give up when no exit comes for MS milliseconds (10000)\n"
 		"  --stats         print the replay counters (KVM_RUN calls, dirty flags)\n"
+		"  -q, --quiet     no progress line on a terminal\n"
 		"  -h, --help      this text\n\n"
 		"exit status: 0 identical, 1 diverged (or corrected), 2 could not replay\n");
 }
@@ -47,16 +49,17 @@ static int cmd_replay(int argc, char **argv)
 		{ "image", required_argument, NULL, 'i' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "stats", no_argument, NULL, 's' },
+		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct vcr_replay_opts o = { 0 };
 	const char *gdb_addr = NULL;
-	bool stats = false;
+	bool stats = false, quiet = false;
 	int c;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "hq", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'V':
 		case 'R':
@@ -84,6 +87,9 @@ static int cmd_replay(int argc, char **argv)
 		}
 		case 's':
 			stats = true;
+			break;
+		case 'q':
+			quiet = true;
 			break;
 		case 'h':
 			replay_usage(stdout);
@@ -121,7 +127,12 @@ static int cmd_replay(int argc, char **argv)
 		fprintf(stderr, "vcr replay: out of memory\n");
 		return 2;
 	}
+	struct cli_progress prog;
+	o.progress = cli_progress_start(&prog, "replay", "exits", 0, quiet);
+	/* vcr_replay tells progress in batches, ten times a second. */
+	prog.p.step = 1;
 	int rc = vcr_replay(path, &o, res, &err);
+	cli_progress_end(&prog);
 	if (rc) {
 		fprintf(stderr, "vcr replay: cannot replay %s: %s\n", path,
 			err.msg[0] ? err.msg : strerror(-rc));

@@ -14,6 +14,7 @@ enum {
 	CLI_VAL_VCPU,
 	CLI_VAL_FROM,
 	CLI_VAL_TO,
+	CLI_VAL_QUIET,
 };
 
 int cli_number(const char *cmd, const char *opt, const char *arg, int base, uint64_t min,
@@ -53,6 +54,9 @@ static int common_opt(const struct cli_cmd *c, struct cli_opts *o, int val, cons
 		return cli_number(c->name, "from", arg, 0, 0, UINT64_MAX, &o->from);
 	case CLI_VAL_TO:
 		return cli_number(c->name, "to", arg, 0, 0, UINT64_MAX, &o->to);
+	case CLI_VAL_QUIET:
+		o->quiet = true;
+		return 0;
 	}
 	return -1;
 }
@@ -62,9 +66,10 @@ int cli_parse(const struct cli_cmd *c, struct cli_opts *o, int argc, char **argv
 	static const struct option common[] = {
 		{ "from", 1, 0, CLI_VAL_FROM }, { "to", 1, 0, CLI_VAL_TO },
 		{ "vcpu", 1, 0, CLI_VAL_VCPU }, { "json", 0, 0, CLI_VAL_JSON },
+		{ "quiet", 0, 0, CLI_VAL_QUIET },
 	};
 	static const unsigned need[] = { CLI_OPT_RANGE, CLI_OPT_RANGE, CLI_OPT_VCPU,
-					 CLI_OPT_JSON };
+					 CLI_OPT_JSON, CLI_OPT_QUIET };
 	struct option lo[CLI_MAX_OWN + VCR_ARRAY_SIZE(common) + 2];
 	unsigned n = 0;
 	int val;
@@ -83,7 +88,13 @@ int cli_parse(const struct cli_cmd *c, struct cli_opts *o, int argc, char **argv
 	lo[n] = (struct option){ 0, 0, 0, 0 };
 
 	optind = 1;
-	while ((val = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+	/* -q is --quiet's short form where the command takes it. */
+	char shorts[32];
+	snprintf(shorts, sizeof(shorts), "h%s%s", c->common & CLI_OPT_QUIET ? "q" : "",
+		 c->shorts ? c->shorts : "");
+	while ((val = getopt_long(argc, argv, shorts, lo, NULL)) != -1) {
+		if (val == 'q')
+			val = CLI_VAL_QUIET;
 		if (val == 'h') {
 			c->usage(stdout);
 			return 0;

@@ -1,7 +1,7 @@
 /*
  * cli/common.h: what the commands that read traces (dump, stats, diff)
  * share: the option loop with the options they have in common (--json,
- * --vcpu, --from/--to, --help), option values as numbers, opening a trace
+ * --vcpu, --from/--to, --quiet, --help), option values as numbers, opening a trace
  * and reading it past damaged chunks, and the check that their output was
  * written.
  *
@@ -25,12 +25,14 @@ enum {
 	CLI_OPT_JSON = 1u << 0,		/* --json */
 	CLI_OPT_VCPU = 1u << 1,		/* --vcpu V: 0..VCR_TRACE_MAX_VCPUS-1 */
 	CLI_OPT_RANGE = 1u << 2,	/* --from N, --to N: global exit numbers */
+	CLI_OPT_QUIET = 1u << 3,	/* -q, --quiet: no progress line */
 };
 
 struct cli_opts {
 	bool json;
 	uint32_t vcpu;		/* UINT32_MAX: no --vcpu (every vCPU) */
 	uint64_t from, to;	/* inclusive; 0 and UINT64_MAX without them */
+	bool quiet;
 };
 
 #define CLI_MAX_OWN 12		/* options of a command's own */
@@ -48,6 +50,9 @@ struct cli_cmd {
 	unsigned nown;
 	int (*own_opt)(void *ctx, int val, const char *arg);
 	void *ctx;
+	/* Short forms of own options, in getopt's spelling ("o:": -o is the
+	 * own option whose val is 'o'); NULL: none. */
+	const char *shorts;
 };
 
 /* Parse argv (argv[0] is the command's name) into *o and through

@@ -674,6 +674,7 @@ struct trace_src {
 	bool have_next, started, eof;
 	struct vcr_diff_end end;
 	const char *path;
+	struct vcr_progress *progress;	/* exits read, NULL: none */
 };
 
 static int trace_src_read(struct trace_src *t, struct vcr_record *rec,
@@ -682,6 +683,8 @@ static int trace_src_read(struct trace_src *t, struct vcr_record *rec,
 	/* Zero-copy: each pass reads every vCPU's records, and only the
 	 * records of t->vcpu are copied (trace_src_advance). */
 	int r = vcr_reader_next_ref(t->r, rec, ref);
+	if (r > 0 && rec->type == VCR_REC_EXIT)
+		vcr_progress_add(t->progress, 1);
 	if (r < 0) {
 		const struct vcr_err *re = vcr_reader_error(t->r);
 		return vcr_err_set(err, r, re ? re->offset : UINT64_MAX, "%s: %s", t->path,
@@ -934,12 +937,14 @@ static int pf_next(void *ctx, struct vcr_diff_exit *x, struct vcr_err *err)
 	return 1;
 }
 
-static int pf_start(struct pf_src *p, const char *path, uint32_t vcpu, struct vcr_err *err)
+static int pf_start(struct pf_src *p, const char *path, uint32_t vcpu,
+		    struct vcr_progress *prog, struct vcr_err *err)
 {
 	memset(p, 0, sizeof(*p));
 	int rc = trace_src_open(&p->t, path, vcpu, PF_SLOTS, err);
 	if (rc < 0)
 		return rc;
+	p->t.progress = prog;
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_cond_init(&p->cv, NULL);
 	vcr_err_clear(&p->err);
@@ -973,13 +978,16 @@ static void pf_stop(struct pf_src *p)
 	p->th_started = false;
 }
 
-static int trace_nvcpus(const char *path, uint32_t *n, struct vcr_err *err)
+static int trace_nvcpus(const char *path, uint32_t *n, uint64_t *exits, struct vcr_err *err)
 {
 	struct vcr_reader *r;
+	struct vcr_reader_stats st;
 	int rc = vcr_reader_open(&r, path, err);
 	if (rc < 0)
 		return rc;
 	*n = vcr_reader_info(r)->nvcpus;
+	vcr_reader_get_stats(r, &st);
+	*exits = st.exits;
 	vcr_reader_close(r);
 	return 0;
 }
@@ -993,13 +1001,14 @@ int vcr_diff_files(const char *path_a, const char *path_b, const struct vcr_diff
 	struct vcr_diff_end end_a = { 0 }, end_b = { 0 };
 	bool eof_a = false, eof_b = false;
 	uint32_t nvcpus, nb;
+	uint64_t exits_a, exits_b;
 	int rc;
 
 	memset(sum, 0, sizeof(*sum));
 	/* The vCPU count comes from the headers; a vCPU only one trace has is
 	 * compared against nothing (all its exits inserted or deleted). */
-	if ((rc = trace_nvcpus(path_a, &nvcpus, err)) < 0 ||
-	    (rc = trace_nvcpus(path_b, &nb, err)) < 0)
+	if ((rc = trace_nvcpus(path_a, &nvcpus, &exits_a, err)) < 0 ||
+	    (rc = trace_nvcpus(path_b, &nb, &exits_b, err)) < 0)
 		return rc;
 	if (nb > nvcpus)
 		nvcpus = nb;
@@ -1016,18 +1025,26 @@ int vcr_diff_files(const char *path_a, const char *path_b, const struct vcr_diff
 	}
 	if (o->reader_thread && !(pb = malloc(sizeof(*pb))))
 		return vcr_err_set(err, -ENOMEM, UINT64_MAX, "out of memory");
+	struct vcr_progress *prog = o->progress;
+	if (prog)
+		prog->total = (exits_a + exits_b) * (v1 - v0);
 	/* Each vCPU is its own pass over both files. */
 	for (uint32_t v = v0; v < v1; v++) {
 		struct vcr_diff_source sa = { trace_src_next, &ta }, sb;
+		if (prog)
+			__atomic_store_n(&prog->done, (exits_a + exits_b) * (v - v0),
+					 __ATOMIC_RELAXED);
 		if ((rc = trace_src_open(&ta, path_a, v, 2, err)) < 0)
 			goto out;
+		ta.progress = prog;
 		if (pb) {
-			if ((rc = pf_start(pb, path_b, v, err)) < 0)
+			if ((rc = pf_start(pb, path_b, v, prog, err)) < 0)
 				goto out;
 			sb = (struct vcr_diff_source){ pf_next, pb };
 		} else {
 			if ((rc = trace_src_open(&tb, path_b, v, 2, err)) < 0)
 				goto out;
+			tb.progress = prog;
 			sb = (struct vcr_diff_source){ trace_src_next, &tb };
 		}
 		rc = vcr_diff_sources(&sa, &sb, v, o, cb, cbctx, sum, err);

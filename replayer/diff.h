@@ -48,6 +48,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include "core/progress.h"
 #include "core/regs.h"
 #include "core/state.h"
 #include "core/util.h"
@@ -71,6 +72,11 @@ struct vcr_diff_opts {
 	bool reader_thread;	/* vcr_diff_files: decode trace B on a second
 				 * thread while A is read and compared on the
 				 * caller's (default: both on the caller's) */
+	/* vcr_diff_files: exits read so far, of total = (exits of A + exits
+	 * of B) * vCPUs compared (each vCPU is a pass; one that stops early
+	 * jumps to the next pass's start). NULL: none. With reader_thread,
+	 * the callback may run on the reader thread. */
+	struct vcr_progress *progress;
 };
 
 /* Defaults for everything (all vCPUs, first stretch only, nothing ignored). */

@@ -716,6 +716,10 @@ static void rp_watch(struct rp *rp)
 {
 	unsigned timeout = rp->o->timeout_ms ? rp->o->timeout_ms : RP_TIMEOUT_DEFAULT_MS;
 	uint64_t last = atomic_load(&rp->progress), last_t = rp_now_ms();
+	struct vcr_progress *prog = rp->o->progress;
+	uint64_t told = 0;
+	if (prog)
+		prog->total = rp->res->trace_exits;
 	while (rp->running) {
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);
@@ -726,6 +730,12 @@ static void rp_watch(struct rp *rp)
 		}
 		pthread_cond_timedwait(&rp->cond, &rp->lock, &ts);
 		uint64_t p = atomic_load(&rp->progress), now = rp_now_ms();
+		/* Progress is told from this thread, the caller's, ten times
+		 * a second at most: the vCPU threads only count. */
+		if (prog && p > told) {
+			vcr_progress_add(prog, p - told);
+			told = p;
+		}
 		if (p != last) {
 			last = p;
 			last_t = now;

@@ -45,6 +45,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "core/progress.h"
 #include "core/state.h"
 #include "core/util.h"
 
@@ -59,6 +60,10 @@ struct vcr_replay_opts {
 				 * the path recorded in the trace */
 	unsigned timeout_ms;	/* give up when no vCPU reaches its next exit
 				 * for this long; 0: 10000 */
+	struct vcr_progress *progress;	/* exits replayed, of total (set by
+					 * vcr_replay to the trace's exits),
+					 * told on the caller's thread; NULL:
+					 * none */
 };
 
 /* One exit where live and recorded differ. */

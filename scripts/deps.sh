@@ -8,7 +8,7 @@
 set -euo pipefail
 
 build_pkgs=(gcc make libzstd-dev libcapstone-dev pkg-config)
-test_pkgs=(busybox-static cpio xz-utils gdb lldb clang libclang-rt-14-dev valgrind python3 zstd strace)
+test_pkgs=(busybox-static cpio xz-utils gdb lldb clang libclang-rt-14-dev valgrind python3 zstd strace chromium)
 qemu_min_major=10
 
 want_test=1

@@ -18,7 +18,16 @@ $(DIFF_BENCH): $(BUILD)/bench/diff_bench.o $(BUILD)/tools/gen.o $(LIB)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 ALL_TARGETS += $(TOOLS_GEN) $(TOOLS_PROBE) $(DIFF_BENCH)
-BENCHES += $(DIFF_BENCH)
+BENCHES += $(DIFF_BENCH) bench/timeline_bench.sh
 
 -include $(BUILD)/tools/gen_trace.d $(BUILD)/tools/gen.d $(BUILD)/tools/cursor_probe.d \
 	$(BUILD)/bench/diff_bench.d
+
+# tests/tools/trace_future: a trace with record types this vcr does not know
+# (tests/host/timeline.sh); the tests' library for its writer hook.
+TOOLS_FUTURE := $(BUILD)/tests/tools/trace_future
+$(TOOLS_FUTURE): $(BUILD)/tests/tools/trace_future.o $(TEST_LIB)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+ALL_TARGETS += $(TOOLS_FUTURE)
+-include $(TOOLS_FUTURE).d
