@@ -28,7 +28,8 @@ ALL_TARGETS += $(ORACLE_CHECK)
 VCR_STATIC := $(BUILD)/vcr-static
 $(VCR_STATIC): $(CLI_OBJS) $(LIB)
 	@$(if $(Q),echo "  LD      $@ (static)")
-	$(Q)$(if $(SANFLAGS),echo "  vcr-static: not with sanitizers" >&2,\
-	$(CC) -static -pthread -o $@ $(CLI_OBJS) $(LIB) $(LDLIBS) 2>$@.err && rm -f $@.err || \
-	{ rm -f $@; echo "  vcr-static: cannot link statically here (see $@.err)" >&2; })
+	$(Q)$(CC) -static -pthread -o $@ $(CLI_OBJS) $(LIB) $(LDLIBS) 2>$@.err && rm -f $@.err || \
+	{ rm -f $@; echo "  vcr-static: cannot link statically here (see $@.err)" >&2; }
+ifeq ($(SAN),0)
 ALL_TARGETS += $(VCR_STATIC)
+endif
