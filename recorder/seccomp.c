@@ -145,7 +145,7 @@ static int sc_getfd(struct vcr_seccomp *s, int fd)
 	return (int)syscall(SYS_pidfd_getfd, s->pidfd, fd, 0);
 }
 
-/* Does the VMM's fd still refer to our file mine? */
+/* Does the VMM's fd still refer to the file `mine` is our copy of? */
 static bool sc_same_file(struct vcr_seccomp *s, int fd, int mine)
 {
 	if (mine < 0)
@@ -153,7 +153,10 @@ static bool sc_same_file(struct vcr_seccomp *s, int fd, int mine)
 	if (!s->kcmp_ok)
 		return true;	/* no kcmp here: trust the table */
 	long r = syscall(SYS_kcmp, s->pid, getpid(), KCMP_FILE, fd, mine);
-	if (r < 0 && errno == ENOSYS) {
+	if (r < 0 && errno != EBADF) {
+		/* no kcmp (ENOSYS: CONFIG_KCMP off) or not allowed: trust
+		 * the table from now on (a VMM that moves its vCPU fds is then
+		 * followed only by KVM_CREATE_VCPU and /proc names) */
 		s->kcmp_ok = false;
 		return true;
 	}
