@@ -1,10 +1,12 @@
 #!/bin/bash
-# foreign_record_bench.sh: QEMU's slowdown under `vcr record` (goal <= 1.03):
-# qemu-system-x86_64 -accel kvm runs tests/guests/mbcalc32.bin (SeaBIOS, the
-# multiboot ROM, the guest: ~1,500 exits) FOREIGN_BENCH_ROUNDS times with and
-# without vcr record, alternating so that machine load hits both alike; the
-# result is the ratio of the medians of the wall times (QEMU start-up
-# included, as a user sees it).
+# foreign_record_bench.sh: QEMU's slowdown under `vcr record` (goal <= 1.03
+# with the preload backend; the seccomp one, two ptrace stops per KVM_RUN,
+# is reported beside it): qemu-system-x86_64 -accel kvm runs
+# tests/guests/mbcalc32.bin (SeaBIOS, the multiboot ROM, the guest: ~1,500
+# exits) FOREIGN_BENCH_ROUNDS times plain, under vcr record and under vcr
+# record --backend seccomp, in turn within each round so that machine load
+# hits all three alike; the results are the ratios of the medians of the
+# wall times (QEMU start-up included, as a user sees it).
 set -euo pipefail
 build=${VCR_BUILD:-build}
 rounds=${FOREIGN_BENCH_ROUNDS:-5}
@@ -21,16 +23,20 @@ now() { date +%s.%N; }
 for i in $(seq "$rounds"); do
     t0=$(now); "${q[@]}" > /dev/null 2>&1 < /dev/null || true; t1=$(now)
     "$build/vcr" record -o "$dir/t.vcr" -- "${q[@]}" > /dev/null 2>&1 < /dev/null || true; t2=$(now)
-    echo "$t0 $t1 $t2" >> "$dir/times"
+    "$build/vcr" record --backend seccomp -o "$dir/s.vcr" -- "${q[@]}" > /dev/null 2>&1 \
+        < /dev/null || true; t3=$(now)
+    echo "$t0 $t1 $t2 $t3" >> "$dir/times"
 done
 python3 - "$dir/times" <<'PY'
 import statistics, sys
-plain, rec = [], []
+plain, rec, sec = [], [], []
 for line in open(sys.argv[1]):
-    t0, t1, t2 = map(float, line.split())
-    plain.append(t1 - t0); rec.append(t2 - t1)
-p, r = statistics.median(plain), statistics.median(rec)
+    t0, t1, t2, t3 = map(float, line.split())
+    plain.append(t1 - t0); rec.append(t2 - t1); sec.append(t3 - t2)
+p, r, s = statistics.median(plain), statistics.median(rec), statistics.median(sec)
 print("foreign_record_plain_s %.3f s" % p)
 print("foreign_record_vcr_s %.3f s" % r)
+print("foreign_record_seccomp_s %.3f s" % s)
 print("foreign_record_slowdown %.3f x" % (r / p))
+print("foreign_record_slowdown_seccomp %.3f x" % (s / p))
 PY

@@ -1,18 +1,23 @@
 /*
  * cli/cmd_record.c: `vcr record [options] -- COMMAND [ARGS...]`: run a VMM
- * vcr did not write with libvcr-preload.so and record its vCPUs' exits
- * (recorder/foreign.h, docs/recorder.md "Recording other VMMs").
+ * vcr did not write and record its vCPUs' exits (recorder/foreign.h,
+ * docs/recorder.md "Recording other VMMs"), with libvcr-preload.so inside
+ * it (--backend preload, the default) or with a seccomp filter and vCPU
+ * pages mapped from outside (--backend seccomp, recorder/seccomp.h).
  *
- * Order: parse, find the library, create the shared memory, fork and exec
- * COMMAND with LD_PRELOAD and VCR_PRELOAD_FD, drain the rings until COMMAND
- * is gone (vcr ignores SIGINT/SIGQUIT, which the terminal sends COMMAND
- * too, and passes SIGTERM/SIGHUP on), then END with how COMMAND ended and
- * exit with COMMAND's status (128 + signal if it was killed).
+ * Order: parse, pick the backend, find the library, create the shared
+ * memory, fork and exec COMMAND (with LD_PRELOAD and VCR_PRELOAD_FD; or
+ * with the filter, the tracer thread seizing it), drain the rings until
+ * COMMAND is gone (vcr ignores SIGINT/SIGQUIT, which the terminal sends
+ * COMMAND too, and passes SIGTERM/SIGHUP on), then END with how COMMAND
+ * ended and exit with COMMAND's status (128 + signal if it was killed).
  */
 #include "cli/cli.h"
 #include "cli/common.h"
 
+#include <elf.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -26,6 +31,7 @@
 #include "core/end.h"
 #include "core/util.h"
 #include "recorder/foreign.h"
+#include "recorder/seccomp.h"
 
 #define RECORD_DEFAULT_OUT "vcr-record.vcr"
 #define RECORD_LIB "libvcr-preload.so"
@@ -35,15 +41,20 @@ static void record_usage(FILE *f)
 	fprintf(f,
 		"usage: vcr record [options] -- COMMAND [ARGS...]\n"
 		"\n"
-		"Run COMMAND, a VMM that uses /dev/kvm through glibc's ioctl (QEMU, ...), with\n"
-		"libvcr-preload.so and record every exit of its vCPUs: registers, special\n"
-		"registers and events at each exit, exit payloads, the answers the VMM gave\n"
+		"Run COMMAND, a VMM that uses /dev/kvm (QEMU, Firecracker, ...), and record\n"
+		"every exit of its vCPUs: registers, special registers and events at each\n"
+		"exit, exit payloads, the answers the VMM gave\n"
 		"(INPUT), the state it set (SET_STATE), interrupts it injected (INJECT),\n"
 		"its memory slots and CPUID. Exits with COMMAND's status (128+N if signal N\n"
 		"killed it); 2 for bad usage, 1 if vcr failed.\n"
 		"\n"
 		"options:\n"
 		"  -o, --output FILE    the trace (default " RECORD_DEFAULT_OUT ")\n"
+		"      --backend B      preload (default): libvcr-preload.so inside COMMAND,\n"
+		"                       for VMMs that call glibc's ioctl; seccomp: a seccomp\n"
+		"                       filter stops each KVM ioctl for vcr (ptrace), for\n"
+		"                       static VMMs and raw syscalls, two stops per KVM_RUN;\n"
+		"                       auto: seccomp if COMMAND is a static executable\n"
 		"      --ring SIZE      keep only about the newest SIZE of trace\n"
 		"      --buffer SIZE    shared ring per vCPU (default 2M, power of two)\n"
 		"      --no-events      do not sync KVM_SYNC_X86_EVENTS at each exit\n"
@@ -126,20 +137,24 @@ static void record_forward(int sig)
 		kill(record_child, sig);
 }
 
+enum record_backend { RECORD_PRELOAD, RECORD_SECCOMP, RECORD_AUTO };
+
 struct record_opts {
 	const char *out;
 	uint64_t ring, buffer;
 	bool no_events;
+	enum record_backend backend;
 };
 
 static int record_parse(struct record_opts *o, int argc, char **argv)
 {
-	enum { O_RING = 256, O_BUFFER, O_NOEVENTS };
+	enum { O_RING = 256, O_BUFFER, O_NOEVENTS, O_BACKEND };
 	static const struct option longopts[] = {
 		{ "output", required_argument, NULL, 'o' },
 		{ "ring", required_argument, NULL, O_RING },
 		{ "buffer", required_argument, NULL, O_BUFFER },
 		{ "no-events", no_argument, NULL, O_NOEVENTS },
+		{ "backend", required_argument, NULL, O_BACKEND },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
@@ -170,6 +185,19 @@ static int record_parse(struct record_opts *o, int argc, char **argv)
 		case O_NOEVENTS:
 			o->no_events = true;
 			break;
+		case O_BACKEND:
+			if (!strcmp(optarg, "preload")) {
+				o->backend = RECORD_PRELOAD;
+			} else if (!strcmp(optarg, "seccomp")) {
+				o->backend = RECORD_SECCOMP;
+			} else if (!strcmp(optarg, "auto")) {
+				o->backend = RECORD_AUTO;
+			} else {
+				vcr_log("record: unknown backend '%s' (preload, seccomp, auto)",
+					optarg);
+				return -EINVAL;
+			}
+			break;
 		case 'v':
 			vcr_verbose++;
 			break;
@@ -187,6 +215,54 @@ static int record_parse(struct record_opts *o, int argc, char **argv)
 		return -EINVAL;
 	}
 	return 0;
+}
+
+/* Is path an ELF executable without PT_INTERP (static: no preload)?
+ * -errno if it cannot be read as one. */
+static int record_is_static(const char *path)
+{
+	Elf64_Ehdr eh;
+	Elf64_Phdr ph;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int r = -ENOEXEC;
+
+	if (fd < 0)
+		return -errno;
+	if (pread(fd, &eh, sizeof(eh), 0) != sizeof(eh) || memcmp(eh.e_ident, ELFMAG, SELFMAG) ||
+	    eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_phentsize != sizeof(ph) || eh.e_phnum > 512)
+		goto out;
+	r = 1;
+	for (unsigned i = 0; i < eh.e_phnum; i++) {
+		if (pread(fd, &ph, sizeof(ph), (off_t)(eh.e_phoff + (uint64_t)i * sizeof(ph))) !=
+		    sizeof(ph)) {
+			r = -ENOEXEC;
+			break;
+		}
+		if (ph.p_type == PT_INTERP) {
+			r = 0;
+			break;
+		}
+	}
+out:
+	close(fd);
+	return r;
+}
+
+/* Child of the seccomp backend: the filter, stop for the tracer, exec. */
+static void record_exec_seccomp(int fd, char **cmd)
+{
+	close(fd);	/* the tracer writes the rings: COMMAND needs no memfd */
+	signal(SIGINT, SIG_DFL);
+	signal(SIGQUIT, SIG_DFL);
+	signal(SIGPIPE, SIG_DFL);
+	int r = vcr_seccomp_child_setup();
+	if (r) {
+		fprintf(stderr, "vcr record: seccomp filter: %s\n", strerror(-r));
+		_exit(126);
+	}
+	execvp(cmd[0], cmd);
+	fprintf(stderr, "vcr record: %s: %s\n", cmd[0], strerror(errno));
+	_exit(errno == ENOENT ? 127 : 126);
 }
 
 /* Child: LD_PRELOAD (ours first), VCR_PRELOAD_FD, default signals, exec. */
@@ -226,24 +302,35 @@ static int cmd_record(int argc, char **argv)
 		return r > 0 ? 0 : 2;
 	char **cmd = argv + optind;
 	int ncmd = argc - optind;
-	if (record_find_lib(lib, sizeof(lib))) {
-		vcr_log("record: cannot find " RECORD_LIB " (set VCR_PRELOAD_LIB)");
+	record_which(cmd[0], exe, sizeof(exe));
+	if (o.backend == RECORD_AUTO) {
+		int st = record_is_static(exe);
+		o.backend = st > 0 ? RECORD_SECCOMP : RECORD_PRELOAD;
+		vcr_log("record: %s is %s: backend %s", exe,
+			st > 0 ? "a static executable" : st == 0 ? "dynamically linked" :
+			"not an ELF executable vcr can read",
+			o.backend == RECORD_SECCOMP ? "seccomp" : "preload");
+	}
+	bool sec = o.backend == RECORD_SECCOMP;
+	if (!sec && record_find_lib(lib, sizeof(lib))) {
+		vcr_log("record: cannot find " RECORD_LIB " (set VCR_PRELOAD_LIB, or use "
+			"--backend seccomp)");
 		return 1;
 	}
-	record_which(cmd[0], exe, sizeof(exe));
 	char *vcr_cmdline = record_join("vcr", argc, argv);
 	char *vmm_argv = record_join("", ncmd, cmd);
 	const struct vcr_kv kv[] = {
 		{ "vmm", "foreign" },
 		{ "vmm_exe", exe },
 		{ "vmm_argv", vmm_argv ? vmm_argv : cmd[0] },
-		{ "preload", lib },
 		{ "sync_events", o.no_events ? "no" : "yes" },
+		{ "backend", sec ? "seccomp" : "preload" },
+		{ "preload", lib },	/* last: left out with seccomp */
 	};
 	struct vcr_foreign_opts fo = {
 		.path = o.out, .buffer_bytes = o.buffer, .ring_bytes = o.ring,
 		.no_events = o.no_events, .cmdline = vcr_cmdline ? vcr_cmdline : "vcr record",
-		.kv = kv, .nkv = VCR_ARRAY_SIZE(kv),
+		.kv = kv, .nkv = VCR_ARRAY_SIZE(kv) - (sec ? 1 : 0),
 	};
 	r = vcr_foreign_create(&f, &fo, &err);
 	free(vcr_cmdline);
@@ -252,7 +339,7 @@ static int cmd_record(int argc, char **argv)
 		vcr_log("record: %s", err.msg);
 		return 1;
 	}
-	vcr_debug("record: %s with %s into %s", exe, lib, o.out);
+	vcr_debug("record: %s with %s into %s", exe, sec ? "seccomp" : lib, o.out);
 
 	struct sigaction sa = { 0 };
 	sa.sa_handler = record_forward;
@@ -269,9 +356,24 @@ static int cmd_record(int argc, char **argv)
 		vcr_foreign_finish(f, VCR_END_ERROR, -errno, "fork failed", NULL, NULL);
 		return 1;
 	}
-	if (pid == 0)
+	if (pid == 0) {
+		if (sec)
+			record_exec_seccomp(vcr_foreign_fd(f), cmd);
 		record_exec(lib, vcr_foreign_fd(f), cmd);
+	}
 	record_child = pid;
+
+	struct vcr_seccomp *tracer = NULL;
+	if (sec) {
+		r = vcr_seccomp_start(&tracer, pid, f, &err);
+		if (r) {
+			vcr_log("record: %s", err.msg);
+			kill(pid, SIGKILL);
+			waitpid(pid, NULL, 0);
+			vcr_foreign_finish(f, VCR_END_ERROR, r, "no tracer", NULL, NULL);
+			return 1;
+		}
+	}
 
 	int wst = 0, status = 1;
 	bool told = false, failed = false;
@@ -289,6 +391,12 @@ static int cmd_record(int argc, char **argv)
 		}
 		if (n > 0)
 			continue;
+		if (tracer) {	/* it waits for COMMAND: we must not */
+			if (vcr_seccomp_done(tracer, &wst))
+				break;
+			usleep(1000);
+			continue;
+		}
 		pid_t w = waitpid(pid, &wst, WNOHANG);
 		if (w == pid)
 			break;
@@ -299,6 +407,12 @@ static int cmd_record(int argc, char **argv)
 		usleep(1000);
 	}
 	record_child = 0;
+	if (tracer) {
+		const char *why = vcr_seccomp_error(tracer);
+		if (why)
+			vcr_log("record: tracer: %s", why);
+		vcr_seccomp_free(tracer);
+	}
 
 	uint32_t how = VCR_END_ERROR;
 	int32_t code = 0;

@@ -24,6 +24,7 @@
 #include "core/util.h"
 #include "formats/sha256.h"
 #include "formats/trace.h"
+#include "recorder/oracle.h"
 #include "recorder/recorder.h"
 #include "vmm/vmm.h"
 
@@ -158,6 +159,7 @@ struct run_opts {
 	const char *record;
 	uint64_t ring;
 	const char *gdb;
+	const char *oracle;	/* hidden --oracle-log FILE (recorder/oracle.h) */
 	bool no_stdin;
 };
 
@@ -167,7 +169,7 @@ static int run_parse(struct run_opts *o, int argc, char **argv)
 	       O_GDB, O_NOSTDIN, O_KERNEL, O_INITRD, O_MACHINE, O_NODEFCMD,
 	       /* QEMU-compatible devices and boot (docs/vmm.md, "Guests built for
 	        * QEMU") */
-	       O_MODULE, O_ISA_DEBUG_EXIT, O_CPUID };
+	       O_MODULE, O_ISA_DEBUG_EXIT, O_CPUID, O_ORACLE };
 	static const struct option longopts[] = {
 		{ "memory", required_argument, NULL, 'm' },
 		{ "cpus", required_argument, NULL, 'c' },
@@ -187,6 +189,8 @@ static int run_parse(struct run_opts *o, int argc, char **argv)
 		{ "initrd", required_argument, NULL, O_INITRD },
 		{ "machine", required_argument, NULL, O_MACHINE },
 		{ "no-default-cmdline", no_argument, NULL, O_NODEFCMD },
+		/* not in --help: the tests' oracle, docs/testing.md */
+		{ "oracle-log", required_argument, NULL, O_ORACLE },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
@@ -285,6 +289,9 @@ static int run_parse(struct run_opts *o, int argc, char **argv)
 			break;
 		case O_RECORD:
 			o->record = optarg;
+			break;
+		case O_ORACLE:
+			o->oracle = optarg;
 			break;
 		case O_RING:
 			if (cli_parse_size(optarg, &o->ring) || o->ring == 0) {
@@ -424,6 +431,7 @@ static int cmd_run(int argc, char **argv)
 	struct vcr_err err = { 0 };
 	struct vmm *vm = NULL;
 	struct vcr_recorder *rec = NULL;
+	struct vcr_oracle *oracle = NULL;
 	struct vmm_result res = { 0 };
 	struct sig_thread st = { 0 };
 	bool sig_started = false;
@@ -481,6 +489,18 @@ static int cmd_run(int argc, char **argv)
 		vcr_recorder_observer(rec, &obs);
 		vmm_set_observer(vm, &obs);
 	}
+	if (o.oracle) {
+		struct vmm_observer rec_obs, obs;
+		r = vcr_oracle_open(&oracle, o.oracle, vm, &err);
+		if (r) {
+			vcr_log("run: --oracle-log %s", err.msg);
+			goto out;
+		}
+		if (rec)
+			vcr_recorder_observer(rec, &rec_obs);
+		vcr_oracle_observer(oracle, rec ? &rec_obs : NULL, &obs);
+		vmm_set_observer(vm, &obs);
+	}
 
 #ifdef GDBSTUB_LIVE_API
 	struct gdbstub_live *gdb = NULL;
@@ -531,6 +551,11 @@ out:
 		vcr_recorder_summary_format(&sum, o.record, line, sizeof(line));
 		fprintf(stderr, "%s\n", line);
 		if (cr && status == 0)
+			status = VMM_STATUS_ERROR;
+	}
+	if (oracle && vcr_oracle_close(oracle, &err)) {
+		vcr_log("run: --oracle-log %s: %s", o.oracle, err.msg);
+		if (status == 0)
 			status = VMM_STATUS_ERROR;
 	}
 	if (sig_started) {

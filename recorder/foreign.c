@@ -116,6 +116,11 @@ int vcr_foreign_fd(const struct vcr_foreign *f)
 	return f->fd;
 }
 
+struct vcr_pre_hdr *vcr_foreign_shm(struct vcr_foreign *f)
+{
+	return f->hdr;
+}
+
 /* A consistent copy of the VM-wide table (memory slots, CPUID). */
 static uint32_t foreign_copy_table(struct vcr_foreign *f, struct vcr_pre_slot *slots,
 				   uint32_t *nslots, struct kvm_cpuid_entry2 *cpuid,

@@ -22,7 +22,8 @@
  * which the VMM created its vCPUs; MARKER "vcr.vcpu index=I id=ID tid=T"
  * when a vCPU first runs.
  *
- * Threading: one thread calls everything (the CLI's main thread). The VMM
+ * Threading: one thread calls everything (the CLI's main thread); the
+ * producer is the preload library or the seccomp tracer's thread. The VMM
  * is not trusted: every length it wrote is checked; a record that does not
  * fit is counted in `bad` and skipped.
  * Errors: 0 or -errno, with err filled.
@@ -55,6 +56,10 @@ int vcr_foreign_create(struct vcr_foreign **out, const struct vcr_foreign_opts *
 
 /* The fd COMMAND must inherit (not close-on-exec). */
 int vcr_foreign_fd(const struct vcr_foreign *f);
+
+/* The shared memory itself, for a producer inside vcr (the seccomp
+ * tracer, recorder/seccomp.h), which writes what the library would. */
+struct vcr_pre_hdr *vcr_foreign_shm(struct vcr_foreign *f);
 
 /* Move what the rings hold into the trace. Returns the number of records
  * moved (0: nothing new), or -errno (the trace could not be created). */

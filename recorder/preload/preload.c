@@ -48,12 +48,12 @@
 #include <unistd.h>
 #include <linux/kvm.h>
 
-#include "recorder/preload/shm.h"
+#include "recorder/preload/producer.h"
 
 #define PRE_MAX_FD 4096
 #define PRE_CLASS_ALL 7u
-#define PRE_PENDING_IN 1u
-#define PRE_PENDING_MMIO 2u
+#define VCR_PRE_PENDING_IN 1u
+#define VCR_PRE_PENDING_MMIO 2u
 #define PRE_UNION_SMALL 24u	/* io, mmio: recorder/layout.h's REC_UNION_SMALL */
 
 #ifndef KVM_SET_USER_MEMORY_REGION2
@@ -62,18 +62,6 @@
 #define KVM_SET_USER_MEMORY_REGION2 _IOC(_IOC_WRITE, KVMIO, 0x49, 160)
 #endif
 
-struct pre_vcpu {
-	struct kvm_run *run;		/* our own mapping; NULL: not recorded */
-	uint32_t run_size;
-	uint32_t first;			/* no KVM_RUN yet */
-	struct vcr_pre_vcpu *sh;
-	uint8_t *buf;
-	uint64_t size, mask;
-	uint64_t head;			/* own copy of sh->head */
-	uint64_t c_tail;		/* last tail seen */
-	uint32_t pending;		/* PRE_PENDING_* of the last exit */
-	uint32_t in_len, in_off;	/* where its answer goes in kvm_run */
-};
 
 typedef int (*pre_ioctl_fn)(int, unsigned long, ...);
 
@@ -93,8 +81,8 @@ static struct {
 	int (*dup2)(int, int);
 	int (*dup3)(int, int, int);
 	int16_t fdtab[PRE_MAX_FD];	/* vCPU index + 1; -1: not a vCPU */
-	struct pre_vcpu v[VCR_PRE_MAX_VCPUS];
-	struct pre_vcpu vm;		/* the VM ring; producers hold hdr->lock */
+	struct vcr_pre_prod v[VCR_PRE_MAX_VCPUS];
+	struct vcr_pre_prod vm;		/* the VM ring; producers hold hdr->lock */
 } pre;
 
 static void pre_resolve(void)
@@ -138,13 +126,6 @@ static void pre_unlock(void)
 	__atomic_store_n(&pre.hdr->lock, 0, __ATOMIC_RELEASE);
 }
 
-/* Begin / end a change of the VM-wide table (lock held). */
-static void pre_gen_bump(void)
-{
-	__atomic_store_n(&pre.hdr->gen, pre.hdr->gen + 1, __ATOMIC_RELEASE);
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-}
-
 static void pre_disable(uint32_t status, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 static void pre_disable(uint32_t status, const char *fmt, ...)
@@ -162,209 +143,15 @@ static void pre_disable(uint32_t status, const char *fmt, ...)
 	pre_unlock();
 }
 
-/* ---- the ring ---------------------------------------------------------- */
-
-static void *pre_reserve_slow(struct pre_vcpu *v, uint64_t need)
-{
-	uint64_t seen = v->c_tail;
-	unsigned idle = 0;
-
-	for (;;) {
-		v->c_tail = __atomic_load_n(&v->sh->tail, __ATOMIC_ACQUIRE);
-		if (need - v->c_tail <= v->size)
-			return v;
-		if (v->c_tail != seen) {
-			seen = v->c_tail;
-			idle = 0;
-		}
-		if (++idle > VCR_PRE_FULL_WAIT_MS * 20) {
-			__atomic_fetch_add(&v->sh->dropped, 1, __ATOMIC_RELAXED);
-			return NULL;
-		}
-		struct timespec ts = { 0, 50000 };
-		nanosleep(&ts, NULL);
-	}
-}
-
-/* Room for a record of len bytes (multiple of 8, <= size / 2), or NULL
- * (dropped). Pads to the end of the buffer when it would not fit. */
-static inline uint8_t *pre_reserve(struct pre_vcpu *v, uint32_t len, uint64_t *next)
-{
-	uint64_t head = v->head;
-	uint64_t off = head & v->mask;
-	uint64_t pad = off + len > v->size ? v->size - off : 0;
-	uint64_t need = head + pad + len;
-
-	if (__builtin_expect(need - v->c_tail > v->size, 0) && !pre_reserve_slow(v, need))
-		return NULL;
-	if (pad) {
-		struct vcr_pre_rec *p = (struct vcr_pre_rec *)(v->buf + off);
-		p->len = (uint32_t)pad;
-		p->kind = VCR_PRE_PAD;
-		p->arg = 0;
-		off = 0;
-	}
-	*next = need;
-	return v->buf + off;
-}
-
-static inline void pre_commit(struct pre_vcpu *v, uint64_t next)
-{
-	v->head = next;
-	__atomic_store_n(&v->sh->head, next, __ATOMIC_RELEASE);
-}
-
-/* ---- records ------------------------------------------------------------ */
-
-/* What the VMM did since the last exit: the answer it wrote for that exit
- * (if it was an IN or an MMIO read) and the classes in `dirty`. */
-static void pre_before(struct pre_vcpu *v, uint32_t dirty, const struct kvm_sync_regs *sync)
-{
-	uint32_t in = v->pending ? v->in_len : 0;
-	uint32_t slen = dirty ? sizeof(struct kvm_sync_regs) : 0;
-	uint32_t len = vcr_pre_round(sizeof(struct vcr_pre_before) + slen + in);
-	uint64_t next;
-	struct vcr_pre_before *b = (struct vcr_pre_before *)pre_reserve(v, len, &next);
-
-	v->pending = 0;
-	if (!b)
-		return;
-	b->h.len = len;
-	b->h.kind = VCR_PRE_BEFORE;
-	b->h.arg = 0;
-	b->dirty = dirty;
-	b->in_len = in;
-	if (dirty)
-		memcpy(b + 1, sync, slen);
-	if (in)
-		memcpy((uint8_t *)(b + 1) + slen, (const uint8_t *)v->run + v->in_off, in);
-	pre_commit(v, next);
-}
-
-/* 32-byte vectors, unaligned: compiled to one AVX load/store each in
- * pre_exit_avx2, to two SSE2 ones in pre_exit_sse2. */
-typedef uint8_t pre_v32 __attribute__((vector_size(32), aligned(1), may_alias));
-typedef uint64_t pre_u64u __attribute__((aligned(1), may_alias));
-
-static inline __attribute__((always_inline)) void
-pre_copy32(uint8_t *dst, const uint8_t *src, size_t n)
-{
-#pragma GCC unroll 32
-	for (size_t i = 0; i < n; i += 32)
-		*(pre_v32 *)(dst + i) = *(const pre_v32 *)(src + i);
-}
-
-/* The common BEFORE: the answer (<= 8 bytes, 8 readable) to an IN or an
- * MMIO read, no dirty classes. */
-static inline void pre_answer8(struct pre_vcpu *v)
-{
-	uint64_t next;
-	struct vcr_pre_before *b = (struct vcr_pre_before *)pre_reserve(v, 24, &next);
-
-	v->pending = 0;
-	if (!b)
-		return;
-	b->h.len = 24;
-	b->h.kind = VCR_PRE_BEFORE;
-	b->h.arg = 0;
-	b->dirty = 0;
-	b->in_len = v->in_len;
-	*(pre_u64u *)(b + 1) = *(const pre_u64u *)((const uint8_t *)v->run + v->in_off);
-	pre_commit(v, next);
-}
-
-/* intr: KVM_RUN failed with EINTR, which leaves exit_reason as it was (a
- * stale reason, or 0 at the first run): the copy says KVM_EXIT_INTR. */
-static inline __attribute__((always_inline)) void
-pre_exit_body(struct pre_vcpu *v, const struct kvm_run *run, int intr)
-{
-	const uint8_t *d = NULL;
-	uint32_t dlen = 0;
-	uint32_t reason = run->exit_reason;
-
-	if (intr) {
-		/* nothing to serve */
-	} else if (reason == KVM_EXIT_IO) {
-		uint64_t n = (uint64_t)run->io.size * run->io.count;
-		/* 8 bytes readable at the data even when n < 8: the short
-		 * copies below move one word. */
-		if (run->io.data_offset + (n < 8 ? 8 : n) <= v->run_size && n <= v->size / 4) {
-			if (run->io.direction == KVM_EXIT_IO_OUT) {
-				d = (const uint8_t *)run + run->io.data_offset;
-				dlen = (uint32_t)n;
-			} else {
-				v->pending = PRE_PENDING_IN;
-				v->in_len = (uint32_t)n;
-				v->in_off = (uint32_t)run->io.data_offset;
-			}
-		}
-	} else if (reason == KVM_EXIT_MMIO && !run->mmio.is_write && run->mmio.len <= 8) {
-		v->pending = PRE_PENDING_MMIO;
-		v->in_len = run->mmio.len;
-		v->in_off = offsetof(struct kvm_run, mmio.data);
-	}
-
-	uint32_t len = vcr_pre_round(sizeof(struct vcr_pre_exit) + dlen);
-	uint64_t next;
-	struct vcr_pre_exit *e = (struct vcr_pre_exit *)pre_reserve(v, len, &next);
-	if (!e)
-		return;
-	e->h.len = len;
-	e->h.kind = VCR_PRE_EXIT;
-	e->h.arg = 0;
-	e->dlen = dlen;
-	/* The exit union's first 24 bytes hold the payload of the frequent
-	 * exits (io, mmio; none for HLT and INTR): two vectors cover them
-	 * with the fields before; the others copy the whole union. Then
-	 * kvm_valid_regs to the end of the synced registers. */
-	const uint8_t *src = (const uint8_t *)run;
-	if (intr || reason == KVM_EXIT_IO || reason == KVM_EXIT_MMIO || reason == KVM_EXIT_HLT)
-		pre_copy32(e->run, src, 64);
-	else
-		memcpy(e->run, src, VCR_PRE_RUN_TAIL_OFF);
-	pre_copy32(e->run + VCR_PRE_RUN_TAIL_OFF, src + VCR_PRE_RUN_TAIL_OFF,
-		   VCR_PRE_RUN_COPY - VCR_PRE_RUN_TAIL_OFF);
-	if (intr) {
-		uint32_t r = KVM_EXIT_INTR;
-		memcpy(e->run + offsetof(struct kvm_run, exit_reason), &r, sizeof(r));
-	}
-	if (dlen <= 8)	/* the record has room for a word (rounded to 8) */
-		*(pre_u64u *)(e->run + VCR_PRE_RUN_COPY) = dlen ? *(const pre_u64u *)d : 0;
-	else
-		memcpy(e->run + VCR_PRE_RUN_COPY, d, dlen);
-	pre_commit(v, next);
-}
-
 __attribute__((target("avx2"))) static void
-pre_exit_avx2(struct pre_vcpu *v, const struct kvm_run *run, int intr)
+pre_exit_avx2(struct vcr_pre_prod *v, const struct kvm_run *run, int intr)
 {
-	pre_exit_body(v, run, intr);
+	vcr_pre_exit_body(v, run, intr);
 }
 
-static void pre_exit_sse2(struct pre_vcpu *v, const struct kvm_run *run, int intr)
+static void pre_exit_sse2(struct vcr_pre_prod *v, const struct kvm_run *run, int intr)
 {
-	pre_exit_body(v, run, intr);
-}
-
-_Static_assert(VCR_PRE_RUN_TAIL_OFF % 32 == 0 && VCR_PRE_RUN_COPY >= 64 &&
-	       (VCR_PRE_RUN_COPY - VCR_PRE_RUN_TAIL_OFF) % 32 == 0 &&
-	       VCR_PRE_RUN_COPY <= offsetof(struct kvm_run, s) + sizeof(((struct kvm_run *)0)->s),
-	       "the vector copies stay inside kvm_run and the record");
-
-static void pre_inject(struct pre_vcpu *v, uint16_t kind, uint32_t vector)
-{
-	uint64_t next;
-	struct vcr_pre_inject *j =
-		(struct vcr_pre_inject *)pre_reserve(v, sizeof(struct vcr_pre_inject), &next);
-
-	if (!j)
-		return;
-	j->h.len = sizeof(*j);
-	j->h.kind = VCR_PRE_INJECT;
-	j->h.arg = kind;
-	j->vector = vector;
-	j->pad = 0;
-	pre_commit(v, next);
+	vcr_pre_exit_body(v, run, intr);
 }
 
 /* ---- vCPUs ---------------------------------------------------------------- */
@@ -374,24 +161,15 @@ static void pre_inject(struct pre_vcpu *v, uint16_t kind, uint32_t vector)
 static int pre_claim(int fd, uint32_t id)
 {
 	struct vcr_pre_hdr *h = pre.hdr;
-	int idx = -1;
+	int fresh = 0;
 
 	pre_lock();
-	for (uint32_t i = 0; i < h->nvcpus; i++)
-		if (h->vcpu[i].id == id)
-			idx = (int)i;
-	if (idx < 0 && h->nvcpus < VCR_PRE_MAX_VCPUS) {
-		idx = (int)h->nvcpus;
-		struct vcr_pre_vcpu *s = &h->vcpu[idx];
-		s->id = id;
-		struct pre_vcpu *v = &pre.v[idx];
-		v->sh = s;
-		v->buf = (uint8_t *)h + h->ring_off + (uint64_t)idx * h->ring_bytes;
-		v->size = h->ring_bytes;
-		v->mask = h->ring_bytes - 1;
+	int idx = vcr_pre_claim_slot(h, id, &fresh);
+	if (fresh) {
+		struct vcr_pre_prod *v = &pre.v[idx];
+		vcr_pre_prod_init(v, h, (uint32_t)idx);
 		v->first = 1;
-		__atomic_store_n(&s->state, 1, __ATOMIC_RELEASE);
-		__atomic_store_n(&h->nvcpus, h->nvcpus + 1, __ATOMIC_RELEASE);
+		vcr_pre_claim_publish(h, (uint32_t)idx);
 	}
 	pre_unlock();
 	if (idx < 0) {
@@ -406,7 +184,7 @@ static int pre_claim(int fd, uint32_t id)
 
 /* An fd we know nothing of was given KVM_RUN: a vCPU fd we did not see
  * created (dup'ed by fcntl, inherited, ...)? Its /proc name says. */
-static struct pre_vcpu *pre_lookup(int fd)
+static struct vcr_pre_prod *pre_lookup(int fd)
 {
 	char path[64], name[64];
 	unsigned id;
@@ -427,7 +205,7 @@ static struct pre_vcpu *pre_lookup(int fd)
 }
 
 /* First KVM_RUN of vCPU v on fd: map its kvm_run, note the thread. */
-static int pre_map(struct pre_vcpu *v, int fd)
+static int pre_map(struct vcr_pre_prod *v, int fd)
 {
 	uint32_t size = pre.hdr->run_size ? pre.hdr->run_size : 2 * 4096;
 	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
@@ -445,7 +223,7 @@ static int pre_map(struct pre_vcpu *v, int fd)
 
 static int pre_run(int fd, void *arg)
 {
-	struct pre_vcpu *v = NULL;
+	struct vcr_pre_prod *v = NULL;
 	int s = 0;
 
 	if (__builtin_expect(pre.active && (unsigned)fd < PRE_MAX_FD, 1)) {
@@ -466,15 +244,7 @@ static int pre_run(int fd, void *arg)
 
 	pre_tls_vcpu = s;
 	struct kvm_run *run = v->run;
-	uint32_t dirty = run->kvm_dirty_regs & PRE_CLASS_ALL;
-	if (v->pending | dirty) {
-		if (!dirty && v->in_len <= 8)
-			pre_answer8(v);
-		else
-			pre_before(v, dirty, &run->s.regs);
-	}
-	uint64_t old = run->kvm_valid_regs;
-	run->kvm_valid_regs = old | pre.valid_bits;
+	uint64_t old = vcr_pre_enter(v, run, pre.valid_bits);
 
 	int r = pre_real_ioctl(fd, KVM_RUN, arg);
 	if (__builtin_expect(r == 0, 1) || errno == EINTR) {
@@ -508,49 +278,22 @@ static void pre_set_state(int fd, uint32_t cls, const void *arg, size_t n, size_
 		return;
 	memset(&sync, 0, sizeof(sync));
 	memcpy((uint8_t *)&sync + off, arg, n);
-	pre_before(&pre.v[s - 1], cls, &sync);
+	vcr_pre_before_rec(&pre.v[s - 1], cls, &sync);
 }
 
 static void pre_memslot(const struct kvm_userspace_memory_region *m)
 {
-	struct vcr_pre_hdr *h = pre.hdr;
-	uint32_t i;
-
 	pre_lock();
-	pre_gen_bump();
-	for (i = 0; i < h->nslots && h->slots[i].slot != m->slot; i++)
-		;
-	if (m->memory_size == 0) {
-		if (i < h->nslots) {
-			memmove(&h->slots[i], &h->slots[i + 1],
-				(h->nslots - i - 1) * sizeof(h->slots[0]));
-			h->nslots--;
-		}
-	} else if (i < VCR_PRE_MAX_SLOTS) {
-		h->slots[i].slot = m->slot;
-		h->slots[i].flags = m->flags;
-		h->slots[i].gpa = m->guest_phys_addr;
-		h->slots[i].size = m->memory_size;
-		h->slots[i].uaddr = m->userspace_addr;
-		if (i == h->nslots)
-			h->nslots++;
-	}
-	pre_gen_bump();
+	vcr_pre_table_memslot(pre.hdr, m);
 	pre_unlock();
 }
 
 static void pre_cpuid(int fd, const struct kvm_cpuid2 *c)
 {
-	struct vcr_pre_hdr *h = pre.hdr;
-
 	if ((unsigned)fd >= PRE_MAX_FD || pre.fdtab[fd] != 1)
 		return;		/* the first vCPU's CPUID stands for all */
-	uint32_t n = c->nent < VCR_PRE_MAX_CPUID ? c->nent : VCR_PRE_MAX_CPUID;
 	pre_lock();
-	pre_gen_bump();
-	memcpy(h->cpuid, c->entries, n * sizeof(c->entries[0]));
-	h->ncpuid = n;
-	pre_gen_bump();
+	vcr_pre_table_cpuid(pre.hdr, c->entries, c->nent);
 	pre_unlock();
 }
 
@@ -611,7 +354,7 @@ static void pre_after(int fd, unsigned long req, void *arg, int r)
 	case KVM_NMI: {
 		int s = (unsigned)fd < PRE_MAX_FD ? pre.fdtab[fd] : 0;
 		if (s > 0)
-			pre_inject(&pre.v[s - 1], req == KVM_NMI ? 2 : 1,
+			vcr_pre_inject_rec(&pre.v[s - 1], req == KVM_NMI ? 2 : 1,
 				   req == KVM_NMI ? 0 : ((const struct kvm_interrupt *)arg)->irq);
 		break;
 	}
@@ -629,19 +372,10 @@ static int pre_irq_line(int fd, unsigned long req, struct kvm_irq_level *arg)
 		return r;
 	int e = errno;
 	int s = pre_tls_vcpu;
-	struct pre_vcpu *v = s > 0 ? &pre.v[s - 1] : &pre.vm;
+	struct vcr_pre_prod *v = s > 0 ? &pre.v[s - 1] : &pre.vm;
 	if (s <= 0)
 		pre_lock();
-	uint64_t next;
-	struct vcr_pre_irq_line *q = (struct vcr_pre_irq_line *)pre_reserve(v, sizeof(*q), &next);
-	if (q) {
-		q->h.len = sizeof(*q);
-		q->h.kind = VCR_PRE_IRQ_LINE;
-		q->h.arg = 0;
-		q->gsi = gsi;
-		q->level = level;
-		pre_commit(v, next);
-	}
+	vcr_pre_irq_line_rec(v, gsi, level);
 	if (s <= 0)
 		pre_unlock();
 	errno = e;
@@ -737,10 +471,7 @@ __attribute__((constructor)) static void pre_init(void)
 		goto out;
 	}
 	pre.hdr = h;
-	pre.vm.sh = &h->vm;
-	pre.vm.buf = (uint8_t *)h + h->ring_off + (uint64_t)VCR_PRE_MAX_VCPUS * rb;
-	pre.vm.size = rb;
-	pre.vm.mask = rb - 1;
+	vcr_pre_prod_init(&pre.vm, h, VCR_PRE_MAX_VCPUS);
 	pre.valid_bits = KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS |
 			 (h->flags & VCR_PRE_F_NO_EVENTS ? 0 : KVM_SYNC_X86_EVENTS);
 	pre.avx2 = __builtin_cpu_supports("avx2");

@@ -12,7 +12,8 @@
  * the INPUT 0x20, every OUT's data equal to the rax KVM synced, and END
  * vmm_exit 0.
  *
- * Run by tests/run as a test; it runs itself (--vmm) under $VCR record.
+ * Run by tests/run as a test; it runs itself (--vmm) under $VCR record,
+ * with each backend (preload, seccomp).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -124,6 +125,67 @@ static int vmm_main(void)
 	return bad_sync ? 3 : 0;
 }
 
+/* Record the VMM with `vcr record --backend B` and check the trace. */
+static void check_backend(const char *vcr, const char *self, const char *trace,
+			  const char *backend)
+{
+	pid_t p = fork();
+	if (p == 0) {
+		/* An ASan build of this test runs under LD_PRELOAD too. */
+		setenv("ASAN_OPTIONS", "verify_asan_link_order=0", 1);
+		execl(vcr, vcr, "record", "--backend", backend, "-o", trace, "--", self,
+		      "--vmm", (char *)NULL);
+		_exit(127);
+	}
+	int st = 0;
+	waitpid(p, &st, 0);
+	tap_ok(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	       "%s: the VMM ran under vcr record, its own sync-regs reads equal KVM_GET_REGS "
+	       "(status %d)", backend, WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+
+	struct vcr_reader *r = NULL;
+	struct vcr_err err = { 0 };
+	if (vcr_reader_open(&r, trace, &err))
+		tap_bail("%s: %s", trace, err.msg);
+	const struct vcr_trace_info *info = vcr_reader_info(r);
+	tap_ok(info->nvcpus == 1 && info->nmem == 1 && info->mem[0].gpa == 0 &&
+	       info->mem[0].size == 0x10000 && info->ncpuid > 0,
+	       "%s: the header has the VMM's vCPU, memory slot and CPUID (%u vCPUs, %u slots, "
+	       "%u CPUID entries)", backend, info->nvcpus, info->nmem, info->ncpuid);
+	struct vcr_record *rec = calloc(1, sizeof(*rec));
+	int exits = 0, outs_ok = 0, valid_ok = 0, input_ok = 0, end_ok = 0, rc;
+	if (!rec)
+		tap_bail("out of memory");
+	while ((rc = vcr_reader_next(r, rec)) > 0) {
+		if (rec->type == VCR_REC_EXIT) {
+			const struct vcr_exit *e = &rec->u.exit.exit;
+			valid_ok += rec->u.exit.valid == 7;
+			if (exits >= 1 && exits <= N_OUT && e->reason == KVM_EXIT_IO &&
+			    e->u.io.direction == KVM_EXIT_IO_OUT && e->u.io.port == 0xf1 &&
+			    e->data_len == 1 && e->data[0] == 0x20 + exits - 1 &&
+			    (rec->u.exit.state.regs.rax & 0xff) == e->data[0])
+				outs_ok++;
+			exits++;
+		} else if (rec->type == VCR_REC_INPUT) {
+			input_ok += exits == 1 && rec->u.input.len == 1 &&
+				    rec->u.input.data[0] == 0x20;
+		} else if (rec->type == VCR_REC_END) {
+			end_ok = rec->u.end.how == VCR_END_VMM_EXIT && rec->u.end.status == 0;
+		}
+	}
+	tap_ok(rc == 0 && exits == N_OUT + 2, "%s: the trace reads to its end: %d exits (want %d)",
+	       backend, exits, N_OUT + 2);
+	tap_ok(outs_ok == N_OUT, "%s: every OUT across dup, fork and F_DUPFD is there, data = "
+	       "synced al (%d of %d)", backend, outs_ok, N_OUT);
+	tap_ok(valid_ok == exits, "%s: every exit has regs, sregs and events (%d of %d)",
+	       backend, valid_ok, exits);
+	tap_ok(input_ok == 1, "%s: the VMM's answer to the IN is an INPUT 0x20", backend);
+	tap_ok(end_ok, "%s: END says vmm_exit, status 0", backend);
+	free(rec);
+	vcr_reader_close(r);
+	unlink(trace);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc > 1 && !strcmp(argv[1], "--vmm"))
@@ -143,59 +205,11 @@ int main(int argc, char **argv)
 		tap_bail("readlink /proc/self/exe: %s", strerror(errno));
 	self[n] = 0;
 
-	tap_plan(7);
-	pid_t p = fork();
-	if (p == 0) {
-		/* An ASan build of this test runs under LD_PRELOAD too. */
-		setenv("ASAN_OPTIONS", "verify_asan_link_order=0", 1);
-		execl(vcr, vcr, "record", "-o", trace, "--", self, "--vmm", (char *)NULL);
-		_exit(127);
-	}
-	int st = 0;
-	waitpid(p, &st, 0);
-	tap_ok(WIFEXITED(st) && WEXITSTATUS(st) == 0,
-	       "the VMM ran under vcr record, its own sync-regs reads equal KVM_GET_REGS "
-	       "(status %d)", WIFEXITED(st) ? WEXITSTATUS(st) : -1);
-
-	struct vcr_reader *r = NULL;
-	struct vcr_err err = { 0 };
-	if (vcr_reader_open(&r, trace, &err))
-		tap_bail("%s: %s", trace, err.msg);
-	const struct vcr_trace_info *info = vcr_reader_info(r);
-	tap_ok(info->nvcpus == 1 && info->nmem == 1 && info->mem[0].gpa == 0 &&
-	       info->mem[0].size == 0x10000 && info->ncpuid > 0,
-	       "the header has the VMM's vCPU, memory slot and CPUID (%u vCPUs, %u slots, "
-	       "%u CPUID entries)", info->nvcpus, info->nmem, info->ncpuid);
-	struct vcr_record *rec = calloc(1, sizeof(*rec));
-	int exits = 0, outs_ok = 0, valid_ok = 0, input_ok = 0, end_ok = 0, rc;
-	while ((rc = vcr_reader_next(r, rec)) > 0) {
-		if (rec->type == VCR_REC_EXIT) {
-			const struct vcr_exit *e = &rec->u.exit.exit;
-			valid_ok += rec->u.exit.valid == 7;
-			if (exits >= 1 && exits <= N_OUT && e->reason == KVM_EXIT_IO &&
-			    e->u.io.direction == KVM_EXIT_IO_OUT && e->u.io.port == 0xf1 &&
-			    e->data_len == 1 && e->data[0] == 0x20 + exits - 1 &&
-			    (rec->u.exit.state.regs.rax & 0xff) == e->data[0])
-				outs_ok++;
-			exits++;
-		} else if (rec->type == VCR_REC_INPUT) {
-			input_ok += exits == 1 && rec->u.input.len == 1 &&
-				    rec->u.input.data[0] == 0x20;
-		} else if (rec->type == VCR_REC_END) {
-			end_ok = rec->u.end.how == VCR_END_VMM_EXIT && rec->u.end.status == 0;
-		}
-	}
-	tap_ok(rc == 0 && exits == N_OUT + 2, "the trace reads to its end: %d exits (want %d)",
-	       exits, N_OUT + 2);
-	tap_ok(outs_ok == N_OUT, "every OUT across dup, fork and F_DUPFD is there, data = "
-	       "synced al (%d of %d)", outs_ok, N_OUT);
-	tap_ok(valid_ok == exits, "every exit has regs, sregs and events (%d of %d)",
-	       valid_ok, exits);
-	tap_ok(input_ok == 1, "the VMM's answer to the IN is an INPUT 0x20");
-	tap_ok(end_ok, "END says vmm_exit, status 0");
-	free(rec);
-	vcr_reader_close(r);
-	unlink(trace);
+	tap_plan(14);
+	check_backend(vcr, self, trace, "preload");
+	/* The seccomp backend follows no close/dup: the moved fd is found
+	 * again by kcmp and its /proc name. */
+	check_backend(vcr, self, trace, "seccomp");
 	rmdir(dir);
 	return tap_exit_status();
 }
