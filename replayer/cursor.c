@@ -481,6 +481,19 @@ static int cur_add_extra(struct vcr_cursor *c)
 		if (r->u.end.msg)
 			rc = cur_arena_put(c, r->u.end.msg, strlen(r->u.end.msg), &x->off);
 		break;
+	case VCR_REC_CKPT:
+		/* Without its bitmaps: memory is read through the index. */
+		x->a = r->u.ckpt.flags;
+		x->b = (uint32_t)r->u.ckpt.number;
+		x->gpa = r->u.ckpt.gpa;
+		x->len = r->u.ckpt.npages;
+		break;
+	case VCR_REC_CKPT_PAGES:
+		x->a = r->u.ckpt_pages.count;
+		x->b = (uint32_t)r->u.ckpt_pages.number;
+		x->gpa = r->u.ckpt_pages.gpa;
+		x->len = r->u.ckpt_pages.first;
+		break;
 	default:
 		break;	/* unknown optional record: kept with its type only */
 	}
@@ -1379,6 +1392,21 @@ const struct vcr_record *vcr_cursor_extras(const struct vcr_cursor *cc, size_t *
 				r->u.end.how = s->a;
 				r->u.end.status = (int32_t)s->b;
 				r->u.end.msg = text;
+				break;
+			case VCR_REC_CKPT:
+				r->u.ckpt.flags = s->a;
+				r->u.ckpt.number = s->b;
+				r->u.ckpt.gpa = s->gpa;
+				r->u.ckpt.npages = s->len;
+				r->u.ckpt.dirty = r->u.ckpt.stored = NULL;
+				break;
+			case VCR_REC_CKPT_PAGES:
+				r->u.ckpt_pages.count = s->a;
+				r->u.ckpt_pages.number = s->b;
+				r->u.ckpt_pages.gpa = s->gpa;
+				r->u.ckpt_pages.first = s->len;
+				r->u.ckpt_pages.len = 0;
+				r->u.ckpt_pages.data = NULL;
 				break;
 			default:
 				break;

@@ -76,7 +76,8 @@ int vcr_cursor_vcpu_index(const struct vcr_cursor *c, uint32_t vcpu, uint64_t *n
 /* The non-EXIT records that belong to the exit at the position (INPUT,
  * SET_STATE, INJECT, MEM_*, MARKER, END, IRQ_LINE, NOTE written after it and
  * before the next exit), in file order. *n receives their count; the array is valid until
- * the cursor moves. */
+ * the cursor moves. CKPT and CKPT_PAGES come without their bitmaps and page
+ * bytes (NULL pointers, len 0): memory is read with vcr_cursor_read_mem. */
 const struct vcr_record *vcr_cursor_extras(const struct vcr_cursor *c, size_t *n);
 
 /* Read guest-physical memory as last recorded at or before the position.
