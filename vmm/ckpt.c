@@ -2,8 +2,11 @@
  * vmm/ckpt.c: pausing every vCPU at an exit boundary for a memory
  * checkpoint (vmm.h, "Memory checkpoints").
  *
- * A checkpoint thread sleeps for the interval (or until a vCPU reached its
- * exit mark), sets ckpt.pause, and kicks each vCPU as the pc watchdog
+ * One vCPU: it takes the checkpoint itself at the loop top after an exit,
+ * when the interval (checkpoint thread) or its exit mark set ckpt.pause; no
+ * kick, so no KVM_EXIT_INTR in the trace. Several: a checkpoint thread
+ * sleeps for the interval (or until a vCPU reached its exit mark), sets
+ * ckpt.pause, and kicks each vCPU as the pc watchdog
  * probes: immediate_exit + the kick signal, but no kick_pending, so the
  * debug handler is not told. Each vCPU, at its loop top, sees the flag and
  * waits on ckpt.cond for the generation to move; a vCPU thread that left
@@ -39,6 +42,14 @@ void vmm_set_checkpoints(struct vmm *vm, vmm_ckpt_fn fn, void *ctx, uint64_t int
 void vmm_ckpt_pause_here(struct vmm *vm, struct vmm_vcpu *c)
 {
 	(void)c;
+	if (vm->nvcpus == 1) {
+		/* The only vCPU, out of KVM_RUN at its exit: no kick, so no
+		 * KVM_EXIT_INTR lands in the trace (replay stays exact). */
+		int64_t next = vm->ckpt.fn(vm->ckpt.ctx, vm, false);
+		atomic_store(&vm->ckpt.next_ns, next);
+		atomic_store(&vm->ckpt.pause, false);
+		return;
+	}
 	pthread_mutex_lock(&vm->ckpt.lock);
 	if (atomic_load(&vm->ckpt.pause)) {
 		uint64_t gen = vm->ckpt.gen;
@@ -54,6 +65,10 @@ void vmm_ckpt_pause_here(struct vmm *vm, struct vmm_vcpu *c)
 void vmm_ckpt_exits_due(struct vmm *vm, struct vmm_vcpu *c)
 {
 	c->ckpt_mark = c->exits + vm->ckpt.interval_exits;
+	if (vm->nvcpus == 1) {
+		atomic_store(&vm->ckpt.pause, true);	/* at the loop top, now */
+		return;
+	}
 	pthread_mutex_lock(&vm->ckpt.lock);
 	vm->ckpt.due = true;
 	pthread_cond_broadcast(&vm->ckpt.cond);
@@ -71,11 +86,17 @@ void vmm_ckpt_vcpu_gone(struct vmm *vm)
 }
 
 /* One round: pause, call fn, release. ckpt.lock held on entry and exit.
- * Returns fn's answer, or 0 when the round gave up. */
+ * Returns fn's answer, or 0 when the round gave up. One vCPU: ask it to
+ * checkpoint at its next exit, and take the answer of the last one. */
 static int64_t ckpt_round(struct vmm *vm)
 {
 	struct timespec ts;
 	int64_t next = 0;
+
+	if (vm->nvcpus == 1) {
+		atomic_store(&vm->ckpt.pause, true);
+		return atomic_exchange(&vm->ckpt.next_ns, 0);
+	}
 
 	atomic_store(&vm->ckpt.pause, true);
 	for (uint32_t i = 0; i < vm->nvcpus; i++) {

@@ -416,9 +416,11 @@ void vmm_kick_all(struct vmm *vm);
  * not in it). Both single-threaded, or from a checkpoint function.
  *
  * vmm_set_checkpoints (before vmm_run): fn is called with every vCPU out of
- * KVM_RUN and waiting (paused at an exit boundary: the checkpoint thread
- * sets a pause flag, kicks every vCPU with immediate_exit + the kick signal,
- * waits until each one waits or has left its loop, calls fn, lets them go)
+ * KVM_RUN at an exit boundary (one vCPU: on its own thread, right after
+ * serving the exit that came due, without a kick; several: the checkpoint
+ * thread sets a pause flag, kicks every vCPU with immediate_exit + the kick
+ * signal, waits until each one waits or has left its loop, calls fn, lets
+ * them go)
  * every interval_ns (0: never by time) or after interval_exits exits of one
  * vCPU (0: never by exits), or later when fn returned a longer delay in ns
  * (a byte budget); a round gives up when a vCPU does not pause within
@@ -426,7 +428,9 @@ void vmm_kick_all(struct vmm *vm);
  * vCPU thread joined, before the observer's end) fn is called once more
  * with final = true. fn returns the delay it wants before the next call
  * (0: the interval), or negative to stop periodic calls. A kicked vCPU
- * leaves KVM_RUN with -EINTR: the recorder records that KVM_EXIT_INTR exit.
+ * leaves KVM_RUN with -EINTR: the recorder records that KVM_EXIT_INTR exit
+ * (with several vCPUs only; a one-vCPU guest that makes no exit gets no
+ * periodic checkpoint until it does).
  */
 #define VMM_CKPT_PAUSE_MS 500
 typedef int64_t (*vmm_ckpt_fn)(void *ctx, struct vmm *vm, bool final);

@@ -50,7 +50,9 @@ struct vmm_ckpt {
 	void *ctx;
 	uint64_t interval_ns, interval_exits;
 	bool dirty_log;			/* slots carry KVM_MEM_LOG_DIRTY_PAGES */
-	atomic_bool pause;		/* vCPUs wait at their loop top */
+	atomic_bool pause;		/* vCPUs wait at their loop top (one
+					 * vCPU: it checkpoints there) */
+	_Atomic int64_t next_ns;	/* one vCPU: fn's last answer */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;		/* paused/gone changed, gen, due, stop */
 	uint32_t paused;		/* vCPUs waiting for gen to move */
