@@ -646,6 +646,14 @@ out:
 		int cr = vcr_recorder_close(rec, &sum);
 		vcr_recorder_summary_format(&sum, o.record, line, sizeof(line));
 		fprintf(stderr, "%s\n", line);
+		if (sum.ckpts && vcr_verbose)
+			vcr_log("record: memory checkpoints: %" PRIu64 " taken (%" PRIu64
+				" skipped), %" PRIu64 " dirty pages, %" PRIu64 " stored; vCPUs "
+				"paused %.1f us per checkpoint (max %.1f), %.3f us per dirty page",
+				sum.ckpts, sum.ckpt_skipped, sum.ckpt_dirty, sum.ckpt_stored,
+				(double)sum.ckpt_copy_ns / 1e3 / (double)sum.ckpts,
+				(double)sum.ckpt_copy_max_ns / 1e3,
+				sum.ckpt_dirty ? (double)sum.ckpt_copy_ns / 1e3 / (double)sum.ckpt_dirty : 0.0);
 		if (cr && status == 0)
 			status = VMM_STATUS_ERROR;
 	}

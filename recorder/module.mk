@@ -11,3 +11,7 @@ ALL_TARGETS += $(RECORD_BENCH)
 BENCHES += $(RECORD_BENCH) bench/record_callgrind.sh
 
 -include $(BUILD)/bench/record_bench.d
+
+# Memory checkpoints on real KVM (bench/mem_bench.sh; the guests are
+# tests/guests/memload64.c's).
+BENCHES += bench/mem_bench.sh
