@@ -306,9 +306,9 @@ int vcr_rec_ckpt_write(struct vcr_recorder *r, struct rec_ckpt_buf *b)
 			rec->u.ckpt_pages.len = n;
 			rec->u.ckpt_pages.data = ck->enc;
 			rc = vcr_writer_append(r->w, rec);
-			/* Chunks of about 1 MiB: a reader decodes one chunk to
+			/* Chunks of about 512 KiB: a reader decodes one chunk to
 			 * serve one page (docs/recorder.md). */
-			if (!rc && (first / CKPT_RUN) % 4 == 3)
+			if (!rc && (first / CKPT_RUN) % 2 == 1)
 				rc = vcr_writer_flush(r->w);
 		}
 	}
