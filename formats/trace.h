@@ -321,6 +321,8 @@ struct vcr_writer_stats {
 	uint64_t bytes_written;		/* file size so far */
 	uint64_t raw_bytes;		/* what the records would take as raw structs */
 	uint64_t write_calls;		/* write()/pwrite() syscalls made */
+	uint64_t chunk_bytes_total;	/* bytes of every chunk made, also those
+					 * a ring trace overwrote since */
 };
 void vcr_writer_get_stats(const struct vcr_writer *w, struct vcr_writer_stats *st);
 

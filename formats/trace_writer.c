@@ -543,6 +543,7 @@ static int w_chunk_finish(struct vcr_writer *w)
 	if (off + total > w->end_off)
 		w->end_off = off + total;
 	w->st.chunks++;
+	w->st.chunk_bytes_total += total;
 	w->st.bytes_written = w->end_off;
 	if (w->out_exits >= w->flush_exits || w->out_len >= W_OUT_SOFT)
 		return w_write_out(w);

@@ -100,7 +100,7 @@ int64_t vcr_recorder_checkpoint(void *ctx, struct vmm *vm, bool final)
 		return 0;
 	}
 	pthread_mutex_lock(&r->lock);
-	uint64_t written = r->wstats.bytes_written;
+	uint64_t written = r->wstats.chunk_bytes_total;
 	pthread_mutex_unlock(&r->lock);
 	bool full = !log || (ck->ring_bytes && written - ck->full_at >= ck->ring_bytes / 2);
 
