@@ -311,16 +311,17 @@ int vmm_run(struct vmm *vm, struct vmm_result *res)
 	pthread_mutex_lock(&vm->kick_lock);
 	vm->running = true;
 	pthread_mutex_unlock(&vm->kick_lock);
-	vm->ckpt.gone = 0;
-	/* Before the vCPU threads: each reads its exit mark from the start.
-	 * The checkpoint thread kicks only threads that have started. */
-	if (vmm_ckpt_start(vm) < 0)
-		vcr_debug("cannot start the checkpoint thread: periodic checkpoints off");
 	/* vCPU threads get every signal blocked but the kick: SIGINT and
 	 * friends belong to the CLI's signal thread. */
 	sigfillset(&all);
 	sigdelset(&all, VMM_KICK_SIGNAL);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
+	vm->ckpt.gone = 0;
+	/* Before the vCPU threads (each reads its exit mark from the start),
+	 * with every signal but the kick blocked like them: SIGINT and SIGTERM
+	 * are the CLI's signal thread's. It kicks only threads that started. */
+	if (vmm_ckpt_start(vm) < 0)
+		vcr_debug("cannot start the checkpoint thread: periodic checkpoints off");
 	for (uint32_t i = 0; i < vm->nvcpus; i++) {
 		struct vmm_vcpu *c = &vm->vcpus[i];
 		int e = pthread_create(&c->thread, NULL, vcpu_thread, c);
