@@ -136,6 +136,17 @@ static uint32_t input_shown(const struct vcr_record *rec)
 	return rec->u.input.len > VCR_EXIT_DATA_MAX ? VCR_EXIT_DATA_MAX : rec->u.input.len;
 }
 
+/* Set bits among the first n of a checkpoint bitmap. */
+static uint64_t ckpt_bits(const uint8_t *bm, uint64_t n)
+{
+	uint64_t c = 0;
+	for (uint64_t i = 0; i < n / 8; i++)
+		c += (uint64_t)__builtin_popcount(bm[i]);
+	if (n % 8)
+		c += (uint64_t)__builtin_popcount(bm[n / 8] & ((1u << (n % 8)) - 1));
+	return c;
+}
+
 static uint64_t mem_shown(const struct vcr_record *rec)
 {
 	return rec->u.mem.len < DUMP_MEM_SHOWN ? rec->u.mem.len : DUMP_MEM_SHOWN;
@@ -203,6 +214,22 @@ static void json_record(struct dump *d, const struct vcr_record *rec)
 		break;
 	case VCR_REC_MARKER:
 		vcr_json_str(j, "text", rec->u.marker.text);
+		break;
+	case VCR_REC_CKPT:
+		vcr_json_u64(j, "number", rec->u.ckpt.number);
+		vcr_json_bool(j, "final", rec->u.ckpt.flags & VCR_CKPT_FINAL);
+		vcr_json_bool(j, "full", rec->u.ckpt.flags & VCR_CKPT_FULL);
+		vcr_json_hex64(j, "gpa", rec->u.ckpt.gpa);
+		vcr_json_u64(j, "npages", rec->u.ckpt.npages);
+		vcr_json_u64(j, "dirty", ckpt_bits(rec->u.ckpt.dirty, rec->u.ckpt.npages));
+		vcr_json_u64(j, "stored", ckpt_bits(rec->u.ckpt.stored, rec->u.ckpt.npages));
+		break;
+	case VCR_REC_CKPT_PAGES:
+		vcr_json_u64(j, "number", rec->u.ckpt_pages.number);
+		vcr_json_hex64(j, "gpa", rec->u.ckpt_pages.gpa);
+		vcr_json_u64(j, "first", rec->u.ckpt_pages.first);
+		vcr_json_u64(j, "count", rec->u.ckpt_pages.count);
+		vcr_json_u64(j, "len", rec->u.ckpt_pages.len);
 		break;
 	case VCR_REC_IRQ_LINE:
 		vcr_json_u64(j, "gsi", rec->u.irq_line.gsi);
@@ -321,6 +348,23 @@ static void text_other(struct dump *d, const struct vcr_record *rec)
 		fputs(" ", f);
 		vcr_json_quote(f, rec->u.marker.text);
 		fputs("\n", f);
+		break;
+	case VCR_REC_CKPT:
+		fprintf(f, " #%llu%s%s region=0x%llx+%llu pages dirty=%llu stored=%llu\n",
+			(unsigned long long)rec->u.ckpt.number,
+			rec->u.ckpt.flags & VCR_CKPT_FINAL ? " final" : "",
+			rec->u.ckpt.flags & VCR_CKPT_FULL ? " full" : "",
+			(unsigned long long)rec->u.ckpt.gpa, (unsigned long long)rec->u.ckpt.npages,
+			(unsigned long long)ckpt_bits(rec->u.ckpt.dirty, rec->u.ckpt.npages),
+			(unsigned long long)ckpt_bits(rec->u.ckpt.stored, rec->u.ckpt.npages));
+		break;
+	case VCR_REC_CKPT_PAGES:
+		fprintf(f, " #%llu region=0x%llx pages %llu..%llu bytes=%llu\n",
+			(unsigned long long)rec->u.ckpt_pages.number,
+			(unsigned long long)rec->u.ckpt_pages.gpa,
+			(unsigned long long)rec->u.ckpt_pages.first,
+			(unsigned long long)(rec->u.ckpt_pages.first + rec->u.ckpt_pages.count - 1),
+			(unsigned long long)rec->u.ckpt_pages.len);
 		break;
 	case VCR_REC_IRQ_LINE:
 		fprintf(f, " gsi=%u level=%u%s\n", rec->u.irq_line.gsi, rec->u.irq_line.level,

@@ -76,6 +76,15 @@ static void run_usage(FILE *f)
 		"      --entry ADDR     start here instead of the image's entry\n"
 		"      --record FILE    record every exit of every vCPU into trace FILE\n"
 		"      --ring SIZE      with --record: keep only about the newest SIZE of trace\n"
+		"      --mem-checkpoints off|final|periodic\n"
+		"                       with --record: guest memory in the trace (default\n"
+		"                       periodic where KVM logs dirty pages, else final;\n"
+		"                       final with --gdb): dirty pages every interval and at\n"
+		"                       the end, or only at the end\n"
+		"      --mem-interval I periodic checkpoints every I: a time (500ms, 2s) and/or\n"
+		"                       a count of one vCPU's exits (100000x), comma-separated\n"
+		"                       (default 500ms)\n"
+		"      --mem-budget SIZE  page bytes per second at most (default 32MiB; 0: none)\n"
 		"      --gdb ADDR       serve gdb on ADDR (host:port or :port), waiting for it\n"
 		"                       before the first instruction\n"
 		"      --no-stdin       do not connect stdin to COM1\n"
@@ -161,7 +170,39 @@ struct run_opts {
 	const char *gdb;
 	const char *oracle;	/* hidden --oracle-log FILE (recorder/oracle.h) */
 	bool no_stdin;
+	int ckpt_mode;		/* enum ckpt_mode */
+	uint64_t ckpt_ns, ckpt_exits, ckpt_budget;
 };
+
+enum ckpt_mode { CKPT_DEFAULT = 0, CKPT_OFF, CKPT_FINAL, CKPT_PERIODIC };
+
+/* "500ms", "2s", "100000x", or both comma-separated. */
+static int parse_interval(const char *s, uint64_t *ns, uint64_t *exits)
+{
+	*ns = *exits = 0;
+	while (*s) {
+		char *end;
+		errno = 0;
+		unsigned long long v = strtoull(s, &end, 10);
+		if (errno || end == s || *s == '-')
+			return -EINVAL;
+		size_t ul = strcspn(end, ",");
+		if (ul == 1 && *end == 'x')
+			*exits = v;
+		else if (ul == 2 && !strncmp(end, "ms", 2))
+			*ns = v * 1000000ull;
+		else if (ul == 2 && !strncmp(end, "us", 2))
+			*ns = v * 1000ull;
+		else if (ul == 1 && *end == 's')
+			*ns = v * 1000000000ull;
+		else
+			return -EINVAL;
+		s = end + ul;
+		if (*s == ',')
+			s++;
+	}
+	return *ns || *exits ? 0 : -EINVAL;
+}
 
 static int run_parse(struct run_opts *o, int argc, char **argv)
 {
@@ -169,7 +210,7 @@ static int run_parse(struct run_opts *o, int argc, char **argv)
 	       O_GDB, O_NOSTDIN, O_KERNEL, O_INITRD, O_MACHINE, O_NODEFCMD,
 	       /* QEMU-compatible devices and boot (docs/vmm.md, "Guests built for
 	        * QEMU") */
-	       O_MODULE, O_ISA_DEBUG_EXIT, O_CPUID, O_ORACLE };
+	       O_MODULE, O_ISA_DEBUG_EXIT, O_CPUID, O_ORACLE, O_MEM_CKPT, O_MEM_INTERVAL, O_MEM_BUDGET };
 	static const struct option longopts[] = {
 		{ "memory", required_argument, NULL, 'm' },
 		{ "cpus", required_argument, NULL, 'c' },
@@ -180,6 +221,9 @@ static int run_parse(struct run_opts *o, int argc, char **argv)
 		{ "cmdline", required_argument, NULL, O_CMDLINE },
 		{ "record", required_argument, NULL, O_RECORD },
 		{ "ring", required_argument, NULL, O_RING },
+		{ "mem-checkpoints", required_argument, NULL, O_MEM_CKPT },
+		{ "mem-interval", required_argument, NULL, O_MEM_INTERVAL },
+		{ "mem-budget", required_argument, NULL, O_MEM_BUDGET },
 		{ "gdb", required_argument, NULL, O_GDB },
 		{ "no-stdin", no_argument, NULL, O_NOSTDIN },
 		{ "module", required_argument, NULL, O_MODULE },
@@ -200,6 +244,7 @@ static int run_parse(struct run_opts *o, int argc, char **argv)
 	int c;
 
 	vmm_config_init(&o->cfg);
+	o->ckpt_budget = 32ull << 20;
 	optind = 1;
 	/* '+': stop at the guest path; the guest's own arguments never
 	 * become ours. */
@@ -299,6 +344,33 @@ static int run_parse(struct run_opts *o, int argc, char **argv)
 				return -EINVAL;
 			}
 			break;
+		case O_MEM_CKPT:
+			if (!strcmp(optarg, "off"))
+				o->ckpt_mode = CKPT_OFF;
+			else if (!strcmp(optarg, "final"))
+				o->ckpt_mode = CKPT_FINAL;
+			else if (!strcmp(optarg, "periodic"))
+				o->ckpt_mode = CKPT_PERIODIC;
+			else {
+				vcr_log("run: --mem-checkpoints off|final|periodic, not '%s'", optarg);
+				return -EINVAL;
+			}
+			break;
+		case O_MEM_INTERVAL:
+			if (parse_interval(optarg, &o->ckpt_ns, &o->ckpt_exits)) {
+				vcr_log("run: bad --mem-interval '%s' (500ms, 2s, 100000x, or "
+					"500ms,100000x)", optarg);
+				return -EINVAL;
+			}
+			break;
+		case O_MEM_BUDGET:
+			if (cli_parse_size(optarg, &o->ckpt_budget) && strcmp(optarg, "0")) {
+				vcr_log("run: bad --mem-budget '%s'", optarg);
+				return -EINVAL;
+			}
+			if (!strcmp(optarg, "0"))
+				o->ckpt_budget = 0;
+			break;
 		case O_GDB:
 			o->gdb = optarg;
 			break;
@@ -339,12 +411,49 @@ static int run_parse(struct run_opts *o, int argc, char **argv)
 		fprintf(stderr, "Try 'vcr run --help'.\n");
 		return -EINVAL;
 	}
+	if (!o->record && (o->ckpt_mode || o->ckpt_ns || o->ckpt_exits)) {
+		vcr_log("run: --mem-checkpoints and --mem-interval need --record FILE");
+		return -EINVAL;
+	}
 	if (o->ring && !o->record) {
 		vcr_log("run: --ring needs --record FILE");
 		return -EINVAL;
 	}
 	o->cfg.guest_path = kernel ? kernel : argv[optind];
 	o->cfg.uart_in_fd = o->no_stdin ? -1 : 0;
+	return 0;
+}
+
+/* Dirty logging and the checkpoint schedule (docs/recorder.md, "Memory
+ * checkpoints"). */
+static int setup_checkpoints(struct vmm *vm, struct vcr_recorder *rec, const struct run_opts *o)
+{
+	struct vcr_err err = { 0 };
+	int mode = o->ckpt_mode;
+
+	if (mode == CKPT_OFF)
+		return 0;
+	int lr = vmm_dirty_log_enable(vm, &err);
+	if (lr) {
+		if (mode == CKPT_PERIODIC) {
+			vcr_log("run: --mem-checkpoints periodic: this KVM has no dirty page log (%s)",
+				err.msg);
+			return -EOPNOTSUPP;
+		}
+		vcr_log("run: KVM has no dirty page log (%s): memory checkpoint at the end only",
+			err.msg);
+		mode = CKPT_FINAL;
+	}
+	if (mode == CKPT_DEFAULT)
+		mode = o->gdb ? CKPT_FINAL : CKPT_PERIODIC;
+	uint64_t ns = o->ckpt_ns, ex = o->ckpt_exits;
+	if (!ns && !ex)
+		ns = 500000000ull;
+	if (mode == CKPT_FINAL)
+		ns = ex = 0;
+	vcr_debug("run: memory checkpoints %s (interval %" PRIu64 " ns, %" PRIu64 " exits)",
+		  mode == CKPT_FINAL ? "final" : "periodic", ns, ex);
+	vmm_set_checkpoints(vm, vcr_recorder_checkpoint, rec, ns, ex);
 	return 0;
 }
 
@@ -389,6 +498,7 @@ static int open_recorder(struct vcr_recorder **rec, struct vmm *vm, const struct
 
 	ropts.run_size = vmm_run_size(vm);
 	ropts.ring_bytes = o->ring;
+	ropts.ckpt_budget = o->ckpt_budget;
 	ropts.on_error = recorder_failed;
 	ropts.on_error_arg = vm;
 	return vcr_recorder_open(rec, o->record, &info, &ropts, err);
@@ -488,6 +598,12 @@ static int cmd_run(int argc, char **argv)
 		}
 		vcr_recorder_observer(rec, &obs);
 		vmm_set_observer(vm, &obs);
+		r = setup_checkpoints(vm, rec, &o);
+		if (r) {
+			snprintf(err.msg, sizeof(err.msg), "no dirty page log for periodic checkpoints");
+			status = VMM_STATUS_ERROR;
+			goto out;
+		}
 	}
 	if (o.oracle) {
 		struct vmm_observer rec_obs, obs;
@@ -550,6 +666,14 @@ out:
 		int cr = vcr_recorder_close(rec, &sum);
 		vcr_recorder_summary_format(&sum, o.record, line, sizeof(line));
 		fprintf(stderr, "%s\n", line);
+		if (sum.ckpts && vcr_verbose)
+			vcr_log("record: memory checkpoints: %" PRIu64 " taken (%" PRIu64
+				" skipped), %" PRIu64 " dirty pages, %" PRIu64 " stored; vCPUs "
+				"paused %.1f us per checkpoint (max %.1f), %.3f us per dirty page",
+				sum.ckpts, sum.ckpt_skipped, sum.ckpt_dirty, sum.ckpt_stored,
+				(double)sum.ckpt_copy_ns / 1e3 / (double)sum.ckpts,
+				(double)sum.ckpt_copy_max_ns / 1e3,
+				sum.ckpt_dirty ? (double)sum.ckpt_copy_ns / 1e3 / (double)sum.ckpt_dirty : 0.0);
 		if (cr && status == 0)
 			status = VMM_STATUS_ERROR;
 	}

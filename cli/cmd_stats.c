@@ -53,6 +53,10 @@ struct stats {
 	struct key_tab rips;	/* key: rip_key() */
 	uint64_t recs[VCR_REC_LAST + 2];
 	uint64_t mem_bytes;
+	/* Memory checkpoints: CKPT numbers seen, pages stored (by encoding),
+	 * dirty pages, encoded bytes (bitmaps + pages, before zstd). */
+	uint64_t ckpts, ckpt_last, ckpt_pages, ckpt_dirty, ckpt_bytes, ckpt_final;
+	uint64_t ckpt_enc[3];
 	struct line_stats lines;
 	uint64_t vcpu_exits[VCR_TRACE_MAX_VCPUS];
 	bool has_end;
@@ -358,6 +362,35 @@ static void count_record(struct stats *s, const struct vcr_record *rec)
 	case VCR_REC_MEM_PAGES:
 		s->mem_bytes += rec->u.mem.len;
 		break;
+	case VCR_REC_CKPT: {
+		uint64_t nb = (rec->u.ckpt.npages + 7) / 8;
+		if (!s->ckpts || rec->u.ckpt.number != s->ckpt_last)
+			s->ckpts++;
+		s->ckpt_last = rec->u.ckpt.number;
+		if (rec->u.ckpt.flags & VCR_CKPT_FINAL)
+			s->ckpt_final++;
+		for (uint64_t i = 0; i < nb; i++)
+			s->ckpt_dirty += (uint64_t)__builtin_popcount(rec->u.ckpt.dirty[i]);
+		s->ckpt_bytes += nb * (rec->u.ckpt.flags & VCR_CKPT_FULL ? 2 : 1);
+		break;
+	}
+	case VCR_REC_CKPT_PAGES: {
+		const uint8_t *d = rec->u.ckpt_pages.data, *e = d + rec->u.ckpt_pages.len;
+		s->ckpt_pages += rec->u.ckpt_pages.count;
+		s->ckpt_bytes += rec->u.ckpt_pages.len;
+		/* Count encodings by their tag bytes (vcr_ckpt_pages_scan's walk). */
+		for (uint32_t i = 0; i < rec->u.ckpt_pages.count && d < e; i++) {
+			uint8_t t = *d++;
+			if (t < 3)
+				s->ckpt_enc[t]++;
+			if (t == VCR_CKPT_RAW)
+				d += VCR_CKPT_PAGE;
+			else if (t == VCR_CKPT_REPEAT)
+				while (d < e && (*d++ & 0x80))
+					;
+		}
+		break;
+	}
 	case VCR_REC_MARKER: {
 		/* recorder/recorder.h: "vcr.duration_ns=N" right before END. */
 		const char *t = rec->u.marker.text;
@@ -556,6 +589,16 @@ static void print_text(FILE *f, const char *path, const struct vcr_trace_info *i
 				"unknown", (unsigned long long)s->recs[t]);
 	if (s->mem_bytes)
 		fprintf(f, "  %-18s %12llu\n", "memory bytes", (unsigned long long)s->mem_bytes);
+	if (s->ckpts) {
+		fprintf(f, "memory checkpoints\n");
+		fprintf(f, "  %-18s %12llu (final: %llu)\n", "checkpoints",
+			(unsigned long long)s->ckpts, (unsigned long long)s->ckpt_final);
+		fprintf(f, "  %-18s %12llu\n", "dirty pages", (unsigned long long)s->ckpt_dirty);
+		fprintf(f, "  %-18s %12llu (zero %llu, raw %llu, repeat %llu)\n", "pages stored",
+			(unsigned long long)s->ckpt_pages, (unsigned long long)s->ckpt_enc[0],
+			(unsigned long long)s->ckpt_enc[1], (unsigned long long)s->ckpt_enc[2]);
+		fprintf(f, "  %-18s %12llu\n", "bytes (encoded)", (unsigned long long)s->ckpt_bytes);
+	}
 	lines_text(f, &s->lines);
 }
 
@@ -678,6 +721,16 @@ static void print_json(FILE *f, const char *path, const struct vcr_trace_info *i
 	json_top(&j, "top_mmio", tops->mmio, tops->nmmio, true);
 	json_rips(&j, tops, &s->rips);
 	vcr_json_u64(&j, "memory_bytes", s->mem_bytes);
+	vcr_json_obj(&j, "checkpoints");
+	vcr_json_u64(&j, "count", s->ckpts);
+	vcr_json_u64(&j, "final", s->ckpt_final);
+	vcr_json_u64(&j, "dirty_pages", s->ckpt_dirty);
+	vcr_json_u64(&j, "pages", s->ckpt_pages);
+	vcr_json_u64(&j, "zero_pages", s->ckpt_enc[0]);
+	vcr_json_u64(&j, "raw_pages", s->ckpt_enc[1]);
+	vcr_json_u64(&j, "repeat_pages", s->ckpt_enc[2]);
+	vcr_json_u64(&j, "bytes", s->ckpt_bytes);
+	vcr_json_end(&j);
 	lines_json(&j, &s->lines);
 	vcr_json_end(&j);
 }

@@ -29,8 +29,17 @@
  *              a trace holds of them. An input, like INPUT.
  *   NOTE       text the VMM hands over with a kind (enum vcr_note_kind):
  *              the last lines of the guest's console, when it ended.
- * IRQ_LINE and NOTE came with format 1.1 and are optional records: an older
- * reader skips them (docs/format.md).
+ *   CKPT       a memory checkpoint of one RAM region taken at the exit it
+ *              follows, with every vCPU out of KVM_RUN: which pages the
+ *              guest dirtied since the previous checkpoint (and, when
+ *              `full`, which pages are stored: every page touched so far).
+ *              Its pages follow in CKPT_PAGES records.
+ *   CKPT_PAGES the contents of a run of the pages a CKPT stores, in
+ *              bitmap order: each a zero page, 4096 raw bytes, or a repeat
+ *              of an earlier page of the same checkpoint and region.
+ * IRQ_LINE and NOTE came with format 1.1, CKPT and CKPT_PAGES with 1.2;
+ * all four are optional records: an older reader skips them
+ * (docs/format.md).
  * Keyframes (full state of every vCPU) are written by the writer itself at
  * the start of every chunk; readers use them for seeking and never return
  * them as records.
@@ -114,8 +123,43 @@ enum vcr_rec_type {
 	VCR_REC_END = 8,
 	VCR_REC_IRQ_LINE = 9,
 	VCR_REC_NOTE = 10,
+	VCR_REC_CKPT = 11,
+	VCR_REC_CKPT_PAGES = 12,
 };
-#define VCR_REC_LAST VCR_REC_NOTE	/* highest type this vcr knows */
+#define VCR_REC_LAST VCR_REC_CKPT_PAGES	/* highest type this vcr knows */
+
+/* Memory checkpoints (CKPT, CKPT_PAGES). */
+#define VCR_CKPT_PAGE 4096u
+#define VCR_CKPT_FINAL 1u	/* taken when the run ended */
+#define VCR_CKPT_FULL 2u	/* stores every page touched since recording
+				 * began, not only the interval's dirty ones */
+#define VCR_CKPT_FLAGS (VCR_CKPT_FINAL | VCR_CKPT_FULL)
+#define VCR_CKPT_MAX_PAGES (1ull << 24)	/* pages of one region (64 GiB) */
+#define VCR_CKPT_RUN_MAX 1024u		/* pages of one CKPT_PAGES record */
+
+/* One page of a CKPT_PAGES record, as vcr_ckpt_pages_scan finds it. */
+enum vcr_ckpt_enc {
+	VCR_CKPT_ZERO = 0,	/* 4096 zero bytes */
+	VCR_CKPT_RAW = 1,	/* 4096 bytes at data + off */
+	VCR_CKPT_REPEAT = 2,	/* equal to stored page `ref` (an ordinal among
+				 * the checkpoint's stored pages of the region,
+				 * smaller than this page's) */
+};
+struct vcr_ckpt_page {
+	uint32_t enc;		/* enum vcr_ckpt_enc */
+	uint32_t off;		/* RAW: offset in the record's data */
+	uint64_t ref;		/* REPEAT */
+};
+
+/* Walk the `count` page encodings in a CKPT_PAGES record's data: fills
+ * out[0..count). first is the record's first ordinal (a REPEAT must point
+ * below its own ordinal). 0, or -EBADMSG when the bytes are not exactly
+ * count well-formed encodings. */
+int vcr_ckpt_pages_scan(const uint8_t *data, uint64_t len, uint64_t first, uint32_t count,
+			struct vcr_ckpt_page *out);
+/* Encode one page into dst (at most 1 + 10 + 4096 bytes): zero, repeat of
+ * ordinal ref (ref != UINT64_MAX) or raw. Returns the bytes written. */
+size_t vcr_ckpt_page_put(uint8_t *dst, const uint8_t *page, uint64_t ref);
 
 /* IRQ_LINE flags. */
 #define VCR_IRQ_ASYNC 1u	/* raised by no exit's service (VMM_NO_VCPU): the
@@ -199,6 +243,30 @@ struct vcr_record {
 						 * (it may hold NULs), as mem.data */
 		} note;
 		struct {
+			uint64_t number;	/* checkpoint number (0, 1, ...): the
+						 * CKPT records of one checkpoint
+						 * (one per region) share it */
+			uint32_t flags;		/* VCR_CKPT_* */
+			uint64_t gpa;		/* region start, page-aligned */
+			uint64_t npages;	/* pages in the region */
+			const uint8_t *dirty;	/* npages bits (LSB first): dirtied
+						 * since the previous checkpoint */
+			const uint8_t *stored;	/* npages bits: stored here; the
+						 * same pointer as dirty unless
+						 * VCR_CKPT_FULL. Both as mem.data */
+		} ckpt;
+		struct {
+			uint64_t number;	/* the CKPT's */
+			uint64_t gpa;		/* the CKPT's region start */
+			uint64_t first;		/* ordinal of the first page among
+						 * the stored ones */
+			uint32_t count;		/* pages, 1..VCR_CKPT_RUN_MAX */
+			uint64_t len;
+			const uint8_t *data;	/* count encodings
+						 * (vcr_ckpt_pages_scan), as
+						 * mem.data */
+		} ckpt_pages;
+		struct {
 			uint32_t how;	/* enum vcr_end_how */
 			int32_t status;
 			const char *msg;	/* as mem.data */
@@ -253,6 +321,8 @@ struct vcr_writer_stats {
 	uint64_t bytes_written;		/* file size so far */
 	uint64_t raw_bytes;		/* what the records would take as raw structs */
 	uint64_t write_calls;		/* write()/pwrite() syscalls made */
+	uint64_t chunk_bytes_total;	/* bytes of every chunk made, also those
+					 * a ring trace overwrote since */
 };
 void vcr_writer_get_stats(const struct vcr_writer *w, struct vcr_writer_stats *st);
 
@@ -313,6 +383,22 @@ int vcr_reader_next_ref(struct vcr_reader *r, struct vcr_record *rec, struct vcr
  * damaged chunk. After a seek, vcr_reader_state gives every vCPU's state
  * just before that exit. */
 int vcr_reader_seek(struct vcr_reader *r, uint64_t seq);
+
+/* Where a record is: chunk (index among the readable chunks) and byte of
+ * its decompressed payload. vcr_reader_tell gives the record the last
+ * vcr_reader_next(_ref) returned; vcr_reader_read_at decodes a memory
+ * record (MEM_WRITE, MEM_PAGES, CKPT, CKPT_PAGES) at such a position again,
+ * at the cost of one chunk decode unless the chunk is one of the two the
+ * reader keeps (1 and *rec filled, pointers valid until the next call;
+ * negative on error). After read_at, the next vcr_reader_next needs a
+ * vcr_reader_seek first. Readers that index memory keep positions instead
+ * of the bytes. */
+struct vcr_reader_pos {
+	uint64_t chunk, byte;
+};
+void vcr_reader_tell(const struct vcr_reader *r, struct vcr_reader_pos *pos);
+int vcr_reader_read_at(struct vcr_reader *r, const struct vcr_reader_pos *pos,
+		       struct vcr_record *rec);
 
 /* Sequence number of exit n of vCPU v, or negative (-ERANGE) if none. */
 int vcr_reader_vcpu_exit_seq(struct vcr_reader *r, uint32_t vcpu, uint64_t n,

@@ -96,6 +96,8 @@ const char *vcr_rec_type_name(uint32_t type)
 	case VCR_REC_END: return "end";
 	case VCR_REC_IRQ_LINE: return "irq_line";
 	case VCR_REC_NOTE: return "note";
+	case VCR_REC_CKPT: return "ckpt";
+	case VCR_REC_CKPT_PAGES: return "ckpt_pages";
 	default: return "unknown";
 	}
 }
@@ -127,4 +129,61 @@ int trf_grow(uint8_t **buf, size_t *cap, size_t need)
 	*buf = p;
 	*cap = n;
 	return 0;
+}
+
+static bool ckpt_zero(const uint8_t *p)
+{
+	uint64_t acc = 0;
+	for (size_t i = 0; i < VCR_CKPT_PAGE; i += 8) {
+		uint64_t w;
+		memcpy(&w, p + i, 8);
+		acc |= w;
+	}
+	return acc == 0;
+}
+
+size_t vcr_ckpt_page_put(uint8_t *dst, const uint8_t *page, uint64_t ref)
+{
+	if (ckpt_zero(page)) {
+		dst[0] = VCR_CKPT_ZERO;
+		return 1;
+	}
+	if (ref != UINT64_MAX) {
+		dst[0] = VCR_CKPT_REPEAT;
+		return 1 + trf_put_varint(dst + 1, ref);
+	}
+	dst[0] = VCR_CKPT_RAW;
+	memcpy(dst + 1, page, VCR_CKPT_PAGE);
+	return 1 + VCR_CKPT_PAGE;
+}
+
+int vcr_ckpt_pages_scan(const uint8_t *data, uint64_t len, uint64_t first, uint32_t count,
+			struct vcr_ckpt_page *out)
+{
+	const uint8_t *p = data, *end = data + len;
+	for (uint32_t i = 0; i < count; i++) {
+		if (p >= end)
+			return -EBADMSG;
+		uint8_t enc = *p++;
+		out[i].enc = enc;
+		out[i].off = 0;
+		out[i].ref = 0;
+		switch (enc) {
+		case VCR_CKPT_ZERO:
+			break;
+		case VCR_CKPT_RAW:
+			if ((size_t)(end - p) < VCR_CKPT_PAGE)
+				return -EBADMSG;
+			out[i].off = (uint32_t)(p - data);
+			p += VCR_CKPT_PAGE;
+			break;
+		case VCR_CKPT_REPEAT:
+			if (!trf_get_varint(&p, end, &out[i].ref) || out[i].ref >= first + i)
+				return -EBADMSG;
+			break;
+		default:
+			return -EBADMSG;
+		}
+	}
+	return p == end ? 0 : -EBADMSG;
 }

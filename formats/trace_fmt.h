@@ -13,7 +13,7 @@
 #include "core/state.h"
 
 #define TRF_MAJOR 1
-#define TRF_MINOR 1	/* 1.1: IRQ_LINE and NOTE records */
+#define TRF_MINOR 2	/* 1.1: IRQ_LINE and NOTE records; 1.2: CKPT, CKPT_PAGES */
 
 #define TRF_FILE_MAGIC "VCRTRACE"
 #define TRF_CHUNK_MAGIC "VCRCHUNK"

@@ -93,6 +93,7 @@ struct vcr_reader {
 	size_t cur;			/* chunk being iterated */
 	bool loaded;			/* dec holds chunk cur, positioned at pos */
 	size_t pos;
+	size_t rec_start;	/* payload byte of the record r_step returned last */
 	uint32_t recs_done, exits_done;
 	uint64_t next_seq;		/* seq of the next EXIT */
 	uint64_t last_seq;		/* seq of the last EXIT passed */
@@ -1020,6 +1021,40 @@ static bool r_record(struct vcr_reader *r, unsigned type, const uint8_t *p,
 		rec->u.note.len = (uint32_t)(end - p);
 		rec->u.note.text = r_text(r, p, (size_t)(end - p));
 		return rec->u.note.text != NULL;
+	case VCR_REC_CKPT: {
+		if (!rec)
+			return true;
+		uint64_t np, nb;
+		GETV(rec->u.ckpt.number);
+		GETV_MAX(rec->u.ckpt.flags, VCR_CKPT_FLAGS);
+		GETV(rec->u.ckpt.gpa);
+		GETV_MAX(np, VCR_CKPT_MAX_PAGES);
+		if (np == 0 || rec->u.ckpt.gpa % VCR_CKPT_PAGE ||
+		    rec->u.ckpt.gpa > UINT64_MAX - np * VCR_CKPT_PAGE)
+			return false;
+		nb = (np + 7) / 8;
+		bool full = rec->u.ckpt.flags & VCR_CKPT_FULL;
+		if ((uint64_t)(end - p) != nb * (full ? 2 : 1))
+			return false;
+		rec->u.ckpt.npages = np;
+		rec->u.ckpt.dirty = p;
+		rec->u.ckpt.stored = full ? p + nb : p;
+		return true;
+	}
+	case VCR_REC_CKPT_PAGES: {
+		if (!rec)
+			return true;
+		GETV(rec->u.ckpt_pages.number);
+		GETV(rec->u.ckpt_pages.gpa);
+		GETV_MAX(rec->u.ckpt_pages.first, VCR_CKPT_MAX_PAGES - 1);
+		GETV_MAX(rec->u.ckpt_pages.count, VCR_CKPT_RUN_MAX);
+		if (rec->u.ckpt_pages.count == 0 || rec->u.ckpt_pages.gpa % VCR_CKPT_PAGE ||
+		    rec->u.ckpt_pages.first + rec->u.ckpt_pages.count > VCR_CKPT_MAX_PAGES)
+			return false;
+		rec->u.ckpt_pages.len = (uint64_t)(end - p);
+		rec->u.ckpt_pages.data = p;
+		return true;
+	}
 	case VCR_REC_END:
 		if (!rec)
 			return true;
@@ -1059,6 +1094,7 @@ static int r_step(struct vcr_reader *r, struct vcr_record *rec, struct vcr_recor
 					     c->nrecords, c->nexits);
 			return 0;
 		}
+		r->rec_start = r->pos;
 		unsigned tag = *p++;
 		uint64_t len;
 		if (!trf_get_varint(&p, end, &len) || len > (uint64_t)(end - p))
@@ -1149,6 +1185,48 @@ int vcr_reader_next_ref(struct vcr_reader *r, struct vcr_record *rec, struct vcr
 		r->rebased = false;
 	}
 	return rc;
+}
+
+void vcr_reader_tell(const struct vcr_reader *r, struct vcr_reader_pos *pos)
+{
+	pos->chunk = r->cur;
+	pos->byte = r->rec_start;
+}
+
+int vcr_reader_read_at(struct vcr_reader *r, const struct vcr_reader_pos *pos,
+		       struct vcr_record *rec)
+{
+	vcr_err_clear(&r->err);
+	if (pos->chunk >= r->nchunks)
+		return R_ERR(r, -ERANGE, UINT64_MAX, "no chunk %llu", (unsigned long long)pos->chunk);
+	/* Whatever the reader was reading, it reads from a seek on. */
+	r->loaded = false;
+	r->rebased = true;
+	if (r->dec.ci != pos->chunk) {
+		struct r_dec t = r->prev;
+		r->prev = r->dec;
+		r->dec = t;
+		if (r->dec.ci != pos->chunk) {
+			int rc = r_dec_load(r, &r->dec, pos->chunk, false, false);
+			if (rc)
+				return rc;
+		}
+	}
+	const struct r_chunk *c = &r->chunks[pos->chunk];
+	const uint8_t *base = r->dec.raw, *end = base + r->dec.raw_len;
+	if (pos->byte >= r->dec.raw_len)
+		return R_ERR(r, -EINVAL, c->off, "chunk at offset %llu: no record at payload byte %llu",
+			     (unsigned long long)c->off, (unsigned long long)pos->byte);
+	const uint8_t *p = base + pos->byte;
+	unsigned type = *p++ & TRF_REC_TYPE_MASK;
+	uint64_t len;
+	if (!trf_get_varint(&p, end, &len) || len > (uint64_t)(end - p) ||
+	    (type != VCR_REC_CKPT && type != VCR_REC_CKPT_PAGES && type != VCR_REC_MEM_WRITE &&
+	     type != VCR_REC_MEM_PAGES) || !r_record(r, type, p, p + len, rec, NULL))
+		return R_ERR(r, -EINVAL, c->off,
+			     "chunk at offset %llu: no memory record at payload byte %llu",
+			     (unsigned long long)c->off, (unsigned long long)pos->byte);
+	return 1;
 }
 
 int vcr_reader_seek(struct vcr_reader *r, uint64_t seq)

@@ -543,6 +543,7 @@ static int w_chunk_finish(struct vcr_writer *w)
 	if (off + total > w->end_off)
 		w->end_off = off + total;
 	w->st.chunks++;
+	w->st.chunk_bytes_total += total;
 	w->st.bytes_written = w->end_off;
 	if (w->out_exits >= w->flush_exits || w->out_len >= W_OUT_SOFT)
 		return w_write_out(w);
@@ -885,6 +886,54 @@ static int w_append(struct vcr_writer *w, const struct vcr_record *rec)
 			memcpy(p, t, n);
 		w_rec_end(w, VCR_REC_NOTE, p + n);
 		w->st.raw_bytes += 16 + n;
+		return 0;
+	}
+	case VCR_REC_CKPT: {
+		uint64_t np = rec->u.ckpt.npages, nb = (np + 7) / 8;
+		bool full = rec->u.ckpt.flags & VCR_CKPT_FULL;
+		if ((rec->u.ckpt.flags & ~VCR_CKPT_FLAGS) || np == 0 || np > VCR_CKPT_MAX_PAGES ||
+		    (rec->u.ckpt.gpa % VCR_CKPT_PAGE) || !rec->u.ckpt.dirty ||
+		    (full && !rec->u.ckpt.stored))
+			return -EINVAL;
+		p = w_rec_begin(w, 64 + nb * (full ? 2 : 1));
+		if (!p)
+			return -ENOMEM;
+		p += trf_put_varint(p, v);
+		p += trf_put_varint(p, rec->u.ckpt.number);
+		p += trf_put_varint(p, rec->u.ckpt.flags);
+		p += trf_put_varint(p, rec->u.ckpt.gpa);
+		p += trf_put_varint(p, np);
+		memcpy(p, rec->u.ckpt.dirty, nb);
+		p += nb;
+		if (full) {
+			memcpy(p, rec->u.ckpt.stored, nb);
+			p += nb;
+		}
+		w_rec_end(w, VCR_REC_CKPT, p);
+		w->c_mem += nb;
+		w_set_check(w);
+		w->st.raw_bytes += 32 + nb;
+		return 0;
+	}
+	case VCR_REC_CKPT_PAGES: {
+		uint64_t n = rec->u.ckpt_pages.len;
+		uint32_t cnt = rec->u.ckpt_pages.count;
+		if (cnt == 0 || cnt > VCR_CKPT_RUN_MAX ||
+		    n > (uint64_t)cnt * (11 + VCR_CKPT_PAGE) || (n && !rec->u.ckpt_pages.data))
+			return -EINVAL;
+		p = w_rec_begin(w, 64 + n);
+		if (!p)
+			return -ENOMEM;
+		p += trf_put_varint(p, v);
+		p += trf_put_varint(p, rec->u.ckpt_pages.number);
+		p += trf_put_varint(p, rec->u.ckpt_pages.gpa);
+		p += trf_put_varint(p, rec->u.ckpt_pages.first);
+		p += trf_put_varint(p, cnt);
+		memcpy(p, rec->u.ckpt_pages.data, n);
+		w_rec_end(w, VCR_REC_CKPT_PAGES, p + n);
+		w->c_mem += n;
+		w_set_check(w);
+		w->st.raw_bytes += 32 + n;
 		return 0;
 	}
 	case VCR_REC_END: {

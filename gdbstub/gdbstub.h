@@ -129,6 +129,10 @@ struct gdbstub_target_ops {
 			  unsigned kind, bool insert);
 	/* Target-specific monitor command: 1 handled, 0 unknown, <0 error. */
 	int (*monitor)(void *t, const char *cmd, struct gdbstub_out *o);
+	/* What the target knows of guest-physical address gpa (a trace:
+	 * exact, stale, unknown, and why), for `monitor memory ADDR`; NULL
+	 * when every byte is simply there (a live guest). */
+	void (*mem_describe)(void *t, uint64_t gpa, struct gdbstub_out *o);
 	/* Extra lines for `monitor help`. */
 	void (*monitor_help)(void *t, struct gdbstub_out *o);
 	/* Initial stop (the '?' reply before any resume). */

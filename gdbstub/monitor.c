@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/x86_mmu.h"
@@ -87,6 +88,49 @@ static void monitor_mode(struct gdbstub *g, struct gdbstub_out *o)
 			       (unsigned long long)(st.sregs.cs.base + (st.regs.rip & 0xffff)));
 }
 
+static int mon_read_phys(void *ctx, uint64_t gpa, void *buf, size_t len)
+{
+	struct gdbstub *g = ctx;
+	return g->ops->read_phys(g->t, gpa, buf, len);
+}
+
+/* `monitor memory ADDR`: ADDR is guest-virtual for the Hg vCPU (as gdb's
+ * addresses are); its page-table walk reads the tables through the target,
+ * so a table page the target does not serve (stale in a trace) stops it. */
+static bool monitor_memory_addr(struct gdbstub *g, struct gdbstub_out *o, const char *arg)
+{
+	char *end;
+	errno = 0;
+	unsigned long long va = strtoull(arg, &end, 0);
+	if (!*arg || *end || errno || *arg == '-')
+		return false;
+	struct vcr_vcpu_state st;
+	if (!hg_state(g, o, &st, VCR_CLASS_SREGS, "no state: address not translated"))
+		return true;
+	uint64_t gpa, left;
+	int rc = vcr_mmu_translate(&st, va, mon_read_phys, g, &gpa, &left);
+	if (rc == -ENOENT) {
+		gdbstub_printf(o, "0x%llx: the page tables of vCPU %u are not known exactly here "
+				  "(a page-table page is stale or unknown): not translated; "
+				  "monitor memory lenient uses stale tables\n", va, g->g_thread);
+		return true;
+	}
+	if (rc) {
+		gdbstub_printf(o, "0x%llx: not mapped by vCPU %u's page tables (%s)\n", va,
+			       g->g_thread, strerror(-rc));
+		return true;
+	}
+	if (vcr_mmu_levels(&st))
+		gdbstub_printf(o, "0x%llx: guest-physical 0x%llx (%d-level paging, vCPU %u)\n", va,
+			       (unsigned long long)gpa, vcr_mmu_levels(&st), g->g_thread);
+	else
+		gdbstub_printf(o, "0x%llx: guest-physical (paging off)\n", va);
+	if (g->ops->mem_describe)
+		g->ops->mem_describe(g->t, gpa, o);
+	else
+		gdbstub_printf(o, "  live guest memory: every byte is current\n");
+	return true;
+}
 
 /* Decode the hex command into cmd[0..size), trimmed of blanks around it;
  * NULL for bad hex, an embedded NUL or a command too long. */
@@ -123,13 +167,16 @@ int gdbstub_cmd_monitor(struct gdbstub *g, const char *a, const char *end)
 		gdbstub_printf(&o, "vcr gdbstub monitor commands:\n"
 				   "  help              this text\n"
 				   "  mode              CPU mode and paging of the current vCPU\n"
-				   "  events            pending/injected exception, interrupt, NMI\n");
+				   "  events            pending/injected exception, interrupt, NMI\n"
+				   "  memory ADDR       what is known of the bytes at virtual ADDR\n");
 		if (g->ops->monitor_help)
 			g->ops->monitor_help(g->t, &o);
 	} else if (!strcmp(c, "mode")) {
 		monitor_mode(g, &o);
 	} else if (!strcmp(c, "events")) {
 		monitor_events(g, &o);
+	} else if (!strncmp(c, "memory ", 7) && monitor_memory_addr(g, &o, c + 7)) {
+		/* done */
 	} else {
 		int rc = g->ops->monitor ? g->ops->monitor(g->t, c, &o) : 0;
 		if (rc == 0)

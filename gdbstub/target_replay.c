@@ -31,6 +31,8 @@ struct replay_bp {
 struct replay {
 	struct vcr_cursor *c;
 	uint32_t nvcpus;
+	bool lenient;		/* monitor memory lenient: serve stale bytes */
+	uint64_t stale_reads;	/* reads that served stale bytes */
 	struct replay_bp bps[REPLAY_MAX_BPS];
 	size_t nbps;
 };
@@ -62,7 +64,57 @@ static int rp_get_state(void *t, unsigned thread, struct vcr_vcpu_state *st,
 static int rp_read_phys(void *t, uint64_t gpa, void *buf, size_t len)
 {
 	struct replay *r = t;
-	return vcr_cursor_read_mem(r->c, gpa, buf, len);
+	int rc = vcr_cursor_read_mem(r->c, gpa, buf, len);
+	if (rc == -ENOENT && r->lenient) {
+		rc = vcr_cursor_read_mem_stale(r->c, gpa, buf, len);
+		if (!rc)
+			r->stale_reads++;
+	}
+	return rc;
+}
+
+static void rp_mem_describe(void *t, uint64_t gpa, struct gdbstub_out *o)
+{
+	struct replay *r = t;
+	struct vcr_mem_range mr;
+	struct vcr_cursor_mem_info mi;
+	if (vcr_cursor_mem_class(r->c, gpa, &mr) || vcr_cursor_mem_info(r->c, &mi)) {
+		gdbstub_printf(o, "  memory index unavailable: %s\n", vcr_cursor_error(r->c)->msg);
+		return;
+	}
+	char since[48];
+	if (mr.since == UINT64_MAX)
+		snprintf(since, sizeof(since), "before the first exit");
+	else
+		snprintf(since, sizeof(since), "as of exit %" PRIu64, mr.since);
+	gdbstub_printf(o, "  %s: bytes 0x%" PRIx64 "..0x%" PRIx64 " at exit %" PRIu64 "%s%s\n",
+		       vcr_mem_class_name(mr.cls), mr.gpa, mr.gpa + mr.len - 1,
+		       vcr_cursor_pos(r->c), mr.cls == VCR_MEM_UNKNOWN ? "" : ", ",
+		       mr.cls == VCR_MEM_UNKNOWN ? "" : since);
+	switch (mr.cls) {
+	case VCR_MEM_EXACT:
+		gdbstub_printf(o, "  the guest's memory at this exit: recorded then, and the "
+				  "guest did not write the page up to the next checkpoint (or "
+				  "this exit is a checkpoint)\n");
+		break;
+	case VCR_MEM_STALE:
+		gdbstub_printf(o, "  older contents only: the guest wrote the page between the "
+				  "checkpoint before this exit and the next one (or no checkpoint "
+				  "follows); refused unless 'monitor memory lenient'\n");
+		break;
+	case VCR_MEM_UNTRACKED:
+		gdbstub_printf(o, "  written by the VMM (loader, device); the trace has no memory "
+				  "checkpoints, so the guest may have changed them since\n");
+		break;
+	case VCR_MEM_UNKNOWN:
+		gdbstub_printf(o, "  no record holds these bytes%s\n", mi.checkpoints ?
+			       " (the guest did not write them while recorded, and the VMM did "
+			       "not either)" : " (recorded without memory checkpoints)");
+		break;
+	}
+	gdbstub_printf(o, "  trace: %" PRIu64 " checkpoints%s%s\n", mi.checkpoints,
+		       mi.damaged ? "; damaged checkpoint records skipped: " : "",
+		       mi.damaged ? mi.damage_msg : "");
 }
 
 static unsigned cur_vcpu(struct replay *r)
@@ -189,6 +241,17 @@ static int rp_monitor(void *t, const char *cmd, struct gdbstub_out *o)
 		gdbstub_printf(o, "(run 'flushregs' so that gdb re-reads registers)\n");
 		return 1;
 	}
+	if (!strcmp(cmd, "memory") || !strcmp(cmd, "memory strict") ||
+	    !strcmp(cmd, "memory lenient")) {
+		if (cmd[6])
+			r->lenient = cmd[7] == 'l';
+		gdbstub_printf(o, "memory: %s (%" PRIu64 " reads served stale bytes so far)\n",
+			       r->lenient ? "lenient: stale bytes are served (older contents, "
+					    "WARNING: not the guest's memory at this exit)" :
+			       "strict: only exact bytes are served; stale ones read as "
+			       "'Cannot access memory'", r->stale_reads);
+		return 1;
+	}
 	if (!strcmp(cmd, "breakpoints")) {
 		gdbstub_printf(o, "replay target: breakpoints match the rip of recorded "
 				  "exits (%zu set)\n", r->nbps);
@@ -207,7 +270,9 @@ static void rp_monitor_help(void *t, struct gdbstub_out *o)
 	gdbstub_printf(o, "replay target (each recorded exit is one step):\n"
 			  "  where             position: exit number, vCPU, reason, rip\n"
 			  "  seek N            go to exit N (then: flushregs)\n"
-			  "  breakpoints       list breakpoints\n");
+			  "  breakpoints       list breakpoints\n"
+			  "  memory strict|lenient  serve only exact bytes (default), or stale\n"
+			  "                    ones too (older contents, with a warning)\n");
 }
 
 static void rp_initial_stop(void *t, struct gdbstub_stop *stop)
@@ -227,6 +292,7 @@ static const struct gdbstub_target_ops replay_ops = {
 	.breakpoint = rp_breakpoint,
 	.monitor = rp_monitor,
 	.monitor_help = rp_monitor_help,
+	.mem_describe = rp_mem_describe,
 	.initial_stop = rp_initial_stop,
 };
 

@@ -11,6 +11,8 @@
  *   writer.c   the writer thread: drains the rings into the trace writer
  *   recorder.c open, end, close: the recorder's lifecycle
  *   report.c   the counters and the end-of-run line
+ *   ckpt.c     memory checkpoints: the copy (checkpoint thread, vCPUs
+ *              paused) and the encoding into CKPT / CKPT_PAGES (writer thread)
  *   layout.h   the ring records between vcpu.c and writer.c
  */
 #ifndef VCR_RECORDER_INTERNAL_H
@@ -40,6 +42,46 @@ struct vcr_recorder_vcpu {
 	_Alignas(32) uint8_t se_poison[32];
 	/* Writer's copy of the same, to rebuild short EXITs. */
 	_Alignas(64) uint8_t w_se[REC_SE_SIZE];
+};
+
+#define REC_CKPT_REGIONS 8
+
+struct rec_ckpt_region {
+	uint64_t gpa, npages;
+	uint64_t *touched;		/* pages the guest dirtied or the VMM
+					 * wrote so far (full checkpoints);
+					 * atomic ORs: the writer thread marks
+					 * MEM_WRITEs */
+};
+
+/* One checkpoint between its copy and the writer thread (owned by the
+ * control ring record that carries it, then freed by the writer). */
+struct rec_ckpt_buf {
+	uint64_t number;
+	uint32_t flags;			/* VCR_CKPT_* */
+	uint32_t nreg;
+	struct {
+		uint64_t gpa, npages;
+		uint64_t *dirty, *stored;	/* stored == dirty unless FULL */
+		uint64_t nstored;
+		uint8_t *pages;			/* nstored pages, bitmap order */
+	} reg[REC_CKPT_REGIONS];
+};
+
+struct rec_ckpt_state {
+	uint32_t nreg;
+	struct rec_ckpt_region reg[REC_CKPT_REGIONS];
+	uint64_t budget;		/* bytes/s; 0: none */
+	uint64_t ring_bytes;
+	uint64_t number;		/* next checkpoint's */
+	uint64_t full_at;		/* trace bytes at the last full one */
+	uint32_t pending;		/* atomic: handed over, not yet written */
+	/* Writer thread's: the encoding buffer and the repeat table. */
+	uint8_t *enc;
+	uint64_t *htab;			/* (hash, ordinal + 1) pairs */
+	size_t htab_cap;
+	/* Counters, under the recorder's lock. */
+	uint64_t count, dirty, stored, copy_ns, copy_max_ns, skipped;
 };
 
 struct vcr_recorder {
@@ -78,6 +120,8 @@ struct vcr_recorder {
 	uint64_t t_open_ns;			/* CLOCK_MONOTONIC at open */
 	uint64_t t_end_ns;			/* ... at the first end, or 0 */
 
+	struct rec_ckpt_state ck;
+
 	/* nvcpus of them, in the same allocation: the observer callbacks
 	 * find a vCPU's state at a fixed offset from ctx, with no pointer
 	 * to load first (one load less on the vCPU's dependency chain). */
@@ -94,6 +138,20 @@ void vcr_rec_fail(struct vcr_recorder *r, int rc, const char *what);
 
 /* writer.c: copy the trace writer's counters for vcr_recorder_get_stats. */
 void vcr_rec_publish_stats(struct vcr_recorder *r);
+
+/* vcpu.c: under control_lock, a FENCE with the vCPU rings' heads (none
+ * before the run). */
+void vcr_rec_control_fence(struct vcr_recorder *r);
+
+/* ckpt.c: set up from the trace header's regions (open), free (close);
+ * the writer thread's side: write one checkpoint (and free it), mark the
+ * pages a MEM_WRITE touched. */
+int vcr_rec_ckpt_init(struct vcr_recorder *r, const struct vcr_trace_info *info,
+		      const struct vcr_recorder_opts *opts);
+void vcr_rec_ckpt_free(struct vcr_recorder *r);
+int vcr_rec_ckpt_write(struct vcr_recorder *r, struct rec_ckpt_buf *b);
+void vcr_rec_ckpt_discard(struct vcr_recorder *r, struct rec_ckpt_buf *b);
+void vcr_rec_ckpt_touch(struct vcr_recorder *r, uint64_t gpa, uint64_t len);
 
 /* report.c: the summary as of now (w_dropped not included: it belongs to
  * the writer thread). */

@@ -18,6 +18,8 @@
 #include "core/state.h"
 #include "recorder/ring.h"
 
+struct rec_ckpt_buf;
+
 /* Bytes of the kvm_run exit union copied for the frequent exits: io (16),
  * mmio (24), fail_entry (16), hw (8); HLT, SHUTDOWN and INTR carry none.
  * Other reasons (DEBUG's 32 bytes included) copy the whole union (256). */
@@ -113,6 +115,13 @@ struct rr_irq_line {
 	struct vcr_ring_hdr h;		/* arg: VCR_IRQ_* flags */
 	uint32_t gsi;
 	uint32_t level;
+};
+
+/* Control ring only: a memory checkpoint (recorder/ckpt.c), owned by the
+ * record until the writer thread writes and frees it. */
+struct rr_ckpt {
+	struct vcr_ring_hdr h;
+	struct rec_ckpt_buf *buf;
 };
 
 struct rr_note {

@@ -33,3 +33,7 @@ $(VCR_STATIC): $(CLI_OBJS) $(LIB)
 ifeq ($(SAN),0)
 ALL_TARGETS += $(VCR_STATIC)
 endif
+
+# Memory checkpoints on real KVM (bench/mem_bench.sh; the guests are
+# tests/guests/memload64.c's).
+BENCHES += bench/mem_bench.sh

@@ -26,6 +26,7 @@ static void rec_free(struct vcr_recorder *r)
 	vcr_ring_destroy(&r->control);
 	pthread_mutex_destroy(&r->control_lock);
 	pthread_mutex_destroy(&r->lock);
+	vcr_rec_ckpt_free(r);
 	free(r->scratch_run);
 	free(r->path);
 	free(r);
@@ -68,7 +69,7 @@ int vcr_recorder_open(struct vcr_recorder **out, const char *path,
 	r->on_error_arg = opts->on_error_arg;
 	r->path = strdup(path);
 	r->scratch_run = calloc(1, opts->run_size);
-	if (!r->path || !r->scratch_run) {
+	if (!r->path || !r->scratch_run || vcr_rec_ckpt_init(r, info, opts)) {
 		rc = vcr_err_set(err, -ENOMEM, UINT64_MAX, "recorder: out of memory");
 		goto fail;
 	}

@@ -73,6 +73,7 @@
 struct vcr_recorder;
 struct vcr_recorder_vcpu;
 struct vmm_observer;
+struct vmm;
 
 /* Text of the MARKER the recorder writes right before END: this prefix,
  * then the run's duration in ns (decimal). */
@@ -90,6 +91,8 @@ struct vcr_recorder_opts {
 	uint32_t flush_exits;	/* vcr_writer_opts.flush_exits; 0: default */
 	int zstd_level;		/* 0: the writer's default */
 	uint32_t flush_ms;	/* flush after this long without records; 0: 1000 */
+	uint64_t ckpt_budget;	/* memory checkpoints: bytes per second at most
+				 * (the next one waits longer); 0: no budget */
 	/* Called once, on the writer thread, when writing the trace failed
 	 * (err < 0, msg says what). Typically vmm_stop(VCR_END_ERROR). */
 	void (*on_error)(void *arg, int err, const char *msg);
@@ -168,6 +171,28 @@ int vcr_recorder_error(const struct vcr_recorder *r);
  */
 void vcr_recorder_observer(struct vcr_recorder *r, struct vmm_observer *obs);
 
+/* ---- memory checkpoints ------------------------------------------------ */
+
+/*
+ * The checkpoint function for vmm_set_checkpoints (ctx = the recorder),
+ * called with every vCPU paused (or after the run, final): reads each
+ * slot's dirty log (vmm_dirty_log_get; without dirty logging only a final
+ * checkpoint is possible: it then stores every page), copies the pages to
+ * store into one buffer and hands it to the writer thread through the
+ * control ring, after every record the vCPUs had published (so the
+ * checkpoint belongs to the last exit written before it, and holds the
+ * memory at that exit). The writer thread encodes it into one CKPT per
+ * region and CKPT_PAGES runs (zero pages, repeats within the checkpoint,
+ * raw pages) and frees it. While the previous checkpoint is not written yet
+ * a periodic call copies nothing (the dirty log keeps accumulating: the
+ * next one covers both intervals). In ring mode (opts.ring_bytes) a
+ * checkpoint is full (every page touched so far, VCR_CKPT_FULL) once half
+ * a ring of trace was written since the last full one, so that the ring
+ * always holds one to start from. Returns the delay the byte budget wants
+ * before the next one (ns), 0, or negative on error.
+ */
+int64_t vcr_recorder_checkpoint(void *ctx, struct vmm *vm, bool final);
+
 /* ---- end --------------------------------------------------------------- */
 
 struct vcr_recorder_summary {
@@ -183,6 +208,12 @@ struct vcr_recorder_summary {
 	uint64_t stalls;	/* times a vCPU found its ring full */
 	uint64_t stall_ns;	/* total time vCPUs waited, ns */
 	uint64_t dropped;	/* records lost after a writer error */
+	uint64_t ckpts;		/* memory checkpoints taken */
+	uint64_t ckpt_skipped;	/* periodic ones skipped (writer behind) */
+	uint64_t ckpt_dirty;	/* dirty pages they found */
+	uint64_t ckpt_stored;	/* pages they stored */
+	uint64_t ckpt_copy_ns;	/* time spent copying, vCPUs paused */
+	uint64_t ckpt_copy_max_ns;
 	int error;		/* first writer error (negative errno) or 0 */
 	char error_msg[256];
 };

@@ -37,6 +37,12 @@ void vcr_rec_fill_summary(struct vcr_recorder *r, struct vcr_recorder_summary *s
 	s->chunks = r->wstats.chunks;
 	s->write_calls = r->wstats.write_calls;
 	snprintf(s->error_msg, sizeof(s->error_msg), "%s", r->error_msg);
+	s->ckpts = r->ck.count;
+	s->ckpt_skipped = r->ck.skipped;
+	s->ckpt_dirty = r->ck.dirty;
+	s->ckpt_stored = r->ck.stored;
+	s->ckpt_copy_ns = r->ck.copy_ns;
+	s->ckpt_copy_max_ns = r->ck.copy_max_ns;
 	pthread_mutex_unlock(&r->lock);
 	s->error = vcr_recorder_error(r);
 	for (uint32_t i = 0; i < r->nvcpus; i++)

@@ -49,6 +49,7 @@ enum vcr_ring_kind {
 	VCR_RING_FENCE = 7,	/* control ring: vCPU heads to drain first */
 	VCR_RING_IRQ_LINE = 8,
 	VCR_RING_NOTE = 9,
+	VCR_RING_CKPT = 10,	/* control ring: a memory checkpoint */
 };
 
 struct vcr_ring_hdr {

@@ -468,7 +468,7 @@ void vcr_recorder_vcpu_mem_write(struct vcr_recorder_vcpu *v, uint64_t gpa,
 
 /* Under control_lock: when any vCPU has published records, a FENCE with
  * their heads (none before the run: the loader's writes need none). */
-static void rec_control_fence(struct vcr_recorder *r)
+void vcr_rec_control_fence(struct vcr_recorder *r)
 {
 	uint64_t any = 0;
 	for (uint32_t i = 0; i < r->nvcpus; i++)
@@ -495,7 +495,7 @@ void vcr_recorder_mem_write(struct vcr_recorder *r, uint64_t gpa, const void *da
 			    uint64_t len)
 {
 	pthread_mutex_lock(&r->control_lock);
-	rec_control_fence(r);
+	vcr_rec_control_fence(r);
 	rec_mem_write_ring(&r->control, gpa, data, len);
 	pthread_mutex_unlock(&r->control_lock);
 }
@@ -506,7 +506,7 @@ void vcr_recorder_marker(struct vcr_recorder *r, const char *text)
 	uint32_t len = vcr_ring_round(offsetof(struct rr_marker, text) + n + 1);
 
 	pthread_mutex_lock(&r->control_lock);
-	rec_control_fence(r);
+	vcr_rec_control_fence(r);
 	struct rr_marker *m = vcr_ring_reserve(&r->control, len);
 	if (m) {
 		m->h.len = len;
@@ -522,7 +522,7 @@ void vcr_recorder_marker(struct vcr_recorder *r, const char *text)
 void vcr_recorder_irq_line(struct vcr_recorder *r, uint32_t gsi, uint32_t level)
 {
 	pthread_mutex_lock(&r->control_lock);
-	rec_control_fence(r);
+	vcr_rec_control_fence(r);
 	rec_irq_line_ring(&r->control, gsi, level, VCR_IRQ_ASYNC);
 	pthread_mutex_unlock(&r->control_lock);
 }
@@ -530,7 +530,7 @@ void vcr_recorder_irq_line(struct vcr_recorder *r, uint32_t gsi, uint32_t level)
 void vcr_recorder_note(struct vcr_recorder *r, uint32_t kind, const char *text, size_t len)
 {
 	pthread_mutex_lock(&r->control_lock);
-	rec_control_fence(r);
+	vcr_rec_control_fence(r);
 	rec_note_ring(&r->control, kind, text, len);
 	pthread_mutex_unlock(&r->control_lock);
 }

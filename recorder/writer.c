@@ -127,6 +127,7 @@ static int rec_emit(struct vcr_recorder *r, uint32_t vcpu, const struct vcr_ring
 		rec->u.mem.gpa = m->gpa;
 		rec->u.mem.len = m->len;
 		rec->u.mem.data = m->data;
+		vcr_rec_ckpt_touch(r, m->gpa, m->len);
 		break;
 	}
 	case VCR_RING_MARKER: {
@@ -151,6 +152,8 @@ static int rec_emit(struct vcr_recorder *r, uint32_t vcpu, const struct vcr_ring
 		rec->u.note.text = m->text;
 		break;
 	}
+	case VCR_RING_CKPT:
+		return vcr_rec_ckpt_write(r, ((const struct rr_ckpt *)h)->buf);
 	default:
 		return 0;
 	}
@@ -162,6 +165,8 @@ static void rec_emit_or_drop(struct vcr_recorder *r, uint32_t vcpu,
 {
 	if (r->discard) {
 		r->w_dropped++;
+		if (h->kind == VCR_RING_CKPT)
+			vcr_rec_ckpt_discard(r, ((const struct rr_ckpt *)h)->buf);
 	} else {
 		int rc = rec_emit(r, vcpu, h);
 		if (rc < 0) {

@@ -41,8 +41,8 @@
  * facts from the whole trace. The first such call scans the trace once with a
  * second reader (the main reader keeps its position) and builds: one byte per
  * exit naming its vCPU, per-vCPU exit counts every CUR_BLOCK exits, and the
- * memory map (every recorded memory byte, split into per-page pieces sorted
- * by page then file order).
+ * memory index (replayer/memory.c: the VMM's writes and the checkpoints'
+ * page versions, which it reads again from the trace on demand).
  *
  * Why one file of this size: its one concern is the position in a trace and
  * what is true there, and its parts all work on the one window (exits,
@@ -62,6 +62,7 @@
  *            vCPU ordinals, memory reads)
  */
 #include "replayer/cursor.h"
+#include "replayer/memory.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -75,7 +76,6 @@
 #define CUR_READAHEAD 32u	/* exits decoded ahead of a forward step, so that the
 				 * next steps take the fast path */
 #define CUR_BLOCK 4096u		/* exits per per-vCPU count block of the index */
-#define CUR_PAGE 4096u
 
 typedef __typeof__(((struct vcr_exit *)0)->u) cur_exit_payload;
 
@@ -124,20 +124,6 @@ struct cur_extra {
 	uint64_t off;		/* arena offset of data/text, UINT64_MAX none */
 };
 
-/* One recorded memory write, clipped to one guest page. */
-struct cur_piece {
-	uint64_t page;		/* gpa / CUR_PAGE */
-	uint64_t key;		/* seq + 1 of the record: visible at exits >= key */
-	uint64_t data_off;	/* in mem_data */
-	uint32_t ord;		/* creation order, for a stable sort */
-	uint16_t pofs;		/* offset in the page */
-	uint16_t len;		/* 1..CUR_PAGE bytes */
-};
-
-struct cur_page {
-	uint64_t page;
-	size_t first, count;	/* in pieces[] */
-};
 
 struct vcr_cursor {
 	char *path;
@@ -186,17 +172,7 @@ struct vcr_cursor {
 	bool idx_ok;
 	uint8_t *exit_vcpu;	/* per exit */
 	uint64_t *blk_count;	/* [block][vcpu]: exits of vcpu before block start */
-	struct cur_piece *pieces;
-	size_t npieces;
-	struct cur_page *pages;
-	size_t npages;
-	uint8_t *mem_data;
-	size_t mem_len;
-	uint8_t *mem_tmp;	/* read_mem assembly buffer */
-	uint8_t *mem_have;
-	size_t mem_tmp_cap;
-	uint64_t *mem_key;	/* per byte of one page: key of the piece that
-				 * gives it, 0 none (vcr_cursor_mem_*) */
+	struct rmem *mem;	/* memory index (replayer/memory.h) */
 };
 
 /* ------------------------------------------------------------ helpers */
@@ -480,6 +456,19 @@ static int cur_add_extra(struct vcr_cursor *c)
 		x->b = (uint32_t)r->u.end.status;
 		if (r->u.end.msg)
 			rc = cur_arena_put(c, r->u.end.msg, strlen(r->u.end.msg), &x->off);
+		break;
+	case VCR_REC_CKPT:
+		/* Without its bitmaps: memory is read through the index. */
+		x->a = r->u.ckpt.flags;
+		x->b = (uint32_t)r->u.ckpt.number;
+		x->gpa = r->u.ckpt.gpa;
+		x->len = r->u.ckpt.npages;
+		break;
+	case VCR_REC_CKPT_PAGES:
+		x->a = r->u.ckpt_pages.count;
+		x->b = (uint32_t)r->u.ckpt_pages.number;
+		x->gpa = r->u.ckpt_pages.gpa;
+		x->len = r->u.ckpt_pages.first;
 		break;
 	default:
 		break;	/* unknown optional record: kept with its type only */
@@ -871,54 +860,6 @@ static int cur_goto(struct vcr_cursor *c, uint64_t seq)
 
 /* ------------------------------------------------------------ index */
 
-static int cmp_piece(const void *a, const void *b)
-{
-	const struct cur_piece *x = a, *y = b;
-	if (x->page != y->page)
-		return x->page < y->page ? -1 : 1;
-	return x->ord < y->ord ? -1 : x->ord > y->ord;
-}
-
-static int idx_add_mem(struct vcr_cursor *c, size_t *cappieces, size_t *capdata,
-		       const struct vcr_record *r)
-{
-	uint64_t gpa = r->u.mem.gpa, len = r->u.mem.len, end;
-	if (len == 0)
-		return 0;
-	if (!r->u.mem.data || vcr_add_overflow(gpa, len, &end) || len > SIZE_MAX / 2)
-		return vcr_err_set(&c->err, -EBADMSG, UINT64_MAX,
-				   "memory record at gpa 0x%llx, %llu bytes, wraps",
-				   (unsigned long long)gpa, (unsigned long long)len);
-	int rc = cur_grow((void **)&c->mem_data, capdata, c->mem_len + (size_t)len, 1);
-	if (rc)
-		return rc;
-	uint64_t base = c->mem_len;
-	memcpy(c->mem_data + base, r->u.mem.data, (size_t)len);
-	c->mem_len += (size_t)len;
-	uint64_t key = r->seq + 1;	/* UINT64_MAX (before exit 0) wraps to 0 */
-	for (uint64_t a = gpa; a < end;) {
-		uint64_t page = a / CUR_PAGE, pofs = a % CUR_PAGE;
-		uint64_t n = CUR_PAGE - pofs;
-		if (n > end - a)
-			n = end - a;
-		if (c->npieces >= UINT32_MAX)
-			return -EOVERFLOW;
-		rc = cur_grow((void **)&c->pieces, cappieces, c->npieces + 1, sizeof(*c->pieces));
-		if (rc)
-			return rc;
-		struct cur_piece *p = &c->pieces[c->npieces];
-		p->page = page;
-		p->key = key;
-		p->data_off = base + (a - gpa);
-		p->ord = (uint32_t)c->npieces;
-		p->pofs = (uint16_t)pofs;
-		p->len = (uint16_t)n;
-		c->npieces++;
-		a += n;
-	}
-	return 0;
-}
-
 /* Scan the whole trace once (second reader) for the exit->vCPU map, the
  * per-vCPU count blocks and the memory map. */
 static int cur_build_index(struct vcr_cursor *c)
@@ -927,12 +868,16 @@ static int cur_build_index(struct vcr_cursor *c)
 		return 0;
 	struct vcr_reader *r2 = NULL;
 	struct vcr_record *rec = NULL;
-	size_t cappieces = 0, capdata = 0, cappages = 0;
 	uint64_t nblocks = c->nexits / CUR_BLOCK + 1;
 	uint64_t *cnt = NULL;
 	int rc = vcr_reader_open(&r2, c->path, &c->err);
 	if (rc)
 		return rc;
+	rc = rmem_open(&c->mem, c->path);
+	if (rc) {
+		vcr_reader_close(r2);
+		return rc;
+	}
 	rec = malloc(sizeof(*rec));
 	c->exit_vcpu = malloc(c->nexits ? c->nexits : 1);
 	c->blk_count = calloc(nblocks * c->nvcpus, sizeof(uint64_t));
@@ -964,8 +909,8 @@ static int cur_build_index(struct vcr_cursor *c)
 				       c->nvcpus * sizeof(*cnt));
 			c->exit_vcpu[seen++] = (uint8_t)rec->vcpu;
 			cnt[rec->vcpu]++;
-		} else if (rec->type == VCR_REC_MEM_WRITE || rec->type == VCR_REC_MEM_PAGES) {
-			rc = idx_add_mem(c, &cappieces, &capdata, rec);
+		} else {
+			rc = rmem_add(c->mem, r2, rec, &c->err);
 			if (rc)
 				goto out;
 		}
@@ -976,18 +921,9 @@ static int cur_build_index(struct vcr_cursor *c)
 				 (unsigned long long)seen, (unsigned long long)c->nexits);
 		goto out;
 	}
-	if (c->npieces)
-		qsort(c->pieces, c->npieces, sizeof(*c->pieces), cmp_piece);
-	for (size_t i = 0; i < c->npieces;) {
-		size_t j = i;
-		while (j < c->npieces && c->pieces[j].page == c->pieces[i].page)
-			j++;
-		rc = cur_grow((void **)&c->pages, &cappages, c->npages + 1, sizeof(*c->pages));
-		if (rc)
-			goto out;
-		c->pages[c->npages++] = (struct cur_page){ c->pieces[i].page, i, j - i };
-		i = j;
-	}
+	rc = rmem_finish(c->mem, &c->err);
+	if (rc)
+		goto out;
 	c->idx_ok = true;
 	rc = 0;
 out:
@@ -997,15 +933,10 @@ out:
 	if (rc) {
 		free(c->exit_vcpu);
 		free(c->blk_count);
-		free(c->pieces);
-		free(c->pages);
-		free(c->mem_data);
+		rmem_close(c->mem);
 		c->exit_vcpu = NULL;
 		c->blk_count = NULL;
-		c->pieces = NULL;
-		c->pages = NULL;
-		c->mem_data = NULL;
-		c->npieces = c->npages = c->mem_len = 0;
+		c->mem = NULL;
 	}
 	return rc;
 }
@@ -1109,12 +1040,7 @@ void vcr_cursor_close(struct vcr_cursor *c)
 	free(c->xrec);
 	free(c->exit_vcpu);
 	free(c->blk_count);
-	free(c->pieces);
-	free(c->pages);
-	free(c->mem_data);
-	free(c->mem_tmp);
-	free(c->mem_have);
-	free(c->mem_key);
+	rmem_close(c->mem);
 	free(c);
 }
 
@@ -1380,6 +1306,21 @@ const struct vcr_record *vcr_cursor_extras(const struct vcr_cursor *cc, size_t *
 				r->u.end.status = (int32_t)s->b;
 				r->u.end.msg = text;
 				break;
+			case VCR_REC_CKPT:
+				r->u.ckpt.flags = s->a;
+				r->u.ckpt.number = s->b;
+				r->u.ckpt.gpa = s->gpa;
+				r->u.ckpt.npages = s->len;
+				r->u.ckpt.dirty = r->u.ckpt.stored = NULL;
+				break;
+			case VCR_REC_CKPT_PAGES:
+				r->u.ckpt_pages.count = s->a;
+				r->u.ckpt_pages.number = s->b;
+				r->u.ckpt_pages.gpa = s->gpa;
+				r->u.ckpt_pages.first = s->len;
+				r->u.ckpt_pages.len = 0;
+				r->u.ckpt_pages.data = NULL;
+				break;
 			default:
 				break;
 			}
@@ -1391,83 +1332,14 @@ const struct vcr_record *vcr_cursor_extras(const struct vcr_cursor *cc, size_t *
 
 int vcr_cursor_read_mem(struct vcr_cursor *c, uint64_t gpa, void *buf, size_t len)
 {
-	uint64_t end;
-	if (len == 0)
-		return 0;
-	if (vcr_add_overflow(gpa, len, &end))
-		return -ENOENT;
 	int rc = cur_build_index(c);
-	if (rc)
-		return rc;
-	if (c->mem_tmp_cap < len) {
-		uint8_t *t = realloc(c->mem_tmp, len), *h;
-		if (!t)
-			return -ENOMEM;
-		c->mem_tmp = t;
-		h = realloc(c->mem_have, len);
-		if (!h)
-			return -ENOMEM;
-		c->mem_have = h;
-		c->mem_tmp_cap = len;
-	}
-	memset(c->mem_have, 0, len);
-	uint64_t pos = vcr_cursor_pos(c);
-	for (uint64_t a = gpa; a < end;) {
-		uint64_t page = a / CUR_PAGE, pofs = a % CUR_PAGE;
-		uint64_t n = CUR_PAGE - pofs;
-		if (n > end - a)
-			n = end - a;
-		/* Find the page. */
-		size_t lo = 0, hi = c->npages;
-		while (lo < hi) {
-			size_t mid = lo + (hi - lo) / 2;
-			if (c->pages[mid].page < page)
-				lo = mid + 1;
-			else
-				hi = mid;
-		}
-		if (lo == c->npages || c->pages[lo].page != page)
-			return -ENOENT;
-		const struct cur_page *pg = &c->pages[lo];
-		/* Last piece visible at pos: pieces of a page are in file order,
-		 * so their keys do not decrease. */
-		size_t plo = 0, phi = pg->count;
-		while (plo < phi) {
-			size_t mid = plo + (phi - plo) / 2;
-			if (c->pieces[pg->first + mid].key <= pos)
-				plo = mid + 1;
-			else
-				phi = mid;
-		}
-		uint64_t missing = n;
-		uint8_t *out = c->mem_tmp + (a - gpa), *have = c->mem_have + (a - gpa);
-		/* Newest first; a byte takes the newest value that covers it. */
-		for (size_t k = plo; k-- > 0 && missing;) {
-			const struct cur_piece *p = &c->pieces[pg->first + k];
-			uint64_t pend = (uint64_t)p->pofs + p->len;
-			if (missing == n && p->pofs <= pofs && pend >= pofs + n) {
-				/* The newest piece covers it all: the usual case. */
-				memcpy(out, c->mem_data + p->data_off + (pofs - p->pofs), n);
-				missing = 0;
-				break;
-			}
-			uint64_t lo2 = p->pofs > pofs ? p->pofs : pofs;
-			uint64_t hi2 = pend < pofs + n ? pend : pofs + n;
-			for (uint64_t b = lo2; b < hi2; b++) {
-				size_t o = (size_t)(b - pofs);
-				if (!have[o]) {
-					have[o] = 1;
-					out[o] = c->mem_data[p->data_off + (b - p->pofs)];
-					missing--;
-				}
-			}
-		}
-		if (missing)
-			return -ENOENT;
-		a += n;
-	}
-	memcpy(buf, c->mem_tmp, len);
-	return 0;
+	return rc ? rc : rmem_read(c->mem, vcr_cursor_pos(c), gpa, buf, len, false);
+}
+
+int vcr_cursor_read_mem_stale(struct vcr_cursor *c, uint64_t gpa, void *buf, size_t len)
+{
+	int rc = cur_build_index(c);
+	return rc ? rc : rmem_read(c->mem, vcr_cursor_pos(c), gpa, buf, len, true);
 }
 
 const char *vcr_mem_class_name(enum vcr_mem_class cls)
@@ -1481,94 +1353,26 @@ const char *vcr_mem_class_name(enum vcr_mem_class cls)
 	return "?";
 }
 
-/* Fill c->mem_key for page pages[i] at the position: for each byte, the key
- * (seq + 2 of the record, so 0 means none) of the newest piece visible at
- * pos that covers it. */
-static int cur_page_keys(struct vcr_cursor *c, size_t i, uint64_t pos)
-{
-	if (!c->mem_key) {
-		c->mem_key = malloc(CUR_PAGE * sizeof(*c->mem_key));
-		if (!c->mem_key)
-			return -ENOMEM;
-	}
-	memset(c->mem_key, 0, CUR_PAGE * sizeof(*c->mem_key));
-	const struct cur_page *pg = &c->pages[i];
-	for (size_t k = pg->count; k-- > 0;) {
-		const struct cur_piece *p = &c->pieces[pg->first + k];
-		if (p->key > pos)
-			continue;
-		for (uint32_t b = p->pofs; b < (uint32_t)p->pofs + p->len; b++)
-			if (!c->mem_key[b])
-				c->mem_key[b] = p->key + 1;
-	}
-	return 0;
-}
-
 int vcr_cursor_mem_ranges(struct vcr_cursor *c,
 			  int (*fn)(void *arg, const struct vcr_mem_range *r), void *arg)
 {
 	int rc = cur_build_index(c);
-	if (rc)
-		return rc;
-	uint64_t pos = vcr_cursor_pos(c);
-	struct vcr_mem_range run = { 0, 0, VCR_MEM_UNTRACKED, 0 };
-	for (size_t i = 0; i < c->npages; i++) {
-		rc = cur_page_keys(c, i, pos);
-		if (rc)
-			return rc;
-		uint64_t base = c->pages[i].page * CUR_PAGE;
-		for (uint32_t b = 0; b < CUR_PAGE; b++) {
-			if (!c->mem_key[b])
-				continue;
-			if (run.len && run.gpa + run.len == base + b) {
-				run.len++;
-				continue;
-			}
-			if (run.len && (rc = fn(arg, &run)))
-				return rc;
-			run.gpa = base + b;
-			run.len = 1;
-		}
-	}
-	return run.len ? fn(arg, &run) : 0;
+	return rc ? rc : rmem_ranges(c->mem, vcr_cursor_pos(c), fn, arg);
 }
 
 int vcr_cursor_mem_class(struct vcr_cursor *c, uint64_t gpa, struct vcr_mem_range *r)
 {
 	int rc = cur_build_index(c);
+	return rc ? rc : rmem_class(c->mem, vcr_cursor_pos(c), gpa, r);
+}
+
+int vcr_cursor_mem_info(struct vcr_cursor *c, struct vcr_cursor_mem_info *mi)
+{
+	int rc = cur_build_index(c);
 	if (rc)
 		return rc;
-	uint64_t page = gpa / CUR_PAGE, pofs = gpa % CUR_PAGE;
-	*r = (struct vcr_mem_range){ gpa, 1, VCR_MEM_UNKNOWN, UINT64_MAX };
-	size_t lo = 0, hi = c->npages;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (c->pages[mid].page < page)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	if (lo < c->npages && c->pages[lo].page == page) {
-		rc = cur_page_keys(c, lo, vcr_cursor_pos(c));
-		if (rc)
-			return rc;
-	} else {
-		r->gpa = page * CUR_PAGE;
-		r->len = CUR_PAGE;
-		return 0;
-	}
-	uint64_t k = c->mem_key[pofs];
-	uint64_t b0 = pofs, b1 = pofs + 1;
-	while (b0 > 0 && c->mem_key[b0 - 1] == k)
-		b0--;
-	while (b1 < CUR_PAGE && c->mem_key[b1] == k)
-		b1++;
-	r->gpa = page * CUR_PAGE + b0;
-	r->len = b1 - b0;
-	if (k) {
-		r->cls = VCR_MEM_UNTRACKED;
-		r->since = k - 2;	/* key - 1 = seq + 1; before exit 0: UINT64_MAX */
-	}
+	mi->checkpoints = rmem_ncheckpoints(c->mem);
+	mi->damaged = rmem_damage(c->mem, &mi->damage_msg);
 	return 0;
 }
 

@@ -19,10 +19,11 @@
  * vcr_cursor_first() to vcr_cursor_first() + nexits - 1 (first is 0 for every
  * other trace).
  *
- * Memory: the trace holds the bytes the VMM wrote (loader, DMA) and memory
- * page snapshots, not every guest store. vcr_cursor_read_mem returns guest
- * physical memory as last recorded at or before the position and refuses
- * bytes the trace never held.
+ * Memory: the trace holds the bytes the VMM wrote (loader, DMA) and, when
+ * recorded with checkpoints, the pages the guest dirtied in each interval
+ * (docs/replay.md, "Memory at an exit"). vcr_cursor_read_mem returns guest
+ * physical memory at the position where the trace knows it exactly and
+ * refuses bytes the trace never held or holds only an older version of.
  *
  * Threading: one thread at a time. Errors: 0 or negative errno; details in
  * vcr_cursor_error().
@@ -76,15 +77,21 @@ int vcr_cursor_vcpu_index(const struct vcr_cursor *c, uint32_t vcpu, uint64_t *n
 /* The non-EXIT records that belong to the exit at the position (INPUT,
  * SET_STATE, INJECT, MEM_*, MARKER, END, IRQ_LINE, NOTE written after it and
  * before the next exit), in file order. *n receives their count; the array is valid until
- * the cursor moves. */
+ * the cursor moves. CKPT and CKPT_PAGES come without their bitmaps and page
+ * bytes (NULL pointers, len 0): memory is read with vcr_cursor_read_mem. */
 const struct vcr_record *vcr_cursor_extras(const struct vcr_cursor *c, size_t *n);
 
-/* Read guest-physical memory as last recorded at or before the position.
- * Returns 0, or -ENOENT if some byte in range was never recorded (nothing
- * copied then). The first call (and the first per-vCPU step or ordinal that
+/* Read guest-physical memory at the position (classes below). Returns 0,
+ * or -ENOENT if some byte in range is STALE or UNKNOWN (nothing copied
+ * then). The first call (and the first per-vCPU step or ordinal that
  * leaves the decoded window) scans the whole trace once to build the memory
- * map and a per-exit vCPU index. */
+ * index and a per-exit vCPU index. The index holds positions of checkpoint
+ * pages, not their bytes: a read decodes at most one chunk (a small cache
+ * keeps recent pages). */
 int vcr_cursor_read_mem(struct vcr_cursor *c, uint64_t gpa, void *buf, size_t len);
+/* The same, serving STALE bytes too (their older contents: gdb's
+ * `monitor memory lenient`); UNKNOWN still refused. */
+int vcr_cursor_read_mem_stale(struct vcr_cursor *c, uint64_t gpa, void *buf, size_t len);
 
 /* What the trace knows of guest memory at the position, by class:
  *   EXACT      the bytes are the guest's memory at the position (a memory
@@ -121,6 +128,16 @@ int vcr_cursor_mem_ranges(struct vcr_cursor *c,
 /* The class of the byte at gpa and the run of bytes around it, inside its
  * page, that share that class and date (*r). */
 int vcr_cursor_mem_class(struct vcr_cursor *c, uint64_t gpa, struct vcr_mem_range *r);
+
+/* What the memory index found: checkpoints, and damaged checkpoint page
+ * records it skipped (damage_msg describes the first, by chunk and payload
+ * byte; valid while the cursor is open). */
+struct vcr_cursor_mem_info {
+	uint64_t checkpoints;
+	uint64_t damaged;
+	const char *damage_msg;
+};
+int vcr_cursor_mem_info(struct vcr_cursor *c, struct vcr_cursor_mem_info *mi);
 
 const struct vcr_err *vcr_cursor_error(const struct vcr_cursor *c);
 

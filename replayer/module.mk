@@ -2,7 +2,7 @@
 # are globbed by the top Makefile; unit tests by tests/module.mk).
 
 REPLAYER_TOOLS := $(BUILD)/tests/tools/trace_edit
-REPLAYER_BENCH := $(BUILD)/bench/cursor_bench
+REPLAYER_BENCH := $(BUILD)/bench/cursor_bench $(BUILD)/bench/mem_read_bench
 
 $(REPLAYER_TOOLS) $(REPLAYER_BENCH): $(BUILD)/%: $(BUILD)/%.o $(LIB)
 	@$(if $(Q),echo "  LD      $@")
@@ -17,7 +17,7 @@ BENCHES += $(REPLAYER_BENCH)
 # libFuzzer + ASan + UBSan, the cursor and the trace library from source;
 # seeded with the trace reader's corpus (tests/fuzz/corpus/trace).
 FUZZERS += tests/fuzz/fuzz_cursor.c
-FUZZ_CURSOR_SRCS := tests/fuzz/fuzz_cursor.c replayer/cursor.c $(wildcard formats/*.c) \
+FUZZ_CURSOR_SRCS := tests/fuzz/fuzz_cursor.c replayer/cursor.c replayer/memory.c $(wildcard formats/*.c) \
 	core/state.c core/util.c
 
 $(FUZZ_BUILD)/fuzz_cursor: $(FUZZ_CURSOR_SRCS) tests/fuzz/fuzz_file.h $(wildcard formats/*.h core/*.h replayer/*.h)

@@ -31,6 +31,8 @@ int vmm_open(struct vmm **out, struct vcr_err *err)
 	pthread_cond_init(&vm->end_cond, NULL);
 	pthread_mutex_init(&vm->kick_lock, NULL);
 	pthread_mutex_init(&vm->panic_lock, NULL);
+	pthread_mutex_init(&vm->ckpt.lock, NULL);
+	pthread_cond_init(&vm->ckpt.cond, NULL);
 	atomic_init(&vm->ended, false);
 	atomic_init(&vm->active, 0);
 	atomic_init(&vm->unknown_io, 0);
@@ -126,6 +128,56 @@ int vmm_mem_add(struct vmm *vm, const struct vcr_mem_region *r, struct vcr_err *
 	vm->regions[vm->nslots] = *r;
 	vm->nslots++;
 	return 0;
+}
+
+int vmm_dirty_log_enable(struct vmm *vm, struct vcr_err *err)
+{
+	for (uint32_t i = 0; i < vm->nslots; i++) {
+		struct kvm_userspace_memory_region kr = {
+			.slot = i,
+			.flags = vm->slots[i].r.flags | KVM_MEM_LOG_DIRTY_PAGES,
+			.guest_phys_addr = vm->slots[i].r.gpa,
+			.memory_size = vm->slots[i].r.size,
+			.userspace_addr = (uint64_t)(uintptr_t)vm->slots[i].host,
+		};
+		if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &kr) < 0) {
+			int e = -errno;
+			/* Put back the slots already changed. */
+			while (i-- > 0) {
+				kr.slot = i;
+				kr.flags = vm->slots[i].r.flags;
+				kr.guest_phys_addr = vm->slots[i].r.gpa;
+				kr.memory_size = vm->slots[i].r.size;
+				kr.userspace_addr = (uint64_t)(uintptr_t)vm->slots[i].host;
+				ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &kr);
+			}
+			return vcr_err_set(err, e, UINT64_MAX,
+					   "KVM_SET_USER_MEMORY_REGION with KVM_MEM_LOG_DIRTY_PAGES: %s",
+					   strerror(-e));
+		}
+	}
+	vm->ckpt.dirty_log = true;
+	return 0;
+}
+
+bool vmm_dirty_log_enabled(const struct vmm *vm)
+{
+	return vm->ckpt.dirty_log;
+}
+
+int vmm_dirty_log_get(struct vmm *vm, uint32_t slot, uint64_t *bitmap)
+{
+	if (slot >= vm->nslots || !vm->ckpt.dirty_log)
+		return -EINVAL;
+	struct kvm_dirty_log dl = { .slot = slot, .dirty_bitmap = bitmap };
+	if (ioctl(vm->vm_fd, KVM_GET_DIRTY_LOG, &dl) < 0)
+		return -errno;
+	return 0;
+}
+
+uint8_t *vmm_mem_slot_host(struct vmm *vm, uint32_t slot)
+{
+	return slot < vm->nslots ? vm->slots[slot].host : NULL;
 }
 
 const struct vcr_mem_region *vmm_mem_regions(const struct vmm *vm, uint32_t *n)
@@ -375,6 +427,8 @@ void vmm_destroy(struct vmm *vm)
 	pthread_mutex_destroy(&vm->end_lock);
 	pthread_cond_destroy(&vm->end_cond);
 	pthread_mutex_destroy(&vm->kick_lock);
+	pthread_mutex_destroy(&vm->ckpt.lock);
+	pthread_cond_destroy(&vm->ckpt.cond);
 	pthread_mutex_destroy(&vm->panic_lock);
 	free(vm);
 }

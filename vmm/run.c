@@ -119,8 +119,11 @@ static void *vcpu_thread(void *arg)
 	const struct vmm_observer *obs = &vm->obs;
 
 	if (!debug_call(vm, c, VMM_DEBUG_START))
-		return NULL;
+		goto out;
 	for (;;) {
+		/* A memory checkpoint wants every vCPU out of KVM_RUN. */
+		if (atomic_load_explicit(&vm->ckpt.pause, memory_order_relaxed))
+			vmm_ckpt_pause_here(vm, c);
 		if (atomic_load_explicit(&vm->ended, memory_order_relaxed))
 			break;
 		if (vcpu_take_kick(c)) {
@@ -136,6 +139,8 @@ static void *vcpu_thread(void *arg)
 			__atomic_fetch_add(&c->exits, 1, __ATOMIC_RELAXED);
 			if (obs->after_run)
 				obs->after_run(obs->ctx, c->index, run);
+			if (__builtin_expect(c->exits >= c->ckpt_mark, 0))
+				vmm_ckpt_exits_due(vm, c);
 		}
 		if (r == -EINTR) {
 			if (atomic_exchange(&c->probe, false))
@@ -214,6 +219,7 @@ static void *vcpu_thread(void *arg)
 		c->last_reason = run->exit_reason;
 	}
 out:
+	vmm_ckpt_vcpu_gone(vm);
 	return NULL;
 }
 
@@ -310,6 +316,12 @@ int vmm_run(struct vmm *vm, struct vmm_result *res)
 	sigfillset(&all);
 	sigdelset(&all, VMM_KICK_SIGNAL);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
+	vm->ckpt.gone = 0;
+	/* Before the vCPU threads (each reads its exit mark from the start),
+	 * with every signal but the kick blocked like them: SIGINT and SIGTERM
+	 * are the CLI's signal thread's. It kicks only threads that started. */
+	if (vmm_ckpt_start(vm) < 0)
+		vcr_debug("cannot start the checkpoint thread: periodic checkpoints off");
 	for (uint32_t i = 0; i < vm->nvcpus; i++) {
 		struct vmm_vcpu *c = &vm->vcpus[i];
 		int e = pthread_create(&c->thread, NULL, vcpu_thread, c);
@@ -344,6 +356,7 @@ int vmm_run(struct vmm *vm, struct vmm_result *res)
 		pthread_join(vm->watchdog, NULL);
 		vm->watchdog_started = false;
 	}
+	vmm_ckpt_stop(vm);
 	pthread_mutex_lock(&vm->kick_lock);
 	vm->running = false;
 	pthread_mutex_unlock(&vm->kick_lock);
@@ -357,6 +370,8 @@ int vmm_run(struct vmm *vm, struct vmm_result *res)
 	 * could receive one are joined. */
 	sigaction(VMM_KICK_SIGNAL, &old_sa, NULL);
 	vmm_machine_run_end(vm);
+	/* Every vCPU out for good: the memory of the last exits. */
+	vmm_ckpt_final(vm);
 
 	*res = vm->result;
 	for (uint32_t i = 0; i < vm->nvcpus; i++)

@@ -405,6 +405,43 @@ int vmm_vcpu_set_guest_debug(struct vmm *vm, uint32_t vcpu, const struct kvm_gue
 void vmm_kick(struct vmm *vm, uint32_t vcpu);
 void vmm_kick_all(struct vmm *vm);
 
+/*
+ * Memory checkpoints (vmm/ckpt.c; the dirty-log ioctls in vmm/kvm.c).
+ *
+ * vmm_dirty_log_enable re-registers every RAM slot with
+ * KVM_MEM_LOG_DIRTY_PAGES (before vmm_run; -errno when the host KVM refuses,
+ * and nothing is changed then). vmm_dirty_log_get reads and clears one
+ * slot's log (KVM_GET_DIRTY_LOG: one bit per 4 KiB page the guest wrote
+ * since the last call, in ceil(pages / 64) words; the VMM's own writes are
+ * not in it). Both single-threaded, or from a checkpoint function.
+ *
+ * vmm_set_checkpoints (before vmm_run): fn is called with every vCPU out of
+ * KVM_RUN at an exit boundary (one vCPU: on its own thread, right after
+ * serving the exit that came due, without a kick; several: the checkpoint
+ * thread sets a pause flag, kicks every vCPU with immediate_exit + the kick
+ * signal, waits until each one waits or has left its loop, calls fn, lets
+ * them go)
+ * every interval_ns (0: never by time) or after interval_exits exits of one
+ * vCPU (0: never by exits), or later when fn returned a longer delay in ns
+ * (a byte budget); a round gives up when a vCPU does not pause within
+ * VMM_CKPT_PAUSE_MS (one blocked in a debug handler). After the run (every
+ * vCPU thread joined, before the observer's end) fn is called once more
+ * with final = true. fn returns the delay it wants before the next call
+ * (0: the interval), or negative to stop periodic calls. A kicked vCPU
+ * leaves KVM_RUN with -EINTR: the recorder records that KVM_EXIT_INTR exit
+ * (with several vCPUs only; a one-vCPU guest that makes no exit gets no
+ * periodic checkpoint until it does).
+ */
+#define VMM_CKPT_PAUSE_MS 500
+typedef int64_t (*vmm_ckpt_fn)(void *ctx, struct vmm *vm, bool final);
+int vmm_dirty_log_enable(struct vmm *vm, struct vcr_err *err);
+bool vmm_dirty_log_enabled(const struct vmm *vm);
+int vmm_dirty_log_get(struct vmm *vm, uint32_t slot, uint64_t *bitmap);
+/* Host address of slot i's memory (size: vmm_mem_regions()[i].size). */
+uint8_t *vmm_mem_slot_host(struct vmm *vm, uint32_t slot);
+void vmm_set_checkpoints(struct vmm *vm, vmm_ckpt_fn fn, void *ctx, uint64_t interval_ns,
+			 uint64_t interval_exits);
+
 /* -------------------------------------------------------------- running */
 
 struct vmm_result {

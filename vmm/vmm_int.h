@@ -40,7 +40,38 @@ struct vmm_vcpu {
 	uint64_t probe_rip;		/* rip when it answered (before the result) */
 	uint64_t last_rip;		/* rip at the previous exit (messages) */
 	uint32_t last_reason;
+	uint64_t ckpt_mark;		/* exits at which this vCPU asks for a
+					 * checkpoint (UINT64_MAX: never) */
 };
+
+/* Memory checkpoints (vmm/ckpt.c). */
+struct vmm_ckpt {
+	vmm_ckpt_fn fn;
+	void *ctx;
+	uint64_t interval_ns, interval_exits;
+	bool dirty_log;			/* slots carry KVM_MEM_LOG_DIRTY_PAGES */
+	atomic_bool pause;		/* vCPUs wait at their loop top (one
+					 * vCPU: it checkpoints there) */
+	_Atomic int64_t next_ns;	/* one vCPU: fn's last answer */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;		/* paused/gone changed, gen, due, stop */
+	uint32_t paused;		/* vCPUs waiting for gen to move */
+	uint32_t gone;			/* vCPU threads out of their loop */
+	uint64_t gen;			/* bumped at each release */
+	bool due;			/* a vCPU reached its exit mark */
+	bool stop;
+	pthread_t thread;
+	bool started;
+};
+/* vmm/ckpt.c, for vmm/run.c: the vCPU's side (loop top when ckpt.pause is
+ * set; after an exit that reached ckpt_mark; leaving the loop), and the run's
+ * (start the thread before the vCPUs run... stop it, the final call). */
+void vmm_ckpt_pause_here(struct vmm *vm, struct vmm_vcpu *c);
+void vmm_ckpt_exits_due(struct vmm *vm, struct vmm_vcpu *c);
+void vmm_ckpt_vcpu_gone(struct vmm *vm);
+int vmm_ckpt_start(struct vmm *vm);
+void vmm_ckpt_stop(struct vmm *vm);
+void vmm_ckpt_final(struct vmm *vm);
 
 /* What a loader decided from the image (vmm_create) and applies (vmm_load). */
 struct vmm_guest {
@@ -110,6 +141,7 @@ struct vmm {
 	pthread_mutex_t panic_lock;
 	bool panicked;
 	char panic_line[200];
+	struct vmm_ckpt ckpt;
 };
 
 /* vmm/kvm_pc.c: the pc machine's side of the KVM layer. */

@@ -17,6 +17,14 @@
 #include "tests/fuzz/fuzz_file.h"
 #include "replayer/cursor.h"
 
+static int count_range(void *arg, const struct vcr_mem_range *r)
+{
+	(void)arg;
+	if (!r->len || r->cls == VCR_MEM_UNKNOWN)
+		abort();	/* ranges are known, non-empty runs */
+	return 0;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static volatile uint8_t sink;
@@ -111,6 +119,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		(void)vcr_cursor_read_mem(c, 0x100000, buf, sizeof(buf));
 		(void)vcr_cursor_read_mem(c, gpa, buf, 16);
 		(void)vcr_cursor_read_mem(c, UINT64_MAX - 3, buf, 16);
+		/* Memory classes (checkpoints) at the last exit and at one the
+		 * input chooses: a served byte must be of a served class. */
+		for (int k = 0; k < 2; k++) {
+			if (k && vcr_cursor_seek(c, first + (n ? gpa % n : 0)))
+				break;
+			struct vcr_mem_range mr;
+			struct vcr_cursor_mem_info mi;
+			uint64_t a = k ? (gpa & 0xfffff) : 0x5000 + (size & 0xfff);
+			(void)vcr_cursor_mem_info(c, &mi);
+			(void)vcr_cursor_mem_ranges(c, count_range, NULL);
+			if (vcr_cursor_mem_class(c, a, &mr) == 0) {
+				int strict = vcr_cursor_read_mem(c, a, buf, 1);
+				int lenient = vcr_cursor_read_mem_stale(c, a, buf, 1);
+				bool served = mr.cls == VCR_MEM_EXACT || mr.cls == VCR_MEM_UNTRACKED;
+				if ((strict == 0) != served ||
+				    (lenient == 0) != (served || mr.cls == VCR_MEM_STALE))
+					abort();
+			}
+			(void)vcr_cursor_read_mem_stale(c, a, buf, sizeof(buf));
+		}
 		vcr_cursor_close(c);
 	}
 	close(fd);

@@ -4,7 +4,9 @@
  * handles: with and without footer, several vCPUs, tiny chunks, every record
  * type (the random streams of tests/unit/trace_gen.h hold IRQ_LINE and NOTE
  * too), a ring, a cut one, and a pc-machine-like run: UART exits, IRQ 4
- * raised and lowered from a vCPU and from another thread, a console tail.
+ * raised and lowered from a vCPU and from another thread, a console tail;
+ * and memory checkpoints (CKPT / CKPT_PAGES: zero, raw and repeated pages,
+ * a full checkpoint, VMM writes between them).
  * Usage: trace_corpus_gen DIR
  */
 #include <stdio.h>
@@ -119,6 +121,86 @@ static int pc_like(const char *dir)
 	return rc ? 1 : 0;
 }
 
+/* A guest of 8 pages, checkpointed every 4 exits (the last one final, one
+ * full), with VMM writes in between; tiny chunks, so that page records and
+ * their CKPT fall in different chunks. */
+static int checkpoints(const char *dir)
+{
+	static uint8_t mem[8][VCR_CKPT_PAGE], enc[8 * (VCR_CKPT_PAGE + 11)];
+	char path[512];
+	struct vcr_mem_region mr = { .gpa = 0, .size = sizeof(mem) };
+	struct vcr_trace_info info = { .arch = VCR_ARCH_X86_64, .nvcpus = 1, .mem = &mr, .nmem = 1 };
+	struct vcr_writer_opts o = { .chunk_exits = 3 };
+	struct vcr_writer *w;
+	struct vcr_err err;
+	int rc = 0;
+	snprintf(path, sizeof(path), "%s/checkpoints.vcr", dir);
+	if (vcr_writer_open(&w, path, &info, &o, &err)) {
+		fprintf(stderr, "%s: %s\n", path, err.msg);
+		return 1;
+	}
+	uint8_t dirty = 0;
+	for (uint32_t e = 0; e < 17 && !rc; e++) {
+		uint32_t p = (e * 3) % 8;
+		memset(mem[p] + 64 * (e % 8), (int)(e + 1), 64);
+		if (e % 5 == 2)
+			memcpy(mem[(p + 1) % 8], mem[p], VCR_CKPT_PAGE);
+		if (e % 7 == 3)
+			memset(mem[(p + 2) % 8], 0, VCR_CKPT_PAGE);
+		dirty |= (uint8_t)(1u << p | 1u << ((p + 1) % 8) | 1u << ((p + 2) % 8));
+		memset(&rec, 0, sizeof(rec));
+		rec.type = VCR_REC_EXIT;
+		rec.u.exit.valid = VCR_CLASS_ALL;
+		rec.u.exit.exit.reason = KVM_EXIT_IO;
+		rec.u.exit.state.regs.rip = 0x100000 + e;
+		vcr_state_normalize(&rec.u.exit.state);
+		rc |= vcr_writer_append(w, &rec);
+		if (e % 3 == 1) {
+			memset(&rec, 0, sizeof(rec));
+			rec.type = VCR_REC_MEM_WRITE;
+			rec.u.mem.gpa = 5 * VCR_CKPT_PAGE + 100 * e;
+			rec.u.mem.len = 32;
+			rec.u.mem.data = mem[1];
+			rc |= vcr_writer_append(w, &rec);
+		}
+		if (e % 4 != 3 && e != 16)
+			continue;
+		bool full = e == 11;
+		uint8_t stored = full ? 0xff : dirty;
+		size_t n = 0;
+		uint32_t ns = 0, ord[8];
+		for (uint32_t q = 0; q < 8; q++) {
+			if (!(stored >> q & 1))
+				continue;
+			uint64_t ref = UINT64_MAX;
+			for (uint32_t k = 0; k < ns; k++)
+				if (!memcmp(mem[ord[k]], mem[q], VCR_CKPT_PAGE))
+					ref = k;
+			ord[ns++] = q;
+			n += vcr_ckpt_page_put(enc + n, mem[q], ref);
+		}
+		memset(&rec, 0, sizeof(rec));
+		rec.type = VCR_REC_CKPT;
+		rec.u.ckpt.number = e / 4;
+		rec.u.ckpt.flags = (e == 16 ? VCR_CKPT_FINAL : 0) | (full ? VCR_CKPT_FULL : 0);
+		rec.u.ckpt.npages = 8;
+		rec.u.ckpt.dirty = &dirty;
+		rec.u.ckpt.stored = &stored;
+		rc |= vcr_writer_append(w, &rec);
+		memset(&rec, 0, sizeof(rec));
+		rec.type = VCR_REC_CKPT_PAGES;
+		rec.u.ckpt_pages.number = e / 4;
+		rec.u.ckpt_pages.count = ns;
+		rec.u.ckpt_pages.len = n;
+		rec.u.ckpt_pages.data = enc;
+		if (ns)
+			rc |= vcr_writer_append(w, &rec);
+		dirty = 0;
+	}
+	rc |= vcr_writer_close(w);
+	return rc ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -133,5 +215,6 @@ int main(int argc, char **argv)
 	rc |= one(argv[1], "empty.vcr", 5, 1, 0, 0, 0, 0);
 	rc |= one(argv[1], "ring.vcr", 6, 1, 3000, 8, 1, 1);
 	rc |= pc_like(argv[1]);
+	rc |= checkpoints(argv[1]);
 	return rc;
 }

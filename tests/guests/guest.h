@@ -24,6 +24,8 @@
 #define G_EXIT_GDB_DONE		0x60	/* gdb64: counter reached limit */
 #define G_EXIT_RDTSC_DONE	0x70	/* rdtsc64 */
 #define G_EXIT_ECHO_OK		0x21	/* echo64: echoed a line of input */
+#define G_EXIT_MEM_CRASH	0x80	/* mem64: its #UD handler reports the crash */
+#define G_MEM_ROUNDS		64	/* mem64: pattern rounds, one exit each */
 #define G_EXIT_ECHO_TIMEOUT	0x22	/* echo64: no input came */
 #define G_ECHO_POLLS		100000	/* echo64: LSR polls before giving up */
 

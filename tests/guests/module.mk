@@ -36,3 +36,35 @@ $(INSN32): tests/guests/insn32.S tests/guests/guest.h tests/guests/guest.ld test
 	$(Q)$(GUEST_LD) -m elf_i386 $(GUEST_LDFLAGS) -T tests/guests/guest.ld -o $@ $(@:.elf=.o)
 
 ALL_TARGETS += $(INSN16) $(INSN32) $(INSN64)
+
+# mem64: memory in traces (tests/kvm/mem_checkpoints.sh): C with frame
+# pointers and debug info, so gdb walks its call chain from a trace.
+MEM64 := $(BUILD)/tests/guests/mem64.elf
+$(MEM64): tests/guests/mem64.c tests/guests/mem64_start.S tests/guests/guest.h \
+		tests/guests/guest.ld tests/guests/module.mk
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  GUEST   $@")
+	$(Q)$(CC) $(GUEST_CFLAGS) -fno-omit-frame-pointer -c -o $(@:.elf=.o) tests/guests/mem64.c
+	$(Q)$(CC) -m64 $(GUEST_ASFLAGS) -c -o $(@:.elf=_start.o) tests/guests/mem64_start.S
+	$(Q)$(GUEST_LD) -m elf_x86_64 $(GUEST_LDFLAGS) -T tests/guests/guest.ld -o $@ \
+		$(@:.elf=_start.o) $(@:.elf=.o)
+
+ALL_TARGETS += $(MEM64)
+
+# memload64 / exits64: the guests of bench/mem_bench.sh (a guest that dirties
+# memory steadily, and one that only exits), from one source.
+MEMLOAD64 := $(BUILD)/tests/guests/memload64.elf $(BUILD)/tests/guests/exits64.elf
+$(BUILD)/tests/guests/memload64.elf: DEFS := -DMEMLOAD_DIRTY -DMEMLOAD_ITERS=300000u
+$(BUILD)/tests/guests/exits64.elf: DEFS := -DMEMLOAD_ITERS=2000000u
+$(MEMLOAD64): tests/guests/memload64.c tests/guests/gdb64_start.S tests/guests/guest.h \
+		tests/guests/guest.ld tests/guests/module.mk
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  GUEST   $@")
+	$(Q)$(CC) $(GUEST_CFLAGS) $(DEFS) -Dgdb64_main=memload64_main -c -o $(@:.elf=.o) \
+		tests/guests/memload64.c
+	$(Q)$(CC) -m64 $(GUEST_ASFLAGS) -Dgdb64_main=memload64_main -c -o $(@:.elf=_start.o) \
+		tests/guests/gdb64_start.S
+	$(Q)$(GUEST_LD) -m elf_x86_64 $(GUEST_LDFLAGS) -T tests/guests/guest.ld -o $@ \
+		$(@:.elf=_start.o) $(@:.elf=.o)
+
+ALL_TARGETS += $(MEMLOAD64)

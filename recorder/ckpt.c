@@ -1,0 +1,317 @@
+/*
+ * recorder/ckpt.c: memory checkpoints (recorder.h, "memory checkpoints").
+ *
+ * Two halves. vcr_recorder_checkpoint runs with every vCPU paused (the
+ * VMM's checkpoint thread, or vmm_run after the run): it reads the dirty
+ * logs and copies the pages to store, and does nothing else, since the
+ * vCPUs wait for it. vcr_rec_ckpt_write runs on the writer thread: zero
+ * pages, pages equal to an earlier one of the same checkpoint, raw pages,
+ * into CKPT / CKPT_PAGES records (docs/format.md), then frees the copy.
+ */
+#include "recorder/internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vmm/vmm.h"
+
+#define CKPT_RUN 64u	/* pages per CKPT_PAGES record: 256 KiB raw at most */
+
+int vcr_rec_ckpt_init(struct vcr_recorder *r, const struct vcr_trace_info *info,
+		      const struct vcr_recorder_opts *opts)
+{
+	struct rec_ckpt_state *ck = &r->ck;
+	ck->budget = opts->ckpt_budget;
+	ck->ring_bytes = opts->ring_bytes;
+	for (uint32_t i = 0; i < info->nmem && ck->nreg < REC_CKPT_REGIONS; i++) {
+		const struct vcr_mem_region *m = &info->mem[i];
+		uint64_t np = m->size / VCR_CKPT_PAGE;
+		if (!np || np > VCR_CKPT_MAX_PAGES || m->gpa % VCR_CKPT_PAGE)
+			continue;
+		struct rec_ckpt_region *g = &ck->reg[ck->nreg];
+		g->gpa = m->gpa;
+		g->npages = np;
+		g->touched = calloc((np + 63) / 64, 8);
+		if (!g->touched)
+			return -ENOMEM;
+		ck->nreg++;
+	}
+	return 0;
+}
+
+void vcr_rec_ckpt_free(struct vcr_recorder *r)
+{
+	for (uint32_t i = 0; i < r->ck.nreg; i++)
+		free(r->ck.reg[i].touched);
+	free(r->ck.enc);
+	free(r->ck.htab);
+}
+
+void vcr_rec_ckpt_touch(struct vcr_recorder *r, uint64_t gpa, uint64_t len)
+{
+	if (!len)
+		return;
+	for (uint32_t i = 0; i < r->ck.nreg; i++) {
+		struct rec_ckpt_region *g = &r->ck.reg[i];
+		uint64_t lo = g->gpa, hi = g->gpa + g->npages * VCR_CKPT_PAGE;
+		uint64_t a = gpa > lo ? gpa : lo, b = gpa + len < hi && gpa + len > gpa ? gpa + len : hi;
+		for (uint64_t p = (a - lo) / VCR_CKPT_PAGE; a < b && p * VCR_CKPT_PAGE < b - lo; p++)
+			__atomic_fetch_or(&g->touched[p / 64], 1ull << (p % 64), __ATOMIC_RELAXED);
+	}
+}
+
+static void ckpt_buf_free(struct rec_ckpt_buf *b)
+{
+	if (!b)
+		return;
+	for (uint32_t i = 0; i < b->nreg; i++) {
+		if (b->reg[i].stored != b->reg[i].dirty)
+			free(b->reg[i].stored);
+		free(b->reg[i].dirty);
+		free(b->reg[i].pages);
+	}
+	free(b);
+}
+
+static uint64_t ckpt_popcount(const uint64_t *w, uint64_t nwords)
+{
+	uint64_t n = 0;
+	for (uint64_t i = 0; i < nwords; i++)
+		n += (uint64_t)__builtin_popcountll(w[i]);
+	return n;
+}
+
+int64_t vcr_recorder_checkpoint(void *ctx, struct vmm *vm, bool final)
+{
+	struct vcr_recorder *r = ctx;
+	struct rec_ckpt_state *ck = &r->ck;
+	uint64_t t0 = vcr_now_ns();
+	bool log = vmm_dirty_log_enabled(vm);
+	uint32_t nslots;
+	const struct vcr_mem_region *slots = vmm_mem_regions(vm, &nslots);
+
+	if (!log && !final)
+		return -EOPNOTSUPP;
+	if (!final && __atomic_load_n(&ck->pending, __ATOMIC_ACQUIRE)) {
+		pthread_mutex_lock(&r->lock);
+		ck->skipped++;
+		pthread_mutex_unlock(&r->lock);
+		return 0;
+	}
+	pthread_mutex_lock(&r->lock);
+	uint64_t written = r->wstats.chunk_bytes_total;
+	pthread_mutex_unlock(&r->lock);
+	bool full = !log || (ck->ring_bytes && written - ck->full_at >= ck->ring_bytes / 2);
+
+	struct rec_ckpt_buf *b = calloc(1, sizeof(*b));
+	if (!b)
+		return -ENOMEM;
+	b->number = ck->number;
+	b->flags = (final ? VCR_CKPT_FINAL : 0) | (full ? VCR_CKPT_FULL : 0);
+	uint64_t dirty = 0, stored = 0;
+	int rc = 0;
+	for (uint32_t i = 0; i < ck->nreg && !rc; i++) {
+		struct rec_ckpt_region *g = &ck->reg[i];
+		uint32_t slot = UINT32_MAX;
+		for (uint32_t s = 0; s < nslots; s++)
+			if (slots[s].gpa == g->gpa && slots[s].size == g->npages * VCR_CKPT_PAGE)
+				slot = s;
+		uint8_t *host = slot != UINT32_MAX ? vmm_mem_slot_host(vm, slot) : NULL;
+		if (!host)
+			continue;
+		uint64_t nw = (g->npages + 63) / 64;
+		uint64_t *d = calloc(nw, 8);
+		if (!d) {
+			rc = -ENOMEM;
+			break;
+		}
+		b->reg[b->nreg].dirty = d;
+		b->reg[b->nreg].stored = d;
+		b->reg[b->nreg].gpa = g->gpa;
+		b->reg[b->nreg].npages = g->npages;
+		b->nreg++;
+		if (log) {
+			rc = vmm_dirty_log_get(vm, slot, d);
+			if (rc)
+				break;
+		} else {
+			/* No log: which pages the guest wrote is not known; the
+			 * final checkpoint stores them all (zero pages as a tag). */
+			memset(d, 0xff, nw * 8);
+			if (g->npages % 64)
+				d[nw - 1] = (1ull << (g->npages % 64)) - 1;
+		}
+		for (uint64_t w = 0; w < nw; w++)
+			__atomic_fetch_or(&g->touched[w], d[w], __ATOMIC_RELAXED);
+		uint64_t *st = d;
+		if (full && log) {
+			st = malloc(nw * 8);
+			if (!st) {
+				rc = -ENOMEM;
+				break;
+			}
+			for (uint64_t w = 0; w < nw; w++)
+				st[w] = __atomic_load_n(&g->touched[w], __ATOMIC_RELAXED) | d[w];
+			b->reg[b->nreg - 1].stored = st;
+		}
+		uint64_t ns = ckpt_popcount(st, nw);
+		dirty += ckpt_popcount(d, nw);
+		stored += ns;
+		b->reg[b->nreg - 1].nstored = ns;
+		if (!ns)
+			continue;
+		uint8_t *pg = malloc(ns * VCR_CKPT_PAGE);
+		if (!pg) {
+			rc = -ENOMEM;
+			break;
+		}
+		b->reg[b->nreg - 1].pages = pg;
+		for (uint64_t w = 0; w < nw; w++)
+			for (uint64_t m = st[w]; m; m &= m - 1) {
+				uint64_t p = w * 64 + (uint64_t)__builtin_ctzll(m);
+				memcpy(pg, host + p * VCR_CKPT_PAGE, VCR_CKPT_PAGE);
+				pg += VCR_CKPT_PAGE;
+			}
+	}
+	if (!rc) {
+		pthread_mutex_lock(&r->control_lock);
+		uint32_t len = vcr_ring_round(sizeof(struct rr_ckpt));
+		/* After every exit the vCPUs published: the pause's. */
+		vcr_rec_control_fence(r);
+		struct rr_ckpt *c = vcr_ring_reserve(&r->control, len);
+		if (c) {
+			c->h.len = len;
+			c->h.kind = VCR_RING_CKPT;
+			c->h.arg = 0;
+			c->buf = b;
+			__atomic_fetch_add(&ck->pending, 1, __ATOMIC_RELEASE);
+			vcr_ring_commit(&r->control);
+			b = NULL;
+		} else {
+			rc = -EPIPE;
+		}
+		pthread_mutex_unlock(&r->control_lock);
+	}
+	ckpt_buf_free(b);
+	if (rc)
+		return rc;
+	uint64_t dt = vcr_now_ns() - t0;
+	ck->number++;
+	if (full)
+		ck->full_at = written;
+	pthread_mutex_lock(&r->lock);
+	ck->count++;
+	ck->dirty += dirty;
+	ck->stored += stored;
+	ck->copy_ns += dt;
+	if (dt > ck->copy_max_ns)
+		ck->copy_max_ns = dt;
+	pthread_mutex_unlock(&r->lock);
+	if (!ck->budget)
+		return 0;
+	return (int64_t)(stored * VCR_CKPT_PAGE * 1000000000ull / ck->budget);
+}
+
+/* ---- writer thread ------------------------------------------------------ */
+
+static uint64_t ckpt_hash(const uint8_t *p)
+{
+	uint64_t h = 0x9e3779b97f4a7c15ull;
+	for (size_t i = 0; i < VCR_CKPT_PAGE; i += 8) {
+		uint64_t w;
+		memcpy(&w, p + i, 8);
+		h = (h ^ w) * 0x100000001b3ull;
+		h ^= h >> 29;
+	}
+	return h | 1;	/* 0 marks an empty slot */
+}
+
+void vcr_rec_ckpt_discard(struct vcr_recorder *r, struct rec_ckpt_buf *b)
+{
+	ckpt_buf_free(b);
+	__atomic_fetch_sub(&r->ck.pending, 1, __ATOMIC_RELEASE);
+}
+
+int vcr_rec_ckpt_write(struct vcr_recorder *r, struct rec_ckpt_buf *b)
+{
+	struct rec_ckpt_state *ck = &r->ck;
+	struct vcr_record *rec = &r->rec;
+	int rc = 0;
+
+	if (!ck->enc) {
+		ck->enc = malloc(CKPT_RUN * (VCR_CKPT_PAGE + 11));
+		if (!ck->enc)
+			rc = -ENOMEM;
+	}
+	for (uint32_t i = 0; i < b->nreg && !rc; i++) {
+		uint64_t np = b->reg[i].npages, ns = b->reg[i].nstored;
+		memset(rec, 0, offsetof(struct vcr_record, u) + sizeof(rec->u.ckpt));
+		rec->type = VCR_REC_CKPT;
+		rec->u.ckpt.number = b->number;
+		rec->u.ckpt.flags = b->flags;
+		rec->u.ckpt.gpa = b->reg[i].gpa;
+		rec->u.ckpt.npages = np;
+		/* Little-endian words are the format's LSB-first bytes. */
+		rec->u.ckpt.dirty = (const uint8_t *)b->reg[i].dirty;
+		rec->u.ckpt.stored = (const uint8_t *)b->reg[i].stored;
+		rc = vcr_writer_append(r->w, rec);
+		if (rc || !ns)
+			continue;
+		/* Repeats: a table of the region's pages by hash (open
+		 * addressing, at most half full). */
+		size_t cap = 16;
+		while (cap < ns * 2)
+			cap <<= 1;
+		if (cap > ck->htab_cap) {
+			free(ck->htab);
+			ck->htab = malloc(cap * 2 * sizeof(uint64_t));
+			ck->htab_cap = ck->htab ? cap : 0;
+			if (!ck->htab) {
+				rc = -ENOMEM;
+				break;
+			}
+		}
+		memset(ck->htab, 0, cap * 2 * sizeof(uint64_t));
+		const uint8_t *pages = b->reg[i].pages;
+		for (uint64_t first = 0; first < ns && !rc; first += CKPT_RUN) {
+			uint32_t cnt = (uint32_t)(ns - first < CKPT_RUN ? ns - first : CKPT_RUN);
+			size_t n = 0;
+			for (uint32_t k = 0; k < cnt; k++) {
+				uint64_t ord = first + k;
+				const uint8_t *pg = pages + ord * VCR_CKPT_PAGE;
+				uint64_t h = ckpt_hash(pg), ref = UINT64_MAX;
+				size_t j = h & (cap - 1);
+				while (ck->htab[2 * j]) {
+					if (ck->htab[2 * j] == h &&
+					    !memcmp(pages + (ck->htab[2 * j + 1] - 1) * VCR_CKPT_PAGE, pg,
+						    VCR_CKPT_PAGE)) {
+						ref = ck->htab[2 * j + 1] - 1;
+						break;
+					}
+					j = (j + 1) & (cap - 1);
+				}
+				if (ref == UINT64_MAX) {
+					ck->htab[2 * j] = h;
+					ck->htab[2 * j + 1] = ord + 1;
+				}
+				n += vcr_ckpt_page_put(ck->enc + n, pg, ref);
+			}
+			memset(rec, 0, offsetof(struct vcr_record, u) + sizeof(rec->u.ckpt_pages));
+			rec->type = VCR_REC_CKPT_PAGES;
+			rec->u.ckpt_pages.number = b->number;
+			rec->u.ckpt_pages.gpa = b->reg[i].gpa;
+			rec->u.ckpt_pages.first = first;
+			rec->u.ckpt_pages.count = cnt;
+			rec->u.ckpt_pages.len = n;
+			rec->u.ckpt_pages.data = ck->enc;
+			rc = vcr_writer_append(r->w, rec);
+			/* Chunks of about 512 KiB: a reader decodes one chunk to
+			 * serve one page (docs/recorder.md). */
+			if (!rc && (first / CKPT_RUN) % 2 == 1)
+				rc = vcr_writer_flush(r->w);
+		}
+	}
+	vcr_rec_ckpt_discard(r, b);
+	return rc;
+}
