@@ -3,7 +3,7 @@
  * exits of a trace over exit numbers (traces hold no exit times), one lane
  * per vCPU, coloured by reason (core/timeline.h bins them by column, so a
  * picture of 10^7 exits is as big as one of 10^3), with marks for the end,
- * crashes, memory pages, markers and, given two traces, where each vCPU
+ * crashes, memory checkpoints and pages, markers and, given two traces, where each vCPU
  * first diverges (replayer/diff.h). The drawing is cli/timeline.c.
  *
  * Exit status: 0 written; 1 written but a trace is damaged (what was
@@ -131,6 +131,16 @@ static int read_group(struct tl_cmd *c, struct tl_group *g, struct vcr_reader *r
 		case VCR_REC_MEM_PAGES:
 			snprintf(text, sizeof(text), "after exit #%" PRIu64 ": memory pages, %" PRIu64
 				 " bytes at gpa 0x%" PRIx64, pos, rec.u.mem.len, rec.u.mem.gpa);
+			if (mark(c, g, TL_MARK_MEM, UINT32_MAX, pos, text))
+				return -1;
+			break;
+		case VCR_REC_CKPT:
+			/* One CKPT per memory region; those of one checkpoint
+			 * share a column and merge into one mark. */
+			snprintf(text, sizeof(text), "after exit #%" PRIu64 ": memory checkpoint %"
+				 PRIu64 "%s%s", pos, rec.u.ckpt.number,
+				 rec.u.ckpt.flags & VCR_CKPT_FULL ? " (full)" : "",
+				 rec.u.ckpt.flags & VCR_CKPT_FINAL ? " (final)" : "");
 			if (mark(c, g, TL_MARK_MEM, UINT32_MAX, pos, text))
 				return -1;
 			break;

@@ -415,7 +415,7 @@ static void legend_svg(FILE *f, const struct tl_layout *L, const struct tl_legen
 	} kinds[] = {
 		{ TL_MARK_END, TL_COLOUR_END, "end of the run" },
 		{ TL_MARK_CRASH, TL_COLOUR_CRASH, "crash" },
-		{ TL_MARK_MEM, TL_COLOUR_MEM, "memory pages" },
+		{ TL_MARK_MEM, TL_COLOUR_MEM, "memory checkpoint" },
 		{ TL_MARK_MARKER, TL_COLOUR_MARKER, "marker" },
 		{ TL_MARK_DIVERGE, TL_COLOUR_DIVERGE, "first divergence" },
 	};

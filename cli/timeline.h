@@ -26,7 +26,7 @@
 enum tl_mark_kind {
 	TL_MARK_END = 1,	/* how the run ended: a line over the group */
 	TL_MARK_CRASH,		/* a crash exit or a crash end */
-	TL_MARK_MEM,		/* memory pages (a checkpoint of guest memory) */
+	TL_MARK_MEM,		/* a memory checkpoint (CKPT) or MEM_PAGES */
 	TL_MARK_MARKER,		/* a MARKER record (user text) */
 	TL_MARK_DIVERGE,	/* first divergence of a vCPU (timeline A B) */
 };
