@@ -18,7 +18,7 @@
  * The same probes tell a guest that spins without ever exiting (no console,
  * no port, nothing vcr can see: a kernel that cannot run on this host's KVM
  * loops in its decompressor so) from one that waits: after
- * WATCHDOG_STALL_MS without a real exit while some vCPU is runnable (not
+ * WATCHDOG_STALL_MS (30 s) without a real exit while some vCPU is runnable (not
  * halted) at every probe, vcr says so once per quiet stretch, with where
  * each vCPU was. It does not end the run: a guest may compute for that
  * long on purpose; SIGINT does.
@@ -33,7 +33,7 @@
 
 #define WATCHDOG_QUIET_MS	1000	/* no exit for this long: probe */
 #define WATCHDOG_ANSWER_MS	100	/* how long the vCPUs have to answer */
-#define WATCHDOG_STALL_MS	15000	/* quiet and runnable this long: say so */
+#define WATCHDOG_STALL_MS	30000	/* quiet and runnable this long: say so */
 #define RFLAGS_IF		0x200ull
 
 /* The kick signal's handler (VMM_KICK_SIGNAL, vmm_int.h) does nothing; its
@@ -306,8 +306,8 @@ static void stall_probed(struct vmm *vm, struct stall *s)
 				      s->moved[i] ? "" : " (the same rip at every probe)");
 	}
 	vcr_log("no progress seen: no exit for %llu s and the guest is not halted (%s): it "
-		"computes or spins where vcr cannot see it (no console, no I/O); a kernel "
-		"that cannot run on this host's KVM stays so for good; SIGINT ends the run",
+		"runs without any I/O vcr can see; if it stays so it spins (a kernel that "
+		"cannot run on this host's KVM does); SIGINT ends the run",
 		(unsigned long long)(quiet / 1000), where);
 }
 
