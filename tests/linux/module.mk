@@ -23,4 +23,4 @@ ALL_TARGETS += $(LINUX_INITRAMFS)
 .PHONY: check-linux
 check-linux: all
 	$(Q)VCR_BUILD=$(abspath $(BUILD)) VCR_KVM_FLAVOUR=nested-kvm_amd tests/nested/kvm-run --nested \
-		--boot-timeout 300 --timeout 900 -- bash $(CURDIR)/tests/kvm/linux_boot.sh
+		--boot-timeout 300 --timeout 900 -- bash $(CURDIR)/tests/linux/boot_parts.sh
