@@ -19,9 +19,11 @@
  * no port, nothing vcr can see: a kernel that cannot run on this host's KVM
  * loops in its decompressor so) from one that waits: after
  * WATCHDOG_STALL_MS (30 s) without a real exit while some vCPU is runnable (not
- * halted) at every probe, vcr says so once per quiet stretch, with where
- * each vCPU was. It does not end the run: a guest may compute for that
- * long on purpose; SIGINT does.
+ * halted) at every answered probe, vcr says so once per quiet stretch, with
+ * where each vCPU was (not while gdb is attached, which may hold the
+ * vCPUs). The probes' own exits do not count as activity: an answer that
+ * comes late on a loaded host must not restart the stretch. It does not end
+ * the run: a guest may compute for that long on purpose; SIGINT does.
  */
 #include "vmm/dev.h"
 
@@ -149,8 +151,10 @@ static void *vcpu_thread(void *arg)
 				obs->after_run(obs->ctx, c->index, run);
 		}
 		if (r == -EINTR) {
-			if (atomic_exchange(&c->probe, false))
+			if (atomic_exchange(&c->probe, false)) {
+				__atomic_fetch_add(&c->probe_exits, 1, __ATOMIC_RELAXED);
 				probe_answer(vm, c);
+			}
 			continue;	/* a kick or a stray signal: see loop top */
 		}
 		/* An AP (in-kernel LAPIC) waiting for SIPI returns EAGAIN once
@@ -228,12 +232,15 @@ out:
 	return NULL;
 }
 
+/* The guest's exits, without the probes' own: an answer that comes after
+ * the watchdog stopped waiting for it (a loaded host) is no activity. */
 static uint64_t total_exits(struct vmm *vm)
 {
 	uint64_t n = 0;
 
 	for (uint32_t i = 0; i < vm->nvcpus; i++)
-		n += __atomic_load_n(&vm->vcpus[i].exits, __ATOMIC_RELAXED);
+		n += __atomic_load_n(&vm->vcpus[i].exits, __ATOMIC_RELAXED) -
+		     __atomic_load_n(&vm->vcpus[i].probe_exits, __ATOMIC_RELAXED);
 	return n;
 }
 
@@ -276,17 +283,23 @@ static uint64_t mono_ms(void)
 static void stall_probed(struct vmm *vm, struct stall *s)
 {
 	bool runnable = false;
+	uint32_t answered = 0;
 
 	for (uint32_t i = 0; i < vm->nvcpus; i++) {
 		const struct vmm_vcpu *c = &vm->vcpus[i];
 		if (atomic_load(&c->probe_result) == 0)
 			continue;
+		answered++;
 		runnable |= c->probe_mp == KVM_MP_STATE_RUNNABLE;
 		if (s->probes == 0)
 			s->rip0[i] = c->probe_rip;
 		else if (c->probe_rip != s->rip0[i])
 			s->moved[i] = true;
 	}
+	/* No answer in time (a loaded host, or gdb holds every vCPU): this
+	 * round says nothing either way. */
+	if (!answered || vm->dbg_fn)	/* gdb: it knows where the guest is */
+		return;
 	s->runnable = (s->probes == 0 || s->runnable) && runnable;
 	s->probes++;
 	uint64_t quiet = mono_ms() - s->since_ms;
