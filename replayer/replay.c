@@ -77,6 +77,7 @@ struct rp {
 	 * (rp_probe_rip): past the instruction (PVM at OUT) or on it, the
 	 * next KVM_RUN completing it (kvm_amd, kvm_intel; PVM at IN) */
 	bool out_rip_past, in_rip_past, mmio_rip_past;
+	bool pc;			/* the trace's machine is pc (irqchip) */
 };
 
 static void rp_kick_handler(int sig)
@@ -400,6 +401,24 @@ static int rp_inject(struct rp_vcpu *t, const struct vcr_record *rec)
 	return 0;
 }
 
+/* The pc machine: the line a device drove after that exit (or, ASYNC, from
+ * its own thread: vCPU 0 re-drives it after the exit it follows, which is as
+ * close as the trace says). The irqchip then delivers it when KVM decides,
+ * not where the recording took it: re-execution may diverge there, and
+ * verify says where. */
+static int rp_irq_line(struct rp_vcpu *t, const struct vcr_record *rec)
+{
+	if (!t->rp->pc)
+		return 0;
+	t->n.irq_lines++;
+	int rc = vmm_pc_replay_irq(t->rp->vm, rec->u.irq_line.gsi, rec->u.irq_line.level);
+	if (rc)
+		return rp_trouble(t->rp, rc, "KVM_IRQ_LINE (gsi %u, level %u) after exit %" PRIu64
+				  " failed: %s", rec->u.irq_line.gsi, rec->u.irq_line.level,
+				  rec->seq, strerror(-rc));
+	return 0;
+}
+
 static int rp_mem(struct rp *rp, struct vcr_replay_counters *n, const struct vcr_record *rec)
 {
 	n->mem_writes++;
@@ -452,6 +471,9 @@ static void *rp_thread(void *arg)
 			break;
 		case VCR_REC_INJECT:
 			rc = rp_inject(t, rec);
+			break;
+		case VCR_REC_IRQ_LINE:
+			rc = rp_irq_line(t, rec);
 			break;
 		case VCR_REC_MEM_WRITE:
 		case VCR_REC_MEM_PAGES:
@@ -613,9 +635,25 @@ static int rp_build_vm(struct rp *rp, const struct vcr_trace_info *info, struct 
 	rc = vmm_cpuid_set(rp->vm, info->ncpuid ? info->cpuid : NULL, info->ncpuid, err);
 	if (rc)
 		return rc;
+	/* The pc machine (vcr run's machine=pc, vmm/vmm.h): the irqchip
+	 * before the vCPUs, their firmware state after; a trace without the
+	 * key (older, or another VMM's) replays on the bare machine. */
+	const char *machine = vcr_trace_info_get(info, "machine");
+	rp->pc = machine && !strcmp(machine, "pc");
+	if (rp->pc) {
+		rc = vmm_pc_replay_irqchip(rp->vm, err);
+		if (rc)
+			return rc;
+	}
 	rc = vmm_vcpus_create(rp->vm, info->nvcpus, err);
 	if (rc)
 		return rc;
+	if (rp->pc) {
+		const char *loader = vcr_trace_info_get(info, "loader");
+		rc = vmm_pc_replay_vcpus(rp->vm, !loader || strcmp(loader, "bzimage"), err);
+		if (rc)
+			return rc;
+	}
 	rp->run_size = vmm_run_size(rp->vm);
 	rp->nvcpus = info->nvcpus;
 	return 0;
@@ -758,6 +796,7 @@ static void rp_add_counters(struct vcr_replay_counters *to, const struct vcr_rep
 	to->set_states += n->set_states;
 	to->inputs += n->inputs;
 	to->injects += n->injects;
+	to->irq_lines += n->irq_lines;
 	to->mem_writes += n->mem_writes;
 	to->mem_bytes += n->mem_bytes;
 	to->forced += n->forced;
@@ -1004,6 +1043,7 @@ void vcr_replay_print_counters(FILE *f, const struct vcr_replay_result *res)
 	fprintf(f, "set_state_records %" PRIu64 "\n", n->set_states);
 	fprintf(f, "input_records %" PRIu64 "\n", n->inputs);
 	fprintf(f, "inject_records %" PRIu64 "\n", n->injects);
+	fprintf(f, "irq_line_records %" PRIu64 "\n", n->irq_lines);
 	fprintf(f, "mem_records %" PRIu64 "\n", n->mem_writes);
 	fprintf(f, "mem_bytes %" PRIu64 "\n", n->mem_bytes);
 	fprintf(f, "corrections %" PRIu64 "\n", res->corrections);

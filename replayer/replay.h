@@ -85,6 +85,7 @@ struct vcr_replay_counters {
 	uint64_t dirty_skipped;		/* classes a SET_STATE named but that
 					 * already held those bytes */
 	uint64_t set_states, inputs, injects, mem_writes;	/* records applied */
+	uint64_t irq_lines;		/* IRQ_LINE records re-driven (pc machine) */
 	uint64_t mem_bytes;
 	uint64_t forced;		/* resync: exits whose recorded state was
 					 * loaded without running them again (a

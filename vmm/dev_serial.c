@@ -14,9 +14,12 @@
  * interrupts a guest that does not poll (an interactive shell), and the
  * output is watched for "Kernel panic - not syncing" (vmm_panic_seen; the
  * closing "---[ end Kernel panic" line ends the run as a panic when the
- * kernel does not reset by itself).
+ * kernel does not reset by itself). The console's last UART_TAIL bytes are
+ * kept too: a run that ends as a panic hands its last whole lines to the
+ * observer (a console-tail note, which a recording keeps) before the end.
  */
 #include "vmm/dev.h"
+#include "formats/trace.h"	/* VCR_NOTE_CONSOLE_TAIL */
 
 #include <errno.h>
 #include <fcntl.h>
@@ -26,6 +29,7 @@
 #include <unistd.h>
 
 #define UART_NPORTS	8
+#define UART_TAIL	4096	/* console bytes a panic note carries at most */
 
 struct uart {
 	pthread_mutex_t lock;		/* vCPUs and the input thread share it */
@@ -43,6 +47,8 @@ struct uart {
 	bool thr_ipending;		/* THRE interrupt pending */
 	uint32_t line_len;		/* the current console line, for panics */
 	char line[256];
+	char tail[UART_TAIL];		/* ring: the newest output bytes */
+	uint64_t tail_n;		/* bytes ever put in it */
 	pthread_t in_thread;
 	bool in_thread_started, stop;
 	pthread_cond_t rx_taken;	/* RBR read: the input thread may go on */
@@ -228,6 +234,7 @@ static bool uart_write(struct uart *u, unsigned reg, uint8_t v, uint32_t vcpu)
 			break;
 		}
 		u->out[u->out_len++] = (char)v;
+		u->tail[u->tail_n++ % UART_TAIL] = (char)v;
 		if (v == '\n' || u->out_len == sizeof(u->out))
 			uart_flush_locked(u);
 		/* Sent at once: the transmitter is empty again. */
@@ -345,9 +352,41 @@ static int serial_create(struct vmm_dev *dev, struct vcr_err *err)
 	return 0;
 }
 
+/* The console's newest whole lines (from the first line start inside the
+ * ring; all of it when the ring never wrapped), as the guest wrote them. */
+static size_t uart_tail_lines(const struct uart *u, char *buf)
+{
+	uint64_t n = u->tail_n < UART_TAIL ? u->tail_n : UART_TAIL;
+	uint64_t start = u->tail_n - n;
+	size_t len = 0;
+
+	for (uint64_t i = start; i < u->tail_n; i++)
+		buf[len++] = u->tail[i % UART_TAIL];
+	if (start == 0)
+		return len;
+	char *nl = memchr(buf, '\n', len);
+	if (!nl)
+		return len;
+	size_t skip = (size_t)(nl + 1 - buf);
+	memmove(buf, nl + 1, len - skip);
+	return len - skip;
+}
+
 static void serial_run_end(struct vmm_dev *dev)
 {
-	uart_flush(dev->state);
+	struct uart *u = dev->state;
+	struct vmm *vm = dev->vm;
+
+	uart_flush(u);
+	/* Before vmm_run tells the observer the end (vmm.h: note). */
+	if (vm->result.how != VCR_END_PANIC || !vm->obs.note)
+		return;
+	char buf[UART_TAIL];
+	pthread_mutex_lock(&u->lock);
+	size_t len = uart_tail_lines(u, buf);
+	pthread_mutex_unlock(&u->lock);
+	if (len)
+		vm->obs.note(vm->obs.ctx, VMM_NO_VCPU, VCR_NOTE_CONSOLE_TAIL, buf, len);
 }
 
 static void serial_destroy(struct vmm_dev *dev)

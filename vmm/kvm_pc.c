@@ -183,3 +183,24 @@ int vmm_pc_start_aps(struct vmm *vm, struct vcr_err *err)
 					   "KVM_SET_MP_STATE on vcpu %u: %s", i, strerror(errno));
 	return 0;
 }
+
+int vmm_pc_replay_irqchip(struct vmm *vm, struct vcr_err *err)
+{
+	return vmm_pc_create_irqchip(vm, err);
+}
+
+int vmm_pc_replay_vcpus(struct vmm *vm, bool aps_runnable, struct vcr_err *err)
+{
+	int r = vmm_pc_setup_vcpus(vm, err);
+
+	if (!r && aps_runnable)
+		r = vmm_pc_start_aps(vm, err);
+	return r;
+}
+
+int vmm_pc_replay_irq(struct vmm *vm, uint32_t gsi, uint32_t level)
+{
+	struct kvm_irq_level l = { .irq = gsi, .level = level };
+
+	return ioctl(vm->vm_fd, KVM_IRQ_LINE, &l) < 0 ? -errno : 0;
+}

@@ -84,7 +84,7 @@ fuzz-loader: $(FUZZ_BUILD)/fuzz_loader $(GUESTS)
 
 # The VMM's exit round-trip benchmark (make bench).
 VMM_BENCH := $(BUILD)/bench/vmm_bench
-BENCHES += $(VMM_BENCH)
+BENCHES += $(VMM_BENCH) bench/linux_boot_bench.sh
 $(VMM_BENCH): $(BUILD)/bench/vmm_bench.o $(LIB) $(GUEST_OUT)/spin64.elf
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)

@@ -14,6 +14,16 @@
  * its -EINTR from KVM_GET_MP_STATE and rflags.IF. When all are stopped
  * (halted with IF=0, or an AP never started), the run ends as VCR_END_HLT.
  * A probe costs one KVM_EXIT_INTR exit per vCPU per quiet second.
+ *
+ * The same probes tell a guest that spins without ever exiting (no console,
+ * no port, nothing vcr can see: a kernel that cannot run on this host's KVM
+ * loops in its decompressor so) from one that waits: after
+ * WATCHDOG_STALL_MS (30 s) without a real exit while some vCPU is runnable (not
+ * halted) at every answered probe, vcr says so once per quiet stretch, with
+ * where each vCPU was (not while gdb is attached, which may hold the
+ * vCPUs). The probes' own exits do not count as activity: an answer that
+ * comes late on a loaded host must not restart the stretch. It does not end
+ * the run: a guest may compute for that long on purpose; SIGINT does.
  */
 #include "vmm/dev.h"
 
@@ -25,6 +35,7 @@
 
 #define WATCHDOG_QUIET_MS	1000	/* no exit for this long: probe */
 #define WATCHDOG_ANSWER_MS	100	/* how long the vCPUs have to answer */
+#define WATCHDOG_STALL_MS	30000	/* quiet and runnable this long: say so */
 #define RFLAGS_IF		0x200ull
 
 /* The kick signal's handler (VMM_KICK_SIGNAL, vmm_int.h) does nothing; its
@@ -103,11 +114,13 @@ static void probe_answer(struct vmm *vm, struct vmm_vcpu *c)
 	uint32_t mp;
 	bool stopped = false;
 
+	mp = UINT32_MAX;
 	if (vmm_vcpu_mp_state(vm, c->index, &mp) == 0)
 		stopped = (mp == KVM_MP_STATE_HALTED &&
 			   !(c->run->s.regs.regs.rflags & RFLAGS_IF)) ||
 			mp == KVM_MP_STATE_UNINITIALIZED || mp == KVM_MP_STATE_INIT_RECEIVED;
 	c->probe_rip = c->run->s.regs.regs.rip;
+	c->probe_mp = mp;
 	atomic_store(&c->probe_result, stopped ? 1 : 2);
 }
 
@@ -143,8 +156,10 @@ static void *vcpu_thread(void *arg)
 				vmm_ckpt_exits_due(vm, c);
 		}
 		if (r == -EINTR) {
-			if (atomic_exchange(&c->probe, false))
+			if (atomic_exchange(&c->probe, false)) {
+				__atomic_fetch_add(&c->probe_exits, 1, __ATOMIC_RELAXED);
 				probe_answer(vm, c);
+			}
 			continue;	/* a kick or a stray signal: see loop top */
 		}
 		/* An AP (in-kernel LAPIC) waiting for SIPI returns EAGAIN once
@@ -223,12 +238,15 @@ out:
 	return NULL;
 }
 
+/* The guest's exits, without the probes' own: an answer that comes after
+ * the watchdog stopped waiting for it (a loaded host) is no activity. */
 static uint64_t total_exits(struct vmm *vm)
 {
 	uint64_t n = 0;
 
 	for (uint32_t i = 0; i < vm->nvcpus; i++)
-		n += __atomic_load_n(&vm->vcpus[i].exits, __ATOMIC_RELAXED);
+		n += __atomic_load_n(&vm->vcpus[i].exits, __ATOMIC_RELAXED) -
+		     __atomic_load_n(&vm->vcpus[i].probe_exits, __ATOMIC_RELAXED);
 	return n;
 }
 
@@ -250,10 +268,73 @@ static bool watchdog_wait(struct vmm *vm, long ms)
 	return vm->end_kicked || atomic_load(&vm->ended);
 }
 
+/* One quiet stretch, as the probes saw it. */
+struct stall {
+	uint64_t since_ms;		/* CLOCK_MONOTONIC of the last real exit */
+	bool runnable;			/* some vCPU runnable at every probe */
+	bool told;
+	uint64_t rip0[VMM_MAX_VCPUS];	/* each vCPU's rip at the first probe */
+	bool moved[VMM_MAX_VCPUS];	/* ... and whether it changed since */
+	uint32_t probes;
+};
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void stall_probed(struct vmm *vm, struct stall *s)
+{
+	bool runnable = false;
+	uint32_t answered = 0;
+
+	for (uint32_t i = 0; i < vm->nvcpus; i++) {
+		const struct vmm_vcpu *c = &vm->vcpus[i];
+		if (atomic_load(&c->probe_result) == 0)
+			continue;
+		answered++;
+		runnable |= c->probe_mp == KVM_MP_STATE_RUNNABLE;
+		if (s->probes == 0)
+			s->rip0[i] = c->probe_rip;
+		else if (c->probe_rip != s->rip0[i])
+			s->moved[i] = true;
+	}
+	/* No answer in time (a loaded host, or gdb holds every vCPU): this
+	 * round says nothing either way. */
+	if (!answered || vm->dbg_fn)	/* gdb: it knows where the guest is */
+		return;
+	s->runnable = (s->probes == 0 || s->runnable) && runnable;
+	s->probes++;
+	uint64_t quiet = mono_ms() - s->since_ms;
+	if (s->told || !s->runnable || quiet < WATCHDOG_STALL_MS)
+		return;
+	s->told = true;
+	char where[512];
+	size_t n = 0;
+	where[0] = 0;
+	for (uint32_t i = 0; i < vm->nvcpus && n < sizeof(where) - 96; i++) {
+		const struct vmm_vcpu *c = &vm->vcpus[i];
+		n += (size_t)snprintf(where + n, sizeof(where) - n, "%svcpu %u %s at rip=%#llx%s",
+				      i ? "; " : "", i,
+				      c->probe_mp == KVM_MP_STATE_RUNNABLE ? "running" :
+				      c->probe_mp == KVM_MP_STATE_HALTED ? "halted" : "not started",
+				      (unsigned long long)c->probe_rip,
+				      s->moved[i] ? "" : " (the same rip at every probe)");
+	}
+	vcr_log("no progress seen: no exit for %llu s and the guest is not halted (%s): it "
+		"runs without any I/O vcr can see; if it stays so it spins (a kernel that "
+		"cannot run on this host's KVM does); SIGINT ends the run",
+		(unsigned long long)(quiet / 1000), where);
+}
+
 static void *watchdog_main(void *arg)
 {
 	struct vmm *vm = arg;
 	uint64_t last = total_exits(vm);
+	struct stall stall = { .since_ms = mono_ms() };
 
 	pthread_mutex_lock(&vm->end_lock);
 	for (;;) {
@@ -262,6 +343,7 @@ static void *watchdog_main(void *arg)
 		uint64_t now = total_exits(vm);
 		if (now != last) {
 			last = now;
+			stall = (struct stall){ .since_ms = mono_ms() };
 			continue;
 		}
 		for (uint32_t i = 0; i < vm->nvcpus; i++) {
@@ -280,6 +362,7 @@ static void *watchdog_main(void *arg)
 		for (uint32_t i = 0; i < vm->nvcpus; i++)
 			stopped += atomic_load(&vm->vcpus[i].probe_result) == 1;
 		last = total_exits(vm);
+		stall_probed(vm, &stall);
 		if (stopped == vm->nvcpus) {
 			uint64_t rip = vm->vcpus[0].probe_rip;
 			pthread_mutex_unlock(&vm->end_lock);

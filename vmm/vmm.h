@@ -209,6 +209,18 @@ const struct kvm_cpuid_entry2 *vmm_cpuid(const struct vmm *vm, uint32_t *n);
  * vCPU's kvm_run->s.regs is filled once with KVM_GET_REGS/SREGS/VCPU_EVENTS,
  * so it holds the vCPU's state from the start, and kvm_valid_regs = 7. */
 int vmm_vcpus_create(struct vmm *vm, uint32_t n, struct vcr_err *err);
+/*
+ * The pc machine rebuilt for a replay of one of its traces (replayer/; the
+ * trace header's key machine=pc): vmm_pc_replay_irqchip between
+ * vmm_cpuid_set and vmm_vcpus_create (the in-kernel PIC, IOAPIC, LAPICs and
+ * PIT), vmm_pc_replay_vcpus after it (the MSRs, FPU and LAPIC wiring
+ * vmm_create gives the pc machine's vCPUs; aps_runnable for a guest that is
+ * not Linux, whose APs start at the entry). vmm_pc_replay_irq re-drives an
+ * interrupt line (an IRQ_LINE record) without telling any observer.
+ */
+int vmm_pc_replay_irqchip(struct vmm *vm, struct vcr_err *err);
+int vmm_pc_replay_vcpus(struct vmm *vm, bool aps_runnable, struct vcr_err *err);
+int vmm_pc_replay_irq(struct vmm *vm, uint32_t gsi, uint32_t level);
 uint32_t vmm_nvcpus(const struct vmm *vm);
 int vmm_vcpu_fd(const struct vmm *vm, uint32_t vcpu);
 int vmm_kvm_fd(const struct vmm *vm);	/* /dev/kvm */

@@ -38,6 +38,8 @@ struct vmm_vcpu {
 	atomic_bool probe;
 	atomic_int probe_result;
 	uint64_t probe_rip;		/* rip when it answered (before the result) */
+	uint32_t probe_mp;		/* KVM_MP_STATE_* when it answered */
+	uint64_t probe_exits;		/* of exits, the probes' own (atomic) */
 	uint64_t last_rip;		/* rip at the previous exit (messages) */
 	uint32_t last_reason;
 	uint64_t ckpt_mark;		/* exits at which this vCPU asks for a

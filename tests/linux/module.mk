@@ -18,9 +18,9 @@ $(LINUX_INITRAMFS): tests/linux/init.sh tests/linux/mkcpio.py tests/linux/module
 
 ALL_TARGETS += $(LINUX_INITRAMFS)
 
-# The Linux boot test (tests/linux/boot_test.sh) on the reference KVM, by
-# hand: not yet part of tests/run (see the script's header).
+# The Linux boot test alone on the reference KVM (tests/run --kvm runs it
+# with the other KVM tests, on every flavour).
 .PHONY: check-linux
 check-linux: all
 	$(Q)VCR_BUILD=$(abspath $(BUILD)) VCR_KVM_FLAVOUR=nested-kvm_amd tests/nested/kvm-run --nested \
-		--boot-timeout 300 --timeout 2400 -- bash $(CURDIR)/tests/linux/boot_test.sh
+		--boot-timeout 300 --timeout 900 -- bash $(CURDIR)/tests/linux/boot_parts.sh
