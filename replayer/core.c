@@ -314,7 +314,8 @@ static int core_segments(struct core_ctx *x, const struct vcr_vcpu_state *st,
 			at = next;
 		}
 	}
-	qsort(x->phdrs.p, x->phdrs.n, sizeof(Elf64_Phdr), cmp_phdr);
+	if (x->phdrs.n)
+		qsort(x->phdrs.p, x->phdrs.n, sizeof(Elf64_Phdr), cmp_phdr);
 	res->nloads = x->phdrs.n;
 	return 0;
 }

@@ -16,6 +16,7 @@
  * Then: the PN_XNUM form (more than 65535 segments), errors (exit out of
  * range, unwritable fd, /dev/full), and damaged copies of the trace: an
  * error or a core, never a crash.
+ * Usage: core_elf [SEED.vcr]
  */
 #include <elf.h>
 #include <errno.h>
@@ -308,8 +309,12 @@ static uint8_t want_table(uint64_t gpa)
 	return tables[gpa - 0x1000];
 }
 
-int main(void)
+/* With an argument, the trace is also written there (the seed of the core
+ * fuzzer: tests/fuzz/corpus/core/paging.vcr). */
+int main(int argc, char **argv)
 {
+	if (argc > 1 && write_trace(argv[1]))
+		tap_bail("cannot write %s", argv[1]);
 	char dir[] = "/tmp/vcr-core-elf-XXXXXX";
 	if (!mkdtemp(dir))
 		tap_bail("mkdtemp: %s", strerror(errno));
