@@ -2,7 +2,7 @@
 # are globbed by the top Makefile; unit tests by tests/module.mk).
 
 REPLAYER_TOOLS := $(BUILD)/tests/tools/trace_edit
-REPLAYER_BENCH := $(BUILD)/bench/cursor_bench
+REPLAYER_BENCH := $(BUILD)/bench/cursor_bench $(BUILD)/bench/core_bench
 
 $(REPLAYER_TOOLS) $(REPLAYER_BENCH): $(BUILD)/%: $(BUILD)/%.o $(LIB)
 	@$(if $(Q),echo "  LD      $@")
