@@ -10,6 +10,7 @@
 #include "core/json.h"
 #include "core/regs.h"
 #include "formats/trace.h"
+#include "cli/diff_memory.h"
 #include "replayer/diff.h"
 
 /* What the reported events add up to, per vCPU (like diff --stat). */
@@ -111,6 +112,9 @@ static void usage(FILE *f)
 		"  --window N       exits of lookahead to realign (default %u)\n"
 		"  --no-insn        do not show the instruction at the exits shown (decoded\n"
 		"                   from the memory each trace holds at that exit)\n"
+		"  --memory         also compare guest memory at aligned exits: the first\n"
+		"                   differing pages (with --all: at every point), and the\n"
+		"                   memory known on one side only\n"
 		"\n"
 		"Exit status: 0 same, 1 different, 2 trouble (unreadable trace, bad option).\n",
 		VCR_DIFF_DEFAULT_MAX_PAIRS, VCR_DIFF_DEFAULT_WINDOW);
@@ -462,6 +466,7 @@ static int on_event(void *ctx, const struct vcr_diff_event *ev)
 struct diff_args {
 	struct vcr_diff_opts *o;
 	struct diff_out *out;
+	bool memory;		/* --memory */
 };
 
 static int diff_opt(void *ctx, int val, const char *arg)
@@ -494,6 +499,9 @@ static int diff_opt(void *ctx, int val, const char *arg)
 		if (cli_number("diff", "window", arg, 0, 1, 1u << 24, &v))
 			return -1;
 		o->window = (uint32_t)v;
+		return 0;
+	case 'm':
+		da->memory = true;
 		return 0;
 	}
 	return -1;
@@ -535,11 +543,11 @@ static int cmd_diff(int argc, char **argv)
 {
 	static const struct option own[] = {
 		{ "all", 0, 0, 'a' }, { "ignore", 1, 0, 'i' }, { "pairs", 1, 0, 'p' },
-		{ "window", 1, 0, 'w' }, { "no-insn", 0, 0, 'n' },
+		{ "window", 1, 0, 'w' }, { "no-insn", 0, 0, 'n' }, { "memory", 0, 0, 'm' },
 	};
 	struct vcr_diff_opts o;
 	struct diff_out out = { .f = stdout, .insn = true };
-	struct diff_args da = { &o, &out };
+	struct diff_args da = { &o, &out, false };
 	const struct cli_cmd cmd = {
 		.name = "diff", .usage = usage, .nargs = 2, .common = CLI_OPT_JSON | CLI_OPT_VCPU,
 		.own = own, .nown = VCR_ARRAY_SIZE(own), .own_opt = diff_opt, .ctx = &da,
@@ -589,8 +597,10 @@ static int cmd_diff(int argc, char **argv)
 	if (!out.json && !same)
 		text_totals(&out);
 	free(out.vc);
-	if (cli_flush("diff", stdout))
+	int mrc = da.memory ? cli_diff_memory(stdout, out.json ? &out.j : NULL, argv[optind],
+					   argv[optind + 1], &o) : 0;
+	if (cli_flush("diff", stdout) || mrc == 2)
 		return 2;
-	return same ? 0 : 1;
+	return same && !mrc ? 0 : 1;
 }
 VCR_COMMAND("diff", 40, cmd_diff, "compare two traces per vCPU: first divergence, gaps");
