@@ -60,6 +60,8 @@ static void mem_gaps_text(FILE *f, const struct vcr_diff_mem_point *p)
 struct mem_out {
 	FILE *f;
 	struct vcr_json *j;	/* NULL: text */
+	bool shown;		/* a point was printed: the last one's exits */
+	uint64_t shown_a, shown_b;
 };
 
 static int on_mem(void *ctx, const struct vcr_diff_mem_point *p)
@@ -69,9 +71,13 @@ static int on_mem(void *ctx, const struct vcr_diff_mem_point *p)
 		mem_point_json(o->j, "memory", p);
 		return ferror(o->f) ? -EIO : 0;
 	}
-	fprintf(o->f, "memory at A exit #%llu / B exit #%llu (vcpu %u): %llu page%s differ\n",
+	o->shown = true;
+	o->shown_a = p->seq_a;
+	o->shown_b = p->seq_b;
+	fprintf(o->f, "memory at A exit #%llu / B exit #%llu (vcpu %u): %llu page%s\n",
 		(unsigned long long)p->seq_a, (unsigned long long)p->seq_b, p->vcpu,
-		(unsigned long long)p->pages_differing, p->pages_differing == 1 ? "" : "s");
+		(unsigned long long)p->pages_differing,
+		p->pages_differing == 1 ? " differs" : "s differ");
 	for (uint32_t i = 0; i < p->npages; i++)
 		fprintf(o->f, "  page 0x%llx: first difference at +0x%x: A 0x%02x B 0x%02x\n",
 			(unsigned long long)p->pages[i].gpa, p->pages[i].offset, p->pages[i].a,
@@ -86,7 +92,7 @@ static int on_mem(void *ctx, const struct vcr_diff_mem_point *p)
 int cli_diff_memory(FILE *f, struct vcr_json *j, const char *a, const char *b,
 		    const struct vcr_diff_opts *o)
 {
-	struct mem_out out = { f, j };
+	struct mem_out out = { .f = f, .j = j };
 	struct vcr_diff_mem_summary ms;
 	struct vcr_err err;
 	vcr_err_clear(&err);
@@ -115,7 +121,8 @@ int cli_diff_memory(FILE *f, struct vcr_json *j, const char *a, const char *b,
 		       (unsigned long long)ms.pairs, (unsigned long long)ms.last.seq_a,
 		       (unsigned long long)ms.last.seq_b,
 		       (unsigned long long)ms.last.bytes_compared);
-		mem_gaps_text(f, &ms.last);
+		if (!out.shown || out.shown_a != ms.last.seq_a || out.shown_b != ms.last.seq_b)
+			mem_gaps_text(f, &ms.last);
 	}
 	return ms.differing ? 1 : 0;
 }

@@ -20,7 +20,7 @@ ok() { n=$((n + 1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok 
 ok $? "without --memory: the exits are the same, status 0"
 
 "$VCR" diff --memory "$T/a.vcr" "$T/b.vcr" > "$T/out"; st=$?
-[ $st = 1 ] && grep -q "memory at A exit #0 / B exit #0 (vcpu 0): 1 page differ" "$T/out" &&
+[ $st = 1 ] && grep -q "memory at A exit #0 / B exit #0 (vcpu 0): 1 page differs" "$T/out" &&
     grep -q "page 0x5000: first difference at +0x123: A 0x11 B 0x22" "$T/out"
 ok $? "--memory: status 1, page 0x5000 at +0x123, 0x11 / 0x22"
 grep -q "not compared: 256 bytes known in A only, 512 in B only" "$T/out" &&
