@@ -15,6 +15,10 @@
  *                        system: the kernel's copies into the page cache
  *                        are in it), the figure to trust on a loaded
  *                        machine
+ *   core_ranges_gb_per_s the same memory per second of CPU time for
+ *                        vcr_cursor_mem_ranges alone (median of 5), the
+ *                        cursor's classing that vcr_core_write starts with:
+ *                        the ceiling the writer cannot pass
  *   core_mem_mib         the memory in the core
  * Goal (issue 12): core_gb_per_s >= 1. Where the time goes (perf, November
  * 2026): mostly vcr_cursor_mem_ranges, which classes the known bytes one by
@@ -47,6 +51,12 @@ static uint64_t cpu_ns(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static int no_range(void *arg, const struct vcr_mem_range *r)
+{
+	*(uint64_t *)arg += r->len;
+	return 0;
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -134,6 +144,12 @@ int main(int argc, char **argv)
 		rc = one(c, out, &cold, &cold_cpu, &bytes, &err);
 	for (int i = 0; i < ROUNDS && !rc; i++)
 		rc = one(c, out, &ns[i], &cpu[i], &bytes, &err);
+	uint64_t rng[ROUNDS], seen = 0;
+	for (int i = 0; i < ROUNDS && !rc; i++) {
+		uint64_t c0 = cpu_ns();
+		rc = vcr_cursor_mem_ranges(c, no_range, &seen);
+		rng[i] = cpu_ns() - c0;
+	}
 	vcr_cursor_close(c);
 	unlink(out);
 	unlink(trace);
@@ -144,9 +160,11 @@ int main(int argc, char **argv)
 	}
 	qsort(ns, ROUNDS, sizeof(ns[0]), cmp_u64);
 	qsort(cpu, ROUNDS, sizeof(cpu[0]), cmp_u64);
+	qsort(rng, ROUNDS, sizeof(rng[0]), cmp_u64);
 	printf("core_gb_per_s %.2f GB/s\n", (double)bytes / (double)ns[ROUNDS / 2]);
 	printf("core_gb_per_s_cold %.2f GB/s\n", (double)bytes / (double)cold);
 	printf("core_cpu_gb_per_s %.2f GB/s\n", (double)bytes / (double)cpu[ROUNDS / 2]);
+	printf("core_ranges_gb_per_s %.2f GB/s\n", (double)bytes / (double)rng[ROUNDS / 2]);
 	printf("core_mem_mib %llu MiB\n", (unsigned long long)(bytes >> 20));
 	return 0;
 }

@@ -19,7 +19,8 @@
 #include "core/x86_mmu.h"
 
 #define CORE_DATA_ALIGN 4096u
-#define CORE_BUF (8u << 20)		/* memory copied per pwrite */
+#define CORE_BUF (1u << 20)		/* memory copied per pwrite: the cursor's copies
+					 * and pwrite's stay in the cache */
 /* Work bounds for the page-table walk of a damaged or hostile trace: page
  * tables can share tables or point back at themselves. */
 #define CORE_MAX_TABLES (1u << 16)	/* table reads (256 MiB of tables) */
