@@ -48,9 +48,21 @@ ok $? "cores at exit $at and at the last exit; readelf -a -W without a warning"
 sed 's/^/# /' "$tmp/err" "$tmp/re1" "$tmp/re2" | head
 
 regs="rax rbx rcx rdx rsi rdi rbp rsp r8 r9 r10 r11 r12 r13 r14 r15 rip eflags cs ss ds es fs gs"
-gdbregs() {	# CORE: "name value" per register, as gdb prints them
-    gdb -nx -batch -ex "info registers $regs" "$guest" "$1" 2>&1 |
+sym() { nm "$guest" | awk -v s="$1" '$3 == s { print "0x" $1 }'; }
+msg=$(sym s_msg); crash=$(sym crash_rip)
+# One gdb per core (gdb starts slowly under TCG): the registers, then the
+# bytes at s_msg and crash_rip after markers.
+rungdb() {	# CORE OUT
+    gdb -nx -batch -ex "info registers $regs" -ex 'echo @msg\n' -ex "x/16xb $msg" \
+        -ex 'echo @crash\n' -ex "x/4xb $crash" "$guest" "$1" > "$2" 2>&1
+}
+gdbregs() {	# OUT: "name value" per register, as gdb printed them
+    sed '/^@msg/,$d' "$1" |
         awk -v want=" $regs " 'NF >= 2 && $2 ~ /^0x/ && index(want, " " $1 " ") { print $1, $2 }'
+}
+gdb_bytes() {	# OUT MARKER: the bytes x/..xb printed after the marker
+    sed -n "/^@$2/,/^@/p" "$1" | sed -n 's/^0x[0-9a-f]*[^:]*:\s*//p' | tr '\t' ' ' |
+        tr '\n' ' ' | sed 's/ *$//'
 }
 dumpregs() {	# SEQ: the same from vcr dump --full --json
     "$vcr" dump --full --from "$1" --to "$1" --json "$tmp/t.vcr" | python3 -c '
@@ -67,7 +79,9 @@ for l in sys.stdin:
             v &= 0xffffffff
         print(n, hex(v))' "$regs"
 }
-gdbregs "$tmp/at.core" > "$tmp/g1"; dumpregs "$at" > "$tmp/d1"
+rungdb "$tmp/at.core" "$tmp/gdb1"
+rungdb "$tmp/last.core" "$tmp/gdb2"
+gdbregs "$tmp/gdb1" > "$tmp/g1"; dumpregs "$at" > "$tmp/d1"
 [ "$(wc -l < "$tmp/g1")" = 24 ] && diff "$tmp/d1" "$tmp/g1" > "$tmp/diff1" && grep -q "rax 0xdead" "$tmp/g1"
 ok $? "gdb at exit $at: 24 registers as vcr dump shows them, rax = 0xdead"
 sed 's/^/# /' "$tmp/diff1" | head
@@ -79,7 +93,7 @@ for l in sys.stdin:
     if r.get("type") == "exit":
         s = r["seq"]
 print(s)')
-gdbregs "$tmp/last.core" > "$tmp/g2"; dumpregs "$last" > "$tmp/d2"
+gdbregs "$tmp/gdb2" > "$tmp/g2"; dumpregs "$last" > "$tmp/d2"
 [ -s "$tmp/d2" ] && diff "$tmp/d2" "$tmp/g2" > "$tmp/diff2"
 ok $? "gdb at the last exit ($last, the triple fault): registers as vcr dump shows them"
 sed 's/^/# /' "$tmp/diff2" | head
@@ -87,7 +101,6 @@ sed 's/^/# /' "$tmp/diff2" | head
 # the guest's bytes, from the ELF file
 objcopy -O binary --only-section=.rodata "$guest" "$tmp/rodata.bin"
 objcopy -O binary --only-section=.text "$guest" "$tmp/text.bin"
-sym() { nm "$guest" | awk -v s="$1" '$3 == s { print "0x" $1 }'; }
 sec() { objdump -h "$guest" | awk -v s="$1" '$2 == s { print "0x" $4 }'; }
 want_bytes() {	# FILE SECTION_ADDR ADDR N
     python3 -c '
@@ -96,16 +109,12 @@ b = open(sys.argv[1], "rb").read()
 o = int(sys.argv[3], 16) - int(sys.argv[2], 16)
 print(" ".join("0x%02x" % x for x in b[o:o + int(sys.argv[4])]))' "$@"
 }
-gdb_bytes() {	# CORE ADDR N
-    gdb -nx -batch -ex "x/$3xb $2" "$guest" "$1" 2>&1 | sed -n 's/^0x[0-9a-f]*[^:]*:\s*//p' | tr '\t' ' ' | tr '\n' ' ' | sed 's/ *$//'
-}
-msg=$(sym s_msg); crash=$(sym crash_rip)
 w1=$(want_bytes "$tmp/rodata.bin" "$(sec .rodata)" "$msg" 16)
-g1=$(gdb_bytes "$tmp/at.core" "$msg" 16)
+g1=$(gdb_bytes "$tmp/gdb1" msg)
 [ -n "$w1" ] && [ "$g1" = "$w1" ]
 ok $? "x/16xb s_msg ($msg): the ELF's bytes ($g1)"
 w2=$(want_bytes "$tmp/text.bin" "$(sec .text)" "$crash" 4)
-g2=$(gdb_bytes "$tmp/last.core" "$crash" 4)
+g2=$(gdb_bytes "$tmp/gdb2" crash)
 [ -n "$w2" ] && [ "$g2" = "$w2" ] && [ "${w2:0:9}" = "0x0f 0x0b" ]
 ok $? "x/4xb crash_rip ($crash) in the last core: ud2 as in the ELF ($g2)"
 
