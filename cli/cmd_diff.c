@@ -11,6 +11,7 @@
 #include "core/json.h"
 #include "core/regs.h"
 #include "formats/trace.h"
+#include "cli/diff_memory.h"
 #include "replayer/diff.h"
 
 /* What the reported events add up to, per vCPU (like diff --stat). */
@@ -114,6 +115,9 @@ static void usage(FILE *f)
 		"  --no-insn        do not show the instruction at the exits shown (decoded\n"
 		"                   from the memory each trace holds at that exit)\n"
 		"  -q, --quiet      no progress line on a terminal\n"
+		"  --memory         also compare guest memory at aligned exits: the first\n"
+		"                   differing pages (with --all: at every point), and the\n"
+		"                   memory known on one side only\n"
 		"\n"
 		"Exit status: 0 same, 1 different, 2 trouble (unreadable trace, bad option).\n",
 		VCR_DIFF_DEFAULT_MAX_PAIRS, VCR_DIFF_DEFAULT_WINDOW);
@@ -466,6 +470,7 @@ static int on_event(void *ctx, const struct vcr_diff_event *ev)
 struct diff_args {
 	struct vcr_diff_opts *o;
 	struct diff_out *out;
+	bool memory;		/* --memory */
 };
 
 static int diff_opt(void *ctx, int val, const char *arg)
@@ -498,6 +503,9 @@ static int diff_opt(void *ctx, int val, const char *arg)
 		if (cli_number("diff", "window", arg, 0, 1, 1u << 24, &v))
 			return -1;
 		o->window = (uint32_t)v;
+		return 0;
+	case 'm':
+		da->memory = true;
 		return 0;
 	}
 	return -1;
@@ -539,11 +547,11 @@ static int cmd_diff(int argc, char **argv)
 {
 	static const struct option own[] = {
 		{ "all", 0, 0, 'a' }, { "ignore", 1, 0, 'i' }, { "pairs", 1, 0, 'p' },
-		{ "window", 1, 0, 'w' }, { "no-insn", 0, 0, 'n' },
+		{ "window", 1, 0, 'w' }, { "no-insn", 0, 0, 'n' }, { "memory", 0, 0, 'm' },
 	};
 	struct vcr_diff_opts o;
 	struct diff_out out = { .f = stdout, .insn = true };
-	struct diff_args da = { &o, &out };
+	struct diff_args da = { &o, &out, false };
 	const struct cli_cmd cmd = {
 		.name = "diff", .usage = usage, .nargs = 2,
 		.common = CLI_OPT_JSON | CLI_OPT_VCPU | CLI_OPT_QUIET,
@@ -596,8 +604,10 @@ static int cmd_diff(int argc, char **argv)
 	if (!out.json && !same)
 		text_totals(&out);
 	free(out.vc);
-	if (cli_flush("diff", stdout))
+	int mrc = da.memory ? cli_diff_memory(stdout, out.json ? &out.j : NULL, argv[optind],
+					   argv[optind + 1], &o) : 0;
+	if (cli_flush("diff", stdout) || mrc == 2)
 		return 2;
-	return same ? 0 : 1;
+	return same && !mrc ? 0 : 1;
 }
 VCR_COMMAND("diff", 40, cmd_diff, "compare two traces per vCPU: first divergence, gaps");

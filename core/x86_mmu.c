@@ -3,6 +3,8 @@
 #include "core/x86_mmu.h"
 
 #include <errno.h>
+#include <stdbool.h>
+#include <string.h>
 
 #define CR0_PG   (1ull << 31)
 #define CR4_PSE  (1ull << 4)
@@ -162,4 +164,121 @@ int vcr_mmu_translate(const struct vcr_vcpu_state *st, uint64_t va,
 	default:
 		return walk_long(st, levels, va, read, ctx, gpa, page_left);
 	}
+}
+
+/* ------------------------------------------------------ enumeration */
+
+struct mmu_walk {
+	const struct vcr_vcpu_state *st;
+	vcr_mmu_read_fn rd;
+	void *ctx;
+	vcr_mmu_map_fn fn;
+	void *arg;
+	uint64_t lo, hi;	/* inclusive, in the canonical form */
+	uint64_t *unreadable;
+	int levels;		/* 2, 3, 4, 5 */
+	unsigned vbits;		/* 32, 48, 57 */
+};
+
+/* Canonical form of a linear address built from table indexes. */
+static uint64_t mmu_canon(const struct mmu_walk *w, uint64_t va)
+{
+	if (w->vbits == 32)
+		return va & 0xffffffffull;
+	return (uint64_t)((int64_t)(va << (64 - w->vbits)) >> (64 - w->vbits));
+}
+
+static int mmu_leaf(struct mmu_walk *w, uint64_t va, uint64_t base, uint64_t size)
+{
+	uint64_t end = va + (size - 1);	/* inclusive: 1 GiB at the top does not wrap */
+	if (end < w->lo || va > w->hi)
+		return 0;
+	if (va < w->lo) {
+		base += w->lo - va;
+		va = w->lo;
+	}
+	if (end > w->hi)
+		end = w->hi;
+	return w->fn(w->arg, va, base, end - va + 1);
+}
+
+/* Table at gpa `table` of level lvl, covering linear addresses from raw
+ * (non-canonical) `va_base`. */
+static int mmu_walk_table(struct mmu_walk *w, uint64_t table, int lvl, uint64_t va_base)
+{
+	bool pae = w->levels >= 3, top = lvl == w->levels;
+	unsigned esize = pae ? 8 : 4;
+	unsigned shift = pae ? 12 + 9 * (unsigned)(lvl - 1) : (lvl == 2 ? 22 : 12);
+	unsigned n = !pae ? 1024 : (w->levels == 3 && top) ? 4 : 512;
+	uint8_t buf[4096];
+	int rc;
+
+	rc = w->rd(w->ctx, table, buf, (size_t)n * esize);
+	if (rc == -ENOENT || rc == -EFAULT) {
+		if (w->unreadable)
+			(*w->unreadable)++;
+		return 0;
+	}
+	if (rc)
+		return rc;
+	for (unsigned i = 0; i < n; i++) {
+		uint64_t raw = va_base + ((uint64_t)i << shift), size = 1ull << shift;
+		uint64_t va = mmu_canon(w, raw), e;
+		if (va + (size - 1) < w->lo || va > w->hi)
+			continue;
+		if (pae) {
+			memcpy(&e, buf + i * 8, 8);
+		} else {
+			uint32_t x;
+			memcpy(&x, buf + i * 4, 4);
+			e = x;
+		}
+		if (!(e & PTE_P))
+			continue;
+		if (!pae) {
+			if (lvl == 1)
+				rc = mmu_leaf(w, va, e & 0xfffff000ull, size);
+			else if ((e & PTE_PS) && (w->st->sregs.cr4 & CR4_PSE))
+				rc = mmu_leaf(w, va, (e & 0xffc00000ull) |
+					      ((e >> 13) & 0xffull) << 32, size);
+			else
+				rc = mmu_walk_table(w, e & 0xfffff000ull, lvl - 1, raw);
+		} else if (lvl == 1 || ((lvl == 2 || (lvl == 3 && w->levels >= 4)) &&
+					(e & PTE_PS))) {
+			rc = mmu_leaf(w, va, e & PTE_ADDR & ~(size - 1), size);
+		} else {
+			rc = mmu_walk_table(w, e & PTE_ADDR, lvl - 1, raw);
+		}
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+int vcr_mmu_walk(const struct vcr_vcpu_state *st, uint64_t va_lo, uint64_t va_hi,
+		 vcr_mmu_read_fn read, void *ctx, vcr_mmu_map_fn fn, void *arg,
+		 uint64_t *unreadable)
+{
+	struct mmu_walk w = {
+		.st = st, .rd = read, .ctx = ctx, .fn = fn, .arg = arg, .lo = va_lo,
+		.hi = va_hi, .unreadable = unreadable, .levels = vcr_mmu_levels(st),
+	};
+	uint64_t table;
+
+	switch (w.levels) {
+	case 0:
+		return 0;
+	case 2:
+		w.vbits = 32;
+		table = st->sregs.cr3 & 0xfffff000ull;
+		break;
+	case 3:
+		w.vbits = 32;
+		table = st->sregs.cr3 & 0xffffffe0ull;
+		break;
+	default:
+		w.vbits = w.levels == 5 ? 57 : 48;
+		table = st->sregs.cr3 & PTE_ADDR;
+	}
+	return mmu_walk_table(&w, table, w.levels, 0);
 }

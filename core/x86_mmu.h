@@ -38,4 +38,21 @@ int vcr_mmu_translate(const struct vcr_vcpu_state *st, uint64_t va,
 /* Number of page-table levels in use (0: paging off, 2, 3, 4 or 5). */
 int vcr_mmu_levels(const struct vcr_vcpu_state *st);
 
+/* Enumerate the mappings instead of translating one address (vcr core lays
+ * out its PT_LOADs from them): fn(arg, va, gpa, len) once per present leaf
+ * (4 KiB page, or 2 MiB / 4 MiB / 1 GiB page as one call) whose linear
+ * range meets [va_lo, va_hi] (inclusive; clipped to it), in increasing va
+ * order (canonical, sign-extended addresses in long mode). Each table is
+ * read with one call of `read`; a table it cannot read (-ENOENT, -EFAULT)
+ * is skipped and counted in *unreadable (if not NULL): a walk over a partly
+ * recorded memory gives what can be known. Page tables can share tables
+ * (or point back at themselves): a caller walking untrusted memory bounds
+ * the work in its callbacks (fn's nonzero result, or another error from
+ * `read`, ends the walk and is returned). Paging off: no call (there is no
+ * mapping to list). Returns 0 or that result. */
+typedef int (*vcr_mmu_map_fn)(void *arg, uint64_t va, uint64_t gpa, uint64_t len);
+int vcr_mmu_walk(const struct vcr_vcpu_state *st, uint64_t va_lo, uint64_t va_hi,
+		 vcr_mmu_read_fn read, void *ctx, vcr_mmu_map_fn fn, void *arg,
+		 uint64_t *unreadable);
+
 #endif

@@ -402,6 +402,8 @@ static int compare_front(struct diff_engine *e)
 	int rc = 0;
 
 	e->sum->pairs++;
+	if (e->o->on_aligned && (rc = e->o->on_aligned(e->o->aligned_ctx, &a->x, &b->x)))
+		return rc;
 	bool payload = !payload_eq(a, b);
 	bool extras = a->x.extras_hash != b->x.extras_hash;
 	uint32_t nregs = regs_differing(e, a, b);

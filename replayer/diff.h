@@ -61,6 +61,8 @@
 #define VCR_DIFF_EXTRAS_SHOWN 2		/* serving records kept for display */
 #define VCR_DIFF_DATA_KEPT 32		/* payload bytes kept for display */
 
+struct vcr_diff_exit;
+
 struct vcr_diff_opts {
 	uint32_t vcpu;		/* UINT32_MAX: every vCPU of either trace */
 	bool all;		/* report every stretch; else stop each vCPU
@@ -77,6 +79,11 @@ struct vcr_diff_opts {
 	 * jumps to the next pass's start). NULL: none. With reader_thread,
 	 * the callback may run on the reader thread. */
 	struct vcr_progress *progress;
+	/* Called for every aligned pair compared (equal or not), before its
+	 * events; nonzero stops the diff (returned as is). NULL: none. */
+	int (*on_aligned)(void *ctx, const struct vcr_diff_exit *a,
+			  const struct vcr_diff_exit *b);
+	void *aligned_ctx;
 };
 
 /* Defaults for everything (all vCPUs, first stretch only, nothing ignored). */
@@ -200,6 +207,69 @@ int vcr_diff_sources(const struct vcr_diff_source *a, const struct vcr_diff_sour
 int vcr_diff_files(const char *path_a, const char *path_b, const struct vcr_diff_opts *o,
 		   vcr_diff_cb cb, void *cbctx, struct vcr_diff_summary *sum,
 		   struct vcr_err *err);
+
+/*
+ * Memory (`vcr diff --memory`): guest memory compared at aligned exits.
+ *
+ * The aligned pairs are those of vcr_diff_files over every vCPU (all
+ * stretches, whatever o->all says). Memory at an exit changes only where a
+ * record that is not part of an exit (MEM_WRITE, MEM_PAGES, and any record
+ * type this vcr does not know, such as memory checkpoints) came before it:
+ * each trace's such places are listed in one reader pass, and memory is
+ * compared at the first aligned pair of each combination of them, in trace
+ * A's order, with a cursor on each trace. Compared: the bytes both cursors
+ * serve (class EXACT or UNTRACKED, replayer/cursor.h) at their exits;
+ * bytes one side serves and the other does not (unknown or stale there) are
+ * reported as not compared. A differing 4 KiB page is reported with the
+ * offset and both values of its first differing byte.
+ *
+ * Events: one per compared point whose memory differs (the first only,
+ * unless o->all), then the summary. Cost: per compared point, one pass
+ * over the memory both traces know.
+ */
+#define VCR_DIFF_MEM_PAGES 8		/* differing pages listed per point */
+#define VCR_DIFF_MEM_GAPS 8		/* not-compared ranges listed */
+
+struct vcr_diff_mem_page {
+	uint64_t gpa;		/* page base */
+	uint32_t offset;	/* first differing byte in the page */
+	uint8_t a, b;		/* its values */
+};
+
+/* A range one side serves and the other does not, with both classes
+ * (enum vcr_mem_class). */
+struct vcr_diff_mem_gap {
+	uint64_t gpa, len;
+	uint8_t cls_a, cls_b;
+};
+
+struct vcr_diff_mem_point {
+	uint64_t seq_a, seq_b;		/* the aligned exits */
+	uint32_t vcpu;
+	uint64_t bytes_compared;
+	uint64_t pages_differing;
+	struct vcr_diff_mem_page pages[VCR_DIFF_MEM_PAGES];	/* the first ones */
+	uint32_t npages;
+	uint64_t only_a, only_b;	/* bytes served by one side only */
+	struct vcr_diff_mem_gap gaps[VCR_DIFF_MEM_GAPS];	/* the first ones */
+	uint32_t ngaps;
+	uint64_t ngaps_total;
+};
+
+struct vcr_diff_mem_summary {
+	uint64_t pairs;		/* aligned pairs seen */
+	uint64_t points;	/* of which memory was compared at */
+	uint64_t differing;	/* points whose memory differs */
+	bool have_last;
+	struct vcr_diff_mem_point last;	/* the last point compared */
+};
+
+/* Return 0 to continue, non-zero to stop (returned as is). */
+typedef int (*vcr_diff_mem_cb)(void *ctx, const struct vcr_diff_mem_point *p);
+
+int vcr_diff_memory(const char *path_a, const char *path_b, const struct vcr_diff_opts *o,
+		    vcr_diff_mem_cb cb, void *cbctx, struct vcr_diff_mem_summary *sum,
+		    struct vcr_err *err);
 
 /* Key equality as the aligner uses it (reason, rip, payload key). */
 bool vcr_diff_same_key(const struct vcr_diff_exit *a, const struct vcr_diff_exit *b);
