@@ -27,6 +27,28 @@ int cli_insn_read_cursor(void *cursor, uint64_t gpa, void *buf, size_t len)
 	return vcr_cursor_read_mem(cursor, gpa, buf, len);
 }
 
+int cli_insn_read_lenient(void *ctx, uint64_t gpa, void *buf, size_t len)
+{
+	struct cli_insn *x = ctx;
+	int rc = vcr_cursor_read_mem(x->c, gpa, buf, len);
+	if (rc != -ENOENT)
+		return rc;
+	rc = vcr_cursor_read_mem_stale(x->c, gpa, buf, len);
+	if (rc == 0)
+		x->stale = 1;
+	return rc;
+}
+
+/* Decode with the lenient reader; mark what it says. */
+static int insn_decode(struct cli_insn *x, const struct vcr_vcpu_state *st, struct vcr_insn *out)
+{
+	x->stale = 0;
+	int rc = vcr_disasm_at(x->d, st, cli_insn_read_lenient, x, out);
+	if (rc == 0)
+		out->stale = (uint8_t)x->stale;
+	return rc;
+}
+
 static int insn_open(struct cli_insn *x)
 {
 	struct vcr_err err;
@@ -67,7 +89,7 @@ int cli_insn_at(struct cli_insn *x, uint64_t seq, const struct vcr_vcpu_state *s
 	int rc = insn_seek(x, seq);
 	if (rc < 0)
 		return rc;
-	return vcr_disasm_at(x->d, st, cli_insn_read_cursor, x->c, out);
+	return insn_decode(x, st, out);
 }
 
 int cli_insn_at_vcpu(struct cli_insn *x, uint64_t seq, uint32_t vcpu, struct vcr_insn *out)
@@ -78,7 +100,7 @@ int cli_insn_at_vcpu(struct cli_insn *x, uint64_t seq, uint32_t vcpu, struct vcr
 		return rc;
 	if (!(st = vcr_cursor_state_ref(x->c, vcpu)))
 		return -ENOENT;
-	return vcr_disasm_at(x->d, st, cli_insn_read_cursor, x->c, out);
+	return insn_decode(x, st, out);
 }
 
 void cli_insn_print(FILE *f, int rc, const struct vcr_insn *in)
@@ -95,4 +117,6 @@ void cli_insn_print(FILE *f, int rc, const struct vcr_insn *in)
 		return;
 	}
 	vcr_json_quote(f, in->text);
+	if (in->stale)
+		fputs(" (stale)", f);
 }

@@ -63,6 +63,9 @@ struct vcr_insn {
 	uint8_t len;		/* OK: instruction length (<= nbytes) */
 	uint8_t bytes[VCR_INSN_MAX];
 	char text[VCR_INSN_TEXT];	/* OK: "ud2", "outb %al, $0xf1" */
+	uint8_t stale;		/* set by the caller: some bytes (or page-table
+				 * entries) read were older contents (a trace's
+				 * STALE memory): the guest may have changed them */
 };
 
 struct vcr_disasm;

@@ -331,6 +331,8 @@ void vcr_json_insn(struct vcr_json *j, const char *key, const struct vcr_insn *i
 		vcr_json_hex64(j, "gpa", in->gpa);
 	vcr_json_hexbytes(j, "bytes", in->bytes,
 			  in->status == VCR_INSN_OK ? in->len : in->nbytes);
+	if (in->stale)
+		vcr_json_bool(j, "stale", true);
 	if (in->status == VCR_INSN_OK) {
 		vcr_json_str(j, "text", in->text);
 	} else if (in->status == VCR_INSN_UNKNOWN) {
