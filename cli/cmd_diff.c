@@ -2,6 +2,7 @@
  * engine is replayer/diff.h; this file only parses options and prints. */
 #include <errno.h>
 #include <stdlib.h>
+#include <strings.h>
 #include <string.h>
 
 #include "cli/cli.h"
@@ -109,6 +110,11 @@ static void usage(FILE *f)
 		"                   each vCPU)\n"
 		"  --ignore R,...   do not compare these registers (names as in `vcr dump`)\n"
 		"  --vcpu V         only vCPU V\n"
+		"  --rip LO-HI      only the exits whose rip is in [LO, HI) (hex with 0x),\n"
+		"                   e.g. a guest's own code apart from its firmware's\n"
+		"  --reasons R,...  only the exits of these reasons (names as `vcr dump`\n"
+		"                   prints them: IO,MMIO,HLT...): leave out INTR, say,\n"
+		"                   the VMM's asynchronous kicks\n"
 		"  --json           JSON Lines: one object per event, then a summary\n"
 		"  --pairs N        differing exits detailed per stretch (default %u)\n"
 		"  --window N       exits of lookahead to realign (default %u)\n"
@@ -494,6 +500,40 @@ static int diff_opt(void *ctx, int val, const char *arg)
 			return -1;
 		}
 		return 0;
+	case 'r': {
+		char *end;
+		errno = 0;
+		unsigned long long lo = strtoull(arg, &end, 0), hi = 0;
+		if (!errno && end != arg && *end == '-' && end[1]) {
+			const char *h = end + 1;
+			hi = strtoull(h, &end, 0);
+		}
+		if (errno || *end || hi <= lo || arg[0] == '-') {
+			fprintf(stderr, "vcr diff: --rip: '%s' is not LO-HI with LO < HI\n", arg);
+			return -1;
+		}
+		o->rip_lo = lo;
+		o->rip_hi = hi;
+		return 0;
+	}
+	case 'R': {
+		char buf[256];
+		snprintf(buf, sizeof(buf), "%s", arg);
+		for (char *sv, *w = strtok_r(buf, ",", &sv); w; w = strtok_r(NULL, ",", &sv)) {
+			uint32_t r;
+			for (r = 0; r < 64; r++) {
+				const char *name = vcr_exit_reason_name(r);
+				if (name && !strcasecmp(w, name))
+					break;
+			}
+			if (r == 64) {
+				fprintf(stderr, "vcr diff: --reasons: no exit reason '%s'\n", w);
+				return -1;
+			}
+			o->reasons |= 1ull << r;
+		}
+		return 0;
+	}
 	case 'p':
 		if (cli_number("diff", "pairs", arg, 0, 1, UINT32_MAX, &v))
 			return -1;
@@ -548,6 +588,7 @@ static int cmd_diff(int argc, char **argv)
 	static const struct option own[] = {
 		{ "all", 0, 0, 'a' }, { "ignore", 1, 0, 'i' }, { "pairs", 1, 0, 'p' },
 		{ "window", 1, 0, 'w' }, { "no-insn", 0, 0, 'n' }, { "memory", 0, 0, 'm' },
+		{ "rip", 1, 0, 'r' }, { "reasons", 1, 0, 'R' },
 	};
 	struct vcr_diff_opts o;
 	struct diff_out out = { .f = stdout, .insn = true };

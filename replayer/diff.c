@@ -597,8 +597,10 @@ int vcr_diff_sources(const struct vcr_diff_source *a, const struct vcr_diff_sour
 	}
 
 	/* Ring traces (opts.ring_bytes) keep only their newest exits: start
-	 * at the first per-vCPU exit number both sides have. */
-	for (;;) {
+	 * at the first per-vCPU exit number both sides have. Not with a rip
+	 * or reason filter: the first exits kept then differ in number
+	 * wherever the runs made a different count of exits filtered out. */
+	for (; !o->rip_hi && !o->reasons;) {
 		int fa = side_fill(&e.a, 0, err), fb = fa < 0 ? fa : side_fill(&e.b, 0, err);
 		if (fa < 0 || fb < 0) {
 			rc = fa < 0 ? fa : fb;
@@ -677,6 +679,8 @@ struct trace_src {
 	struct vcr_diff_end end;
 	const char *path;
 	struct vcr_progress *progress;	/* exits read, NULL: none */
+	uint64_t rip_lo, rip_hi;	/* opts.rip_lo/hi */
+	uint64_t reasons;		/* opts.reasons */
 };
 
 static int trace_src_read(struct trace_src *t, struct vcr_record *rec,
@@ -716,6 +720,14 @@ static int trace_src_advance(struct trace_src *t, struct vcr_record *rec,
 		}
 		if (rec->vcpu != t->vcpu)
 			continue;
+		if (rec->type == VCR_REC_EXIT &&
+		    ((t->rip_hi && (ref.state->regs.rip < t->rip_lo ||
+				    ref.state->regs.rip >= t->rip_hi)) ||
+		     (t->reasons && (rec->u.exit.exit.reason >= 64 ||
+				     !(t->reasons >> rec->u.exit.exit.reason & 1))))) {
+			x = NULL;	/* its serving records are not x's */
+			continue;
+		}
 		if (rec->type == VCR_REC_EXIT) {
 			/* The exit stays in use while the source reads ahead,
 			 * which moves the reader's state: copy it. */
@@ -809,11 +821,14 @@ static void trace_src_close(struct trace_src *t)
 }
 
 static int trace_src_open(struct trace_src *t, const char *path, uint32_t vcpu,
-			  uint32_t nrec, struct vcr_err *err)
+			  uint32_t nrec, const struct vcr_diff_opts *o, struct vcr_err *err)
 {
 	memset(t, 0, sizeof(*t));
 	t->path = path;
 	t->vcpu = vcpu;
+	t->rip_lo = o->rip_lo;
+	t->rip_hi = o->rip_hi;
+	t->reasons = o->reasons;
 	t->rec = calloc(nrec, sizeof(*t->rec));
 	if (!t->rec)
 		return vcr_err_set(err, -ENOMEM, UINT64_MAX, "out of memory");
@@ -940,10 +955,10 @@ static int pf_next(void *ctx, struct vcr_diff_exit *x, struct vcr_err *err)
 }
 
 static int pf_start(struct pf_src *p, const char *path, uint32_t vcpu,
-		    struct vcr_progress *prog, struct vcr_err *err)
+		    struct vcr_progress *prog, const struct vcr_diff_opts *o, struct vcr_err *err)
 {
 	memset(p, 0, sizeof(*p));
-	int rc = trace_src_open(&p->t, path, vcpu, PF_SLOTS, err);
+	int rc = trace_src_open(&p->t, path, vcpu, PF_SLOTS, o, err);
 	if (rc < 0)
 		return rc;
 	p->t.progress = prog;
@@ -1036,15 +1051,15 @@ int vcr_diff_files(const char *path_a, const char *path_b, const struct vcr_diff
 		if (prog)
 			__atomic_store_n(&prog->done, (exits_a + exits_b) * (v - v0),
 					 __ATOMIC_RELAXED);
-		if ((rc = trace_src_open(&ta, path_a, v, 2, err)) < 0)
+		if ((rc = trace_src_open(&ta, path_a, v, 2, o, err)) < 0)
 			goto out;
 		ta.progress = prog;
 		if (pb) {
-			if ((rc = pf_start(pb, path_b, v, prog, err)) < 0)
+			if ((rc = pf_start(pb, path_b, v, prog, o, err)) < 0)
 				goto out;
 			sb = (struct vcr_diff_source){ pf_next, pb };
 		} else {
-			if ((rc = trace_src_open(&tb, path_b, v, 2, err)) < 0)
+			if ((rc = trace_src_open(&tb, path_b, v, 2, o, err)) < 0)
 				goto out;
 			tb.progress = prog;
 			sb = (struct vcr_diff_source){ trace_src_next, &tb };

@@ -71,6 +71,14 @@ struct vcr_diff_opts {
 	uint32_t confirm;	/* 0: VCR_DIFF_DEFAULT_CONFIRM */
 	uint32_t max_pairs;	/* 0: VCR_DIFF_DEFAULT_MAX_PAIRS */
 	uint64_t ignore[VCR_DIFF_MAX_REGS / 64];	/* bit i: skip vcr_regs[i] */
+	uint64_t reasons;	/* vcr_diff_files: bit r set: only exits of KVM
+				 * reason r (< 64) are compared (with their
+				 * serving records); 0: every reason */
+	uint64_t rip_lo, rip_hi;	/* vcr_diff_files: only exits whose rip
+				 * is in [rip_lo, rip_hi) (with the records
+				 * serving them) are compared, from each
+				 * trace's first such exit (no ring-start
+				 * alignment); rip_hi 0: all */
 	bool reader_thread;	/* vcr_diff_files: decode trace B on a second
 				 * thread while A is read and compared on the
 				 * caller's (default: both on the caller's) */
