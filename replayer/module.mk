@@ -36,7 +36,7 @@ fuzz-cursor: $(FUZZ_BUILD)/fuzz_cursor
 # corpus and a trace with page tables (tests/fuzz/corpus/core, written by
 # tests/unit/core_elf SEED).
 FUZZERS += tests/fuzz/fuzz_core.c
-FUZZ_CORE_SRCS := tests/fuzz/fuzz_core.c replayer/core.c replayer/cursor.c $(wildcard formats/*.c) \
+FUZZ_CORE_SRCS := tests/fuzz/fuzz_core.c replayer/core.c replayer/cursor.c replayer/memory.c $(wildcard formats/*.c) \
 	core/state.c core/util.c core/regs.c core/x86_mmu.c
 
 $(FUZZ_BUILD)/fuzz_core: $(FUZZ_CORE_SRCS) tests/fuzz/fuzz_file.h $(wildcard formats/*.h core/*.h replayer/*.h)
