@@ -52,16 +52,22 @@ if [ $nolog = 1 ]; then
     echo "# this KVM has no dirty page log: final checkpoint only"
     tap_ok $([ "${nck:-0}" = 1 ] && [ "${nfin:-0}" = 1 ]; echo $?) "no dirty log: one final checkpoint ($nck)"
 else
-    tap_ok $([ "${nck:-0}" -ge $((rounds / 8)) ] && [ "${nfin:-0}" = 1 ]; echo $?) \
-        "dirty log: $nck checkpoints for $exits exits, the last one final"
+    # A checkpoint that comes due while the previous one is still being
+    # written is skipped and counted (slow hosts: nested L1 under TCG).
+    nskip=$(sed -n 's/.*memory checkpoints: [0-9]* taken (\([0-9]*\) skipped).*/\1/p' "$tmp/run.err")
+    tap_ok $([ $(( ${nck:-0} + ${nskip:-0} )) -ge $((rounds / 8)) ] && [ "${nck:-0}" -ge 3 ] &&
+             [ "${nfin:-0}" = 1 ]; echo $?) \
+        "dirty log: $nck checkpoints (+${nskip:-?} skipped while one was written) for $exits exits, the last one final"
 fi
 last=$((exits - 1))
 # A checkpoint taken right after a pattern exit (al = round), and the exit
 # just before the next checkpoint: the guest rewrote the pattern in between.
-read -r ck round next < <("$vcr" dump "$tmp/t.vcr" | awk '
+# (a file, not <(...): L1 of the nested flavour has no /dev/fd)
+"$vcr" dump "$tmp/t.vcr" | awk '
     function hex(s,   i, v) { v = 0; for (i = 1; i <= length(s); i++) v = v * 16 + index("0123456789abcdef", substr(s, i, 1)) - 1; return v }
     /^#[0-9]+ / { e = substr($1, 2) + 0; io = ($0 ~ /IO out port=0xf1/); d = $0; sub(/.*data=/, "", d); sub(/ .*/, "", d) }
-    /^  ckpt: / { if (ck != "" && e > ck + 2) { print ck, r, e; exit } if (ck == "" && io && e >= 8) { ck = e; r = hex(d) } }')
+    /^  ckpt: / { if (ck != "" && e > ck + 2) { print ck, r, e; exit } if (ck == "" && io && e >= 8) { ck = e; r = hex(d) } }' > "$tmp/ck"
+read -r ck round next < "$tmp/ck"
 echo "# $exits exits; checkpoint at exit $ck (round $round), next at $next"
 
 gdb_start_server "$tmp/stub.log" "$vcr" replay --gdb 127.0.0.1:0 "$tmp/t.vcr" \
