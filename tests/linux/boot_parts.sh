@@ -9,10 +9,12 @@
 #      the panic lines in the trace (a console-tail note); then the trace:
 #      stats, dump --json, a seek to every exit (tools/cursor_probe),
 #      replay --verify (1 and the divergence named, bounded) and --resync
-#   B. -c 2 --gdb, default end (reboot -f): gdb without debug symbols, the
-#      kernel's exported symbols from tests/linux/ksyms.py: Ctrl-C stops the
-#      booting kernel, registers, $cr3, x/4i $pc through the kernel's page
-#      tables, both vCPUs as threads, hbreak on kernel_restart (reboot -f
+#   B. -c 2 --gdb, vcr.cmd=sleep 40 (so that the run outlasts the Ctrl-C
+#      delay however fast the host boots), default end (reboot -f): gdb
+#      without debug symbols, the kernel's exported symbols from
+#      tests/linux/ksyms.py: Ctrl-C stops the running kernel, registers,
+#      both vCPUs as threads, hbreak on schedule fires, $cr3, x/4i $pc
+#      through the kernel's page tables, hbreak on kernel_restart (reboot -f
 #      calls it) fires, continue: the reset end (0)
 #   C. -c 2, vcr.cmd=halt -f: every vCPU halts with IF=0: the hlt end (0)
 # On direct-kvm_pvm this kernel does not boot (it spins in its decompressor;
@@ -166,13 +168,13 @@ tap_ok $? "A: ... it re-drives the IRQ_LINE records (or says why it cannot go on
 
 part_b() {
 # --- B: gdb on the live kernel, -c 2, reboot -------------------------------
-ksyms=$("$root/tests/linux/ksyms.py" "$vmlinux" kernel_restart _printk)
+ksyms=$("$root/tests/linux/ksyms.py" "$vmlinux" kernel_restart schedule)
 kr=0x$(echo "$ksyms" | awk '$3 == "kernel_restart" { print $1 }')
-pk=0x$(echo "$ksyms" | awk '$3 == "_printk" { print $1 }')
-echo "# kernel_restart at $kr, _printk at $pk (ksyms.py, exported symbols of $vmlinux)"
+pk=0x$(echo "$ksyms" | awk '$3 == "schedule" { print $1 }')
+echo "# kernel_restart at $kr, schedule at $pk (ksyms.py, exported symbols of $vmlinux)"
 f0=$TAP_FAIL
 gdb_start_server "$tmp/b.err" sh -c 'exec "$0" "$@" >"'"$tmp/b.out"'" </dev/null' \
-    "$vcr" run -v "${common[@]}" -c 2 --gdb 127.0.0.1:0 --cmdline quiet \
+    "$vcr" run -v "${common[@]}" -c 2 --gdb 127.0.0.1:0 --cmdline "quiet vcr.cmd=sleep,40" \
     || { echo "Bail out! vcr run --gdb did not listen"; exit 1; }
 cat > "$tmp/cmds" <<GDB
 set pagination off
@@ -222,7 +224,7 @@ pc=$(val stopped 1)
 sec stopped | grep -Eq "^rip +0x[0-9a-f]+" && sec stopped | grep -Eq "^cs +0x(10|33) "
 tap_ok $? "B: info registers (rip, rsp, cs: the kernel's or user code segment; pc $pc)"
 [ "$(sec stopped | grep -Ec '^[ *] +[12] +Thread ')" = 2 ]; tap_ok $? "B: info threads: both vCPUs"
-tap_eq "$(val printk 1)" "$pk" "B: hbreak *_printk fires (the kernel proper runs)"
+tap_eq "$(val printk 1)" "$pk" "B: hbreak *schedule fires (the kernel proper runs)"
 cr3=$(val printk 2)
 tap_ok $([ -n "$cr3" ] && [ $((cr3)) -ne 0 ] && echo 0 || echo 1) "B: p \$cr3 ($cr3)"
 sec printk | grep -Eq "^=> ${pk}:	[a-z]" ; tap_ok $? "B: x/4i \$pc disassembles at a kernel virtual address (4-level page tables)"
