@@ -136,9 +136,22 @@ else
     tap_eq "$(xb "$tmp/gdb.out" at_ck_quiet)" "$want_quiet" "the quiet page there too"
     tap_ok $(gdb_section "$tmp/gdb.out" stale | grep -q "Cannot access memory at address $pattern"; echo $?) \
         "at exit $stale (the guest rewrote the pattern before the next checkpoint) it is refused"
-    tap_ok $(gdb_section "$tmp/gdb.out" stale_why | grep -q "stale: bytes .* as of exit $ck"; echo $?) \
-        "monitor memory says stale, as of checkpoint exit $ck"
-    tap_eq "$(xb "$tmp/gdb.out" stale_quiet)" "$want_quiet" "the quiet page is still exact at exit $stale"
+    # Per host: with two-dimensional paging (NPT, EPT: kvm_amd, kvm_intel)
+    # the CPU sets the accessed bits of the guest's page tables itself, so
+    # their pages are dirty in every interval and a virtual address between
+    # checkpoints is refused before its page is looked at; PVM's shadow
+    # paging keeps those bits out of the dirty log, so the tables stay exact
+    # and the pattern's own page is what is stale.
+    if [ "${VCR_KVM_FLAVOUR:-}" = direct-kvm_pvm ]; then
+        tap_ok $(gdb_section "$tmp/gdb.out" stale_why | grep -q "stale: bytes .* as of exit $ck"; echo $?) \
+            "monitor memory says stale, as of checkpoint exit $ck (PVM: the page tables stay exact)"
+        tap_eq "$(xb "$tmp/gdb.out" stale_quiet)" "$want_quiet" "the quiet page is still exact at exit $stale"
+    else
+        tap_ok $(gdb_section "$tmp/gdb.out" stale_why | grep -q "page tables of vCPU 0 are not known exactly.*stale"; echo $?) \
+            "monitor memory says why: the page tables are stale at exit $stale (the CPU set their accessed bits; ${VCR_KVM_FLAVOUR:-this host})"
+        tap_ok $(gdb_section "$tmp/gdb.out" stale_quiet | grep -q "Cannot access memory at address $quiet"; echo $?) \
+            "the quiet page is refused there too: its translation goes through the stale tables"
+    fi
     tap_eq "$(xb "$tmp/gdb.out" lenient)" "$(want_pattern "$round")" \
         "monitor memory lenient serves the pattern of checkpoint exit $ck (older contents)"
 fi
