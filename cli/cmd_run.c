@@ -538,6 +538,20 @@ static void log_crash_insn(struct vmm *vm, const struct vmm_result *res)
 	vcr_disasm_close(d);
 }
 
+#ifdef GDBSTUB_LIVE_API
+/* A gdb stop in the recording (after the exits the vCPUs published: the
+ * stop's), for `vcr timeline` and readers: "vcr.gdb.stop vcpu=V signal=S
+ * reason=R". */
+static void run_gdb_stop_marker(void *ctx, const struct gdbstub_stop *s)
+{
+	static const char *const names[] = { "stop", "swbreak", "hwbreak", "watch", "awatch" };
+	char text[96];
+	snprintf(text, sizeof(text), "vcr.gdb.stop vcpu=%u signal=%d reason=%s", s->thread,
+		 s->signal, (unsigned)s->reason < VCR_ARRAY_SIZE(names) ? names[s->reason] : "other");
+	vcr_recorder_marker(ctx, text);
+}
+#endif
+
 static int cmd_run(int argc, char **argv)
 {
 	struct run_opts o = { 0 };
@@ -629,6 +643,8 @@ static int cmd_run(int argc, char **argv)
 			vcr_log("run: --gdb %s: %s", o.gdb, err.msg);
 			goto out;
 		}
+		if (rec)
+			gdbstub_live_on_stop(gdb, run_gdb_stop_marker, rec);
 	}
 #endif
 

@@ -145,6 +145,14 @@ static int read_group(struct tl_cmd *c, struct tl_group *g, struct vcr_reader *r
 				return -1;
 			break;
 		case VCR_REC_MARKER:
+			/* gdb stops of a recorded `vcr run --gdb` (cli/cmd_run.c). */
+			if (rec.u.marker.text && !strncmp(rec.u.marker.text, "vcr.gdb.stop ", 13)) {
+				snprintf(text, sizeof(text), "after exit #%" PRIu64 ": gdb stop (%s)",
+					 pos, rec.u.marker.text + 13);
+				if (mark(c, g, TL_MARK_GDB, UINT32_MAX, pos, text))
+					return -1;
+				break;
+			}
 			/* vcr's own markers (vcr.duration_ns=...) are not the user's. */
 			if (!rec.u.marker.text || !strncmp(rec.u.marker.text, "vcr.", 4))
 				break;

@@ -46,6 +46,7 @@ static const struct {
 #define TL_COLOUR_CRASH "#d00000"
 #define TL_COLOUR_MEM "#1f77b4"
 #define TL_COLOUR_MARKER "#666666"
+#define TL_COLOUR_GDB "#2ca02c"
 #define TL_COLOUR_DIVERGE "#e000e0"
 
 const char *tl_reason_colour(uint32_t reason)
@@ -145,7 +146,7 @@ struct tl_legend {
 	uint64_t count[TL_MAX_GROUPS * VCR_TL_MAX_REASONS];
 	bool other;
 	uint64_t other_count;
-	bool kinds[TL_MARK_DIVERGE + 1];	/* mark kinds drawn */
+	bool kinds[TL_MARK_GDB + 1];	/* mark kinds drawn */
 	uint32_t nkinds;
 };
 
@@ -175,7 +176,7 @@ static void legend_build(const struct tl_pic *pic, struct tl_legend *lg)
 		}
 		for (size_t i = 0; i < pic->g[gi].nmarks; i++) {
 			uint32_t k = pic->g[gi].marks[i].kind;
-			if (k <= TL_MARK_DIVERGE && !lg->kinds[k]) {
+			if (k <= TL_MARK_GDB && !lg->kinds[k]) {
 				lg->kinds[k] = true;
 				lg->nkinds++;
 			}
@@ -276,6 +277,7 @@ static const char *mark_colour(uint32_t kind)
 	case TL_MARK_END: return TL_COLOUR_END;
 	case TL_MARK_CRASH: return TL_COLOUR_CRASH;
 	case TL_MARK_MEM: return TL_COLOUR_MEM;
+	case TL_MARK_GDB: return TL_COLOUR_GDB;
 	case TL_MARK_DIVERGE: return TL_COLOUR_DIVERGE;
 	default: return TL_COLOUR_MARKER;
 	}
@@ -417,6 +419,7 @@ static void legend_svg(FILE *f, const struct tl_layout *L, const struct tl_legen
 		{ TL_MARK_CRASH, TL_COLOUR_CRASH, "crash" },
 		{ TL_MARK_MEM, TL_COLOUR_MEM, "memory checkpoint" },
 		{ TL_MARK_MARKER, TL_COLOUR_MARKER, "marker" },
+		{ TL_MARK_GDB, TL_COLOUR_GDB, "gdb stop" },
 		{ TL_MARK_DIVERGE, TL_COLOUR_DIVERGE, "first divergence" },
 	};
 	for (size_t k = 0; k < VCR_ARRAY_SIZE(kinds); k++)

@@ -29,6 +29,7 @@ enum tl_mark_kind {
 	TL_MARK_MEM,		/* a memory checkpoint (CKPT) or MEM_PAGES */
 	TL_MARK_MARKER,		/* a MARKER record (user text) */
 	TL_MARK_DIVERGE,	/* first divergence of a vCPU (timeline A B) */
+	TL_MARK_GDB,		/* gdb stopped the guest (vcr run --gdb --record) */
 };
 
 #define TL_MARK_TEXT 120

@@ -210,5 +210,11 @@ void gdbstub_live_stop(struct gdbstub_live *l);
  * waiting gdb gets ("exited with code N"); call before gdbstub_live_stop.
  * Without it gdb sees code 0. NULL accepted. */
 void gdbstub_live_exited(struct gdbstub_live *l, int code);
+/* Called on the server thread each time a stop is reported to gdb (every
+ * vCPU parked), before the reply is sent: `vcr run --gdb --record` writes
+ * it into the trace as a MARKER "vcr.gdb.stop ...". Set before gdb can
+ * resume the guest (right after gdbstub_live_start). NULL accepted. */
+void gdbstub_live_on_stop(struct gdbstub_live *l,
+			  void (*fn)(void *ctx, const struct gdbstub_stop *s), void *ctx);
 
 #endif

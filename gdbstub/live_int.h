@@ -85,6 +85,8 @@ struct gdbstub_live {
 	unsigned nparked;
 	bool killed, ended;
 	int exit_code;		/* gdbstub_live_exited: gdb's W<code> */
+	void (*on_stop)(void *ctx, const struct gdbstub_stop *s);
+	void *on_stop_ctx;
 	struct live_vcpu *vc;
 
 	/* breakpoints and watchpoints (live_debug.c) */

@@ -219,7 +219,11 @@ static int lv_wait_stop(void *t, struct gdbstub_stop *stop)
 	*stop = l->stop;
 	if (!stop->signal)
 		stop->signal = 5;
+	void (*fn)(void *, const struct gdbstub_stop *) = l->on_stop;
+	void *ctx = l->on_stop_ctx;
 	pthread_mutex_unlock(&l->lock);
+	if (fn)
+		fn(ctx, stop);
 	return 1;
 }
 
@@ -378,6 +382,17 @@ fail:
 	free(l->vc);
 	free(l);
 	return rc;
+}
+
+void gdbstub_live_on_stop(struct gdbstub_live *l,
+			  void (*fn)(void *ctx, const struct gdbstub_stop *s), void *ctx)
+{
+	if (!l)
+		return;
+	pthread_mutex_lock(&l->lock);
+	l->on_stop = fn;
+	l->on_stop_ctx = ctx;
+	pthread_mutex_unlock(&l->lock);
 }
 
 void gdbstub_live_exited(struct gdbstub_live *l, int code)
