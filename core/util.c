@@ -1,7 +1,10 @@
 /* core/util.c: see util.h. */
 #include "core/util.h"
 
+#include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 int vcr_verbose;
@@ -41,4 +44,24 @@ void vcr_log(const char *fmt, ...)
 	va_start(ap, fmt);
 	vcr_vlog(fmt, ap);
 	va_end(ap);
+}
+
+int vcr_grow(void **p, size_t *cap, size_t need, size_t elem)
+{
+	if (need <= *cap)
+		return 0;
+	size_t n = *cap ? *cap : 64;
+	while (n < need) {
+		if (n > SIZE_MAX / 2)
+			return -ENOMEM;
+		n *= 2;
+	}
+	if (n > SIZE_MAX / elem)
+		return -ENOMEM;
+	void *q = realloc(*p, n * elem);
+	if (!q)
+		return -ENOMEM;
+	*p = q;
+	*cap = n;
+	return 0;
 }

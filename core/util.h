@@ -36,6 +36,10 @@ int vcr_err_set(struct vcr_err *err, int code, uint64_t offset, const char *fmt,
 void vcr_err_clear(struct vcr_err *err);
 
 /* Overflow-checked arithmetic: true on overflow. */
+/* Growable arrays: make room for `need` elements of `elem` bytes in *p
+ * (capacity *cap, doubling from 64). 0, or -ENOMEM (nothing changed). */
+int vcr_grow(void **p, size_t *cap, size_t need, size_t elem);
+
 static inline bool vcr_add_overflow(uint64_t a, uint64_t b, uint64_t *r)
 {
 	return __builtin_add_overflow(a, b, r);

@@ -179,32 +179,12 @@ struct vcr_cursor {
 
 _Static_assert(sizeof(struct vcr_vcpu_state) % 8 == 0, "state size");
 
-static int cur_grow_slow(void **p, size_t *cap, size_t need, size_t elem);
-
 /* Called once or twice per exit: the common case stays inline. */
 static inline int cur_grow(void **p, size_t *cap, size_t need, size_t elem)
 {
 	if (__builtin_expect(need <= *cap, 1))
 		return 0;
-	return cur_grow_slow(p, cap, need, elem);
-}
-
-static int cur_grow_slow(void **p, size_t *cap, size_t need, size_t elem)
-{
-	size_t n = *cap ? *cap : 64;
-	while (n < need) {
-		if (n > SIZE_MAX / 2)
-			return -ENOMEM;
-		n *= 2;
-	}
-	if (n > SIZE_MAX / elem)
-		return -ENOMEM;
-	void *q = realloc(*p, n * elem);
-	if (!q)
-		return -ENOMEM;
-	*p = q;
-	*cap = n;
-	return 0;
+	return vcr_grow(p, cap, need, elem);
 }
 
 /* Append len bytes to the arena; *off receives their offset. */

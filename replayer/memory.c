@@ -97,26 +97,6 @@ struct rmem {
 	uint64_t date[PG];		/* per byte: source seq + 2, 0 none */
 };
 
-static int grow(void **p, size_t *cap, size_t need, size_t elem)
-{
-	if (need <= *cap)
-		return 0;
-	size_t n = *cap ? *cap : 64;
-	while (n < need) {
-		if (n > SIZE_MAX / 4)
-			return -ENOMEM;
-		n *= 2;
-	}
-	if (n > SIZE_MAX / elem)
-		return -ENOMEM;
-	void *q = realloc(*p, n * elem);
-	if (!q)
-		return -ENOMEM;
-	*p = q;
-	*cap = n;
-	return 0;
-}
-
 int rmem_open(struct rmem **out, const char *path)
 {
 	struct rmem *m = calloc(1, sizeof(*m));
@@ -172,7 +152,7 @@ static int add_write(struct rmem *m, const struct vcr_record *r, struct vcr_err 
 		return vcr_err_set(err, -EBADMSG, UINT64_MAX,
 				   "memory record at gpa 0x%llx, %llu bytes, wraps",
 				   (unsigned long long)gpa, (unsigned long long)len);
-	int rc = grow((void **)&m->data, &m->capdata, m->ndata + (size_t)len, 1);
+	int rc = vcr_grow((void **)&m->data, &m->capdata, m->ndata + (size_t)len, 1);
 	if (rc)
 		return rc;
 	uint64_t base = m->ndata;
@@ -185,7 +165,7 @@ static int add_write(struct rmem *m, const struct vcr_record *r, struct vcr_err 
 			n = end - a;
 		if (m->npieces >= UINT32_MAX)
 			return -EOVERFLOW;
-		rc = grow((void **)&m->pieces, &m->cappieces, m->npieces + 1, sizeof(*m->pieces));
+		rc = vcr_grow((void **)&m->pieces, &m->cappieces, m->npieces + 1, sizeof(*m->pieces));
 		if (rc)
 			return rc;
 		m->pieces[m->npieces] = (struct piece){ page, key, base + (a - gpa),
@@ -201,7 +181,7 @@ static int push_ver(struct rmem *m, uint64_t page, uint8_t dirty)
 {
 	if (m->nvers >= UINT32_MAX - 1)
 		return -EOVERFLOW;
-	int rc = grow((void **)&m->vers, &m->capvers, m->nvers + 1, sizeof(*m->vers));
+	int rc = vcr_grow((void **)&m->vers, &m->capvers, m->nvers + 1, sizeof(*m->vers));
 	if (rc)
 		return rc;
 	m->vers[m->nvers++] = (struct ver){ page, (uint32_t)(m->ncks - 1), dirty, V_MISSING,
@@ -219,7 +199,7 @@ static int add_ckpt(struct rmem *m, const struct vcr_record *r)
 	if (!last || last->number != r->u.ckpt.number || last->seq != r->seq) {
 		if (m->ncks >= UINT32_MAX - 1)
 			return -EOVERFLOW;
-		rc = grow((void **)&m->cks, &m->capcks, m->ncks + 1, sizeof(*m->cks));
+		rc = vcr_grow((void **)&m->cks, &m->capcks, m->ncks + 1, sizeof(*m->cks));
 		if (rc)
 			return rc;
 		struct ck *k = &m->cks[m->ncks];
@@ -286,9 +266,9 @@ static int add_pages(struct rmem *m, struct vcr_reader *rd, const struct vcr_rec
 	}
 	if (m->nruns >= UINT32_MAX - 1)
 		return -EOVERFLOW;
-	int rc = grow((void **)&m->runs, &m->capruns, m->nruns + 1, sizeof(*m->runs));
+	int rc = vcr_grow((void **)&m->runs, &m->capruns, m->nruns + 1, sizeof(*m->runs));
 	if (!rc)
-		rc = grow((void **)&m->run_vers, &m->caprun_vers, m->nrun_vers + cnt,
+		rc = vcr_grow((void **)&m->run_vers, &m->caprun_vers, m->nrun_vers + cnt,
 			  sizeof(*m->run_vers));
 	if (rc)
 		return rc;
@@ -363,7 +343,7 @@ int rmem_finish(struct rmem *m, struct vcr_err *err)
 		size_t j = i;
 		while (j < m->npieces && m->pieces[j].page == m->pieces[i].page)
 			j++;
-		int rc = grow((void **)&m->ppages, &cap, m->nppages + 1, sizeof(*m->ppages));
+		int rc = vcr_grow((void **)&m->ppages, &cap, m->nppages + 1, sizeof(*m->ppages));
 		if (rc)
 			return rc;
 		m->ppages[m->nppages++] = (struct ppage){ m->pieces[i].page, i, j - i };
