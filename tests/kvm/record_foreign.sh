@@ -25,6 +25,7 @@ VCR=${VCR:-$BUILD/vcr}
 G=$BUILD/tests/guests/mbcalc32.bin
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
+. "$ROOT/tests/kvm/record_foreign.inc"
 
 QEMU=$(command -v qemu-system-x86_64)
 if [ -z "$QEMU" ]; then
@@ -228,28 +229,8 @@ fi
 # Without the debug-exit device the guest's last OUT is ignored and it halts
 # with interrupts off for good: kill QEMU once the guest has printed.
 kq=("$QEMU" -accel kvm -nographic -no-reboot -nodefaults -serial stdio -m 32 -kernel "$G")
-"$VCR" record -o "$T/k.vcr" -- "${kq[@]}" > "$T/k.out" 2> "$T/k.err" < /dev/null &
-vpid=$!
-for _ in $(seq 600); do grep -q "mbcalc32: ok" "$T/k.out" 2>/dev/null && break; sleep 0.1; done
-sleep 0.5
-qpid=$(pgrep -P "$vpid" -x qemu-system-x86 || pgrep -P "$vpid")
-[ -n "$qpid" ] && kill -KILL "$qpid"
-wait "$vpid"
-s=$?
-"$VCR" dump --json --full "$T/k.vcr" > "$T/k.jsonl" 2> "$T/k.dump.err"
-d=$?
-got=$(python3 - "$T/k.jsonl" <<'PY'
-import json, sys
-g, end = 0, None
-for line in open(sys.argv[1]):
-    r = json.loads(line)
-    if r["type"] == "exit" and r.get("reason") == "IO" and 0x100000 <= int(r["rip"], 16) < 0x101000:
-        g += 1
-    if r["type"] == "end":
-        end = r
-print(g, end and end.get("how"), end and end.get("status"))
-PY
-)
+read -r s d g1 g2 g3 <<<"$(foreign_sigkill k)"
+got="$g1 $g2 $g3"
 [ "$s" = 137 ] && [ "$d" = 0 ] && [ "$got" = "78 signal 9" ]
 ok $? "QEMU killed by SIGKILL: vcr exits 137 ($s), the trace has the guest's 78 exits and END signal 9 ($got)"
 

@@ -18,6 +18,7 @@ VCR=${VCR:-$BUILD/vcr}
 G=$BUILD/tests/guests/mbcalc32.bin
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
+. "$ROOT/tests/kvm/record_foreign.inc"
 
 QEMU=$(command -v qemu-system-x86_64)
 if [ -z "$QEMU" ]; then
@@ -96,27 +97,7 @@ sys.exit(0 if all(kinds.get(k, 0) > 0 for k in ("input", "set_state", "irq_line"
          else "kinds %s" % kinds)
 PY
 ok $? "seccomp: every exit has regs, sregs and events; INPUT, SET_STATE and IRQ_LINE records are there"
-"$VCR" record --backend seccomp -o "$T/sk.vcr" -- "${kq[@]}" > "$T/sk.out" 2> "$T/sk.err" < /dev/null &
-vpid=$!
-for _ in $(seq 600); do grep -q "mbcalc32: ok" "$T/sk.out" 2>/dev/null && break; sleep 0.1; done
-sleep 0.5
-qpid=$(pgrep -P "$vpid" -x qemu-system-x86 || pgrep -P "$vpid")
-[ -n "$qpid" ] && kill -KILL "$qpid"
-wait "$vpid"
-s=$?
-"$VCR" dump --json --full "$T/sk.vcr" > "$T/k.jsonl" 2> "$T/k.dump.err"
-d=$?
-got=$(python3 - "$T/k.jsonl" <<'PY'
-import json, sys
-g, end = 0, None
-for line in open(sys.argv[1]):
-    r = json.loads(line)
-    if r["type"] == "exit" and r.get("reason") == "IO" and 0x100000 <= int(r["rip"], 16) < 0x101000:
-        g += 1
-    if r["type"] == "end":
-        end = r
-print(g, end and end.get("how"), end and end.get("status"))
-PY
-)
+read -r s d g1 g2 g3 <<<"$(foreign_sigkill sk --backend seccomp)"
+got="$g1 $g2 $g3"
 [ "$s" = 137 ] && [ "$d" = 0 ] && [ "$got" = "78 signal 9" ]
 ok $? "seccomp: QEMU killed by SIGKILL: vcr exits 137 ($s), the trace has the guest's 78 exits and END signal 9 ($got)"
