@@ -161,6 +161,11 @@ static int rp_run(struct rp_vcpu *t, bool immediate, uint64_t seq)
 			return 0;
 		if (rc == -EINTR && immediate)
 			return 0;
+		/* An AP of the pc machine waiting for SIPI (in-kernel LAPIC)
+		 * blocks in KVM_RUN until the BSP's replayed INIT/SIPI reaches
+		 * it, then returns EAGAIN: it is runnable now, no exit yet. */
+		if (rc == -EAGAIN)
+			continue;
 		if (rc != -EINTR)
 			return rp_trouble(rp, rc, "KVM_RUN of vCPU %u failed at exit %" PRIu64 ": %s",
 					  t->index, seq, strerror(-rc));
@@ -650,7 +655,7 @@ static int rp_build_vm(struct rp *rp, const struct vcr_trace_info *info, struct 
 		return rc;
 	if (rp->pc) {
 		const char *loader = vcr_trace_info_get(info, "loader");
-		rc = vmm_pc_replay_vcpus(rp->vm, !loader || strcmp(loader, "bzimage"), err);
+		rc = vmm_pc_replay_vcpus(rp->vm, vmm_pc_aps_at_entry(loader), err);
 		if (rc)
 			return rc;
 	}

@@ -8,8 +8,10 @@
  *              as QEMU does), so the guest's next access faults in afresh
  *   0xe8-0xeb  the scratch register again, byte by byte
  *   0xff000000 64 KiB of MMIO buffer: what is written there reads back
- * The IRQ lines at 0x2000 need an in-kernel irqchip, which the bare machine
- * has not: they are not offered here.
+ *   0x2000-0x2017  IRQ lines (pc machine only: they need the in-kernel
+ *              irqchip): a write to 0x2000 + n sets line n (the ISA IRQ /
+ *              IOAPIC pin, 0-23) to (value != 0), through vmm_irq_line,
+ *              so the recorder keeps each change (an IRQ_LINE record)
  *
  * State: the register and buffer are the device's, shared by all vCPUs
  * under a lock. Reads are answered only through `data` (the bus's seam),
@@ -29,6 +31,8 @@
 #define PCT_IOMEM_BASE		0xff000000ull
 #define PCT_IOMEM_SIZE		0x10000ull
 #define PCT_PAGE		4096ull
+#define PCT_PORT_IRQ		0x2000
+#define PCT_NIRQ		24
 
 struct pctestdev {
 	pthread_mutex_t lock;
@@ -87,6 +91,23 @@ static int pct_iomem_access(void *opaque, struct vmm_vcpu *c, uint64_t off, uint
 	return VMM_BUS_CONTINUE;
 }
 
+static int pct_irq_access(void *opaque, struct vmm_vcpu *c, uint64_t off, uint8_t *data,
+			  uint32_t size, bool is_write)
+{
+	struct vmm *vm = ((struct vmm_dev *)opaque)->vm;
+	uint32_t level = 0;
+
+	if (!is_write)
+		return VMM_BUS_CONTINUE;	/* reads give 0, as QEMU's (write-only) */
+	for (uint32_t i = 0; i < size; i++)
+		level |= data[i];
+	/* One line per port, as QEMU's: a wider write sets the line at its
+	 * address only. A failing KVM_IRQ_LINE has nobody to tell but the
+	 * guest, whose test then fails on the interrupt it does not get. */
+	(void)vmm_irq_line(vm, c->index, (uint32_t)off, level != 0);
+	return VMM_BUS_CONTINUE;
+}
+
 static int pct_create(struct vmm_dev *dev, struct vcr_err *err)
 {
 	static const struct {
@@ -114,6 +135,14 @@ static int pct_create(struct vmm_dev *dev, struct vcr_err *err)
 			return vcr_err_set(err, r, UINT64_MAX, "pc-testdev: cannot claim %s %#llx",
 					   ranges[i].space == VMM_BUS_PIO ? "port" : "MMIO",
 					   (unsigned long long)ranges[i].base);
+	}
+	if (dev->vm->machine && dev->vm->machine->pc) {
+		int r = vmm_bus_register(&dev->vm->bus, VMM_BUS_PIO, PCT_PORT_IRQ, PCT_NIRQ,
+					 pct_irq_access, dev, "pc-testdev-irq-line");
+		if (r)
+			return vcr_err_set(err, r, UINT64_MAX,
+					   "pc-testdev: cannot claim ports %#x-%#x", PCT_PORT_IRQ,
+					   PCT_PORT_IRQ + PCT_NIRQ - 1);
 	}
 	return 0;
 }

@@ -22,13 +22,17 @@ const struct vmm_machine vmm_machine_bare = {
 	.ndevs = VCR_ARRAY_SIZE(bare_devs),
 };
 
-/* The test devices stay so vcr's own guests run on pc too (--machine pc). */
+/* The test devices stay so vcr's own guests run on pc too (--machine pc);
+ * fw_cfg and pc-testdev (with its IRQ lines here) as QEMU's pc has them for
+ * the guests built for QEMU (kvm-unit-tests). */
 static const struct vmm_dev_type *const pc_devs[] = {
 	&vmm_dev_serial,
 	&vmm_dev_i8042,
 	&vmm_dev_cmos,
 	&vmm_dev_test_ports,
 	&vmm_dev_mmio_test,
+	&vmm_dev_fwcfg,
+	&vmm_dev_pctestdev,
 };
 
 const struct vmm_machine vmm_machine_pc = {

@@ -218,11 +218,20 @@ fail:
 	return r;
 }
 
+/* On pc, a kernel that boots as on a PC (Linux, multiboot) starts on the BSP
+ * alone and wakes its APs with INIT/SIPI through the in-kernel LAPIC; vcr's
+ * own flat and ELF guests get every vCPU at the entry, as on bare. */
+bool vmm_pc_aps_at_entry(const char *format_name)
+{
+	return format_name && (!strcmp(format_name, "flat") || !strcmp(format_name, "elf32") ||
+			       !strcmp(format_name, "elf64"));
+}
+
 int vmm_load(struct vmm *vm, struct vcr_err *err)
 {
 	if (!vm->have_cfg)
 		return vcr_err_set(err, -EINVAL, UINT64_MAX, "vmm_load needs vmm_create");
-	if (vm->machine && vm->machine->pc && vm->guest.format != VMM_FORMAT_LINUX) {
+	if (vm->machine && vm->machine->pc && vmm_pc_aps_at_entry(vm->guest.format_name)) {
 		int r = vmm_pc_start_aps(vm, err);
 		if (r)
 			return r;

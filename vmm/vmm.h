@@ -214,12 +214,15 @@ int vmm_vcpus_create(struct vmm *vm, uint32_t n, struct vcr_err *err);
  * trace header's key machine=pc): vmm_pc_replay_irqchip between
  * vmm_cpuid_set and vmm_vcpus_create (the in-kernel PIC, IOAPIC, LAPICs and
  * PIT), vmm_pc_replay_vcpus after it (the MSRs, FPU and LAPIC wiring
- * vmm_create gives the pc machine's vCPUs; aps_runnable for a guest that is
- * not Linux, whose APs start at the entry). vmm_pc_replay_irq re-drives an
+ * vmm_create gives the pc machine's vCPUs; aps_runnable for a guest whose
+ * APs start at the entry: vmm_pc_aps_at_entry of the trace's loader name,
+ * true for flat and ELF, false for multiboot and bzimage, whose APs wait
+ * for INIT/SIPI as on a PC). vmm_pc_replay_irq re-drives an
  * interrupt line (an IRQ_LINE record) without telling any observer.
  */
 int vmm_pc_replay_irqchip(struct vmm *vm, struct vcr_err *err);
 int vmm_pc_replay_vcpus(struct vmm *vm, bool aps_runnable, struct vcr_err *err);
+bool vmm_pc_aps_at_entry(const char *format_name);
 int vmm_pc_replay_irq(struct vmm *vm, uint32_t gsi, uint32_t level);
 uint32_t vmm_nvcpus(const struct vmm *vm);
 int vmm_vcpu_fd(const struct vmm *vm, uint32_t vcpu);

@@ -16,6 +16,18 @@ $(MBCALC32): tests/guests/mbcalc32.S tests/guests/guest.h tests/guests/guest.ld 
 
 ALL_TARGETS += $(MBCALC32)
 
+# pcsmp32: a multiboot kernel checking the pc machine (IRQ lines through the
+# in-kernel IOAPIC, HLT woken by an interrupt, APs by INIT/SIPI;
+# tests/kvm/pc_machine.sh).
+PCSMP32 := $(BUILD)/tests/guests/pcsmp32.elf
+$(PCSMP32): tests/guests/pcsmp32.S tests/guests/guest.h tests/guests/guest.ld \
+		tests/guests/module.mk
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  GUEST   $@")
+	$(Q)$(CC) -m32 $(GUEST_ASFLAGS) -c -o $(@:.elf=.o) $<
+	$(Q)$(GUEST_LD) -m elf_i386 $(GUEST_LDFLAGS) -T tests/guests/guest.ld -o $@ $(@:.elf=.o)
+ALL_TARGETS += $(PCSMP32)
+
 # insn16/32/64: guests that triple-fault at a known instruction in each
 # mode (tests/kvm/insn_exits.sh). insn16.elf only gives nm its symbols;
 # insn32f.elf is insn32 without paging.
