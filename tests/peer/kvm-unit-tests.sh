@@ -35,6 +35,7 @@ root=${VCR_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
 build=${VCR_BUILD:-$root/build}
 tarball=${KUT_TARBALL:-$root/../shared/peers/kvm-unit-tests-1da1819e.tar.gz}
 [ -f "$tarball" ] || tarball=/work/shared/peers/kvm-unit-tests-1da1819e.tar.gz
+machine=${VCR_PEER_MACHINE:-pc}
 subset=all where= tmo=60 work= use_qemu=1 use_record=1 run_only= names=()
 # The CI subset, bounded: short tests that need no interrupt controller
 # (vmexit_cpuid, setjmp, la57), one with --cpuid (pcid-disabled), one that
@@ -117,8 +118,9 @@ needs() {
     *hv_*|*hyperv*) why="Hyper-V enlightenments"; return ;;
     *intel-iommu*) why="an IOMMU (intel-iommu, q35, interrupt remapping)"; return ;;
     *vmport=on*) why="the VMware backdoor port (vmport)"; return ;;
-    *pit=off*) [ "${VCR_PEER_MACHINE:-bare}" = pc ] || { why="a machine without a PIT (-machine pit=off)"; return; } ;;
     esac
+    # -machine pit=off (vmexit_ipi) keeps QEMU's PIT quiet for a timing
+    # test that never programs it: vcr's pc keeps its PIT, which stays idle.
     # -m N[g]
     t=$(grep -oE -- '-m [0-9]+[gGmM]?' <<<"$qp" | head -1 | awk '{print $2}')
     if [ -n "$t" ]; then
@@ -168,13 +170,12 @@ run_one() {
         echo "not runnable: needs $why" >"$base.why"
         return
     fi
-    # The pc machine exists but is not yet validated on this suite (its
-    # first runs made vmexit_cpuid and setjmp time out): opt in with
-    # VCR_PEER_MACHINE=pc until it is.
-    [ "${VCR_PEER_MACHINE:-bare}" = pc ] && vcr_has "--machine" && mach=(--machine pc)
-    # Without the pc machine, APs could not be started (INIT/SIPI need the
-    # in-kernel LAPIC): run on one vCPU, fw_cfg says so, count it apart.
-    [ ${#mach[@]} -eq 0 ] && [ "$cpus" -gt 1 ] && { echo "$cpus" >"$base.wanted"; cpus=1; }
+    # The pc machine (in-kernel irqchip, PIT, LAPICs: SMP through INIT/SIPI,
+    # fw_cfg, pc-testdev with its IRQ lines) is QEMU's pc as these tests
+    # know it; VCR_PEER_MACHINE=bare runs them on the bare machine instead,
+    # where APs cannot be started: one vCPU, counted apart.
+    [ "$machine" = pc ] && mach=(--machine pc)
+    [ "$machine" = pc ] || { [ "$cpus" -gt 1 ] && { echo "$cpus" >"$base.wanted"; cpus=1; }; }
     local vargs=(--no-stdin --isa-debug-exit --module "$work/env" -m "${vmem}M" -c "$cpus"
                  "${mach[@]}" "${vextra[@]}")
     [ -n "$args" ] && vargs+=(--cmdline "$args")
