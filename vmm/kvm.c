@@ -218,12 +218,15 @@ int vmm_cpuid_set(struct vmm *vm, const struct kvm_cpuid_entry2 *entries, uint32
 						   "KVM_GET_SUPPORTED_CPUID: %s", strerror(e));
 		}
 		/* x2APIC and TSC-deadline exist only in KVM's in-kernel LAPIC
-		 * (api.rst, KVM_GET_SUPPORTED_CPUID), which vmm_open does not
-		 * create: a guest that trusted them would #GP on the MSRs. */
+		 * (api.rst, KVM_GET_SUPPORTED_CPUID): without the pc machine's
+		 * irqchip (made before this call) a guest that trusted them
+		 * would #GP on the MSRs; with it they are KVM's, as QEMU gives
+		 * them (kvm-unit-tests' x2apic and tsc-deadline tests). */
 		for (uint32_t i = 0; i < c->nent; i++)
 			if (c->entries[i].function == 1) {
 				c->entries[i].ecx |= 1u << 31;	/* hypervisor present */
-				c->entries[i].ecx &= ~(1u << 21 | 1u << 24);
+				if (!vm->irqchip)
+					c->entries[i].ecx &= ~(1u << 21 | 1u << 24);
 			}
 	}
 	free(vm->cpuid);

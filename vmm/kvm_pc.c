@@ -39,6 +39,38 @@
 #define APIC_MODE_NMI		4u
 #define APIC_MODE_EXTINT	7u
 
+/*
+ * The 8259s as a BIOS leaves them (SeaBIOS's pic_reset): initialized, IRQs
+ * 0-7 at vectors 0x08-0x0f and 8-15 at 0x70-0x77, every line masked but the
+ * cascade. KVM creates them zeroed: vector base 0 and nothing masked, so a
+ * line a device raises for the IOAPIC (pc-testdev's, the UART's) would also
+ * reach the BSP through LINT0 as an ExtINT at vector 0-15, an exception
+ * vector, and stay in service there forever. A kernel programs its PICs
+ * itself (Linux masks them); a guest that does not gets the BIOS's state.
+ */
+static int init_pics(struct vmm *vm, struct vcr_err *err)
+{
+	static const struct { uint32_t chip; uint8_t base, imr; } pics[] = {
+		{ KVM_IRQCHIP_PIC_MASTER, 0x08, 0xfb },
+		{ KVM_IRQCHIP_PIC_SLAVE, 0x70, 0xff },
+	};
+
+	for (size_t i = 0; i < VCR_ARRAY_SIZE(pics); i++) {
+		struct kvm_irqchip c = { .chip_id = pics[i].chip };
+		if (ioctl(vm->vm_fd, KVM_GET_IRQCHIP, &c) < 0)
+			return vcr_err_set(err, -errno, UINT64_MAX, "KVM_GET_IRQCHIP (PIC %u): %s",
+					   pics[i].chip, strerror(errno));
+		c.chip.pic.irq_base = pics[i].base;
+		c.chip.pic.imr = pics[i].imr;
+		c.chip.pic.init_state = 0;	/* ICW1-ICW4 done */
+		c.chip.pic.init4 = 1;		/* 8086 mode (ICW4) */
+		if (ioctl(vm->vm_fd, KVM_SET_IRQCHIP, &c) < 0)
+			return vcr_err_set(err, -errno, UINT64_MAX, "KVM_SET_IRQCHIP (PIC %u): %s",
+					   pics[i].chip, strerror(errno));
+	}
+	return 0;
+}
+
 int vmm_pc_create_irqchip(struct vmm *vm, struct vcr_err *err)
 {
 	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
@@ -54,7 +86,8 @@ int vmm_pc_create_irqchip(struct vmm *vm, struct vcr_err *err)
 	if (ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit) < 0)
 		return vcr_err_set(err, -errno, UINT64_MAX, "KVM_CREATE_PIT2: %s",
 				   strerror(errno));
-	return 0;
+	vm->irqchip = true;
+	return init_pics(vm, err);
 }
 
 static int set_msrs(struct vmm_vcpu *c, struct vcr_err *err)

@@ -187,16 +187,18 @@ int vmm_create(struct vmm **out, const struct vmm_config *cfg, struct vcr_err *e
 	r = vmm_mem_add(vm, &ram, err);
 	if (r)
 		goto fail;
-	r = vmm_cpuid_set(vm, NULL, 0, err);
-	if (!r && cfg->cpuid)
-		r = vmm_cpuid_spec_apply(vm, cfg->cpuid, err);
-	if (r)
-		goto fail;
+	/* The irqchip first: the CPUID table offers x2APIC and TSC-deadline
+	 * only when the in-kernel LAPIC exists. */
 	if (m->pc) {
 		r = vmm_pc_create_irqchip(vm, err);
 		if (r)
 			goto fail;
 	}
+	r = vmm_cpuid_set(vm, NULL, 0, err);
+	if (!r && cfg->cpuid)
+		r = vmm_cpuid_spec_apply(vm, cfg->cpuid, err);
+	if (r)
+		goto fail;
 	r = vmm_vcpus_create(vm, vm->cfg.nvcpus, err);
 	if (r)
 		goto fail;

@@ -103,6 +103,7 @@ struct vmm {
 	uint32_t nslots;
 
 	struct kvm_cpuid2 *cpuid;	/* header + ncpuid entries */
+	bool irqchip;			/* the in-kernel irqchip exists (kvm_pc.c) */
 
 	uint32_t nvcpus;
 	struct vmm_vcpu *vcpus;		/* nvcpus entries */

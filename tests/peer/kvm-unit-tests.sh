@@ -179,15 +179,26 @@ run_one() {
     local vargs=(--no-stdin --isa-debug-exit --module "$work/env" -m "${vmem}M" -c "$cpus"
                  "${mach[@]}" "${vextra[@]}")
     [ -n "$args" ] && vargs+=(--cmdline "$args")
+    local t0 t1 t2
+    t0=$(date +%s%N)
     timeout -k 5 "$ttmo" "$vcr" run "${vargs[@]}" "$kut/x86/$file" >"$base.vcr.out" 2>"$base.vcr.err"
-    st=$?; echo "$(vcr_verdict $st)$(silent "$base.vcr.out") $st" >"$base.vcr"
+    st=$?; t1=$(date +%s%N)
+    echo "$(vcr_verdict $st)$(silent "$base.vcr.out") $st" >"$base.vcr"
     # Recorded only when it passed: what a recording must show is that a
     # pass stays a pass and its trace replays (or where it diverges).
     if [ -n "$use_record" ] && [ "$(cut -d' ' -f1 "$base.vcr")" = PASS ]; then
         timeout -k 5 "$ttmo" "$vcr" run --record "$base.trace" "${vargs[@]}" "$kut/x86/$file" \
             >"$base.rec.out" 2>"$base.rec.err"
-        st=$?; echo "$(vcr_verdict $st)$(silent "$base.rec.out") $st" >"$base.rec"
+        st=$?; t2=$(date +%s%N)
+        echo "$(vcr_verdict $st)$(silent "$base.rec.out") $st" >"$base.rec"
         if [ -s "$base.trace" ]; then
+            # The figures: exits, file bytes, plain and recorded wall time.
+            local js ex fs
+            js=$("$vcr" stats --json "$base.trace" 2>/dev/null)
+            ex=$(grep -o '"exits":[0-9]*' <<<"$js" | head -1 | cut -d: -f2)
+            fs=$(grep -o '"file_size":[0-9]*' <<<"$js" | head -1 | cut -d: -f2)
+            echo "${ex:-0} ${fs:-0} $((t1 - t0)) $((t2 - t1))" >"$base.fig"
+
             timeout -k 5 $((ttmo * 3)) "$vcr" replay --verify "$base.trace" >"$base.rep.out" 2>&1
             st=$?
             case $st in
@@ -273,7 +284,9 @@ esac
 # ---------------------------------------------------------------- report
 status=0
 declare -A count
-printf '%-28s %-4s %-16s %-16s %-16s %s\n' TEST SMP QEMU VCR "VCR --record" "REPLAY --verify"
+printf '%-28s %-4s %-16s %-16s %-16s %8s %7s %6s  %s\n' TEST SMP QEMU VCR "VCR --record" \
+    EXITS B/EXIT REC/RUN "REPLAY --verify"
+fig_ex=0 fig_fs=0 fig_plain=0 fig_rec=0
 while IFS='|' read -r name file smp qp args ttmo; do
     b=$res/$name q=- v=- r=- p=-
     [ -f "$b.qemu" ] && q=$(cut -d' ' -f1 "$b.qemu")
@@ -301,8 +314,23 @@ while IFS='|' read -r name file smp qp args ttmo; do
     fi
     count[$key]=$(( ${count[$key]:-0} + 1 ))
     [ -n "$q" ] && count["qemu ${q%%/*}"]=$(( ${count["qemu ${q%%/*}"]:-0} + 1 ))
-    printf '%-28s %-4s %-16s %-16s %-16s %s\n' "$name" "${smp:-1}" "$q" "$v" "$r" "$p"
+    fe=- fb=- fr=-
+    if [ -s "$b.fig" ] && read -r ex fs tp tr <"$b.fig" && [ "${ex:-0}" -gt 0 ] 2>/dev/null; then
+        fe=$ex fb=$(awk -v f="$fs" -v e="$ex" 'BEGIN { printf "%.1f", f / e }')
+        fr=$(awk -v a="$tr" -v b="$tp" 'BEGIN { printf "%.2f", a / b }')
+        fig_ex=$((fig_ex + ex)) fig_fs=$((fig_fs + fs))
+        fig_plain=$((fig_plain + tp)) fig_rec=$((fig_rec + tr))
+    fi
+    printf '%-28s %-4s %-16s %-16s %-16s %8s %7s %6s  %s\n' "$name" "${smp:-1}" "$q" "$v" "$r" \
+        "$fe" "$fb" "$fr" "$p"
 done <"$work/selected"
 echo
 for k in "${!count[@]}"; do echo "# $k: ${count[$k]}"; done | sort
+# Across the recorded tests (each recorded once, after its plain run):
+if [ "$fig_ex" -gt 0 ]; then
+    echo "peer_exits_recorded $fig_ex exits"
+    awk -v f="$fig_fs" -v e="$fig_ex" 'BEGIN { printf "peer_trace_bytes_per_exit %.2f bytes\n", f / e }'
+    awk -v a="$fig_rec" -v b="$fig_plain" \
+        'BEGIN { printf "peer_record_slowdown %.3f (recorded / plain wall time, summed)\n", a / b }'
+fi
 exit $status
