@@ -131,6 +131,7 @@ deps:
 
 check: deps
 	$(Q)$(MAKE) --no-print-directory all
+	$(Q)$(MAKE) --no-print-directory peer-suite
 	$(Q)tests/run --build $(BUILD)
 
 # The sanitizer build's KVM tests run on one flavour: this machine's own
@@ -138,6 +139,7 @@ check: deps
 # check`; under ASan a nested batch doubles CI's time), else the nested one.
 check-san: deps
 	$(Q)$(MAKE) --no-print-directory SAN=1 all
+	$(Q)$(MAKE) --no-print-directory SAN=1 peer-suite
 	$(Q)tests/run --build build-san $(if $(wildcard /dev/kvm),--flavour direct,)
 
 demo: deps

@@ -40,9 +40,11 @@
 #define APIC_MODE_EXTINT	7u
 
 /*
- * The 8259s as a BIOS leaves them (SeaBIOS's pic_reset): initialized, IRQs
- * 0-7 at vectors 0x08-0x0f and 8-15 at 0x70-0x77, every line masked but the
- * cascade. KVM creates them zeroed: vector base 0 and nothing masked, so a
+ * The 8259s as a BIOS leaves them (SeaBIOS's pic_reset, then its timer
+ * enabled): initialized, IRQs 0-7 at vectors 0x08-0x0f and 8-15 at
+ * 0x70-0x77, every line masked but the timer (IRQ 0, the PIT KVM starts at
+ * 18.2 Hz) and the cascade; pc_bios.c's vector table serves them in real
+ * mode. KVM creates them zeroed: vector base 0 and nothing masked, so a
  * line a device raises for the IOAPIC (pc-testdev's, the UART's) would also
  * reach the BSP through LINT0 as an ExtINT at vector 0-15, an exception
  * vector, and stay in service there forever. A kernel programs its PICs
@@ -51,7 +53,7 @@
 static int init_pics(struct vmm *vm, struct vcr_err *err)
 {
 	static const struct { uint32_t chip; uint8_t base, imr; } pics[] = {
-		{ KVM_IRQCHIP_PIC_MASTER, 0x08, 0xfb },
+		{ KVM_IRQCHIP_PIC_MASTER, 0x08, 0xfa },
 		{ KVM_IRQCHIP_PIC_SLAVE, 0x70, 0xff },
 	};
 

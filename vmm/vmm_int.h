@@ -153,6 +153,8 @@ int vmm_pc_setup_vcpus(struct vmm *vm, struct vcr_err *err);	/* after them */
 /* A guest that is not Linux starts every vCPU at its entry, as on bare:
  * the APs are made runnable instead of waiting for a SIPI. */
 int vmm_pc_start_aps(struct vmm *vm, struct vcr_err *err);
+/* vmm/pc_bios.c: the real-mode IVT and its stubs a BIOS leaves (multiboot on pc). */
+int vmm_pc_bios_write(struct vmm *vm);
 /* KVM_IRQ_LINE, then the observer's irq_line. vcpu: see vmm.h irq_line. */
 int vmm_irq_line(struct vmm *vm, uint32_t vcpu, uint32_t gsi, uint32_t level);
 /* KVM_GET_MP_STATE of the vCPU (its own thread, out of KVM_RUN). */

@@ -14,3 +14,10 @@ ALL_TARGETS += $(BUILD)/tests/guests/qdev32.elf
 .PHONY: peer
 peer: all
 	tests/peer/kvm-unit-tests.sh --build $(BUILD)
+
+# peer-suite: kvm-unit-tests built into $(BUILD)/peer/ from the shared
+# tarball (nothing when there is none), for tests/kvm/peer_subset.sh, which
+# runs in L1 where building would be slow. make check and check-san make it.
+.PHONY: peer-suite
+peer-suite:
+	$(Q)tests/peer/kvm-unit-tests.sh --build $(BUILD) --build-only
