@@ -49,10 +49,14 @@ extra = "quiet vcr.end=reboot"
 cmdline = "console=ttyS0 reboot=k panic=-1 pci=off acpi=off nokaslr no_timer_check " + extra
 tmp = tempfile.mkdtemp()
 trace = os.path.join(tmp, "t.vcr")
+trace_nockpt = os.path.join(tmp, "n.vcr")
 base = ["-m", "256M", "--no-stdin", "--kernel", kernel, "--initrd", initrd, "--cmdline", extra]
 runs = {
     "vcr": [vcr, "run"] + base,
     "record": [vcr, "run", "--record", trace] + base,
+    # The same without memory checkpoints: what the dirty log and the
+    # checkpoints cost, apart from the exits' recording.
+    "record_nockpt": [vcr, "run", "--record", trace_nockpt, "--mem-checkpoints", "off"] + base,
     "qemu": ["qemu-system-x86_64", "-accel", "kvm", "-nographic", "-no-reboot", "-m", "256",
              "-kernel", kernel, "-initrd", initrd, "-append", cmdline],
 }
@@ -60,8 +64,9 @@ MARK = b"VCR-LINUX-INIT"
 
 def boot(argv):
     """Seconds from start to the marker line on stdout, or None (and why)."""
-    if os.path.exists(trace) and argv is runs["record"]:
-        os.unlink(trace)
+    for k, f in (("record", trace), ("record_nockpt", trace_nockpt)):
+        if os.path.exists(f) and argv is runs[k]:
+            os.unlink(f)
     t0 = time.monotonic()
     try:
         p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -102,6 +107,10 @@ else:
     print("# linux_boot_qemu_s: not measured: QEMU did not reach the marker (%s)" % why.get("qemu", "?"))
 if "vcr" in med and "record" in med:
     print("linux_record_slowdown %.3f x" % (med["record"] / med["vcr"]))
+if "vcr" in med and "record_nockpt" in med:
+    print("linux_boot_record_nockpt_s %.2f s" % med["record_nockpt"])
+    print("linux_record_nockpt_slowdown %.3f x (--mem-checkpoints off)" %
+          (med["record_nockpt"] / med["vcr"]))
 if "vcr" in med and "qemu" in med:
     print("# vcr / QEMU boot time: %.2f (goal <= 1)" % (med["vcr"] / med["qemu"]))
 if os.path.exists(trace):
@@ -122,5 +131,14 @@ if os.path.exists(trace):
         for l in (sec.group(1).splitlines() if sec else []):
             f = l.split()
             print("linux_exits_per_boot_%s %s exits" % (f[0], f[1]))
+if os.path.exists(trace_nockpt):
+    st = subprocess.run([vcr, "stats", trace_nockpt], capture_output=True, text=True).stdout
+    m = re.search(r"^records\s+\d+, exits (\d+)", st, re.M)
+    size = re.search(r"^size\s+(\d+) bytes: header (\d+), (\d+) in", st, re.M)
+    if m and size:
+        exits = int(m.group(1))
+        total, header, chunks = map(int, size.groups())
+        print("linux_trace_nockpt_bytes_per_exit %.1f bytes (--mem-checkpoints off; "
+              "without the header %.1f)" % (total / exits, chunks / exits))
 print("# linux_boot measured on %s, %d rounds, medians" % (where, rounds))
 PY

@@ -86,7 +86,7 @@ if [ "$flavour" = direct-kvm_pvm ]; then
 fi
 
 plan=0
-part a && plan=$((plan + 22)); part b && plan=$((plan + 14)); part c && plan=$((plan + 3))
+part a && plan=$((plan + 23)); part b && plan=$((plan + 14)); part c && plan=$((plan + 3))
 echo "1..$plan"
 part_a() {
 # --- A: -c 2, recorded, nproc, panic -------------------------------------
@@ -163,6 +163,58 @@ echo "# resync: status $rst after $(( $(date +%s) - t0 )) s: $(grep -v '^[a-z_]*
 [ $rst = 1 ] || [ $rst = 2 ]; tap_ok $? "A: replay --resync ends in time, not identical ($rst)"
 grep -q "^irq_line_records [1-9]" "$tmp/resync" || grep -q "cannot replay" "$tmp/resync"
 tap_ok $? "A: ... it re-drives the IRQ_LINE records (or says why it cannot go on)"
+
+# linux_banner at the panic: the kernel's version string read by gdb through
+# the replay stub at the last exit (the final checkpoint makes memory there
+# exact), through the kernel's page tables. Debian's System.map is a stub
+# and linux_banner is not exported, so its address is found in vmlinux
+# itself: where "Linux version <release> " lies in .rodata (its link
+# address: nokaslr); the expected string is the file's.
+python3 - "$vmlinux" "$(cat "$cache/kernel/version" 2>/dev/null)" >"$tmp/banner" <<'EOF'
+import struct, sys
+elf = open(sys.argv[1], "rb").read()
+shoff, = struct.unpack_from("<Q", elf, 0x28)
+shentsize, shnum, shstrndx = struct.unpack_from("<HHH", elf, 0x3a)
+hdrs = [struct.unpack_from("<IIQQQQIIQQ", elf, shoff + i * shentsize) for i in range(shnum)]
+names = elf[hdrs[shstrndx][4]:hdrs[shstrndx][4] + hdrs[shstrndx][5]]
+for h in hdrs:
+    if names[h[0]:names.index(b"\0", h[0])] != b".rodata":
+        continue
+    data = elf[h[4]:h[4] + h[5]]
+    i = data.find(b"Linux version " + sys.argv[2].encode() + b" ")
+    if i < 0:
+        sys.exit("no banner in .rodata")
+    text = data[i:data.index(b"\0", i)].decode()
+    print("0x%x %s" % (h[3] + i, text[:40]))
+    break
+else:
+    sys.exit("no .rodata")
+EOF
+bst=$?
+read -r baddr btext <"$tmp/banner"
+echo "# linux_banner at ${baddr:-?} (in vmlinux's .rodata): ${btext:-?}"
+if [ $bst = 0 ] && [ -n "$baddr" ]; then
+    gdb_start_server "$tmp/rstub.log" "$vcr" replay --gdb 127.0.0.1:0 "$trace" ||
+        echo "# vcr replay --gdb did not listen"
+    cat >"$tmp/bcmds" <<GDB
+set pagination off
+set confirm off
+target remote 127.0.0.1:$GDB_PORT
+monitor seek $((nexits - 1))
+maintenance flush register-cache
+echo @@banner\n
+x/s $baddr
+echo @@end\n
+kill
+GDB
+    gdb_run_cmds "$tmp/bcmds" "$tmp/bgdb.out"
+    gdb_stop_server >/dev/null
+    gdb_section "$tmp/bgdb.out" banner | sed 's/^/# gdb: /' | cut -c1-120
+    gdb_section "$tmp/bgdb.out" banner | grep -qF "\"$btext"
+    tap_ok $? "A: replay --gdb at the last exit: x/s linux_banner is the kernel's version string"
+else
+    tap_ok 1 "A: replay --gdb at the last exit: x/s linux_banner (its address not found in vmlinux)"
+fi
 
 }
 

@@ -39,7 +39,9 @@ fi
 echo "VCR-LINUX-END how=$end"
 case "$end" in
     poweroff) poweroff -f ;;
-    panic) echo 1 > /proc/sys/kernel/sysrq; echo c > /proc/sysrq-trigger ;;
+    # The END line is in the tty's buffer, drained by the UART's THRE
+    # interrupts: a crash right away can lose it (a loaded host).
+    panic) sleep 2; echo 1 > /proc/sys/kernel/sysrq; echo c > /proc/sysrq-trigger ;;
     shell) setsid cttyhack sh; reboot -f ;;
     *) reboot -f ;;
 esac
