@@ -116,6 +116,7 @@ needs() {
     vmx*.flat) why="nested VMX"; return ;;
     svm*.flat) why="nested SVM"; return ;;
     hyperv*.flat) why="Hyper-V enlightenments (hv_*, hyperv-testdev)"; return ;;
+    s3.flat) why="ACPI S3 (the RSDP/FADT and PM1 registers, suspend to RAM and wake)"; return ;;
     esac
     case "$qp" in
     *+vmx*) why="nested VMX"; return ;;
@@ -173,6 +174,7 @@ run_one() {
     needs "$file" "$qp"
     if [ -n "$why" ]; then
         echo "not runnable: needs $why" >"$base.why"
+        echo done >"$base.done"
         return
     fi
     # The pc machine (in-kernel irqchip, PIT, LAPICs: SMP through INIT/SIPI,
