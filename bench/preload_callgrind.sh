@@ -1,8 +1,9 @@
 #!/bin/bash
 # preload_callgrind.sh: instructions libvcr-preload.so adds to a VMM's
 # KVM_RUN (goal <= 200): callgrind counts what executes inside the
-# interposed ioctl, with the replayed kernel part (vcr_pre_bench_kvm_run, a
-# nested toggle) left out, over bench/preload_bench's N calls on captured
+# interposed ioctl (pre_ioctl_avx2 or pre_ioctl_sse2, whichever its ifunc
+# picked), with the replayed kernel part (vcr_pre_bench_kvm_run, a nested
+# toggle) left out, over bench/preload_bench's N calls on captured
 # kvm_run pages (half IN exits, which the VMM answers, half OUT exits).
 set -euo pipefail
 build=${VCR_BUILD:-build}
@@ -19,7 +20,7 @@ fi
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 valgrind --tool=callgrind --collect-atstart=no \
-    --toggle-collect=ioctl --toggle-collect=vcr_pre_bench_kvm_run \
+    --toggle-collect=pre_ioctl_avx2 --toggle-collect=pre_ioctl_sse2 --toggle-collect=vcr_pre_bench_kvm_run \
     --callgrind-out-file="$dir/cg.out" \
     "$bench" --callgrind "$n" >/dev/null 2>"$dir/log" || { cat "$dir/log" >&2; exit 1; }
 total=$(awk '/^(totals|summary):/ {print $2; exit}' "$dir/cg.out")

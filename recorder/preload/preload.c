@@ -15,7 +15,10 @@
  * the VMM answered an IN / MMIO-read exit or set kvm_dirty_regs, and
  * KVM_SYNC_X86_REGS|SREGS|EVENTS ORed into kvm_valid_regs (the VMM's bits
  * kept, kvm_dirty_regs untouched); after it, an EXIT record. No syscall and
- * no lock there unless the ring is full.
+ * no lock there unless the ring is full. That path (pre_run_fast) is inlined
+ * into ioctl itself, built twice (AVX2 and baseline x86-64) and picked by an
+ * ifunc at relocation; everything rarer (a vCPU's first run, other ioctls,
+ * a full ring) is out of line. bench/preload_callgrind.sh counts it.
  *
  * KVM_IRQ_LINE(_STATUS): the line and level (taken before the call: the
  * _STATUS variant overwrites irq with the status) into the calling
@@ -41,7 +44,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -49,6 +51,10 @@
 #include <linux/kvm.h>
 
 #include "recorder/preload/producer.h"
+
+#ifndef __x86_64__
+#error "ioctl below relies on the x86-64 SysV calling convention"
+#endif
 
 #define PRE_MAX_FD 4096
 #define PRE_CLASS_ALL 7u
@@ -154,6 +160,14 @@ static void pre_exit_sse2(struct vcr_pre_prod *v, const struct kvm_run *run, int
 	vcr_pre_exit_body(v, run, intr);
 }
 
+static void pre_exit(struct vcr_pre_prod *v, const struct kvm_run *run, int intr)
+{
+	if (pre.avx2)
+		pre_exit_avx2(v, run, intr);
+	else
+		pre_exit_sse2(v, run, intr);
+}
+
 /* ---- vCPUs ---------------------------------------------------------------- */
 
 /* The vCPU with KVM id `id`, claimed if new; fd becomes its fd. Returns its
@@ -221,21 +235,24 @@ static int pre_map(struct vcr_pre_prod *v, int fd)
 	return 0;
 }
 
-static int pre_run(int fd, void *arg)
+/* KVM_RUN when the fast path (pre_run_fast) does not apply: the library is
+ * not active, the fd is not a known vCPU's, or this is the vCPU's first run
+ * (map its kvm_run; the protected-state rule). */
+static __attribute__((noinline)) int pre_run_slow(int fd, void *arg)
 {
 	struct vcr_pre_prod *v = NULL;
 	int s = 0;
 
-	if (__builtin_expect(pre.active && (unsigned)fd < PRE_MAX_FD, 1)) {
+	if (pre.active && (unsigned)fd < PRE_MAX_FD) {
 		s = pre.fdtab[fd];
-		if (__builtin_expect(s > 0, 1))
+		if (s > 0)
 			v = &pre.v[s - 1];
 		else if (s == 0 && (v = pre_lookup(fd)))
 			s = pre.fdtab[fd];
 	}
 	if (!v || !pre.active)
 		return pre_real_ioctl(fd, KVM_RUN, arg);
-	if (__builtin_expect(!v->run, 0)) {
+	if (!v->run) {
 		int e = errno;
 		if (pre_map(v, fd))
 			return pre_real_ioctl(fd, KVM_RUN, arg);
@@ -247,12 +264,11 @@ static int pre_run(int fd, void *arg)
 	uint64_t old = vcr_pre_enter(v, run, pre.valid_bits);
 
 	int r = pre_real_ioctl(fd, KVM_RUN, arg);
-	if (__builtin_expect(r == 0, 1) || errno == EINTR) {
+	if (r == 0 || errno == EINTR) {
+		int e = errno;
 		v->first = 0;
-		if (pre.avx2)
-			pre_exit_avx2(v, run, r != 0);
-		else
-			pre_exit_sse2(v, run, r != 0);
+		pre_exit(v, run, r != 0);
+		errno = e;
 		return r;
 	}
 	if (v->first && errno == EINVAL && (old | pre.valid_bits) != old) {
@@ -264,6 +280,45 @@ static int pre_run(int fd, void *arg)
 			    "(a protected-state VM?): not recorded", v->sh->id);
 		return pre_real_ioctl(fd, KVM_RUN, arg);
 	}
+	return r;
+}
+
+/* The real KVM_RUN once the library is active (pre_init resolved ioctl). */
+static inline __attribute__((always_inline)) int pre_kvm_run(int fd, void *arg)
+{
+#ifdef VCR_PRE_BENCH
+	(void)arg;
+	return vcr_pre_bench_kvm_run(fd);
+#else
+	return pre.ioctl(fd, KVM_RUN, arg);
+#endif
+}
+
+/* Every KVM_RUN but a vCPU's first: the fd's vCPU, the BEFORE record and
+ * our sync bits, the call, the EXIT record. Inlined into each of ioctl's
+ * two builds (AVX2 and baseline) so that the EXIT copy is not a call. */
+static inline __attribute__((always_inline)) int pre_run_fast(int fd, void *arg)
+{
+	int s = (unsigned)fd < PRE_MAX_FD ? pre.fdtab[fd] : 0;
+
+	if (__builtin_expect(s <= 0 || !pre.active, 0))
+		return pre_run_slow(fd, arg);
+	struct vcr_pre_prod *v = &pre.v[s - 1];
+	if (__builtin_expect(v->first, 0))
+		return pre_run_slow(fd, arg);
+	pre_tls_vcpu = s;
+	struct kvm_run *run = v->run;
+	vcr_pre_enter(v, run, pre.valid_bits);
+	int r = pre_kvm_run(fd, arg);
+	if (__builtin_expect(r != 0, 0)) {
+		if (errno != EINTR)
+			return r;
+		int e = errno;
+		vcr_pre_exit_body(v, run, 1);
+		errno = e;
+		return r;
+	}
+	vcr_pre_exit_body(v, run, 0);
 	return r;
 }
 
@@ -384,17 +439,9 @@ static int pre_irq_line(int fd, unsigned long req, struct kvm_irq_level *arg)
 
 /* ---- interposed functions ---------------------------------------------- */
 
-int ioctl(int fd, unsigned long req, ...)
+/* Every ioctl but KVM_RUN and the interrupt lines. */
+static __attribute__((noinline)) int pre_ioctl_other(int fd, unsigned long req, void *arg)
 {
-	va_list ap;
-
-	va_start(ap, req);
-	void *arg = va_arg(ap, void *);
-	va_end(ap);
-	if (req == KVM_RUN)
-		return pre_run(fd, arg);
-	if (req == KVM_IRQ_LINE || req == KVM_IRQ_LINE_STATUS)
-		return pre_irq_line(fd, req, arg);
 	int r = pre_real_ioctl(fd, req, arg);
 	if (pre.active && r >= 0 && _IOC_TYPE(req) == KVMIO) {
 		int e = errno;
@@ -403,6 +450,41 @@ int ioctl(int fd, unsigned long req, ...)
 	}
 	return r;
 }
+
+static inline __attribute__((always_inline)) int
+pre_ioctl_body(int fd, unsigned long req, void *arg)
+{
+	if (__builtin_expect(req == KVM_RUN, 1))
+		return pre_run_fast(fd, arg);
+	if (req == KVM_IRQ_LINE || req == KVM_IRQ_LINE_STATUS)
+		return pre_irq_line(fd, req, arg);
+	return pre_ioctl_other(fd, req, arg);
+}
+
+__attribute__((target("avx2"))) static int pre_ioctl_avx2(int fd, unsigned long req, void *arg)
+{
+	return pre_ioctl_body(fd, req, arg);
+}
+
+static int pre_ioctl_sse2(int fd, unsigned long req, void *arg)
+{
+	return pre_ioctl_body(fd, req, arg);
+}
+
+typedef int (*pre_ioctl3_fn)(int, unsigned long, void *);
+
+static pre_ioctl3_fn pre_ioctl_resolve(void)
+{
+	__builtin_cpu_init();
+	return __builtin_cpu_supports("avx2") ? pre_ioctl_avx2 : pre_ioctl_sse2;
+}
+
+/* glibc's ioctl is variadic (int, unsigned long, ...); the x86-64 SysV ABI
+ * passes its third argument in rdx either way, so this definition takes it
+ * as a named one and needs no va_list. An ifunc picks the build once, at
+ * relocation: no dispatch per call. (No <sys/ioctl.h> here: its prototype
+ * would conflict with this one.) */
+int ioctl(int fd, unsigned long req, void *arg) __attribute__((ifunc("pre_ioctl_resolve")));
 
 int close(int fd)
 {

@@ -37,21 +37,40 @@ struct vcr_pre_prod {
 	uint8_t *buf;
 	uint64_t size, mask;
 	uint64_t head;			/* own copy of sh->head */
+	/* head may grow up to lim without a look at the consumer or the
+	 * buffer's end: the lesser of (tail last seen + size) and the end
+	 * of head's lap. 0 at the start: the first record computes it. */
+	uint64_t lim;
 	uint64_t c_tail;		/* last tail seen */
 	uint32_t pending;		/* PRE_PENDING_* of the last exit */
 	uint32_t in_len, in_off;	/* where its answer goes in kvm_run */
 };
 
+/* 8 aligned bytes of a record, stored as one word. */
+typedef uint64_t vcr_pre_w64 __attribute__((may_alias));
 
-static __attribute__((unused, noinline)) void *vcr_pre_reserve_slow(struct vcr_pre_prod *v, uint64_t need)
+/* A record header as one store: len, kind, arg 0 (little-endian x86-64). */
+static inline uint64_t vcr_pre_hdr_word(uint32_t len, uint16_t kind)
 {
+	return (uint64_t)len | (uint64_t)kind << 32;
+}
+
+/* The record does not fit below lim: pad to the buffer's end if it would
+ * not fit there, wait for room, recompute lim. */
+static __attribute__((unused, noinline)) uint8_t *
+vcr_pre_reserve_slow(struct vcr_pre_prod *v, uint32_t len, uint64_t *next)
+{
+	uint64_t head = v->head;
+	uint64_t off = head & v->mask;
+	uint64_t pad = off + len > v->size ? v->size - off : 0;
+	uint64_t need = head + pad + len;
 	uint64_t seen = v->c_tail;
 	unsigned idle = 0;
 
 	for (;;) {
 		v->c_tail = __atomic_load_n(&v->sh->tail, __ATOMIC_ACQUIRE);
 		if (need - v->c_tail <= v->size)
-			return v;
+			break;
 		if (v->c_tail != seen) {
 			seen = v->c_tail;
 			idle = 0;
@@ -63,28 +82,28 @@ static __attribute__((unused, noinline)) void *vcr_pre_reserve_slow(struct vcr_p
 		struct timespec ts = { 0, 50000 };
 		nanosleep(&ts, NULL);
 	}
+	if (pad) {
+		*(vcr_pre_w64 *)(v->buf + off) = vcr_pre_hdr_word((uint32_t)pad, VCR_PRE_PAD);
+		off = 0;
+	}
+	uint64_t lap_end = ((head + pad) | v->mask) + 1;
+	v->lim = v->c_tail + v->size < lap_end ? v->c_tail + v->size : lap_end;
+	*next = need;
+	return v->buf + off;
 }
 
 /* Room for a record of len bytes (multiple of 8, <= size / 2), or NULL
- * (dropped). Pads to the end of the buffer when it would not fit. */
-static inline uint8_t *vcr_pre_reserve(struct vcr_pre_prod *v, uint32_t len, uint64_t *next)
+ * (dropped). Pads to the end of the buffer when it would not fit. The
+ * common case is one compare against lim. */
+static inline __attribute__((always_inline)) uint8_t *
+vcr_pre_reserve(struct vcr_pre_prod *v, uint32_t len, uint64_t *next)
 {
 	uint64_t head = v->head;
-	uint64_t off = head & v->mask;
-	uint64_t pad = off + len > v->size ? v->size - off : 0;
-	uint64_t need = head + pad + len;
 
-	if (__builtin_expect(need - v->c_tail > v->size, 0) && !vcr_pre_reserve_slow(v, need))
-		return NULL;
-	if (pad) {
-		struct vcr_pre_rec *p = (struct vcr_pre_rec *)(v->buf + off);
-		p->len = (uint32_t)pad;
-		p->kind = VCR_PRE_PAD;
-		p->arg = 0;
-		off = 0;
-	}
-	*next = need;
-	return v->buf + off;
+	if (__builtin_expect(head + len > v->lim, 0))
+		return vcr_pre_reserve_slow(v, len, next);
+	*next = head + len;
+	return v->buf + (head & v->mask);
 }
 
 static inline void vcr_pre_commit(struct vcr_pre_prod *v, uint64_t next)
@@ -108,9 +127,7 @@ static __attribute__((unused, noinline)) void vcr_pre_before_rec(struct vcr_pre_
 	v->pending = 0;
 	if (!b)
 		return;
-	b->h.len = len;
-	b->h.kind = VCR_PRE_BEFORE;
-	b->h.arg = 0;
+	*(vcr_pre_w64 *)b = vcr_pre_hdr_word(len, VCR_PRE_BEFORE);
 	b->dirty = dirty;
 	b->in_len = in;
 	if (dirty)
@@ -143,11 +160,8 @@ static inline void vcr_pre_answer8(struct vcr_pre_prod *v)
 	v->pending = 0;
 	if (!b)
 		return;
-	b->h.len = 24;
-	b->h.kind = VCR_PRE_BEFORE;
-	b->h.arg = 0;
-	b->dirty = 0;
-	b->in_len = v->in_len;
+	*(vcr_pre_w64 *)b = vcr_pre_hdr_word(24, VCR_PRE_BEFORE);
+	*(vcr_pre_w64 *)&b->dirty = (uint64_t)v->in_len << 32;	/* dirty 0, in_len */
 	*(vcr_pre_u64u *)(b + 1) = *(const vcr_pre_u64u *)((const uint8_t *)v->run + v->in_off);
 	vcr_pre_commit(v, next);
 }
@@ -188,10 +202,8 @@ vcr_pre_exit_body(struct vcr_pre_prod *v, const struct kvm_run *run, int intr)
 	struct vcr_pre_exit *e = (struct vcr_pre_exit *)vcr_pre_reserve(v, len, &next);
 	if (!e)
 		return;
-	e->h.len = len;
-	e->h.kind = VCR_PRE_EXIT;
-	e->h.arg = 0;
-	e->dlen = dlen;
+	*(vcr_pre_w64 *)e = vcr_pre_hdr_word(len, VCR_PRE_EXIT);
+	*(vcr_pre_w64 *)&e->dlen = dlen;			/* and pad 0 */
 	/* The exit union's first 24 bytes hold the payload of the frequent
 	 * exits (io, mmio; none for HLT and INTR): two vectors cover them
 	 * with the fields before; the others copy the whole union. Then
@@ -207,9 +219,12 @@ vcr_pre_exit_body(struct vcr_pre_prod *v, const struct kvm_run *run, int intr)
 		uint32_t r = KVM_EXIT_INTR;
 		memcpy(e->run + offsetof(struct kvm_run, exit_reason), &r, sizeof(r));
 	}
-	if (dlen <= 8)	/* the record has room for a word (rounded to 8) */
-		*(vcr_pre_u64u *)(e->run + VCR_PRE_RUN_COPY) = dlen ? *(const vcr_pre_u64u *)d : 0;
-	else
+	/* 1 to 8 bytes: the record has room for a word (rounded to 8), and 8
+	 * are readable at d. None: the record ends at VCR_PRE_RUN_COPY, and
+	 * its next word may be the ring's end or bytes vcr has not read. */
+	if (dlen - 1u < 8u)
+		*(vcr_pre_u64u *)(e->run + VCR_PRE_RUN_COPY) = *(const vcr_pre_u64u *)d;
+	else if (dlen)
 		memcpy(e->run + VCR_PRE_RUN_COPY, d, dlen);
 	vcr_pre_commit(v, next);
 }
@@ -227,9 +242,7 @@ static inline void vcr_pre_inject_rec(struct vcr_pre_prod *v, uint16_t kind, uin
 
 	if (!j)
 		return;
-	j->h.len = sizeof(*j);
-	j->h.kind = VCR_PRE_INJECT;
-	j->h.arg = kind;
+	*(vcr_pre_w64 *)j = vcr_pre_hdr_word(sizeof(*j), VCR_PRE_INJECT) | (uint64_t)kind << 48;
 	j->vector = vector;
 	j->pad = 0;
 	vcr_pre_commit(v, next);
@@ -264,9 +277,7 @@ static inline void vcr_pre_irq_line_rec(struct vcr_pre_prod *v, uint32_t gsi, ui
 
 	if (!q)
 		return;
-	q->h.len = sizeof(*q);
-	q->h.kind = VCR_PRE_IRQ_LINE;
-	q->h.arg = 0;
+	*(vcr_pre_w64 *)q = vcr_pre_hdr_word(sizeof(*q), VCR_PRE_IRQ_LINE);
 	q->gsi = gsi;
 	q->level = level;
 	vcr_pre_commit(v, next);
@@ -280,6 +291,7 @@ static inline void vcr_pre_prod_init(struct vcr_pre_prod *v, struct vcr_pre_hdr 
 	v->buf = (uint8_t *)h + h->ring_off + (uint64_t)idx * h->ring_bytes;
 	v->size = h->ring_bytes;
 	v->mask = h->ring_bytes - 1;
+	v->lim = 0;
 }
 
 /* ---- the VM-wide table and vCPU slots (writer holds hdr->lock, or is
