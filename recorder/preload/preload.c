@@ -533,6 +533,11 @@ __attribute__((constructor)) static void pre_init(void)
 		return;
 	int fd = atoi(s);
 	unsetenv(VCR_PRE_ENV_FD);
+	/* pre_kvm_run calls pre.ioctl unchecked once active. */
+	if (!pre.ioctl || !pre.close) {
+		syscall(SYS_close, fd);
+		return;
+	}
 
 	struct vcr_pre_hdr *h = mmap(NULL, vcr_pre_hdr_bytes(), PROT_READ, MAP_SHARED, fd, 0);
 	if (h == MAP_FAILED)
