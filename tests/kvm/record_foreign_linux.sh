@@ -3,7 +3,8 @@
 # booting Debian's kernel (~/.cache/vcr/kernel/vmlinuz, scripts/deps.sh) with
 # the busybox initramfs (tests/linux/init.sh, vcr.cmd=nproc), one boot, ended
 # by /init's `reboot -f` (QEMU -no-reboot then exits 0):
-#   - the console: /init's markers, nproc prints 2, the reboot end, no panic;
+#   - the console: /init's markers, nproc prints 2, the kernel's reboot line,
+#     no panic;
 #   - vcr exits with QEMU's status (0) and the END says vmm_exit 0;
 #   - the trace is complete after QEMU exits (stats: complete, no damaged
 #     chunk; dump --json reads to the END, which is the last record; a
@@ -78,8 +79,11 @@ ok $? "the kernel boots under vcr record -- qemu -smp 2 to /init, which sees 2 C
 console | sed -n '/^VCR-LINUX-CMD-BEGIN/,/^VCR-LINUX-CMD-END/p' | grep -qx 2 &&
 	has '^VCR-LINUX-CMD-END status=0'
 ok $? "nproc in the guest prints 2"
-has '^VCR-LINUX-END how=reboot' && ! has 'Kernel panic'
-ok $? "/init ends with reboot -f, no panic on the console"
+# The kernel's own line (printed synchronously) proves the reboot; /init's
+# END line just before `reboot -f` sits in the tty's buffer and can be lost
+# to the reset on a loaded host (tests/linux/init.sh), so it is only shown.
+has 'reboot: Restarting system' && ! has 'Kernel panic'
+ok $? "the guest reboots (the kernel's 'reboot: Restarting system'), no panic on the console (/init's END line: $(console | grep -c '^VCR-LINUX-END how=reboot'))"
 
 "$VCR" stats "$T/q.vcr" > "$T/stats" 2>&1
 st=$?
