@@ -43,8 +43,8 @@ subset=all where= tmo=60 work= use_qemu=1 use_record=1 run_only= build_only= nam
 # the CPUID exit (vmexit_cpuid), SMP through INIT/SIPI (smptest), the
 # in-kernel IOAPIC with pc-testdev's IRQ lines, x2APIC and 4 vCPUs
 # (ioapic), a kernel linked low running in real mode woken by the BIOS's
-# timer (realmode), hypercalls (hypercall), and two not runnable.
-ci_tests=(vmexit_cpuid smptest ioapic realmode hypercall vmx hyperv_synic)
+# timer (realmode), and two not runnable.
+ci_tests=(vmexit_cpuid smptest ioapic realmode vmx hyperv_synic)
 
 while [ $# -gt 0 ]; do
     case $1 in
