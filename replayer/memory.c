@@ -13,6 +13,9 @@
  *                    the versions it holds, in ordinal order (run_vers)
  * A page's bytes are decoded on demand: reader `rd` reads the run again
  * (one chunk decode at most), and the page cache keeps recent versions.
+ * A page at an exit is a few segments (page_fill: runs of bytes with one
+ * source, a piece or the version), found per piece and bitmap word; reads,
+ * classes and ranges work on the segments, never byte by byte.
  */
 #include "replayer/memory.h"
 
@@ -37,6 +40,15 @@ struct piece {
 struct ppage {
 	uint64_t page;
 	size_t first, count;
+	bool sorted;		/* keys rise with file order (pieces_upto) */
+};
+
+/* A run of bytes of the page with one source. */
+struct seg {
+	uint32_t b, e;		/* [b, e) within the page */
+	uint64_t date;		/* the source record's seq + 2; 1: before the
+				 * first exit; 0: nothing holds the bytes */
+	const uint8_t *src;	/* the bytes of [b, e), NULL when date is 0 */
 };
 
 struct ck {
@@ -93,8 +105,13 @@ struct rmem {
 	/* Page cache: tag = version + 1. */
 	uint32_t ctag[CACHE_PAGES];
 	uint8_t (*cdata)[PG];
-	uint8_t page[PG];		/* assembly of one page */
-	uint64_t date[PG];		/* per byte: source seq + 2, 0 none */
+	/* One page's sources (page_fill): segs cover the page in address
+	 * order; raw, the same in the order found; taken, the bytes a piece
+	 * took; starts and seg_at, where each raw segment begins. */
+	struct seg *segs, *raw;
+	uint32_t nseg, nraw, ntaken;
+	uint64_t taken[PG / 64], starts[PG / 64];
+	uint16_t seg_at[PG];
 };
 
 int rmem_open(struct rmem **out, const char *path)
@@ -103,10 +120,15 @@ int rmem_open(struct rmem **out, const char *path)
 	if (!m)
 		return -ENOMEM;
 	m->path = strdup(path);
-	if (!m->path) {
+	/* Segments are disjoint and not empty: a page has at most PG. */
+	m->segs = malloc(2 * (size_t)PG * sizeof(*m->segs));
+	if (!m->path || !m->segs) {
+		free(m->path);
+		free(m->segs);
 		free(m);
 		return -ENOMEM;
 	}
+	m->raw = m->segs + PG;
 	*out = m;
 	return 0;
 }
@@ -126,6 +148,7 @@ void rmem_close(struct rmem *m)
 	free(m->runs);
 	free(m->run_vers);
 	free(m->cdata);
+	free(m->segs);
 	free(m);
 }
 
@@ -346,7 +369,11 @@ int rmem_finish(struct rmem *m, struct vcr_err *err)
 		int rc = vcr_grow((void **)&m->ppages, &cap, m->nppages + 1, sizeof(*m->ppages));
 		if (rc)
 			return rc;
-		m->ppages[m->nppages++] = (struct ppage){ m->pieces[i].page, i, j - i };
+		bool sorted = true;
+		for (size_t k = i + 1; k < j; k++)
+			if (m->pieces[k].key < m->pieces[k - 1].key)
+				sorted = false;
+		m->ppages[m->nppages++] = (struct ppage){ m->pieces[i].page, i, j - i, sorted };
 		i = j;
 	}
 	if (m->nvers) {
@@ -466,8 +493,26 @@ struct pview {
 	bool page_stale;	/* the guest may have written it after its source */
 	bool answer;		/* the VMM answered exit pos with a write to it */
 	const struct ppage *pp;
-	bool pieces_visible;	/* some piece newer than the version is visible */
+	size_t npieces;		/* pieces of pp visible at pos: the first npieces
+				 * when pp->sorted, else all (filtered by key) */
 };
+
+/* Pieces of pp with key <= pos: keys rise with file order (a record's seq
+ * never falls) unless the trace breaks that, which pp->sorted says. */
+static size_t pieces_upto(const struct rmem *m, const struct ppage *pp, uint64_t pos)
+{
+	if (!pp->sorted)
+		return pp->count;
+	size_t lo = 0, hi = pp->count;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (m->pieces[pp->first + mid].key <= pos)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
 
 static void view(struct rmem *m, uint64_t page, uint64_t pos, struct pview *w)
 {
@@ -475,121 +520,227 @@ static void view(struct rmem *m, uint64_t page, uint64_t pos, struct pview *w)
 	w->vi = NONE;
 	w->tracked = m->ncks > 0;
 	w->pp = ppage_of(m, page);
+	if (w->pp)
+		w->npieces = pieces_upto(m, w->pp, pos);
 	if (!w->tracked)
 		return;
 	w->k = ck_at(m, pos);
 	size_t b, e;
 	ver_range(m, page, &b, &e);
-	bool next_dirty = true;
-	for (size_t i = b; i < e; i++) {
-		const struct ver *v = &m->vers[m->vorder[i]];
-		if ((int64_t)v->ck <= w->k)
-			w->vi = m->vorder[i];
-		else if ((int64_t)v->ck == w->k + 1)
-			next_dirty = v->dirty;
+	/* First version of the page with ck > k: vorder sorts by (page, ck). */
+	size_t lo = b, hi = e;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if ((int64_t)m->vers[m->vorder[mid]].ck <= w->k)
+			lo = mid + 1;
+		else
+			hi = mid;
 	}
+	if (lo > b)
+		w->vi = m->vorder[lo - 1];
 	size_t kn = (size_t)(w->k + 1);
+	bool next_dirty = true;
 	if (kn < m->ncks && !m->cks[kn].gap) {
-		/* The next checkpoint's bitmap: no entry, not dirtied. */
-		bool any = false;
-		for (size_t i = b; i < e; i++)
-			if (m->vers[m->vorder[i]].ck == kn)
-				any = true;
-		if (!any)
-			next_dirty = false;
-	} else {
-		next_dirty = true;
+		/* The next checkpoint's bitmap: no entry, not dirtied; else its
+		 * last entry's bit. */
+		next_dirty = false;
+		for (size_t i = lo; i < e && m->vers[m->vorder[i]].ck == kn; i++)
+			next_dirty = m->vers[m->vorder[i]].dirty;
 	}
 	w->page_stale = next_dirty;
 	if (w->k >= 0 && m->cks[w->k].seq == pos) {
 		w->page_stale = false;
-		for (size_t i = 0; w->pp && i < w->pp->count; i++)
-			if (m->pieces[w->pp->first + i].key == pos + 1)
-				w->answer = true;
+		const struct ppage *pp = w->pp;
+		if (pp && pp->sorted)
+			w->answer = w->npieces < pp->count &&
+				    m->pieces[pp->first + w->npieces].key == pos + 1;
+		else
+			for (size_t i = 0; pp && i < pp->count; i++)
+				if (m->pieces[pp->first + i].key == pos + 1)
+					w->answer = true;
 	}
 }
 
-/* Into m->date: the source date of each byte of the page (its record's
- * seq + 2; 1: before the first exit; 0: nothing holds it); into m->page its
- * bytes when want_bytes. Returns the class of the bytes that have a source
- * (*uniform: every such byte comes from the version). A version whose
- * bytes cannot be read counts as absent. */
-static enum vcr_mem_class page_fill(struct rmem *m, uint64_t page, uint64_t pos,
-				    bool want_bytes, bool *uniform)
+struct pfill {
+	enum vcr_mem_class cls;	/* of the bytes that have a source */
+	uint32_t nseg;		/* segs, in address order, covering the page */
+};
+
+/* First bit of w[] at or after x, below lim, equal to `set`; lim if none. */
+static uint32_t next_bit(const uint64_t *w, uint32_t x, uint32_t lim, bool set)
+{
+	while (x < lim) {
+		uint64_t v = set ? w[x / 64] : ~w[x / 64];
+		v &= ~0ull << (x % 64);
+		if (v) {
+			uint32_t r = (x & ~63u) + (uint32_t)__builtin_ctzll(v);
+			return r < lim ? r : lim;
+		}
+		x = (x & ~63u) + 64;
+	}
+	return lim;
+}
+
+static void set_bits(uint64_t *w, uint32_t b, uint32_t e)
+{
+	while (b < e) {
+		uint32_t n = 64 - b % 64 < e - b ? 64 - b % 64 : e - b;
+		w[b / 64] |= (n == 64 ? ~0ull : ((1ull << n) - 1)) << (b % 64);
+		b += n;
+	}
+}
+
+/* A segment at [b, e): kept at m->raw[m->nraw], its start marked so that
+ * the segments come out in address order without a sort. */
+static void emit(struct rmem *m, uint32_t b, uint32_t e, uint64_t date, const uint8_t *src)
+{
+	m->raw[m->nraw] = (struct seg){ b, e, date, src };
+	m->seg_at[b] = (uint16_t)m->nraw++;
+	m->starts[b / 64] |= 1ull << (b % 64);
+}
+
+/* Piece p, newest of those left, takes the bytes of its range that no
+ * newer piece took: the work is per bitmap word and per run taken, never
+ * per byte. */
+static void claim(struct rmem *m, const struct piece *p, uint64_t pd)
+{
+	uint32_t t = (uint32_t)p->pofs + p->len;
+	if (!m->ntaken) {
+		/* All of it (the common case: one write, or the newest). */
+		emit(m, p->pofs, t, pd, m->data + p->data_off);
+		if (p->len < PG)
+			set_bits(m->taken, p->pofs, t);
+		m->ntaken = p->len;
+		return;
+	}
+	for (uint32_t x = p->pofs; x < t;) {
+		uint32_t b = next_bit(m->taken, x, t, false);
+		if (b >= t)
+			break;
+		uint32_t e = next_bit(m->taken, b, t, true);
+		emit(m, b, e, pd, m->data + p->data_off + (b - p->pofs));
+		set_bits(m->taken, b, e);
+		m->ntaken += e - b;
+		x = e;
+	}
+}
+
+/* Into m->segs: where each byte of the page at pos comes from, in address
+ * order. A version whose bytes cannot be read counts as absent. */
+static void page_fill(struct rmem *m, uint64_t page, uint64_t pos, struct pfill *f)
 {
 	struct pview w;
 	view(m, page, pos, &w);
 	uint64_t vdate = 0;
 	const uint8_t *vb = NULL;
-	memset(m->date, 0, sizeof(m->date));
-	if (w.vi != NONE) {
-		vb = ver_bytes(m, w.vi);
-		if (vb) {
-			vdate = m->cks[m->vers[w.vi].ck].seq + 2;
-			for (size_t b = 0; b < PG; b++)
-				m->date[b] = vdate;
-			if (want_bytes)
-				memcpy(m->page, vb, PG);
-		}
-	}
-	*uniform = true;
-	/* Newest piece first; a byte takes the newest that covers it. A piece
-	 * no newer than the checkpoint (its seq <= the checkpoint's: the VMM's
-	 * answer to that exit comes before it in the trace) is in the
-	 * checkpoint's bytes already. */
-	for (size_t i = w.pp ? w.pp->count : 0; i-- > 0;) {
+	if (w.vi != NONE && (vb = ver_bytes(m, w.vi)))
+		vdate = m->cks[m->vers[w.vi].ck].seq + 2;
+	memset(m->taken, 0, sizeof(m->taken));
+	memset(m->starts, 0, sizeof(m->starts));
+	m->nraw = 0;
+	m->ntaken = 0;
+	/* Newest piece first. A piece no newer than the checkpoint (its seq
+	 * <= the checkpoint's: the VMM's answer to that exit comes before it
+	 * in the trace) is in the checkpoint's bytes already. */
+	for (size_t i = w.npieces; i-- > 0 && m->ntaken < PG;) {
 		const struct piece *p = &m->pieces[w.pp->first + i];
 		uint64_t pd = p->key + 1;
-		if (p->key > pos || (vb && pd <= vdate))
+		if (p->key > pos)
 			continue;
-		for (uint32_t b = p->pofs; b < (uint32_t)p->pofs + p->len; b++) {
-			if (m->date[b] && m->date[b] != vdate)
-				continue;	/* a newer piece has it */
-			m->date[b] = pd;
-			if (want_bytes)
-				m->page[b] = m->data[p->data_off + (b - p->pofs)];
-			*uniform = false;
+		if (vb && pd <= vdate) {
+			if (w.pp->sorted)
+				break;
+			continue;
 		}
+		claim(m, p, pd);
 	}
-	if (!w.tracked)
-		return VCR_MEM_UNTRACKED;
-	/* A missing checkpoint between the source and pos. */
+	bool pieces = m->nraw > 0;
+	/* The rest: the version's bytes, or nothing. */
+	if (!m->ntaken)
+		emit(m, 0, PG, vdate, vb);
+	for (uint32_t x = 0; m->ntaken && m->ntaken < PG && x < PG;) {
+		uint32_t b = next_bit(m->taken, x, PG, false);
+		if (b >= PG)
+			break;
+		uint32_t e = next_bit(m->taken, b, PG, true);
+		emit(m, b, e, vdate, vb ? vb + b : NULL);
+		x = e;
+	}
+	if (!pieces || m->nraw == 1) {
+		memcpy(m->segs, m->raw, m->nraw * sizeof(*m->segs));
+		m->nseg = m->nraw;
+	} else {
+		m->nseg = 0;
+		for (uint32_t x = next_bit(m->starts, 0, PG, true); x < PG;
+		     x = next_bit(m->starts, x + 1, PG, true))
+			m->segs[m->nseg++] = m->raw[m->seg_at[x]];
+	}
+	f->nseg = m->nseg;
+	if (!w.tracked) {
+		f->cls = VCR_MEM_UNTRACKED;
+		return;
+	}
 	bool stale = w.page_stale || w.answer;
+	/* A missing checkpoint between the source and pos. */
 	if (w.k >= 0 && m->cks[w.k].lastgap >= 0) {
 		uint64_t gseq = m->cks[m->cks[w.k].lastgap].seq + 2;
-		for (size_t b = 0; b < PG && !stale; b++)
-			if (m->date[b] && m->date[b] < gseq)
+		for (uint32_t i = 0; i < m->nseg && !stale; i++)
+			if (m->segs[i].date && m->segs[i].date < gseq)
 				stale = true;
 	}
-	return stale ? VCR_MEM_STALE : VCR_MEM_EXACT;
+	f->cls = stale ? VCR_MEM_STALE : VCR_MEM_EXACT;
+}
+
+/* First segment holding a byte at or after pofs. */
+static uint32_t seg_find(const struct rmem *m, const struct pfill *f, uint32_t pofs)
+{
+	uint32_t lo = 0, hi = f->nseg;
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (m->segs[mid].e <= pofs)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
 }
 
 /* Whether [pofs, pofs + n) of the page just filled may be served. */
-static bool servable(const struct rmem *m, enum vcr_mem_class cls, uint64_t pofs, uint64_t n,
+static bool servable(const struct rmem *m, const struct pfill *f, uint32_t pofs, uint32_t n,
 		     bool stale_ok)
 {
-	if (cls == VCR_MEM_STALE && !stale_ok)
+	if (f->cls == VCR_MEM_STALE && !stale_ok)
 		return false;
-	for (uint64_t b = pofs; b < pofs + n; b++)
-		if (!m->date[b])
+	for (uint32_t i = seg_find(m, f, pofs); i < f->nseg && m->segs[i].b < pofs + n; i++)
+		if (!m->segs[i].date)
 			return false;
 	return true;
+}
+
+static void copy_out(const struct rmem *m, const struct pfill *f, uint32_t pofs, uint32_t n,
+		     uint8_t *dst)
+{
+	for (uint32_t i = seg_find(m, f, pofs); i < f->nseg && m->segs[i].b < pofs + n; i++) {
+		const struct seg *g = &m->segs[i];
+		uint32_t b = g->b > pofs ? g->b : pofs, e = g->e < pofs + n ? g->e : pofs + n;
+		memcpy(dst + (b - pofs), g->src + (b - g->b), e - b);
+	}
 }
 
 int rmem_read(struct rmem *m, uint64_t pos, uint64_t gpa, void *buf, size_t len,
 	      bool stale_ok)
 {
 	uint64_t end;
-	bool uni;
+	struct pfill f;
 	if (len == 0)
 		return 0;
 	if (vcr_add_overflow(gpa, len, &end))
 		return -ENOENT;
 	if (gpa % PG + len <= PG) {
-		enum vcr_mem_class cls = page_fill(m, gpa / PG, pos, true, &uni);
-		if (!servable(m, cls, gpa % PG, len, stale_ok))
+		page_fill(m, gpa / PG, pos, &f);
+		if (!servable(m, &f, gpa % PG, (uint32_t)len, stale_ok))
 			return -ENOENT;
-		memcpy(buf, m->page + gpa % PG, len);
+		copy_out(m, &f, gpa % PG, (uint32_t)len, buf);
 		return 0;
 	}
 	/* Check every page before copying any: nothing copied on refusal. */
@@ -598,11 +749,11 @@ int rmem_read(struct rmem *m, uint64_t pos, uint64_t gpa, void *buf, size_t len,
 			uint64_t pofs = a % PG, n = PG - pofs;
 			if (n > end - a)
 				n = end - a;
-			enum vcr_mem_class cls = page_fill(m, a / PG, pos, pass == 1, &uni);
-			if (!servable(m, cls, pofs, n, stale_ok))
+			page_fill(m, a / PG, pos, &f);
+			if (!servable(m, &f, (uint32_t)pofs, (uint32_t)n, stale_ok))
 				return -ENOENT;
 			if (pass == 1)
-				memcpy((uint8_t *)buf + (a - gpa), m->page + pofs, n);
+				copy_out(m, &f, (uint32_t)pofs, (uint32_t)n, (uint8_t *)buf + (a - gpa));
 			a += n;
 		}
 	return 0;
@@ -611,17 +762,18 @@ int rmem_read(struct rmem *m, uint64_t pos, uint64_t gpa, void *buf, size_t len,
 int rmem_class(struct rmem *m, uint64_t pos, uint64_t gpa, struct vcr_mem_range *r)
 {
 	uint64_t page = gpa / PG, pofs = gpa % PG;
-	bool uni;
-	enum vcr_mem_class cls = page_fill(m, page, pos, false, &uni);
-	uint64_t d = m->date[pofs];
-	uint64_t b0 = pofs, b1 = pofs + 1;
-	while (b0 > 0 && m->date[b0 - 1] == d)
-		b0--;
-	while (b1 < PG && m->date[b1] == d)
-		b1++;
-	r->gpa = page * PG + b0;
-	r->len = b1 - b0;
-	r->cls = d ? cls : VCR_MEM_UNKNOWN;
+	struct pfill f;
+	page_fill(m, page, pos, &f);
+	uint32_t i = seg_find(m, &f, (uint32_t)pofs);
+	uint64_t d = m->segs[i].date;
+	uint32_t i0 = i, i1 = i;
+	while (i0 > 0 && m->segs[i0 - 1].date == d)
+		i0--;
+	while (i1 + 1 < f.nseg && m->segs[i1 + 1].date == d)
+		i1++;
+	r->gpa = page * PG + m->segs[i0].b;
+	r->len = m->segs[i1].e - m->segs[i0].b;
+	r->cls = d ? f.cls : VCR_MEM_UNKNOWN;
 	r->since = d ? d - 2 : UINT64_MAX;	/* date 1: before exit 0 */
 	return 0;
 }
@@ -643,27 +795,20 @@ int rmem_ranges(struct rmem *m, uint64_t pos,
 			ip++;
 		while (iv < m->nvers && m->vers[m->vorder[iv]].page == page)
 			iv++;
-		bool uni;
-		enum vcr_mem_class cls = page_fill(m, page, pos, false, &uni);
+		struct pfill f;
+		page_fill(m, page, pos, &f);
 		uint64_t base = page * PG;
-		for (uint32_t b = 0; b < PG;) {
-			uint32_t e = b + 1;
-			bool known = m->date[b] != 0;
-			if (uni && known)
-				e = PG;
-			else
-				while (e < PG && (m->date[e] != 0) == known)
-					e++;
-			if (known) {
-				if (run.len && run.gpa + run.len == base + b && run.cls == cls) {
-					run.len += e - b;
-				} else {
-					if (run.len && (rc = fn(arg, &run)))
-						return rc;
-					run = (struct vcr_mem_range){ base + b, e - b, cls, 0 };
-				}
+		for (uint32_t i = 0; i < f.nseg; i++) {
+			const struct seg *g = &m->segs[i];
+			if (!g->date)
+				continue;
+			if (run.len && run.gpa + run.len == base + g->b && run.cls == f.cls) {
+				run.len += g->e - g->b;
+			} else {
+				if (run.len && (rc = fn(arg, &run)))
+					return rc;
+				run = (struct vcr_mem_range){ base + g->b, g->e - g->b, f.cls, 0 };
 			}
-			b = e;
 		}
 	}
 	return run.len ? fn(arg, &run) : 0;
