@@ -16,7 +16,7 @@
 
 #include "vmm/vmm.h"
 
-#define CKPT_RUN 64u	/* pages per CKPT_PAGES record: 256 KiB raw at most */
+#define CKPT_RUN 32u	/* pages per CKPT_PAGES record: 128 KiB raw at most */
 
 int vcr_rec_ckpt_init(struct vcr_recorder *r, const struct vcr_trace_info *info,
 		      const struct vcr_recorder_opts *opts)
@@ -306,9 +306,12 @@ int vcr_rec_ckpt_write(struct vcr_recorder *r, struct rec_ckpt_buf *b)
 			rec->u.ckpt_pages.len = n;
 			rec->u.ckpt_pages.data = ck->enc;
 			rc = vcr_writer_append(r->w, rec);
-			/* Chunks of about 512 KiB: a reader decodes one chunk to
-			 * serve one page (docs/recorder.md). */
-			if (!rc && (first / CKPT_RUN) % 2 == 1)
+			/* A chunk per record (about 128 KiB): a reader decodes
+			 * one chunk to serve one page, and that decode is most
+			 * of a read's time (bench/mem_read_bench: 512 KiB
+			 * chunks doubled the 99th percentile; 64 KiB ones cost
+			 * a third more trace bytes per page). */
+			if (!rc)
 				rc = vcr_writer_flush(r->w);
 		}
 	}
