@@ -397,6 +397,8 @@ struct vcr_reader_pos {
 	uint64_t chunk, byte;
 };
 void vcr_reader_tell(const struct vcr_reader *r, struct vcr_reader_pos *pos);
+/* File offset of chunk pos->chunk (for messages), UINT64_MAX if none. */
+uint64_t vcr_reader_chunk_offset(const struct vcr_reader *r, const struct vcr_reader_pos *pos);
 int vcr_reader_read_at(struct vcr_reader *r, const struct vcr_reader_pos *pos,
 		       struct vcr_record *rec);
 
@@ -422,6 +424,13 @@ struct vcr_reader_stats {
 	bool has_footer;		/* false: index rebuilt by scanning */
 	bool truncated;			/* trailing bytes after the last complete chunk */
 	uint64_t damaged_chunks;	/* chunks that failed their checksum */
+	/* Malformed CKPT / CKPT_PAGES records in chunks that passed their
+	 * checksum, skipped alone as they were read (their length frames
+	 * them; the rest of the chunk reads on): the count, and the first
+	 * one's description (chunk offset, payload byte; "" none; valid while
+	 * the reader is open). */
+	uint64_t damaged_records;
+	const char *damaged_record_msg;
 	bool has_end;			/* an END record exists */
 	uint64_t first_seq;		/* seq of the first exit kept: 0, or more
 					 * in a ring trace (opts.ring_bytes) */

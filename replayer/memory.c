@@ -252,17 +252,32 @@ static int add_ckpt(struct rmem *m, const struct vcr_record *r)
 	return 0;
 }
 
-static void damaged(struct rmem *m, const struct vcr_reader_pos *pos, const char *what,
-		    const struct vcr_record *r)
+/* The first damage in file order is described: a record the reader
+ * skipped before this one (rd's stats) came first. */
+static void first_damage(struct rmem *m, const struct vcr_reader *rd)
 {
-	if (!m->damage++)
+	struct vcr_reader_stats st;
+	if (m->damage_msg[0])
+		return;
+	vcr_reader_get_stats(rd, &st);
+	if (st.damaged_records)
+		snprintf(m->damage_msg, sizeof(m->damage_msg), "%s", st.damaged_record_msg);
+}
+
+static void damaged(struct rmem *m, struct vcr_reader *rd, const struct vcr_reader_pos *pos,
+		    const char *what, const struct vcr_record *r)
+{
+	m->damage++;
+	first_damage(m, rd);
+	if (!m->damage_msg[0])
 		snprintf(m->damage_msg, sizeof(m->damage_msg),
-			 "checkpoint #%llu pages %llu..%llu (chunk %llu, payload byte %llu): %s; "
-			 "skipped, those pages are unknown",
+			 "checkpoint #%llu pages %llu..%llu (chunk at offset %llu, payload byte %llu): "
+			 "%s; skipped, those pages are unknown",
 			 (unsigned long long)r->u.ckpt_pages.number,
 			 (unsigned long long)r->u.ckpt_pages.first,
 			 (unsigned long long)(r->u.ckpt_pages.first + r->u.ckpt_pages.count - 1),
-			 (unsigned long long)pos->chunk, (unsigned long long)pos->byte, what);
+			 (unsigned long long)vcr_reader_chunk_offset(rd, pos),
+			 (unsigned long long)pos->byte, what);
 }
 
 static int add_pages(struct rmem *m, struct vcr_reader *rd, const struct vcr_record *r)
@@ -270,7 +285,7 @@ static int add_pages(struct rmem *m, struct vcr_reader *rd, const struct vcr_rec
 	struct vcr_reader_pos pos;
 	vcr_reader_tell(rd, &pos);
 	if (!m->ncks || m->cks[m->ncks - 1].number != r->u.ckpt_pages.number) {
-		damaged(m, &pos, "no checkpoint record before it", r);
+		damaged(m, rd, &pos, "no checkpoint record before it", r);
 		return 0;
 	}
 	const struct cur_reg *g = NULL;
@@ -280,11 +295,11 @@ static int add_pages(struct rmem *m, struct vcr_reader *rd, const struct vcr_rec
 	uint64_t first = r->u.ckpt_pages.first;
 	uint32_t cnt = r->u.ckpt_pages.count;
 	if (!g || first + cnt > g->nstored) {
-		damaged(m, &pos, "pages outside the checkpoint's region", r);
+		damaged(m, rd, &pos, "pages outside the checkpoint's region", r);
 		return 0;
 	}
 	if (vcr_ckpt_pages_scan(r->u.ckpt_pages.data, r->u.ckpt_pages.len, first, cnt, m->scan)) {
-		damaged(m, &pos, "malformed page encodings", r);
+		damaged(m, rd, &pos, "malformed page encodings", r);
 		return 0;
 	}
 	if (m->nruns >= UINT32_MAX - 1)
@@ -356,10 +371,14 @@ static int cmp_vorder(const void *a, const void *b, void *arg)
 	return *(const uint32_t *)a < *(const uint32_t *)b ? -1 : 1;
 }
 
-int rmem_finish(struct rmem *m, struct vcr_err *err)
+int rmem_finish(struct rmem *m, struct vcr_reader *r, struct vcr_err *err)
 {
 	size_t cap = 0;
+	struct vcr_reader_stats st;
 	(void)err;
+	vcr_reader_get_stats(r, &st);
+	first_damage(m, r);
+	m->damage += st.damaged_records;
 	if (m->npieces)
 		qsort(m->pieces, m->npieces, sizeof(*m->pieces), cmp_piece);
 	for (size_t i = 0; i < m->npieces;) {
