@@ -8,7 +8,9 @@
  *   cks              one entry per checkpoint (seq, number, gap)
  *   vers             one entry per stored page version (page, checkpoint,
  *                    dirty, where its bytes are: run + index in the run,
- *                    or zero, or missing); vorder sorts them by (page, ck)
+ *                    or zero, or missing; an XOR version also the version
+ *                    its runs apply to, found in rmem_finish); vorder
+ *                    sorts them by (page, ck)
  *   runs             one CKPT_PAGES record each: its trace position and
  *                    the versions it holds, in ordinal order (run_vers)
  * A page's bytes are decoded on demand: reader `rd` reads the run again
@@ -28,7 +30,7 @@
 #define CACHE_PAGES 512u	/* decoded versions kept (2 MiB) */
 #define NONE UINT32_MAX
 
-enum { V_MISSING = 0, V_ZERO, V_RAW };
+enum { V_MISSING = 0, V_ZERO, V_RAW, V_XOR };
 
 struct piece {
 	uint64_t page, key;	/* key: seq + 1 of the record (visible at >= key) */
@@ -63,7 +65,12 @@ struct ver {
 	uint64_t page;
 	uint32_t ck;
 	uint8_t dirty, enc;	/* enc: V_* */
-	uint32_t run, idx;	/* V_RAW: bytes are page idx of run */
+	uint8_t xrep;		/* V_XOR repeating another page's (until
+				 * rmem_finish: base is that version) */
+	uint32_t run, idx;	/* V_RAW, V_XOR: the bytes or runs are page
+				 * idx of run */
+	uint32_t base;		/* V_XOR: the version the runs apply to, NONE
+				 * unknown (until rmem_finish: `back`) */
 };
 
 struct run {
@@ -105,6 +112,7 @@ struct rmem {
 	/* Page cache: tag = version + 1. */
 	uint32_t ctag[CACHE_PAGES];
 	uint8_t (*cdata)[PG];
+	uint8_t xbuf[PG];		/* an XOR chain's page being built */
 	/* One page's sources (page_fill): segs cover the page in address
 	 * order; raw, the same in the order found; taken, the bytes a piece
 	 * took; starts and seg_at, where each raw segment begins. */
@@ -207,8 +215,8 @@ static int push_ver(struct rmem *m, uint64_t page, uint8_t dirty)
 	int rc = vcr_grow((void **)&m->vers, &m->capvers, m->nvers + 1, sizeof(*m->vers));
 	if (rc)
 		return rc;
-	m->vers[m->nvers++] = (struct ver){ page, (uint32_t)(m->ncks - 1), dirty, V_MISSING,
-					    NONE, 0 };
+	m->vers[m->nvers++] = (struct ver){ page, (uint32_t)(m->ncks - 1), dirty, V_MISSING, 0,
+					    NONE, 0, NONE };
 	return 0;
 }
 
@@ -326,12 +334,27 @@ static int add_pages(struct rmem *m, struct vcr_reader *rd, const struct vcr_rec
 			break;
 		case VCR_CKPT_REPEAT: {
 			/* ref < this ordinal: resolved already (or missing). */
-			const struct ver *o = &m->vers[g->base + m->scan[k].ref];
+			uint32_t oi = (uint32_t)(g->base + m->scan[k].ref);
+			const struct ver *o = &m->vers[oi];
 			v->enc = o->enc;
 			v->run = o->run;
 			v->idx = o->idx;
+			if (o->enc == V_XOR) {
+				/* Its bytes are o's page's previous version
+				 * XOR the runs: o's base, once found. */
+				v->xrep = 1;
+				v->base = o->xrep ? o->base : oi;
+			}
 			break;
 		}
+		case VCR_CKPT_XOR:
+			if (m->cks[m->ncks - 1].flags & VCR_CKPT_FULL)
+				break;	/* a full checkpoint stands alone: missing */
+			v->enc = V_XOR;
+			v->run = ri;
+			v->idx = k;
+			v->base = m->scan[k].ref > UINT32_MAX ? UINT32_MAX : (uint32_t)m->scan[k].ref;
+			break;
 		}
 	}
 	return 0;
@@ -371,6 +394,39 @@ static int cmp_vorder(const void *a, const void *b, void *arg)
 	return *(const uint32_t *)a < *(const uint32_t *)b ? -1 : 1;
 }
 
+/* Each XOR version's base: the page's previous version in the index, if
+ * it is in the checkpoint `back` numbers earlier that the writer named
+ * (else a checkpoint that stored the page was lost: unknown). */
+static int xor_bases(struct rmem *m)
+{
+	uint32_t *at = malloc(m->nvers * sizeof(*at));
+	if (!at)
+		return -ENOMEM;
+	for (size_t i = 0; i < m->nvers; i++)
+		at[m->vorder[i]] = (uint32_t)i;
+	for (size_t vi = 0; vi < m->nvers; vi++) {
+		struct ver *v = &m->vers[vi];
+		if (v->enc != V_XOR || v->xrep)
+			continue;
+		uint64_t back = v->base, num = m->cks[v->ck].number;
+		v->base = NONE;
+		uint32_t i = at[vi];
+		if (!i)
+			continue;
+		const struct ver *p = &m->vers[m->vorder[i - 1]];
+		if (p->page == v->page && p->ck < v->ck && num >= back &&
+		    m->cks[p->ck].number == num - back)
+			v->base = m->vorder[i - 1];
+	}
+	for (size_t vi = 0; vi < m->nvers; vi++) {
+		struct ver *v = &m->vers[vi];
+		if (v->enc == V_XOR && v->xrep)
+			v->base = m->vers[v->base].base;
+	}
+	free(at);
+	return 0;
+}
+
 int rmem_finish(struct rmem *m, struct vcr_reader *r, struct vcr_err *err)
 {
 	size_t cap = 0;
@@ -402,6 +458,7 @@ int rmem_finish(struct rmem *m, struct vcr_reader *r, struct vcr_err *err)
 		for (size_t i = 0; i < m->nvers; i++)
 			m->vorder[i] = (uint32_t)i;
 		qsort_r(m->vorder, m->nvers, sizeof(*m->vorder), cmp_vorder, m->vers);
+		return xor_bases(m);
 	}
 	return 0;
 }
@@ -458,37 +515,36 @@ static const struct ppage *ppage_of(const struct rmem *m, uint64_t page)
 	return lo < m->nppages && m->ppages[lo].page == page ? &m->ppages[lo] : NULL;
 }
 
-/* The bytes of version vi (NULL: missing, or the trace cannot be read). */
-static const uint8_t *ver_bytes(struct rmem *m, uint32_t vi)
+static bool cached(const struct rmem *m, uint32_t vi)
 {
-	static const uint8_t zero[PG];
-	const struct ver *v = &m->vers[vi];
-	if (v->enc == V_ZERO)
-		return zero;
-	if (v->enc != V_RAW)
-		return NULL;
-	if (!m->cdata) {
-		m->cdata = malloc((size_t)CACHE_PAGES * PG);
-		if (!m->cdata)
-			return NULL;
-	}
-	uint32_t slot = vi % CACHE_PAGES;
-	if (m->ctag[slot] == vi + 1)
-		return m->cdata[slot];
+	return m->ctag[vi % CACHE_PAGES] == vi + 1;
+}
+
+/* Read run ri's record again into m->rec and m->scan (NULL on failure):
+ * its data. */
+static const uint8_t *run_load(struct rmem *m, uint32_t ri)
+{
 	if (!m->rd) {
 		struct vcr_err e;
 		if (vcr_reader_open(&m->rd, m->path, &e))
 			return NULL;
 	}
-	const struct run *r = &m->runs[v->run];
+	const struct run *r = &m->runs[ri];
 	if (vcr_reader_read_at(m->rd, &r->pos, &m->rec) != 1 ||
 	    m->rec.type != VCR_REC_CKPT_PAGES || m->rec.u.ckpt_pages.count != r->count ||
 	    vcr_ckpt_pages_scan(m->rec.u.ckpt_pages.data, m->rec.u.ckpt_pages.len, r->first,
 				r->count, m->scan))
 		return NULL;
-	if (v->idx >= r->count || m->scan[v->idx].enc != VCR_CKPT_RAW)
+	return m->rec.u.ckpt_pages.data;
+}
+
+static const uint8_t *raw_bytes(struct rmem *m, uint32_t vi)
+{
+	const struct ver *v = &m->vers[vi];
+	const struct run *r = &m->runs[v->run];
+	const uint8_t *src = run_load(m, v->run);
+	if (!src || v->idx >= r->count || m->scan[v->idx].enc != VCR_CKPT_RAW)
 		return NULL;
-	const uint8_t *src = m->rec.u.ckpt_pages.data;
 	/* The run's other raw pages are likely next (a stack, a buffer). */
 	for (uint32_t k = 0; k < r->count; k++) {
 		uint32_t o = m->run_vers[r->vbase + k];
@@ -499,9 +555,60 @@ static const uint8_t *ver_bytes(struct rmem *m, uint32_t vi)
 		memcpy(m->cdata[s], src + m->scan[k].off, PG);
 		m->ctag[s] = o + 1;
 	}
+	uint32_t slot = vi % CACHE_PAGES;
 	memcpy(m->cdata[slot], src + m->scan[v->idx].off, PG);
 	m->ctag[slot] = vi + 1;
 	return m->cdata[slot];
+}
+
+static const uint8_t *ver_bytes(struct rmem *m, uint32_t vi);
+
+/* An XOR version: down its chain to a version with bytes (raw, zero or
+ * cached), then the XOR runs back up, each version on the way cached. */
+static const uint8_t *xor_bytes(struct rmem *m, uint32_t vi)
+{
+	uint32_t chain[VCR_CKPT_XOR_READ_DEPTH], n = 0, cur = vi;
+	while (m->vers[cur].enc == V_XOR && !cached(m, cur)) {
+		if (n == VCR_CKPT_XOR_READ_DEPTH || m->vers[cur].base == NONE)
+			return NULL;
+		chain[n++] = cur;
+		cur = m->vers[cur].base;
+	}
+	const uint8_t *b = ver_bytes(m, cur);	/* not XOR, or cached */
+	if (!b)
+		return NULL;
+	memcpy(m->xbuf, b, PG);
+	while (n-- > 0) {
+		const struct ver *v = &m->vers[chain[n]];
+		const uint8_t *src = run_load(m, v->run);
+		if (!src || v->idx >= m->runs[v->run].count ||
+		    m->scan[v->idx].enc != VCR_CKPT_XOR ||
+		    vcr_ckpt_xor_apply(m->xbuf, src + m->scan[v->idx].off, m->scan[v->idx].len))
+			return NULL;
+		uint32_t s = chain[n] % CACHE_PAGES;
+		memcpy(m->cdata[s], m->xbuf, PG);
+		m->ctag[s] = chain[n] + 1;
+	}
+	return m->cdata[vi % CACHE_PAGES];
+}
+
+/* The bytes of version vi (NULL: missing, or the trace cannot be read). */
+static const uint8_t *ver_bytes(struct rmem *m, uint32_t vi)
+{
+	static const uint8_t zero[PG];
+	const struct ver *v = &m->vers[vi];
+	if (v->enc == V_ZERO)
+		return zero;
+	if (v->enc != V_RAW && v->enc != V_XOR)
+		return NULL;
+	if (!m->cdata) {
+		m->cdata = malloc((size_t)CACHE_PAGES * PG);
+		if (!m->cdata)
+			return NULL;
+	}
+	if (cached(m, vi))
+		return m->cdata[vi % CACHE_PAGES];
+	return v->enc == V_RAW ? raw_bytes(m, vi) : xor_bytes(m, vi);
 }
 
 /* What the trace holds of one page at pos. */

@@ -7,7 +7,7 @@
  * pieces), and the memory checkpoints (CKPT / CKPT_PAGES: kept as
  * positions in the trace, one entry per stored page version, decoded on
  * demand through a reader of its own and a small page cache). Memory of a
- * 512 MiB guest therefore costs the index ~24 bytes per stored page
+ * 512 MiB guest therefore costs the index ~32 bytes per stored page
  * version, not the pages.
  *
  * The model (docs/replay.md, "Memory at an exit"): checkpoint k, taken at

@@ -21,6 +21,8 @@
  * Trace B: as A, but CKPT #1 itself is malformed (flags bit 5): the reader
  * skips it, its one good pages record then names no checkpoint (damage 2),
  * and the first damage described is the reader's.
+ * Usage: ckpt_damage [SEED.vcr] (also writes trace A there: the fuzzers'
+ * seed tests/fuzz/corpus/trace/ckpt-damaged-records.vcr).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -184,7 +186,7 @@ static int class_at(struct vcr_cursor *c, uint64_t e, int p, const uint8_t *want
 	return (int)r.cls;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
 	char path[] = "/tmp/vcr-ckpt-damage-XXXXXX";
 	int fd = mkstemp(path);
@@ -198,6 +200,8 @@ int main(void)
 	for (unsigned i = 0; i < PG; i++)
 		b0[i] = (uint8_t)(0xb0 ^ i);
 
+	if (argc > 1 && write_trace(argv[1], false))
+		tap_bail("cannot write %s", argv[1]);
 	if (write_trace(path, false))
 		tap_bail("writing trace A");
 	long coff = second_chunk(path);
