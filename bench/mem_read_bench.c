@@ -80,7 +80,7 @@ static int put_ckpt(struct vcr_writer *w, uint64_t number, const uint32_t *pages
 	rec.u.ckpt.npages = NPAGES;
 	rec.u.ckpt.dirty = rec.u.ckpt.stored = bm;
 	int rc = vcr_writer_append(w, &rec);
-	/* Pages in bitmap order, 32 a record, a flush after each: as
+	/* Pages in bitmap order, 32 a record, a flush after each full one: as
 	 * recorder/ckpt.c writes them. */
 	uint32_t ord = 0;
 	for (uint32_t p = 0; p < NPAGES && !rc; p++) {
@@ -105,7 +105,7 @@ static int put_ckpt(struct vcr_writer *w, uint64_t number, const uint32_t *pages
 		rec.u.ckpt_pages.len = len;
 		rec.u.ckpt_pages.data = enc;
 		rc = vcr_writer_append(w, &rec);
-		if (!rc)
+		if (!rc && k == 32)
 			rc = vcr_writer_flush(w);
 	}
 	return rc;

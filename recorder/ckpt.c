@@ -371,12 +371,15 @@ int vcr_rec_ckpt_write(struct vcr_recorder *r, struct rec_ckpt_buf *b)
 			rec->u.ckpt_pages.len = n;
 			rec->u.ckpt_pages.data = ck->enc;
 			rc = vcr_writer_append(r->w, rec);
-			/* A chunk per record (about 128 KiB): a reader decodes
-			 * one chunk to serve one page, and that decode is most
-			 * of a read's time (bench/mem_read_bench: 512 KiB
-			 * chunks doubled the 99th percentile; 64 KiB ones cost
-			 * a third more trace bytes per page). */
-			if (!rc)
+			/* A chunk per full record (about 128 KiB): a reader
+			 * decodes one chunk to serve one page, and that decode
+			 * is most of a read's time (bench/mem_read_bench: 512
+			 * KiB chunks doubled the 99th percentile; 64 KiB ones
+			 * cost a third more trace bytes per page). A smaller
+			 * record stays in the chunk, which the writer's own
+			 * limits end: a flush per checkpoint costs a slow host
+			 * checkpoints (skipped while one is written). */
+			if (!rc && cnt == CKPT_RUN)
 				rc = vcr_writer_flush(r->w);
 		}
 		free(odepth);
