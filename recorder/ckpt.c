@@ -347,7 +347,7 @@ int vcr_rec_ckpt_write(struct vcr_recorder *r, struct rec_ckpt_buf *b)
 				 * is then replaced by its XOR when smaller. */
 				size_t x = vcr_ckpt_page_put(ck->enc + n, pg, ref);
 				uint8_t d = ref != UINT64_MAX ? odepth[ref] : 1;
-				if (x == 1 + VCR_CKPT_PAGE && xor_ok && g->last[p] &&
+				if (x == 1 + VCR_CKPT_PAGE && xor_ok && g->depth[p] &&
 				    g->depth[p] <= VCR_CKPT_XOR_WRITE_DEPTH && b->number >= g->last[p]) {
 					size_t y = vcr_ckpt_page_put_xor(ck->enc + n, pg, sh,
 									 b->number - (g->last[p] - 1));
@@ -358,9 +358,16 @@ int vcr_rec_ckpt_write(struct vcr_recorder *r, struct rec_ckpt_buf *b)
 				}
 				n += x;
 				odepth[ord] = d;
-				memcpy(sh, pg, VCR_CKPT_PAGE);
+				/* The shadow keeps pages stored a second time on:
+				 * pages the guest rewrites, where XOR pays. A first
+				 * store (most of a first checkpoint) copies nothing:
+				 * on a slow host (nested under TCG) each new shadow
+				 * page's fault made the writer miss checkpoints. */
+				if (g->last[p]) {
+					memcpy(sh, pg, VCR_CKPT_PAGE);
+					g->depth[p] = d;
+				}
 				g->last[p] = b->number + 1;
-				g->depth[p] = d;
 			}
 			memset(rec, 0, offsetof(struct vcr_record, u) + sizeof(rec->u.ckpt_pages));
 			rec->type = VCR_REC_CKPT_PAGES;
