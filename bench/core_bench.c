@@ -20,9 +20,10 @@
  *                        cursor's classing that vcr_core_write starts with:
  *                        the ceiling the writer cannot pass
  *   core_mem_mib         the memory in the core
- * Goal (issue 12): core_gb_per_s >= 1. Where the time goes (perf, November
- * 2026): mostly vcr_cursor_mem_ranges, which classes the known bytes one by
- * one (replayer/cursor.c), then the copies (read_mem, pwrite).
+ * Goal (issue 12): core_gb_per_s >= 1. The cursor's classing works per
+ * page and per bitmap word (replayer/memory.c, page_fill); what is left is
+ * the copies (read_mem into the buffer, pwrite into the page cache) and,
+ * in the cold figure, the index pass over the trace.
  * Usage: core_bench [MIB]
  */
 #include <errno.h>

@@ -80,7 +80,7 @@ static int put_ckpt(struct vcr_writer *w, uint64_t number, const uint32_t *pages
 	rec.u.ckpt.npages = NPAGES;
 	rec.u.ckpt.dirty = rec.u.ckpt.stored = bm;
 	int rc = vcr_writer_append(w, &rec);
-	/* Pages in bitmap order, 64 a record, a flush every 128: as
+	/* Pages in bitmap order, 32 a record, a flush after each full one: as
 	 * recorder/ckpt.c writes them. */
 	uint32_t ord = 0;
 	for (uint32_t p = 0; p < NPAGES && !rc; p++) {
@@ -88,7 +88,7 @@ static int put_ckpt(struct vcr_writer *w, uint64_t number, const uint32_t *pages
 			continue;
 		size_t len = 0;
 		uint32_t first = ord, k = 0;
-		for (; p < NPAGES && k < 64; p++) {
+		for (; p < NPAGES && k < 32; p++) {
 			if (!(bm[p / 8] >> (p % 8) & 1))
 				continue;
 			text_page(pg, number * NPAGES + p);
@@ -105,7 +105,7 @@ static int put_ckpt(struct vcr_writer *w, uint64_t number, const uint32_t *pages
 		rec.u.ckpt_pages.len = len;
 		rec.u.ckpt_pages.data = enc;
 		rc = vcr_writer_append(w, &rec);
-		if (!rc && (first / 64) % 2 == 1)
+		if (!rc && k == 32)
 			rc = vcr_writer_flush(w);
 	}
 	return rc;

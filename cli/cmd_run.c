@@ -427,26 +427,38 @@ static int run_parse(struct run_opts *o, int argc, char **argv)
 	return 0;
 }
 
-/* Dirty logging and the checkpoint schedule (docs/recorder.md, "Memory
- * checkpoints"). */
-static int setup_checkpoints(struct vmm *vm, struct vcr_recorder *rec, const struct run_opts *o)
+/* Dirty logging, before the recorder opens: the trace's header says how
+ * KVM's log is read (docs/recorder.md, "Memory checkpoints"). *mode: the
+ * checkpoint mode that results. */
+static int setup_dirty_log(struct vmm *vm, const struct run_opts *o, int *mode)
 {
 	struct vcr_err err = { 0 };
-	int mode = o->ckpt_mode;
 
-	if (mode == CKPT_OFF)
+	*mode = o->ckpt_mode;
+	if (*mode == CKPT_OFF)
 		return 0;
 	int lr = vmm_dirty_log_enable(vm, &err);
 	if (lr) {
-		if (mode == CKPT_PERIODIC) {
+		if (*mode == CKPT_PERIODIC) {
 			vcr_log("run: --mem-checkpoints periodic: this KVM has no dirty page log (%s)",
 				err.msg);
 			return -EOPNOTSUPP;
 		}
 		vcr_log("run: KVM has no dirty page log (%s): memory checkpoint at the end only",
 			err.msg);
-		mode = CKPT_FINAL;
+		*mode = CKPT_FINAL;
+	} else {
+		vcr_debug("run: dirty page log read with %s", vmm_dirty_log_mode(vm));
 	}
+	return 0;
+}
+
+/* The checkpoint schedule, mode from setup_dirty_log. */
+static void setup_checkpoints(struct vmm *vm, struct vcr_recorder *rec, const struct run_opts *o,
+			      int mode)
+{
+	if (mode == CKPT_OFF)
+		return;
 	if (mode == CKPT_DEFAULT)
 		mode = o->gdb ? CKPT_FINAL : CKPT_PERIODIC;
 	uint64_t ns = o->ckpt_ns, ex = o->ckpt_exits;
@@ -457,7 +469,6 @@ static int setup_checkpoints(struct vmm *vm, struct vcr_recorder *rec, const str
 	vcr_debug("run: memory checkpoints %s (interval %" PRIu64 " ns, %" PRIu64 " exits)",
 		  mode == CKPT_FINAL ? "final" : "periodic", ns, ex);
 	vmm_set_checkpoints(vm, vcr_recorder_checkpoint, rec, ns, ex);
-	return 0;
 }
 
 static int open_recorder(struct vcr_recorder **rec, struct vmm *vm, const struct run_opts *o,
@@ -481,6 +492,9 @@ static int open_recorder(struct vcr_recorder **rec, struct vmm *vm, const struct
 		{ "vcpus", ncpu },
 		{ "machine", vmm_machine_name(vm) },
 		{ "guest_cmdline", vmm_guest_cmdline(vm) },
+		/* How KVM's dirty log was read: clear-dirty-log (manual
+		 * protection), get-dirty-log, none (no periodic checkpoints). */
+		{ "dirty_log", vmm_dirty_log_mode(vm) ? vmm_dirty_log_mode(vm) : "none" },
 	};
 
 	info.arch = VCR_ARCH_X86_64;
@@ -607,7 +621,13 @@ static int cmd_run(int argc, char **argv)
 
 	if (o.record) {
 		struct vmm_observer obs;
+		int ckpt_mode;
 		vcr_cmdline = join_args(argc, argv);
+		if (setup_dirty_log(vm, &o, &ckpt_mode)) {
+			snprintf(err.msg, sizeof(err.msg), "no dirty page log for periodic checkpoints");
+			status = VMM_STATUS_ERROR;
+			goto out;
+		}
 		r = open_recorder(&rec, vm, &o, vcr_cmdline ? vcr_cmdline : "vcr run", &err);
 		if (r) {
 			vcr_log("run: --record %s: %s", o.record, err.msg);
@@ -615,12 +635,7 @@ static int cmd_run(int argc, char **argv)
 		}
 		vcr_recorder_observer(rec, &obs);
 		vmm_set_observer(vm, &obs);
-		r = setup_checkpoints(vm, rec, &o);
-		if (r) {
-			snprintf(err.msg, sizeof(err.msg), "no dirty page log for periodic checkpoints");
-			status = VMM_STATUS_ERROR;
-			goto out;
-		}
+		setup_checkpoints(vm, rec, &o, ckpt_mode);
 	}
 	if (o.oracle) {
 		struct vmm_observer rec_obs, obs;

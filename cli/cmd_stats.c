@@ -56,7 +56,7 @@ struct stats {
 	/* Memory checkpoints: CKPT numbers seen, pages stored (by encoding),
 	 * dirty pages, encoded bytes (bitmaps + pages, before zstd). */
 	uint64_t ckpts, ckpt_last, ckpt_pages, ckpt_dirty, ckpt_bytes, ckpt_final;
-	uint64_t ckpt_enc[3];
+	uint64_t ckpt_enc[4];		/* by enum vcr_ckpt_enc */
 	struct line_stats lines;
 	uint64_t vcpu_exits[VCR_TRACE_MAX_VCPUS];
 	bool has_end;
@@ -375,20 +375,16 @@ static void count_record(struct stats *s, const struct vcr_record *rec)
 		break;
 	}
 	case VCR_REC_CKPT_PAGES: {
-		const uint8_t *d = rec->u.ckpt_pages.data, *e = d + rec->u.ckpt_pages.len;
+		static struct vcr_ckpt_page sc[VCR_CKPT_RUN_MAX];
 		s->ckpt_pages += rec->u.ckpt_pages.count;
 		s->ckpt_bytes += rec->u.ckpt_pages.len;
-		/* Count encodings by their tag bytes (vcr_ckpt_pages_scan's walk). */
-		for (uint32_t i = 0; i < rec->u.ckpt_pages.count && d < e; i++) {
-			uint8_t t = *d++;
-			if (t < 3)
-				s->ckpt_enc[t]++;
-			if (t == VCR_CKPT_RAW)
-				d += VCR_CKPT_PAGE;
-			else if (t == VCR_CKPT_REPEAT)
-				while (d < e && (*d++ & 0x80))
-					;
-		}
+		/* Encodings of a well-formed record (a malformed one is damage
+		 * the memory index reports). */
+		if (!vcr_ckpt_pages_scan(rec->u.ckpt_pages.data, rec->u.ckpt_pages.len,
+					 rec->u.ckpt_pages.first, rec->u.ckpt_pages.count, sc))
+			for (uint32_t i = 0; i < rec->u.ckpt_pages.count; i++)
+				if (sc[i].enc < 4)
+					s->ckpt_enc[sc[i].enc]++;
 		break;
 	}
 	case VCR_REC_MARKER: {
@@ -594,9 +590,10 @@ static void print_text(FILE *f, const char *path, const struct vcr_trace_info *i
 		fprintf(f, "  %-18s %12llu (final: %llu)\n", "checkpoints",
 			(unsigned long long)s->ckpts, (unsigned long long)s->ckpt_final);
 		fprintf(f, "  %-18s %12llu\n", "dirty pages", (unsigned long long)s->ckpt_dirty);
-		fprintf(f, "  %-18s %12llu (zero %llu, raw %llu, repeat %llu)\n", "pages stored",
-			(unsigned long long)s->ckpt_pages, (unsigned long long)s->ckpt_enc[0],
-			(unsigned long long)s->ckpt_enc[1], (unsigned long long)s->ckpt_enc[2]);
+		fprintf(f, "  %-18s %12llu (zero %llu, raw %llu, repeat %llu, xor %llu)\n",
+			"pages stored", (unsigned long long)s->ckpt_pages,
+			(unsigned long long)s->ckpt_enc[0], (unsigned long long)s->ckpt_enc[1],
+			(unsigned long long)s->ckpt_enc[2], (unsigned long long)s->ckpt_enc[3]);
 		fprintf(f, "  %-18s %12llu\n", "bytes (encoded)", (unsigned long long)s->ckpt_bytes);
 	}
 	lines_text(f, &s->lines);
@@ -729,6 +726,7 @@ static void print_json(FILE *f, const char *path, const struct vcr_trace_info *i
 	vcr_json_u64(&j, "zero_pages", s->ckpt_enc[0]);
 	vcr_json_u64(&j, "raw_pages", s->ckpt_enc[1]);
 	vcr_json_u64(&j, "repeat_pages", s->ckpt_enc[2]);
+	vcr_json_u64(&j, "xor_pages", s->ckpt_enc[3]);
 	vcr_json_u64(&j, "bytes", s->ckpt_bytes);
 	vcr_json_end(&j);
 	lines_json(&j, &s->lines);

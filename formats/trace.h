@@ -144,12 +144,22 @@ enum vcr_ckpt_enc {
 	VCR_CKPT_REPEAT = 2,	/* equal to stored page `ref` (an ordinal among
 				 * the checkpoint's stored pages of the region,
 				 * smaller than this page's) */
+	VCR_CKPT_XOR = 3,	/* the page's version `back` checkpoints earlier
+				 * XOR runs of bytes (vcr_ckpt_xor_apply): the
+				 * runs are at data + off, len bytes */
 };
 struct vcr_ckpt_page {
 	uint32_t enc;		/* enum vcr_ckpt_enc */
-	uint32_t off;		/* RAW: offset in the record's data */
-	uint64_t ref;		/* REPEAT */
+	uint32_t off;		/* RAW: offset of the bytes in the record's
+				 * data; XOR: of the runs */
+	uint64_t ref;		/* REPEAT: the ordinal; XOR: back (>= 1) */
+	uint32_t len;		/* XOR: bytes of the runs */
 };
+/* A writer makes XOR chains (a version XOR a version XOR ...) at most this
+ * long before it stores a page raw again; a reader must follow at least
+ * VCR_CKPT_XOR_READ_DEPTH and may treat a longer chain as damage. */
+#define VCR_CKPT_XOR_WRITE_DEPTH 4u
+#define VCR_CKPT_XOR_READ_DEPTH 64u
 
 /* Walk the `count` page encodings in a CKPT_PAGES record's data: fills
  * out[0..count). first is the record's first ordinal (a REPEAT must point
@@ -160,6 +170,16 @@ int vcr_ckpt_pages_scan(const uint8_t *data, uint64_t len, uint64_t first, uint3
 /* Encode one page into dst (at most 1 + 10 + 4096 bytes): zero, repeat of
  * ordinal ref (ref != UINT64_MAX) or raw. Returns the bytes written. */
 size_t vcr_ckpt_page_put(uint8_t *dst, const uint8_t *page, uint64_t ref);
+/* Encode page as XOR against prev, its version `back` (>= 1) checkpoints
+ * earlier, into dst (room for 1 + 4096 bytes) when that is smaller than
+ * raw (1 + 4096 bytes): returns the bytes written, or 0 (dst untouched:
+ * encode it otherwise; also when the page equals prev). */
+size_t vcr_ckpt_page_put_xor(uint8_t *dst, const uint8_t *page, const uint8_t *prev,
+			     uint64_t back);
+/* Apply the XOR runs of one page (data + off, len bytes, from
+ * vcr_ckpt_pages_scan) to page, which holds the earlier version. 0, or
+ * -EBADMSG when the runs are malformed (page unchanged then). */
+int vcr_ckpt_xor_apply(uint8_t *page, const uint8_t *runs, uint32_t len);
 
 /* IRQ_LINE flags. */
 #define VCR_IRQ_ASYNC 1u	/* raised by no exit's service (VMM_NO_VCPU): the
@@ -397,6 +417,8 @@ struct vcr_reader_pos {
 	uint64_t chunk, byte;
 };
 void vcr_reader_tell(const struct vcr_reader *r, struct vcr_reader_pos *pos);
+/* File offset of chunk pos->chunk (for messages), UINT64_MAX if none. */
+uint64_t vcr_reader_chunk_offset(const struct vcr_reader *r, const struct vcr_reader_pos *pos);
 int vcr_reader_read_at(struct vcr_reader *r, const struct vcr_reader_pos *pos,
 		       struct vcr_record *rec);
 
@@ -422,6 +444,13 @@ struct vcr_reader_stats {
 	bool has_footer;		/* false: index rebuilt by scanning */
 	bool truncated;			/* trailing bytes after the last complete chunk */
 	uint64_t damaged_chunks;	/* chunks that failed their checksum */
+	/* Malformed CKPT / CKPT_PAGES records in chunks that passed their
+	 * checksum, skipped alone as they were read (their length frames
+	 * them; the rest of the chunk reads on): the count, and the first
+	 * one's description (chunk offset, payload byte; "" none; valid while
+	 * the reader is open). */
+	uint64_t damaged_records;
+	const char *damaged_record_msg;
 	bool has_end;			/* an END record exists */
 	uint64_t first_seq;		/* seq of the first exit kept: 0, or more
 					 * in a ring trace (opts.ring_bytes) */

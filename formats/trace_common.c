@@ -157,6 +157,99 @@ size_t vcr_ckpt_page_put(uint8_t *dst, const uint8_t *page, uint64_t ref)
 	return 1 + VCR_CKPT_PAGE;
 }
 
+/* XOR runs (docs/format.md, CKPT_PAGES): varint nruns (1..2048), then per
+ * run varint gap (bytes left as they were since the previous run's end,
+ * or the page's start), varint len (>= 1), len bytes to XOR in; the runs
+ * end inside the page. Two runs closer than 3 bytes cost more apart than
+ * joined (a run costs 2 bytes of varints at least), so they are joined. */
+#define XOR_JOIN 3u
+#define XOR_MAX_RUNS (VCR_CKPT_PAGE / 2)
+
+size_t vcr_ckpt_page_put_xor(uint8_t *dst, const uint8_t *page, const uint8_t *prev,
+			     uint64_t back)
+{
+	/* Runs as (start, end) first: the count goes before them. */
+	uint16_t rs[XOR_MAX_RUNS], re[XOR_MAX_RUNS];
+	uint32_t nr = 0, i = 0;
+	size_t cost = 1 + 10 + 2;	/* tag, back, nruns */
+	if (!back)
+		return 0;
+	while (i < VCR_CKPT_PAGE) {
+		/* Equal words skipped 8 bytes at a time. */
+		if (i % 8 == 0 && i + 8 <= VCR_CKPT_PAGE) {
+			uint64_t a, b;
+			memcpy(&a, page + i, 8);
+			memcpy(&b, prev + i, 8);
+			if (a == b) {
+				i += 8;
+				continue;
+			}
+		}
+		if (page[i] == prev[i]) {
+			i++;
+			continue;
+		}
+		if (nr && i - re[nr - 1] < XOR_JOIN) {
+			cost += i + 1 - re[nr - 1];
+			re[nr - 1] = (uint16_t)(i + 1);
+		} else {
+			if (nr == XOR_MAX_RUNS)
+				return 0;
+			rs[nr] = (uint16_t)i;
+			re[nr] = (uint16_t)(i + 1);
+			nr++;
+			cost += 2 + 2 + 1;	/* varints of up to 2 bytes each */
+		}
+		if (cost >= 1 + VCR_CKPT_PAGE)
+			return 0;
+		i++;
+	}
+	if (!nr)
+		return 0;	/* unchanged: a writer stores such a page otherwise */
+	uint8_t *p = dst;
+	*p++ = VCR_CKPT_XOR;
+	p += trf_put_varint(p, back);
+	p += trf_put_varint(p, nr);
+	uint32_t at = 0;
+	for (uint32_t k = 0; k < nr; k++) {
+		p += trf_put_varint(p, rs[k] - at);
+		p += trf_put_varint(p, (uint64_t)(re[k] - rs[k]));
+		for (uint32_t b = rs[k]; b < re[k]; b++)
+			*p++ = page[b] ^ prev[b];
+		at = re[k];
+	}
+	return (size_t)(p - dst);
+}
+
+/* The runs' bytes: their end, or NULL when malformed. */
+static const uint8_t *xor_walk(const uint8_t *p, const uint8_t *end, uint8_t *page)
+{
+	uint64_t nr, gap, n, at = 0;
+	if (!trf_get_varint(&p, end, &nr) || nr == 0 || nr > XOR_MAX_RUNS)
+		return NULL;
+	for (uint64_t k = 0; k < nr; k++) {
+		if (!trf_get_varint(&p, end, &gap) || !trf_get_varint(&p, end, &n) || n == 0 ||
+		    gap > VCR_CKPT_PAGE - at || n > VCR_CKPT_PAGE - at - gap ||
+		    n > (uint64_t)(end - p))
+			return NULL;
+		at += gap;
+		for (uint64_t b = 0; page && b < n; b++)
+			page[at + b] ^= p[b];
+		at += n;
+		p += n;
+	}
+	return p;
+}
+
+int vcr_ckpt_xor_apply(uint8_t *page, const uint8_t *runs, uint32_t len)
+{
+	/* Checked before the page is touched: unchanged on -EBADMSG. */
+	if (xor_walk(runs, runs + len, NULL) != runs + len)
+		return -EBADMSG;
+	xor_walk(runs, runs + len, page);
+	return 0;
+}
+
 int vcr_ckpt_pages_scan(const uint8_t *data, uint64_t len, uint64_t first, uint32_t count,
 			struct vcr_ckpt_page *out)
 {
@@ -168,6 +261,7 @@ int vcr_ckpt_pages_scan(const uint8_t *data, uint64_t len, uint64_t first, uint3
 		out[i].enc = enc;
 		out[i].off = 0;
 		out[i].ref = 0;
+		out[i].len = 0;
 		switch (enc) {
 		case VCR_CKPT_ZERO:
 			break;
@@ -181,6 +275,16 @@ int vcr_ckpt_pages_scan(const uint8_t *data, uint64_t len, uint64_t first, uint3
 			if (!trf_get_varint(&p, end, &out[i].ref) || out[i].ref >= first + i)
 				return -EBADMSG;
 			break;
+		case VCR_CKPT_XOR: {
+			const uint8_t *q;
+			if (!trf_get_varint(&p, end, &out[i].ref) || out[i].ref == 0 ||
+			    !(q = xor_walk(p, end, NULL)))
+				return -EBADMSG;
+			out[i].off = (uint32_t)(p - data);
+			out[i].len = (uint32_t)(q - p);
+			p = q;
+			break;
+		}
 		default:
 			return -EBADMSG;
 		}

@@ -28,6 +28,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -86,6 +87,7 @@ struct vcr_reader {
 	uint64_t *vtotal;		/* per vCPU exits in readable chunks */
 	bool footer_has_end;
 	struct vcr_reader_stats st;
+	char damaged_record_msg[192];	/* st.damaged_record_msg */
 
 	/* Iteration. */
 	struct r_dec dec;		/* the chunk being iterated */
@@ -1114,10 +1116,23 @@ static int r_step(struct vcr_reader *r, struct vcr_record *rec, struct vcr_recor
 			r->recs_done++;
 			continue;
 		}
-		if (!r_record(r, type, p, p + len, rec, ref))
-			return R_ERR(r, -EINVAL, c->off,
-				     "chunk at offset %llu: malformed record (type %u) at payload byte %zu",
-				     (unsigned long long)c->off, type, r->pos);
+		if (!r_record(r, type, p, p + len, rec, ref)) {
+			if (type != VCR_REC_CKPT && type != VCR_REC_CKPT_PAGES)
+				return R_ERR(r, -EINVAL, c->off,
+					     "chunk at offset %llu: malformed record (type %u) at payload byte %zu",
+					     (unsigned long long)c->off, type, r->pos);
+			/* Nothing else depends on a checkpoint record's bytes
+			 * (no delta chain): skip it alone; the memory index
+			 * treats what it lacks as damage (docs/format.md). */
+			if (!r->st.damaged_records++)
+				snprintf(r->damaged_record_msg, sizeof(r->damaged_record_msg),
+					 "chunk at offset %llu: malformed %s record at payload byte %zu, skipped",
+					 (unsigned long long)c->off,
+					 type == VCR_REC_CKPT ? "CKPT" : "CKPT_PAGES", r->pos);
+			r->pos = (size_t)(p + len - base);
+			r->recs_done++;
+			continue;
+		}
 		r->pos = (size_t)(p + len - base);
 		r->recs_done++;
 		if (r->recs_done > c->nrecords || r->exits_done > c->nexits)
@@ -1380,6 +1395,12 @@ const struct vcr_err *vcr_reader_error(const struct vcr_reader *r)
 void vcr_reader_get_stats(const struct vcr_reader *r, struct vcr_reader_stats *st)
 {
 	*st = r->st;
+	st->damaged_record_msg = r->damaged_record_msg;
+}
+
+uint64_t vcr_reader_chunk_offset(const struct vcr_reader *r, const struct vcr_reader_pos *pos)
+{
+	return pos->chunk < r->nchunks ? r->chunks[pos->chunk].off : UINT64_MAX;
 }
 
 /* ------------------------------------------------------------- open */

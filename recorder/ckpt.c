@@ -5,18 +5,22 @@
  * VMM's checkpoint thread, or vmm_run after the run): it reads the dirty
  * logs and copies the pages to store, and does nothing else, since the
  * vCPUs wait for it. vcr_rec_ckpt_write runs on the writer thread: zero
- * pages, pages equal to an earlier one of the same checkpoint, raw pages,
+ * pages, pages equal to an earlier one of the same checkpoint, pages as
+ * XOR against their previous version where that is smaller, raw pages,
  * into CKPT / CKPT_PAGES records (docs/format.md), then frees the copy.
+ * For XOR the writer thread keeps every page as it last stored it (a
+ * shadow of the guest's stored memory, paid for page by page).
  */
 #include "recorder/internal.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "vmm/vmm.h"
 
-#define CKPT_RUN 64u	/* pages per CKPT_PAGES record: 256 KiB raw at most */
+#define CKPT_RUN 32u	/* pages per CKPT_PAGES record: 128 KiB raw at most */
 
 int vcr_rec_ckpt_init(struct vcr_recorder *r, const struct vcr_trace_info *info,
 		      const struct vcr_recorder_opts *opts)
@@ -36,14 +40,35 @@ int vcr_rec_ckpt_init(struct vcr_recorder *r, const struct vcr_trace_info *info,
 		if (!g->touched)
 			return -ENOMEM;
 		ck->nreg++;
+		/* Without room for the shadow, pages are stored without XOR. */
+		void *sh = mmap(NULL, np * VCR_CKPT_PAGE, PROT_READ | PROT_WRITE,
+				MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		g->last = calloc(np, sizeof(*g->last));
+		g->depth = calloc(np, 1);
+		if (sh == MAP_FAILED || !g->last || !g->depth) {
+			if (sh != MAP_FAILED)
+				munmap(sh, np * VCR_CKPT_PAGE);
+			free(g->last);
+			free(g->depth);
+			g->last = NULL;
+			g->depth = NULL;
+		} else {
+			g->shadow = sh;
+		}
 	}
 	return 0;
 }
 
 void vcr_rec_ckpt_free(struct vcr_recorder *r)
 {
-	for (uint32_t i = 0; i < r->ck.nreg; i++)
-		free(r->ck.reg[i].touched);
+	for (uint32_t i = 0; i < r->ck.nreg; i++) {
+		struct rec_ckpt_region *g = &r->ck.reg[i];
+		free(g->touched);
+		if (g->shadow)
+			munmap(g->shadow, g->npages * VCR_CKPT_PAGE);
+		free(g->last);
+		free(g->depth);
+	}
 	free(r->ck.enc);
 	free(r->ck.htab);
 }
@@ -274,6 +299,19 @@ int vcr_rec_ckpt_write(struct vcr_recorder *r, struct rec_ckpt_buf *b)
 		}
 		memset(ck->htab, 0, cap * 2 * sizeof(uint64_t));
 		const uint8_t *pages = b->reg[i].pages;
+		/* XOR needs the previous version, so not in a full checkpoint:
+		 * it starts a ring trace's memory on its own. */
+		struct rec_ckpt_region *g = NULL;
+		for (uint32_t j = 0; j < ck->nreg; j++)
+			if (ck->reg[j].gpa == b->reg[i].gpa && ck->reg[j].npages == np &&
+			    ck->reg[j].shadow)
+				g = &ck->reg[j];
+		uint8_t *odepth = g ? malloc(ns) : NULL;
+		if (!odepth)
+			g = NULL;
+		bool xor_ok = g && !(b->flags & VCR_CKPT_FULL);
+		const uint64_t *stw = b->reg[i].stored;
+		uint64_t w = 0, bits = np ? stw[0] : 0;
 		for (uint64_t first = 0; first < ns && !rc; first += CKPT_RUN) {
 			uint32_t cnt = (uint32_t)(ns - first < CKPT_RUN ? ns - first : CKPT_RUN);
 			size_t n = 0;
@@ -295,7 +333,41 @@ int vcr_rec_ckpt_write(struct vcr_recorder *r, struct rec_ckpt_buf *b)
 					ck->htab[2 * j] = h;
 					ck->htab[2 * j + 1] = ord + 1;
 				}
-				n += vcr_ckpt_page_put(ck->enc + n, pg, ref);
+				if (!g) {
+					n += vcr_ckpt_page_put(ck->enc + n, pg, ref);
+					continue;
+				}
+				/* The page number of ordinal ord: the next set bit. */
+				while (!bits)
+					bits = stw[++w];
+				uint64_t p = w * 64 + (uint64_t)__builtin_ctzll(bits);
+				bits &= bits - 1;
+				uint8_t *sh = g->shadow + p * VCR_CKPT_PAGE;
+				/* Zero and repeat first (1-3 bytes); a raw page
+				 * is then replaced by its XOR when smaller. */
+				size_t x = vcr_ckpt_page_put(ck->enc + n, pg, ref);
+				uint8_t d = ref != UINT64_MAX ? odepth[ref] : 1;
+				if (x == 1 + VCR_CKPT_PAGE && xor_ok && g->depth[p] &&
+				    g->depth[p] <= VCR_CKPT_XOR_WRITE_DEPTH && b->number >= g->last[p]) {
+					size_t y = vcr_ckpt_page_put_xor(ck->enc + n, pg, sh,
+									 b->number - (g->last[p] - 1));
+					if (y) {
+						x = y;
+						d = (uint8_t)(g->depth[p] + 1);
+					}
+				}
+				n += x;
+				odepth[ord] = d;
+				/* The shadow keeps pages stored a second time on:
+				 * pages the guest rewrites, where XOR pays. A first
+				 * store (most of a first checkpoint) copies nothing:
+				 * on a slow host (nested under TCG) each new shadow
+				 * page's fault made the writer miss checkpoints. */
+				if (g->last[p]) {
+					memcpy(sh, pg, VCR_CKPT_PAGE);
+					g->depth[p] = d;
+				}
+				g->last[p] = b->number + 1;
 			}
 			memset(rec, 0, offsetof(struct vcr_record, u) + sizeof(rec->u.ckpt_pages));
 			rec->type = VCR_REC_CKPT_PAGES;
@@ -306,11 +378,18 @@ int vcr_rec_ckpt_write(struct vcr_recorder *r, struct rec_ckpt_buf *b)
 			rec->u.ckpt_pages.len = n;
 			rec->u.ckpt_pages.data = ck->enc;
 			rc = vcr_writer_append(r->w, rec);
-			/* Chunks of about 512 KiB: a reader decodes one chunk to
-			 * serve one page (docs/recorder.md). */
-			if (!rc && (first / CKPT_RUN) % 2 == 1)
+			/* A chunk per full record (about 128 KiB): a reader
+			 * decodes one chunk to serve one page, and that decode
+			 * is most of a read's time (bench/mem_read_bench: 512
+			 * KiB chunks doubled the 99th percentile; 64 KiB ones
+			 * cost a third more trace bytes per page). A smaller
+			 * record stays in the chunk, which the writer's own
+			 * limits end: a flush per checkpoint costs a slow host
+			 * checkpoints (skipped while one is written). */
+			if (!rc && cnt == CKPT_RUN)
 				rc = vcr_writer_flush(r->w);
 		}
+		free(odepth);
 	}
 	vcr_rec_ckpt_discard(r, b);
 	return rc;

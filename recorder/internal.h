@@ -52,6 +52,14 @@ struct rec_ckpt_region {
 					 * wrote so far (full checkpoints);
 					 * atomic ORs: the writer thread marks
 					 * MEM_WRITEs */
+	/* Writer thread's, for XOR pages (recorder/ckpt.c): every page as
+	 * last stored (anonymous, NORESERVE: a page costs memory once
+	 * stored; NULL: no XOR), the checkpoint number that stored it + 1
+	 * (0: none) and its version's XOR chain length + 1 (0: the shadow
+	 * does not hold it: pages enter it when stored a second time). */
+	uint8_t *shadow;
+	uint64_t *last;
+	uint8_t *depth;
 };
 
 /* One checkpoint between its copy and the writer thread (owned by the

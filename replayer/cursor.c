@@ -901,7 +901,7 @@ static int cur_build_index(struct vcr_cursor *c)
 				 (unsigned long long)seen, (unsigned long long)c->nexits);
 		goto out;
 	}
-	rc = rmem_finish(c->mem, &c->err);
+	rc = rmem_finish(c->mem, r2, &c->err);
 	if (rc)
 		goto out;
 	c->idx_ok = true;

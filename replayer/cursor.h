@@ -129,9 +129,10 @@ int vcr_cursor_mem_ranges(struct vcr_cursor *c,
  * page, that share that class and date (*r). */
 int vcr_cursor_mem_class(struct vcr_cursor *c, uint64_t gpa, struct vcr_mem_range *r);
 
-/* What the memory index found: checkpoints, and damaged checkpoint page
- * records it skipped (damage_msg describes the first, by chunk and payload
- * byte; valid while the cursor is open). */
+/* What the memory index found: checkpoints, and damaged checkpoint
+ * records it skipped (malformed CKPT / CKPT_PAGES records in chunks that
+ * passed their checksums; damage_msg describes the first, by its chunk's
+ * file offset and payload byte; valid while the cursor is open). */
 struct vcr_cursor_mem_info {
 	uint64_t checkpoints;
 	uint64_t damaged;

@@ -7,7 +7,7 @@
  * pieces), and the memory checkpoints (CKPT / CKPT_PAGES: kept as
  * positions in the trace, one entry per stored page version, decoded on
  * demand through a reader of its own and a small page cache). Memory of a
- * 512 MiB guest therefore costs the index ~24 bytes per stored page
+ * 512 MiB guest therefore costs the index ~32 bytes per stored page
  * version, not the pages.
  *
  * The model (docs/replay.md, "Memory at an exit"): checkpoint k, taken at
@@ -43,12 +43,13 @@ void rmem_close(struct rmem *m);
 
 /* During the index pass: rec as the reader r just returned it (memory
  * records only; others are ignored). Damaged checkpoint pages are not
- * fatal: they are counted, the first is described (rmem_damage), and their
- * pages are unknown. */
+ * fatal: they are counted, the first is described by its chunk's file
+ * offset and payload byte (rmem_damage), and their pages are unknown. */
 int rmem_add(struct rmem *m, struct vcr_reader *r, const struct vcr_record *rec,
 	     struct vcr_err *err);
-/* After the pass. */
-int rmem_finish(struct rmem *m, struct vcr_err *err);
+/* After the pass, with the reader r that made it (the malformed checkpoint
+ * records it skipped count as damage). */
+int rmem_finish(struct rmem *m, struct vcr_reader *r, struct vcr_err *err);
 
 /* Damaged checkpoint records skipped (and the first one's message). */
 uint64_t rmem_damage(const struct rmem *m, const char **msg);

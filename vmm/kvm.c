@@ -132,6 +132,18 @@ int vmm_mem_add(struct vmm *vm, const struct vcr_mem_region *r, struct vcr_err *
 
 int vmm_dirty_log_enable(struct vmm *vm, struct vcr_err *err)
 {
+	/* Manual protection before the slots log: without
+	 * KVM_DIRTY_LOG_INITIALLY_SET, so the first log holds what the guest
+	 * wrote since now, as without it. A host that does not offer it (or
+	 * refuses it) keeps KVM_GET_DIRTY_LOG's clearing. */
+	int caps = ioctl(vm->vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2);
+	if (caps > 0 && (caps & KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE)) {
+		struct kvm_enable_cap ec = {
+			.cap = KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2,
+			.args = { KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE },
+		};
+		vm->ckpt.manual_protect = ioctl(vm->vm_fd, KVM_ENABLE_CAP, &ec) == 0;
+	}
 	for (uint32_t i = 0; i < vm->nslots; i++) {
 		struct kvm_userspace_memory_region kr = {
 			.slot = i,
@@ -151,6 +163,11 @@ int vmm_dirty_log_enable(struct vmm *vm, struct vcr_err *err)
 				kr.userspace_addr = (uint64_t)(uintptr_t)vm->slots[i].host;
 				ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &kr);
 			}
+			if (vm->ckpt.manual_protect) {
+				struct kvm_enable_cap ec = { .cap = KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 };
+				ioctl(vm->vm_fd, KVM_ENABLE_CAP, &ec);
+				vm->ckpt.manual_protect = false;
+			}
 			return vcr_err_set(err, e, UINT64_MAX,
 					   "KVM_SET_USER_MEMORY_REGION with KVM_MEM_LOG_DIRTY_PAGES: %s",
 					   strerror(-e));
@@ -165,12 +182,30 @@ bool vmm_dirty_log_enabled(const struct vmm *vm)
 	return vm->ckpt.dirty_log;
 }
 
+const char *vmm_dirty_log_mode(const struct vmm *vm)
+{
+	if (!vm->ckpt.dirty_log)
+		return NULL;
+	return vm->ckpt.manual_protect ? "clear-dirty-log" : "get-dirty-log";
+}
+
 int vmm_dirty_log_get(struct vmm *vm, uint32_t slot, uint64_t *bitmap)
 {
 	if (slot >= vm->nslots || !vm->ckpt.dirty_log)
 		return -EINVAL;
 	struct kvm_dirty_log dl = { .slot = slot, .dirty_bitmap = bitmap };
 	if (ioctl(vm->vm_fd, KVM_GET_DIRTY_LOG, &dl) < 0)
+		return -errno;
+	if (!vm->ckpt.manual_protect)
+		return 0;
+	/* The whole slot: num_pages may be any count when the range ends at
+	 * the slot's end (api.rst, KVM_CLEAR_DIRTY_LOG); set bits only are
+	 * cleared and protected again. */
+	struct kvm_clear_dirty_log cl = {
+		.slot = slot, .first_page = 0,
+		.num_pages = (uint32_t)(vm->slots[slot].r.size / 4096), .dirty_bitmap = bitmap,
+	};
+	if (ioctl(vm->vm_fd, KVM_CLEAR_DIRTY_LOG, &cl) < 0)
 		return -errno;
 	return 0;
 }

@@ -425,10 +425,17 @@ void vmm_kick_all(struct vmm *vm);
  *
  * vmm_dirty_log_enable re-registers every RAM slot with
  * KVM_MEM_LOG_DIRTY_PAGES (before vmm_run; -errno when the host KVM refuses,
- * and nothing is changed then). vmm_dirty_log_get reads and clears one
- * slot's log (KVM_GET_DIRTY_LOG: one bit per 4 KiB page the guest wrote
- * since the last call, in ceil(pages / 64) words; the VMM's own writes are
- * not in it). Both single-threaded, or from a checkpoint function.
+ * and nothing is changed then), first turning on manual protection
+ * (KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2) where the host offers it.
+ * vmm_dirty_log_get reads and clears one slot's log (one bit per 4 KiB page
+ * the guest wrote since the last call, in ceil(pages / 64) words; the
+ * VMM's own writes are not in it): KVM_GET_DIRTY_LOG, which also clears and
+ * write-protects, or with manual protection KVM_GET_DIRTY_LOG then
+ * KVM_CLEAR_DIRTY_LOG of the pages it returned (the api doc's way: only
+ * those pages are write-protected again, under shorter mmu-lock holds).
+ * vmm_dirty_log_mode says which: "clear-dirty-log", "get-dirty-log", or
+ * NULL before vmm_dirty_log_enable succeeded. Single-threaded, or from a
+ * checkpoint function.
  *
  * vmm_set_checkpoints (before vmm_run): fn is called with every vCPU out of
  * KVM_RUN at an exit boundary (one vCPU: on its own thread, right after
@@ -451,6 +458,7 @@ void vmm_kick_all(struct vmm *vm);
 typedef int64_t (*vmm_ckpt_fn)(void *ctx, struct vmm *vm, bool final);
 int vmm_dirty_log_enable(struct vmm *vm, struct vcr_err *err);
 bool vmm_dirty_log_enabled(const struct vmm *vm);
+const char *vmm_dirty_log_mode(const struct vmm *vm);
 int vmm_dirty_log_get(struct vmm *vm, uint32_t slot, uint64_t *bitmap);
 /* Host address of slot i's memory (size: vmm_mem_regions()[i].size). */
 uint8_t *vmm_mem_slot_host(struct vmm *vm, uint32_t slot);

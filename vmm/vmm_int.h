@@ -52,6 +52,8 @@ struct vmm_ckpt {
 	void *ctx;
 	uint64_t interval_ns, interval_exits;
 	bool dirty_log;			/* slots carry KVM_MEM_LOG_DIRTY_PAGES */
+	bool manual_protect;		/* KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 on:
+					 * KVM_CLEAR_DIRTY_LOG clears the log */
 	atomic_bool pause;		/* vCPUs wait at their loop top (one
 					 * vCPU: it checkpoints there) */
 	_Atomic int64_t next_ns;	/* one vCPU: fn's last answer */

@@ -3,8 +3,9 @@
  * is a trace file: it is written to a memfd and opened, iterated to the end
  * (continuing past damaged chunks), seeked to a few exits and read on from
  * there (vcr_reader_next and vcr_reader_next_ref), and asked for
- * per-vCPU exits and states. The reader must never crash, hang or allocate
- * without bound, whatever the bytes.
+ * per-vCPU exits and states; checkpoint pages are scanned and their XOR
+ * runs applied. The reader must never crash, hang or allocate without
+ * bound, whatever the bytes.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -15,6 +16,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static struct vcr_record rec;
 static volatile uint8_t sink;
+static struct vcr_ckpt_page scan[VCR_CKPT_RUN_MAX];
+static uint8_t page[VCR_CKPT_PAGE];
+
+static void pages(const struct vcr_record *r)
+{
+	if (r->type != VCR_REC_CKPT_PAGES ||
+	    vcr_ckpt_pages_scan(r->u.ckpt_pages.data, r->u.ckpt_pages.len, r->u.ckpt_pages.first,
+				r->u.ckpt_pages.count, scan))
+		return;
+	for (uint32_t k = 0; k < r->u.ckpt_pages.count; k++)
+		if (scan[k].enc == VCR_CKPT_XOR &&
+		    vcr_ckpt_xor_apply(page, r->u.ckpt_pages.data + scan[k].off, scan[k].len))
+			__builtin_trap();	/* scan accepted what apply refuses */
+	sink += page[r->u.ckpt_pages.first % VCR_CKPT_PAGE];
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -36,6 +52,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			int rc = vcr_reader_next(r, &rec);
 			if (rc == 0)
 				break;
+			if (rc > 0)
+				pages(&rec);
 		}
 		uint64_t seqs[4] = { 0, st.exits / 2, st.exits ? st.exits - 1 : 0, st.exits + 3 };
 		for (int i = 0; i < 4; i++) {

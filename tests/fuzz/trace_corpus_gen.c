@@ -123,10 +123,14 @@ static int pc_like(const char *dir)
 
 /* A guest of 8 pages, checkpointed every 4 exits (the last one final, one
  * full), with VMM writes in between; tiny chunks, so that page records and
- * their CKPT fall in different chunks. */
+ * their CKPT fall in different chunks. Pages are zero, repeats, XOR
+ * against their previous version where smaller (not in the full one), or
+ * raw, as the recorder chooses. */
 static int checkpoints(const char *dir)
 {
 	static uint8_t mem[8][VCR_CKPT_PAGE], enc[8 * (VCR_CKPT_PAGE + 11)];
+	static uint8_t last[8][VCR_CKPT_PAGE];
+	int64_t lastnum[8] = { -1, -1, -1, -1, -1, -1, -1, -1 };
 	char path[512];
 	struct vcr_mem_region mr = { .gpa = 0, .size = sizeof(mem) };
 	struct vcr_trace_info info = { .arch = VCR_ARCH_X86_64, .nvcpus = 1, .mem = &mr, .nmem = 1 };
@@ -177,7 +181,15 @@ static int checkpoints(const char *dir)
 				if (!memcmp(mem[ord[k]], mem[q], VCR_CKPT_PAGE))
 					ref = k;
 			ord[ns++] = q;
-			n += vcr_ckpt_page_put(enc + n, mem[q], ref);
+			size_t x = vcr_ckpt_page_put(enc + n, mem[q], ref);
+			if (x == 1 + VCR_CKPT_PAGE && !full && lastnum[q] >= 0) {
+				size_t y = vcr_ckpt_page_put_xor(enc + n, mem[q], last[q],
+								 e / 4 - (uint64_t)lastnum[q]);
+				x = y ? y : x;
+			}
+			n += x;
+			memcpy(last[q], mem[q], VCR_CKPT_PAGE);
+			lastnum[q] = e / 4;
 		}
 		memset(&rec, 0, sizeof(rec));
 		rec.type = VCR_REC_CKPT;
