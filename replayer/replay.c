@@ -658,6 +658,9 @@ static int rp_build_vm(struct rp *rp, const struct vcr_trace_info *info, struct 
 		rc = vmm_pc_replay_vcpus(rp->vm, vmm_pc_aps_at_entry(loader), err);
 		if (rc)
 			return rc;
+		if (vmm_pc_has_bios(loader) && (rc = vmm_pc_replay_bios(rp->vm)) != 0)
+			return vcr_err_set(err, rc, UINT64_MAX, "cannot start the PIT as the "
+					   "BIOS left it: %s", strerror(-rc));
 	}
 	rp->run_size = vmm_run_size(rp->vm);
 	rp->nvcpus = info->nvcpus;

@@ -43,9 +43,14 @@ int vmm_pc_bios_write(struct vmm *vm)
 	int r = vmm_mem_write(vm, BIOS_STUBS, stubs, sizeof(stubs));
 	if (!r)
 		r = vmm_mem_write(vm, 0, ivt, sizeof(ivt));
-	if (r)
-		return r;
+	return r ? r : vmm_pc_bios_timer(vm);
+}
 
+/* The timer as the BIOS left it: KVM state, not memory, so a replay sets it
+ * again (vmm_pc_replay_bios) where the trace's memory records bring the
+ * table. */
+int vmm_pc_bios_timer(struct vmm *vm)
+{
 	struct kvm_pit_state2 pit;
 	if (ioctl(vm->vm_fd, KVM_GET_PIT2, &pit) < 0)
 		return -errno;
@@ -59,4 +64,14 @@ int vmm_pc_bios_write(struct vmm *vm)
 	if (ioctl(vm->vm_fd, KVM_SET_PIT2, &pit) < 0)	/* loads the count: it runs */
 		return -errno;
 	return 0;
+}
+
+bool vmm_pc_has_bios(const char *format_name)
+{
+	return format_name && !strcmp(format_name, "multiboot");
+}
+
+int vmm_pc_replay_bios(struct vmm *vm)
+{
+	return vmm_pc_bios_timer(vm);
 }

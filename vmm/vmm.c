@@ -238,7 +238,7 @@ int vmm_load(struct vmm *vm, struct vcr_err *err)
 		if (r)
 			return r;
 	}
-	if (vm->machine && vm->machine->pc && vm->guest.format == VMM_FORMAT_MULTIBOOT) {
+	if (vm->machine && vm->machine->pc && vmm_pc_has_bios(vm->guest.format_name)) {
 		int r = vmm_pc_bios_write(vm);
 		if (r)
 			return vcr_err_set(err, r, UINT64_MAX, "cannot write the BIOS's vector table");

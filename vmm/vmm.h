@@ -223,6 +223,11 @@ int vmm_vcpus_create(struct vmm *vm, uint32_t n, struct vcr_err *err);
 int vmm_pc_replay_irqchip(struct vmm *vm, struct vcr_err *err);
 int vmm_pc_replay_vcpus(struct vmm *vm, bool aps_runnable, struct vcr_err *err);
 bool vmm_pc_aps_at_entry(const char *format_name);
+/* A multiboot kernel on pc finds what a BIOS leaves (vmm/pc_bios.c): the
+ * vector table (memory: in the trace) and the PIT counting (KVM state:
+ * vmm_pc_replay_bios sets it again, after vmm_pc_replay_vcpus). */
+bool vmm_pc_has_bios(const char *format_name);
+int vmm_pc_replay_bios(struct vmm *vm);
 int vmm_pc_replay_irq(struct vmm *vm, uint32_t gsi, uint32_t level);
 uint32_t vmm_nvcpus(const struct vmm *vm);
 int vmm_vcpu_fd(const struct vmm *vm, uint32_t vcpu);

@@ -157,6 +157,7 @@ int vmm_pc_setup_vcpus(struct vmm *vm, struct vcr_err *err);	/* after them */
 int vmm_pc_start_aps(struct vmm *vm, struct vcr_err *err);
 /* vmm/pc_bios.c: the real-mode IVT and its stubs a BIOS leaves (multiboot on pc). */
 int vmm_pc_bios_write(struct vmm *vm);
+int vmm_pc_bios_timer(struct vmm *vm);
 /* KVM_IRQ_LINE, then the observer's irq_line. vcpu: see vmm.h irq_line. */
 int vmm_irq_line(struct vmm *vm, uint32_t vcpu, uint32_t gsi, uint32_t level);
 /* KVM_GET_MP_STATE of the vCPU (its own thread, out of KVM_RUN). */

@@ -19,8 +19,15 @@ if [ ! -f "$build/peer/kvm-unit-tests/x86/dummy.flat" ]; then
     echo "not ok 1 - kvm-unit-tests is not built in $build/peer (make peer-suite)"
     exit 1
 fi
+# A work folder of its own (the batches of both flavours run at once):
+# the built suite linked in, its stamp copied, the environment file and the
+# results written here.
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+ln -s "$build/peer/kvm-unit-tests" "$work/kvm-unit-tests"
+cp "$build/peer"/.built-* "$work/" 2>/dev/null
 out=$(KUT_TARBALL=$tarball "$root/tests/peer/kvm-unit-tests.sh" --build "$build" --here \
-      --subset ci --timeout 40 2>&1)
+      --subset ci --timeout 40 --work "$work" 2>&1)
 st=$?
 sed 's/^/# /' <<<"$out"
 # One point per test row of the table: the test's own verdicts, and what the

