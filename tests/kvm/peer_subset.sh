@@ -26,8 +26,15 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 ln -s "$build/peer/kvm-unit-tests" "$work/kvm-unit-tests"
 cp "$build/peer"/.built-* "$work/" 2>/dev/null
+# On PVM, ioapic and hypercall hang under QEMU and vcr alike (40 s each,
+# twice): that flavour runs the subset without them, realmode in their
+# place (it passes there).
+sel=(--subset ci)
+case ${VCR_KVM_FLAVOUR:-} in
+*kvm_pvm) sel=(--subset ci vmexit_cpuid smptest realmode vmx hyperv_synic) ;;
+esac
 out=$(KUT_TARBALL=$tarball "$root/tests/peer/kvm-unit-tests.sh" --build "$build" --here \
-      --subset ci --timeout 40 --work "$work" 2>&1)
+      "${sel[@]}" --timeout 40 --work "$work" 2>&1)
 st=$?
 sed 's/^/# /' <<<"$out"
 # One point per test row of the table: the test's own verdicts, and what the
