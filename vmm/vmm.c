@@ -241,7 +241,8 @@ int vmm_load(struct vmm *vm, struct vcr_err *err)
 	if (vm->machine && vm->machine->pc && vmm_pc_has_bios(vm->guest.format_name)) {
 		int r = vmm_pc_bios_write(vm);
 		if (r)
-			return vcr_err_set(err, r, UINT64_MAX, "cannot write the BIOS's vector table");
+			return vcr_err_set(err, r, UINT64_MAX, "cannot set up what a BIOS leaves "
+					   "(vector table, PIT): %s", strerror(-r));
 	}
 	return vmm_loader_load(vm, err);
 }

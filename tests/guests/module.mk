@@ -20,7 +20,7 @@ ALL_TARGETS += $(MBCALC32)
 # in-kernel IOAPIC, HLT woken by an interrupt, APs by INIT/SIPI;
 # tests/kvm/pc_machine.sh).
 PCSMP32 := $(BUILD)/tests/guests/pcsmp32.elf
-$(PCSMP32): tests/guests/pcsmp32.S tests/guests/guest.h tests/guests/guest.ld \
+$(PCSMP32): tests/guests/pcsmp32.S tests/guests/lib32.inc tests/guests/guest.h tests/guests/guest.ld \
 		tests/guests/module.mk
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  GUEST   $@")

@@ -180,40 +180,7 @@ putdec:
 	mov	%edi, %esi
 	jmp	puts
 
-/* fail: esi = what; prints it and marks the run failed. */
-fail:
-	push	%esi
-	mov	$s_fail, %esi
-	call	puts
-	pop	%esi
-	call	puts
-	mov	$'\n', %al
-	call	putc
-	movl	$1, failed
-	ret
-
-putc:
-	push	%eax
-	push	%edx
-	mov	$G_COM1_LSR, %dx
-1:	in	%dx, %al
-	test	$G_LSR_THRE, %al
-	jz	1b
-	pop	%edx
-	pop	%eax
-	push	%edx
-	mov	$G_COM1, %dx
-	out	%al, %dx
-	pop	%edx
-	ret
-
-puts:
-	lodsb
-	test	%al, %al
-	jz	1f
-	call	putc
-	jmp	puts
-1:	ret
+#include "lib32.inc"
 
 	.section .rodata
 s_head:	.asciz	"pcsmp32: cpus="

@@ -1,7 +1,7 @@
 # tests/peer/module.mk: qdev32, the guest that checks vcr's QEMU-compatible
 # devices and multiboot placement (tests/kvm/qemu_devices.sh). The GUEST_*
 # flags are vmm/module.mk's (read when the recipe runs).
-$(BUILD)/tests/guests/qdev32.elf: tests/guests/qdev32.S tests/guests/qdev32.ld \
+$(BUILD)/tests/guests/qdev32.elf: tests/guests/qdev32.S tests/guests/lib32.inc tests/guests/qdev32.ld \
 		tests/guests/guest.h tests/peer/module.mk
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  GUEST   $@")
