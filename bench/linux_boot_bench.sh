@@ -113,32 +113,35 @@ if "vcr" in med and "record_nockpt" in med:
           (med["record_nockpt"] / med["vcr"]))
 if "vcr" in med and "qemu" in med:
     print("# vcr / QEMU boot time: %.2f (goal <= 1)" % (med["vcr"] / med["qemu"]))
-if os.path.exists(trace):
-    st = subprocess.run([vcr, "stats", trace], capture_output=True, text=True).stdout
+def trace_stats(path):
+    """vcr stats of a trace: (text, exits, total, header, chunk bytes), or None."""
+    if not os.path.exists(path):
+        return None
+    st = subprocess.run([vcr, "stats", path], capture_output=True, text=True).stdout
     m = re.search(r"^records\s+\d+, exits (\d+)", st, re.M)
     size = re.search(r"^size\s+(\d+) bytes: header (\d+), (\d+) in", st, re.M)
-    if m and size:
-        exits = int(m.group(1))
-        total, header, chunks = map(int, size.groups())
-        mem = re.search(r"^  memory bytes\s+(\d+)", st, re.M)
-        memb = int(mem.group(1)) if mem else 0
-        print("linux_trace_bytes_per_exit %.1f bytes" % (total / exits))
-        print("# of which the header (the embedded kernel image) %d bytes and the loaded "
-              "memory (kernel, initrd: %d bytes of memory records) most; without the "
-              "header: %.1f bytes/exit" % (header, memb, chunks / exits))
-        print("linux_exits_per_boot %d exits" % exits)
-        sec = re.search(r"^exits by reason\n((?:  .*\n)+)", st, re.M)
-        for l in (sec.group(1).splitlines() if sec else []):
-            f = l.split()
-            print("linux_exits_per_boot_%s %s exits" % (f[0], f[1]))
-if os.path.exists(trace_nockpt):
-    st = subprocess.run([vcr, "stats", trace_nockpt], capture_output=True, text=True).stdout
-    m = re.search(r"^records\s+\d+, exits (\d+)", st, re.M)
-    size = re.search(r"^size\s+(\d+) bytes: header (\d+), (\d+) in", st, re.M)
-    if m and size:
-        exits = int(m.group(1))
-        total, header, chunks = map(int, size.groups())
-        print("linux_trace_nockpt_bytes_per_exit %.1f bytes (--mem-checkpoints off; "
-              "without the header %.1f)" % (total / exits, chunks / exits))
+    if not (m and size):
+        return None
+    return (st, int(m.group(1))) + tuple(map(int, size.groups()))
+
+ts = trace_stats(trace)
+if ts:
+    st, exits, total, header, chunks = ts
+    mem = re.search(r"^  memory bytes\s+(\d+)", st, re.M)
+    memb = int(mem.group(1)) if mem else 0
+    print("linux_trace_bytes_per_exit %.1f bytes" % (total / exits))
+    print("# of which the header (the embedded kernel image) %d bytes and the loaded "
+          "memory (kernel, initrd: %d bytes of memory records) most; without the "
+          "header: %.1f bytes/exit" % (header, memb, chunks / exits))
+    print("linux_exits_per_boot %d exits" % exits)
+    sec = re.search(r"^exits by reason\n((?:  .*\n)+)", st, re.M)
+    for l in (sec.group(1).splitlines() if sec else []):
+        f = l.split()
+        print("linux_exits_per_boot_%s %s exits" % (f[0], f[1]))
+ts = trace_stats(trace_nockpt)
+if ts:
+    _, exits, total, header, chunks = ts
+    print("linux_trace_nockpt_bytes_per_exit %.1f bytes (--mem-checkpoints off; "
+          "without the header %.1f)" % (total / exits, chunks / exits))
 print("# linux_boot measured on %s, %d rounds, medians" % (where, rounds))
 PY
