@@ -468,7 +468,7 @@ static void setup_checkpoints(struct vmm *vm, struct vcr_recorder *rec, const st
 		ns = ex = 0;
 	vcr_debug("run: memory checkpoints %s (interval %" PRIu64 " ns, %" PRIu64 " exits)",
 		  mode == CKPT_FINAL ? "final" : "periodic", ns, ex);
-	vmm_set_checkpoints(vm, vcr_recorder_checkpoint, rec, ns, ex);
+	vmm_set_checkpoints(vm, vcr_recorder_checkpoint, vcr_recorder_checkpoint_pre, rec, ns, ex);
 }
 
 static int open_recorder(struct vcr_recorder **rec, struct vmm *vm, const struct run_opts *o,
@@ -708,6 +708,11 @@ out:
 				(double)sum.ckpt_copy_ns / 1e3 / (double)sum.ckpts,
 				(double)sum.ckpt_copy_max_ns / 1e3,
 				sum.ckpt_dirty ? (double)sum.ckpt_copy_ns / 1e3 / (double)sum.ckpt_dirty : 0.0);
+		if (sum.ckpt_pre && vcr_verbose)
+			vcr_log("record: pre-copies: %" PRIu64 ", %.1f us each (vCPUs running); "
+				"%" PRIu64 " of the %" PRIu64 " stored pages came from them",
+				sum.ckpt_pre, (double)sum.ckpt_pre_ns / 1e3 / (double)sum.ckpt_pre,
+				sum.ckpt_pre_served, sum.ckpt_stored);
 		if (cr && status == 0)
 			status = VMM_STATUS_ERROR;
 	}

@@ -26,6 +26,9 @@ int vcr_rec_ckpt_init(struct vcr_recorder *r, const struct vcr_trace_info *info,
 		      const struct vcr_recorder_opts *opts)
 {
 	struct rec_ckpt_state *ck = &r->ck;
+	int e = pthread_mutex_init(&ck->copy_lock, NULL);
+	if (e)
+		return -e;
 	ck->budget = opts->ckpt_budget;
 	ck->ring_bytes = opts->ring_bytes;
 	for (uint32_t i = 0; i < info->nmem && ck->nreg < REC_CKPT_REGIONS; i++) {
@@ -37,8 +40,12 @@ int vcr_rec_ckpt_init(struct vcr_recorder *r, const struct vcr_trace_info *info,
 		g->gpa = m->gpa;
 		g->npages = np;
 		g->touched = calloc((np + 63) / 64, 8);
-		if (!g->touched)
+		g->vmmw = calloc((np + 63) / 64, 8);
+		if (!g->touched || !g->vmmw) {
+			free(g->touched);
+			free(g->vmmw);
 			return -ENOMEM;
+		}
 		ck->nreg++;
 		/* Without room for the shadow, pages are stored without XOR. */
 		void *sh = mmap(NULL, np * VCR_CKPT_PAGE, PROT_READ | PROT_WRITE,
@@ -59,11 +66,27 @@ int vcr_rec_ckpt_init(struct vcr_recorder *r, const struct vcr_trace_info *info,
 	return 0;
 }
 
+static void ckpt_pre_free(struct rec_ckpt_pre *p)
+{
+	if (!p)
+		return;
+	for (uint32_t i = 0; i < p->nreg; i++) {
+		free(p->reg[i].dirty);
+		free(p->reg[i].copied);
+		free(p->reg[i].pages);
+	}
+	free(p);
+}
+
 void vcr_rec_ckpt_free(struct vcr_recorder *r)
 {
+	ckpt_pre_free(r->ck.pre);
+	r->ck.pre = NULL;
+	pthread_mutex_destroy(&r->ck.copy_lock);
 	for (uint32_t i = 0; i < r->ck.nreg; i++) {
 		struct rec_ckpt_region *g = &r->ck.reg[i];
 		free(g->touched);
+		free(g->vmmw);
 		if (g->shadow)
 			munmap(g->shadow, g->npages * VCR_CKPT_PAGE);
 		free(g->last);
@@ -73,17 +96,32 @@ void vcr_rec_ckpt_free(struct vcr_recorder *r)
 	free(r->ck.htab);
 }
 
-void vcr_rec_ckpt_touch(struct vcr_recorder *r, uint64_t gpa, uint64_t len)
+/* Set the bits of [gpa, gpa + len) in each region's bitmap at `off`
+ * (touched or vmmw). */
+static void ckpt_mark(struct vcr_recorder *r, size_t off, uint64_t gpa, uint64_t len, int order)
 {
 	if (!len)
 		return;
 	for (uint32_t i = 0; i < r->ck.nreg; i++) {
 		struct rec_ckpt_region *g = &r->ck.reg[i];
+		uint64_t *bm = *(uint64_t **)((char *)g + off);
 		uint64_t lo = g->gpa, hi = g->gpa + g->npages * VCR_CKPT_PAGE;
 		uint64_t a = gpa > lo ? gpa : lo, b = gpa + len < hi && gpa + len > gpa ? gpa + len : hi;
 		for (uint64_t p = (a - lo) / VCR_CKPT_PAGE; a < b && p * VCR_CKPT_PAGE < b - lo; p++)
-			__atomic_fetch_or(&g->touched[p / 64], 1ull << (p % 64), __ATOMIC_RELAXED);
+			__atomic_fetch_or(&bm[p / 64], 1ull << (p % 64), order);
 	}
+}
+
+void vcr_rec_ckpt_touch(struct vcr_recorder *r, uint64_t gpa, uint64_t len)
+{
+	ckpt_mark(r, offsetof(struct rec_ckpt_region, touched), gpa, len, __ATOMIC_RELAXED);
+}
+
+void vcr_rec_ckpt_vmm_wrote(struct vcr_recorder *r, uint64_t gpa, uint64_t len)
+{
+	/* After the write itself (vmm_mem_write_vcpu copies, then tells the
+	 * observer): a copy that finds the bit clear saw the bytes. */
+	ckpt_mark(r, offsetof(struct rec_ckpt_region, vmmw), gpa, len, __ATOMIC_SEQ_CST);
 }
 
 static void ckpt_buf_free(struct rec_ckpt_buf *b)
@@ -94,7 +132,9 @@ static void ckpt_buf_free(struct rec_ckpt_buf *b)
 		if (b->reg[i].stored != b->reg[i].dirty)
 			free(b->reg[i].stored);
 		free(b->reg[i].dirty);
+		free(b->reg[i].pp);
 		free(b->reg[i].pages);
+		free(b->reg[i].pre);
 	}
 	free(b);
 }
@@ -105,6 +145,114 @@ static uint64_t ckpt_popcount(const uint64_t *w, uint64_t nwords)
 	for (uint64_t i = 0; i < nwords; i++)
 		n += (uint64_t)__builtin_popcountll(w[i]);
 	return n;
+}
+
+/* Region g's slot in the VMM, or UINT32_MAX. */
+static uint32_t ckpt_slot(const struct rec_ckpt_region *g, const struct vcr_mem_region *slots,
+			  uint32_t nslots)
+{
+	for (uint32_t s = 0; s < nslots; s++)
+		if (slots[s].gpa == g->gpa && slots[s].size == g->npages * VCR_CKPT_PAGE)
+			return s;
+	return UINT32_MAX;
+}
+
+/* Copy the pages of bitmap `bm` (nw words) from host into a new buffer. */
+static uint8_t *ckpt_copy(const uint8_t *host, const uint64_t *bm, uint64_t nw, uint64_t n)
+{
+	uint8_t *buf = malloc(n ? n * VCR_CKPT_PAGE : 1), *pg = buf;
+	if (!buf)
+		return NULL;
+	for (uint64_t w = 0; w < nw; w++)
+		for (uint64_t m = bm[w]; m; m &= m - 1) {
+			uint64_t p = w * 64 + (uint64_t)__builtin_ctzll(m);
+			memcpy(pg, host + p * VCR_CKPT_PAGE, VCR_CKPT_PAGE);
+			pg += VCR_CKPT_PAGE;
+		}
+	return buf;
+}
+
+int vcr_recorder_checkpoint_pre(void *ctx, struct vmm *vm)
+{
+	struct vcr_recorder *r = ctx;
+	struct rec_ckpt_state *ck = &r->ck;
+	uint32_t nslots;
+	const struct vcr_mem_region *slots = vmm_mem_regions(vm, &nslots);
+	int rc = 0;
+
+	if (!vmm_dirty_log_enabled(vm))
+		return -EOPNOTSUPP;
+	pthread_mutex_lock(&ck->copy_lock);
+	if (ck->pre || __atomic_load_n(&ck->pending, __ATOMIC_ACQUIRE)) {
+		pthread_mutex_unlock(&ck->copy_lock);
+		return 0;
+	}
+	uint64_t t0 = vcr_now_ns();
+	struct rec_ckpt_pre *p = calloc(1, sizeof(*p));
+	if (!p) {
+		pthread_mutex_unlock(&ck->copy_lock);
+		return -ENOMEM;
+	}
+	for (uint32_t i = 0; i < ck->nreg; i++) {
+		struct rec_ckpt_region *g = &ck->reg[i];
+		uint32_t slot = ckpt_slot(g, slots, nslots);
+		uint8_t *host = slot != UINT32_MAX ? vmm_mem_slot_host(vm, slot) : NULL;
+		if (!host)
+			continue;
+		uint64_t nw = (g->npages + 63) / 64;
+		uint64_t *d = calloc(nw, 8);
+		if (!d) {
+			rc = -ENOMEM;
+			break;
+		}
+		/* VMM writes from here on: copied again at the pause. */
+		for (uint64_t w = 0; w < nw; w++)
+			__atomic_store_n(&g->vmmw[w], 0, __ATOMIC_SEQ_CST);
+		int e = vmm_dirty_log_get(vm, slot, d);
+		if (e) {
+			free(d);
+			rc = e;
+			break;
+		}
+		/* From here the bits are out of KVM's log: they stay in p. */
+		p->reg[p->nreg].gpa = g->gpa;
+		p->reg[p->nreg].npages = g->npages;
+		p->reg[p->nreg].dirty = d;
+		p->nreg++;
+		for (uint64_t w = 0; w < nw; w++)
+			__atomic_fetch_or(&g->touched[w], d[w], __ATOMIC_RELAXED);
+		uint64_t n = ckpt_popcount(d, nw);
+		uint8_t *pages = ckpt_copy(host, d, nw, n);
+		uint64_t *copied = pages ? malloc(nw * 8) : NULL;
+		if (!copied) {
+			free(pages);	/* the pause copies these pages */
+			rc = -ENOMEM;
+			continue;
+		}
+		memcpy(copied, d, nw * 8);
+		p->reg[p->nreg - 1].copied = copied;
+		p->reg[p->nreg - 1].pages = pages;
+	}
+	ck->pre = p;
+	uint64_t dt = vcr_now_ns() - t0;
+	pthread_mutex_unlock(&ck->copy_lock);
+	pthread_mutex_lock(&r->lock);
+	ck->pre_count++;
+	ck->pre_ns += dt;
+	pthread_mutex_unlock(&r->lock);
+	return rc;
+}
+
+/* The pre-copy's part for region gpa/npages, or NULL. */
+static struct rec_ckpt_pre *ckpt_pre_region(struct rec_ckpt_pre *p, uint64_t gpa,
+					    uint64_t npages, uint32_t *idx)
+{
+	for (uint32_t i = 0; p && i < p->nreg; i++)
+		if (p->reg[i].gpa == gpa && p->reg[i].npages == npages) {
+			*idx = i;
+			return p;
+		}
+	return NULL;
 }
 
 int64_t vcr_recorder_checkpoint(void *ctx, struct vmm *vm, bool final)
@@ -118,30 +266,36 @@ int64_t vcr_recorder_checkpoint(void *ctx, struct vmm *vm, bool final)
 
 	if (!log && !final)
 		return -EOPNOTSUPP;
+	pthread_mutex_lock(&ck->copy_lock);
 	if (!final && __atomic_load_n(&ck->pending, __ATOMIC_ACQUIRE)) {
+		/* A pre-copy stays for the next pause: what the guest wrote
+		 * since it is in the log, what the VMM wrote in vmmw. */
+		pthread_mutex_unlock(&ck->copy_lock);
 		pthread_mutex_lock(&r->lock);
 		ck->skipped++;
 		pthread_mutex_unlock(&r->lock);
 		return 0;
 	}
+	struct rec_ckpt_pre *pre = ck->pre;
+	ck->pre = NULL;
 	pthread_mutex_lock(&r->lock);
 	uint64_t written = r->wstats.chunk_bytes_total;
 	pthread_mutex_unlock(&r->lock);
 	bool full = !log || (ck->ring_bytes && written - ck->full_at >= ck->ring_bytes / 2);
 
 	struct rec_ckpt_buf *b = calloc(1, sizeof(*b));
-	if (!b)
+	if (!b) {
+		ckpt_pre_free(pre);
+		pthread_mutex_unlock(&ck->copy_lock);
 		return -ENOMEM;
+	}
 	b->number = ck->number;
 	b->flags = (final ? VCR_CKPT_FINAL : 0) | (full ? VCR_CKPT_FULL : 0);
-	uint64_t dirty = 0, stored = 0;
+	uint64_t dirty = 0, stored = 0, served = 0;
 	int rc = 0;
 	for (uint32_t i = 0; i < ck->nreg && !rc; i++) {
 		struct rec_ckpt_region *g = &ck->reg[i];
-		uint32_t slot = UINT32_MAX;
-		for (uint32_t s = 0; s < nslots; s++)
-			if (slots[s].gpa == g->gpa && slots[s].size == g->npages * VCR_CKPT_PAGE)
-				slot = s;
+		uint32_t slot = ckpt_slot(g, slots, nslots);
 		uint8_t *host = slot != UINT32_MAX ? vmm_mem_slot_host(vm, slot) : NULL;
 		if (!host)
 			continue;
@@ -156,23 +310,45 @@ int64_t vcr_recorder_checkpoint(void *ctx, struct vmm *vm, bool final)
 		b->reg[b->nreg].gpa = g->gpa;
 		b->reg[b->nreg].npages = g->npages;
 		b->nreg++;
+		/* now: KVM's log since the pre-copy or the last checkpoint;
+		 * vw: the VMM's writes since the pre-copy. */
+		uint64_t *now = malloc(nw * 8), *vw = calloc(nw, 8);
+		if (!now || !vw) {
+			free(now);
+			free(vw);
+			rc = -ENOMEM;
+			break;
+		}
 		if (log) {
-			rc = vmm_dirty_log_get(vm, slot, d);
-			if (rc)
+			rc = vmm_dirty_log_get(vm, slot, now);
+			if (rc) {
+				free(now);
+				free(vw);
 				break;
+			}
+			for (uint64_t w = 0; w < nw; w++)
+				vw[w] = __atomic_exchange_n(&g->vmmw[w], 0, __ATOMIC_SEQ_CST);
 		} else {
 			/* No log: which pages the guest wrote is not known; the
 			 * final checkpoint stores them all (zero pages as a tag). */
-			memset(d, 0xff, nw * 8);
+			memset(now, 0xff, nw * 8);
 			if (g->npages % 64)
-				d[nw - 1] = (1ull << (g->npages % 64)) - 1;
+				now[nw - 1] = (1ull << (g->npages % 64)) - 1;
 		}
-		for (uint64_t w = 0; w < nw; w++)
+		uint32_t pi = 0;
+		struct rec_ckpt_pre *pr = ckpt_pre_region(pre, g->gpa, g->npages, &pi);
+		const uint64_t *pd = pr ? pr->reg[pi].dirty : NULL;
+		const uint64_t *pc = pr ? pr->reg[pi].copied : NULL;
+		for (uint64_t w = 0; w < nw; w++) {
+			d[w] = now[w] | (pd ? pd[w] : 0);
 			__atomic_fetch_or(&g->touched[w], d[w], __ATOMIC_RELAXED);
+		}
 		uint64_t *st = d;
 		if (full && log) {
 			st = malloc(nw * 8);
 			if (!st) {
+				free(now);
+				free(vw);
 				rc = -ENOMEM;
 				break;
 			}
@@ -180,25 +356,58 @@ int64_t vcr_recorder_checkpoint(void *ctx, struct vmm *vm, bool final)
 				st[w] = __atomic_load_n(&g->touched[w], __ATOMIC_RELAXED) | d[w];
 			b->reg[b->nreg - 1].stored = st;
 		}
-		uint64_t ns = ckpt_popcount(st, nw);
+		/* A stored page comes from the pre-copy when it was copied
+		 * then and neither the guest (KVM's log) nor the VMM wrote it
+		 * since; else it is copied now. The VMM's writes are not
+		 * `dirty` (they are MEM_WRITE records, docs/format.md). */
+		for (uint64_t w = 0; w < nw; w++)
+			now[w] = st[w] & ~(pc ? pc[w] & ~(now[w] | vw[w]) : 0);
+		free(vw);
+		uint64_t ns = ckpt_popcount(st, nw), nnow = ckpt_popcount(now, nw);
 		dirty += ckpt_popcount(d, nw);
 		stored += ns;
+		served += ns - nnow;
 		b->reg[b->nreg - 1].nstored = ns;
-		if (!ns)
+		if (!ns) {
+			free(now);
 			continue;
-		uint8_t *pg = malloc(ns * VCR_CKPT_PAGE);
-		if (!pg) {
+		}
+		const uint8_t **pp = malloc(ns * sizeof(*pp));
+		uint8_t *pages = pp ? ckpt_copy(host, now, nw, nnow) : NULL;
+		if (!pages) {
+			free(pp);
+			free(now);
 			rc = -ENOMEM;
 			break;
 		}
-		b->reg[b->nreg - 1].pages = pg;
-		for (uint64_t w = 0; w < nw; w++)
+		b->reg[b->nreg - 1].pp = pp;
+		b->reg[b->nreg - 1].pages = pages;
+		if (pr && ns > nnow) {
+			b->reg[b->nreg - 1].pre = pr->reg[pi].pages;
+			pr->reg[pi].pages = NULL;
+		}
+		/* Each stored page's copy, in bitmap order: the pre-copy's
+		 * ordinal is the page's rank among the copied bits. */
+		const uint8_t *pre_pg = b->reg[b->nreg - 1].pre;
+		uint64_t k = 0, rank = 0;
+		for (uint64_t w = 0; w < nw; w++) {
 			for (uint64_t m = st[w]; m; m &= m - 1) {
-				uint64_t p = w * 64 + (uint64_t)__builtin_ctzll(m);
-				memcpy(pg, host + p * VCR_CKPT_PAGE, VCR_CKPT_PAGE);
-				pg += VCR_CKPT_PAGE;
+				uint64_t bit = 1ull << __builtin_ctzll(m);
+				if (now[w] & bit) {
+					pp[k++] = pages;
+					pages += VCR_CKPT_PAGE;
+				} else {
+					uint64_t below = pc[w] & (bit - 1);
+					pp[k++] = pre_pg + (rank + (uint64_t)__builtin_popcountll(below)) *
+								     VCR_CKPT_PAGE;
+				}
 			}
+			if (pc)
+				rank += (uint64_t)__builtin_popcountll(pc[w]);
+		}
+		free(now);
 	}
+	ckpt_pre_free(pre);
 	if (!rc) {
 		pthread_mutex_lock(&r->control_lock);
 		uint32_t len = vcr_ring_round(sizeof(struct rr_ckpt));
@@ -219,16 +428,20 @@ int64_t vcr_recorder_checkpoint(void *ctx, struct vmm *vm, bool final)
 		pthread_mutex_unlock(&r->control_lock);
 	}
 	ckpt_buf_free(b);
+	if (!rc) {
+		ck->number++;
+		if (full)
+			ck->full_at = written;
+	}
+	pthread_mutex_unlock(&ck->copy_lock);
 	if (rc)
 		return rc;
 	uint64_t dt = vcr_now_ns() - t0;
-	ck->number++;
-	if (full)
-		ck->full_at = written;
 	pthread_mutex_lock(&r->lock);
 	ck->count++;
 	ck->dirty += dirty;
 	ck->stored += stored;
+	ck->pre_served += served;
 	ck->copy_ns += dt;
 	if (dt > ck->copy_max_ns)
 		ck->copy_max_ns = dt;
@@ -298,7 +511,7 @@ int vcr_rec_ckpt_write(struct vcr_recorder *r, struct rec_ckpt_buf *b)
 			}
 		}
 		memset(ck->htab, 0, cap * 2 * sizeof(uint64_t));
-		const uint8_t *pages = b->reg[i].pages;
+		const uint8_t *const *pp = b->reg[i].pp;
 		/* XOR needs the previous version, so not in a full checkpoint:
 		 * it starts a ring trace's memory on its own. */
 		struct rec_ckpt_region *g = NULL;
@@ -317,13 +530,12 @@ int vcr_rec_ckpt_write(struct vcr_recorder *r, struct rec_ckpt_buf *b)
 			size_t n = 0;
 			for (uint32_t k = 0; k < cnt; k++) {
 				uint64_t ord = first + k;
-				const uint8_t *pg = pages + ord * VCR_CKPT_PAGE;
+				const uint8_t *pg = pp[ord];
 				uint64_t h = ckpt_hash(pg), ref = UINT64_MAX;
 				size_t j = h & (cap - 1);
 				while (ck->htab[2 * j]) {
 					if (ck->htab[2 * j] == h &&
-					    !memcmp(pages + (ck->htab[2 * j + 1] - 1) * VCR_CKPT_PAGE, pg,
-						    VCR_CKPT_PAGE)) {
+					    !memcmp(pp[ck->htab[2 * j + 1] - 1], pg, VCR_CKPT_PAGE)) {
 						ref = ck->htab[2 * j + 1] - 1;
 						break;
 					}

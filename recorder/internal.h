@@ -60,6 +60,11 @@ struct rec_ckpt_region {
 	uint8_t *shadow;
 	uint64_t *last;
 	uint8_t *depth;
+	/* Pages the VMM wrote since the last pre-copy (atomic ORs by the
+	 * threads that write, exchanged to 0 by the copies): host writes are
+	 * not in KVM's dirty log, so a pre-copied page the VMM wrote after is
+	 * copied again at the pause. */
+	uint64_t *vmmw;
 };
 
 /* One checkpoint between its copy and the writer thread (owned by the
@@ -72,8 +77,25 @@ struct rec_ckpt_buf {
 		uint64_t gpa, npages;
 		uint64_t *dirty, *stored;	/* stored == dirty unless FULL */
 		uint64_t nstored;
-		uint8_t *pages;			/* nstored pages, bitmap order */
+		/* Where each stored page's copy is, in bitmap order: in
+		 * `pages` (copied at the pause) or in `pre` (copied before
+		 * it, by vcr_recorder_checkpoint_pre, and not dirtied since). */
+		const uint8_t **pp;
+		uint8_t *pages, *pre;
 	} reg[REC_CKPT_REGIONS];
+};
+
+/* A pre-copy waiting for its pause (recorder/ckpt.c): per region the pages
+ * KVM's log had dirty (taken out of the log, so they belong to the next
+ * checkpoint whatever happens) and the copies made of them, or none
+ * (copied == NULL: the copy failed; the pause copies them). */
+struct rec_ckpt_pre {
+	struct {
+		uint64_t gpa, npages;
+		uint64_t *dirty, *copied;
+		uint8_t *pages;			/* popcount(copied) pages */
+	} reg[REC_CKPT_REGIONS];
+	uint32_t nreg;
 };
 
 struct rec_ckpt_state {
@@ -84,12 +106,19 @@ struct rec_ckpt_state {
 	uint64_t number;		/* next checkpoint's */
 	uint64_t full_at;		/* trace bytes at the last full one */
 	uint32_t pending;		/* atomic: handed over, not yet written */
+	/* The pre-copy and the pause's copy exclude each other (one vCPU:
+	 * an exit mark may start the pause during a timed pre-copy). */
+	pthread_mutex_t copy_lock;
+	struct rec_ckpt_pre *pre;	/* under copy_lock */
 	/* Writer thread's: the encoding buffer and the repeat table. */
 	uint8_t *enc;
 	uint64_t *htab;			/* (hash, ordinal + 1) pairs */
 	size_t htab_cap;
 	/* Counters, under the recorder's lock. */
 	uint64_t count, dirty, stored, copy_ns, copy_max_ns, skipped;
+	uint64_t pre_count, pre_ns, pre_served;	/* pre-copies; their pages
+						 * stored without a copy at
+						 * the pause */
 };
 
 struct vcr_recorder {
@@ -160,6 +189,9 @@ void vcr_rec_ckpt_free(struct vcr_recorder *r);
 int vcr_rec_ckpt_write(struct vcr_recorder *r, struct rec_ckpt_buf *b);
 void vcr_rec_ckpt_discard(struct vcr_recorder *r, struct rec_ckpt_buf *b);
 void vcr_rec_ckpt_touch(struct vcr_recorder *r, uint64_t gpa, uint64_t len);
+/* ckpt.c, for the observer's mem_write (any thread, after the write): the
+ * VMM wrote [gpa, gpa + len), which KVM's dirty log does not see. */
+void vcr_rec_ckpt_vmm_wrote(struct vcr_recorder *r, uint64_t gpa, uint64_t len);
 
 /* report.c: the summary as of now (w_dropped not included: it belongs to
  * the writer thread). */

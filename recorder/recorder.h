@@ -193,6 +193,19 @@ void vcr_recorder_observer(struct vcr_recorder *r, struct vmm_observer *obs);
  */
 int64_t vcr_recorder_checkpoint(void *ctx, struct vmm *vm, bool final);
 
+/*
+ * The pre-copy for vmm_set_checkpoints (vmm_ckpt_pre_fn), with the vCPUs
+ * running, before a periodic pause: takes the pages dirty so far out of
+ * the dirty log and copies them. The next vcr_recorder_checkpoint stores
+ * those copies where the guest did not dirty the page again (KVM's log,
+ * after the pre-copy cleared it) and the VMM did not write it, and copies
+ * only the rest while the vCPUs wait: the checkpoint still holds the
+ * memory at its exit, and the pause is shorter (bench/mem_bench.sh). Does
+ * nothing while a pre-copy waits for its pause or the writer is behind.
+ * 0 or -errno.
+ */
+int vcr_recorder_checkpoint_pre(void *ctx, struct vmm *vm);
+
 /* ---- end --------------------------------------------------------------- */
 
 struct vcr_recorder_summary {
@@ -214,6 +227,9 @@ struct vcr_recorder_summary {
 	uint64_t ckpt_stored;	/* pages they stored */
 	uint64_t ckpt_copy_ns;	/* time spent copying, vCPUs paused */
 	uint64_t ckpt_copy_max_ns;
+	uint64_t ckpt_pre;	/* pre-copies made (vcr_recorder_checkpoint_pre) */
+	uint64_t ckpt_pre_ns;	/* their time, vCPUs running */
+	uint64_t ckpt_pre_served; /* stored pages taken from a pre-copy */
 	int error;		/* first writer error (negative errno) or 0 */
 	char error_msg[256];
 };

@@ -43,6 +43,9 @@ void vcr_rec_fill_summary(struct vcr_recorder *r, struct vcr_recorder_summary *s
 	s->ckpt_stored = r->ck.stored;
 	s->ckpt_copy_ns = r->ck.copy_ns;
 	s->ckpt_copy_max_ns = r->ck.copy_max_ns;
+	s->ckpt_pre = r->ck.pre_count;
+	s->ckpt_pre_ns = r->ck.pre_ns;
+	s->ckpt_pre_served = r->ck.pre_served;
 	pthread_mutex_unlock(&r->lock);
 	s->error = vcr_recorder_error(r);
 	for (uint32_t i = 0; i < r->nvcpus; i++)

@@ -571,6 +571,7 @@ static void obs_mem_write(void *ctx, uint32_t vcpu, uint64_t gpa, const void *da
 			  uint64_t len)
 {
 	struct vcr_recorder *r = ctx;
+	vcr_rec_ckpt_vmm_wrote(r, gpa, len);
 	if (vcpu < r->nvcpus)
 		vcr_recorder_vcpu_mem_write(&r->vcpus[vcpu], gpa, data, len);
 	else

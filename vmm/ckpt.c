@@ -30,10 +30,11 @@ static void ckpt_deadline(struct timespec *ts, uint64_t ns)
 	ts->tv_nsec = (long)(ns % 1000000000ull);
 }
 
-void vmm_set_checkpoints(struct vmm *vm, vmm_ckpt_fn fn, void *ctx, uint64_t interval_ns,
-			 uint64_t interval_exits)
+void vmm_set_checkpoints(struct vmm *vm, vmm_ckpt_fn fn, vmm_ckpt_pre_fn pre, void *ctx,
+			 uint64_t interval_ns, uint64_t interval_exits)
 {
 	vm->ckpt.fn = fn;
+	vm->ckpt.pre = pre;
 	vm->ckpt.ctx = ctx;
 	vm->ckpt.interval_ns = interval_ns;
 	vm->ckpt.interval_exits = interval_exits;
@@ -85,7 +86,20 @@ void vmm_ckpt_vcpu_gone(struct vmm *vm)
 	pthread_mutex_unlock(&vm->ckpt.lock);
 }
 
-/* One round: pause, call fn, release. ckpt.lock held on entry and exit.
+/* The pre-copy, without ckpt.lock: a vCPU arriving at its loop top (an
+ * exit mark) takes the lock, and must not wait for the copy. */
+static void ckpt_pre(struct vmm *vm)
+{
+	if (!vm->ckpt.pre)
+		return;
+	pthread_mutex_unlock(&vm->ckpt.lock);
+	int rc = vm->ckpt.pre(vm->ckpt.ctx, vm);
+	if (rc < 0)
+		vcr_debug("checkpoint pre-copy failed (%d): the pause copies it all", rc);
+	pthread_mutex_lock(&vm->ckpt.lock);
+}
+
+/* One round: pre-copy, pause, call fn, release. ckpt.lock held on entry and exit.
  * Returns fn's answer, or 0 when the round gave up. One vCPU: ask it to
  * checkpoint at its next exit, and take the answer of the last one. */
 static int64_t ckpt_round(struct vmm *vm)
@@ -94,10 +108,16 @@ static int64_t ckpt_round(struct vmm *vm)
 	int64_t next = 0;
 
 	if (vm->nvcpus == 1) {
+		/* The last round's pause not taken yet (no exit since): this
+		 * one is that one. */
+		if (atomic_load(&vm->ckpt.pause))
+			return 0;
+		ckpt_pre(vm);
 		atomic_store(&vm->ckpt.pause, true);
 		return atomic_exchange(&vm->ckpt.next_ns, 0);
 	}
 
+	ckpt_pre(vm);
 	atomic_store(&vm->ckpt.pause, true);
 	for (uint32_t i = 0; i < vm->nvcpus; i++) {
 		struct vmm_vcpu *c = &vm->vcpus[i];

@@ -442,7 +442,10 @@ void vmm_kick_all(struct vmm *vm);
  * NULL before vmm_dirty_log_enable succeeded. Single-threaded, or from a
  * checkpoint function.
  *
- * vmm_set_checkpoints (before vmm_run): fn is called with every vCPU out of
+ * vmm_set_checkpoints (before vmm_run): before each timed round, pre (if
+ * not NULL) on the checkpoint thread with the vCPUs running (one vCPU:
+ * not while the last round's pause is still waiting for its exit); then
+ * fn is called with every vCPU out of
  * KVM_RUN at an exit boundary (one vCPU: on its own thread, right after
  * serving the exit that came due, without a kick; several: the checkpoint
  * thread sets a pause flag, kicks every vCPU with immediate_exit + the kick
@@ -461,14 +464,20 @@ void vmm_kick_all(struct vmm *vm);
  */
 #define VMM_CKPT_PAUSE_MS 500
 typedef int64_t (*vmm_ckpt_fn)(void *ctx, struct vmm *vm, bool final);
+/* pre (may be NULL) is called on the checkpoint thread before each timed
+ * round, with the vCPUs running: the recorder copies the pages dirty so
+ * far then, so that the paused fn copies only what the guest wrote since
+ * (pre-copy, as live migration does). It returns 0 or -errno (the round
+ * goes on: fn then copies everything itself). */
+typedef int (*vmm_ckpt_pre_fn)(void *ctx, struct vmm *vm);
 int vmm_dirty_log_enable(struct vmm *vm, struct vcr_err *err);
 bool vmm_dirty_log_enabled(const struct vmm *vm);
 const char *vmm_dirty_log_mode(const struct vmm *vm);
 int vmm_dirty_log_get(struct vmm *vm, uint32_t slot, uint64_t *bitmap);
 /* Host address of slot i's memory (size: vmm_mem_regions()[i].size). */
 uint8_t *vmm_mem_slot_host(struct vmm *vm, uint32_t slot);
-void vmm_set_checkpoints(struct vmm *vm, vmm_ckpt_fn fn, void *ctx, uint64_t interval_ns,
-			 uint64_t interval_exits);
+void vmm_set_checkpoints(struct vmm *vm, vmm_ckpt_fn fn, vmm_ckpt_pre_fn pre, void *ctx,
+			 uint64_t interval_ns, uint64_t interval_exits);
 
 /* -------------------------------------------------------------- running */
 

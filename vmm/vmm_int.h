@@ -49,6 +49,7 @@ struct vmm_vcpu {
 /* Memory checkpoints (vmm/ckpt.c). */
 struct vmm_ckpt {
 	vmm_ckpt_fn fn;
+	vmm_ckpt_pre_fn pre;
 	void *ctx;
 	uint64_t interval_ns, interval_exits;
 	bool dirty_log;			/* slots carry KVM_MEM_LOG_DIRTY_PAGES */
