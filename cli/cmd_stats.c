@@ -67,6 +67,14 @@ struct stats {
 	uint64_t duration_ns;
 	uint64_t errors;
 	char first_error[300];
+	/* Per readable chunk: exits in it, and whether it holds a memory
+	 * record (MEM_*, CKPT*). The exit stream's cost is that of the chunks
+	 * without memory: memory records' bytes would otherwise count as the
+	 * exits' (a Linux boot's trace is mostly its kernel). */
+	uint64_t nchunks;
+	uint32_t *chunk_exits;
+	uint8_t *chunk_mem;
+	uint64_t xbytes, xchunks, xexits, mbytes, mchunks;
 };
 
 struct top {
@@ -552,9 +560,16 @@ static void print_text(FILE *f, const char *path, const struct vcr_trace_info *i
 	fputc('\n', f);
 	fprintf(f, "per exit     %.2f bytes in the file\n",
 		rs->exits ? (double)rs->file_size / (double)rs->exits : 0.0);
-	fprintf(f, "compression  %.1fx (%llu raw bytes -> %llu)\n",
-		rs->file_size ? (double)rs->raw_bytes / (double)rs->file_size : 0.0,
-		(unsigned long long)rs->raw_bytes, (unsigned long long)rs->file_size);
+	uint64_t xraw = rs->exits ? rs->raw_bytes / rs->exits * s->xexits : 0;
+	fprintf(f, "exit stream  %.2f bytes per exit: %llu bytes in %llu chunk%s without memory "
+		"records, %llu exits (their states %.1fx compressed)\n",
+		s->xexits ? (double)s->xbytes / (double)s->xexits : 0.0,
+		(unsigned long long)s->xbytes, (unsigned long long)s->xchunks,
+		s->xchunks == 1 ? "" : "s", (unsigned long long)s->xexits,
+		s->xbytes ? (double)xraw / (double)s->xbytes : 0.0);
+	fprintf(f, "memory       %llu bytes in %llu chunk%s with memory records (the loader's, "
+		"the VMM's writes, checkpoints)\n", (unsigned long long)s->mbytes,
+		(unsigned long long)s->mchunks, s->mchunks == 1 ? "" : "s");
 
 	fprintf(f, "\nexits by reason\n");
 	for (uint32_t r = 0; r <= STATS_REASONS; r++) {
@@ -694,6 +709,16 @@ static void print_json(FILE *f, const char *path, const struct vcr_trace_info *i
 		       rs->exits ? (double)rs->file_size / (double)rs->exits : 0.0, 3);
 	vcr_json_fixed(&j, "compression_ratio",
 		       rs->file_size ? (double)rs->raw_bytes / (double)rs->file_size : 0.0, 3);
+	vcr_json_obj(&j, "exit_stream");
+	vcr_json_u64(&j, "bytes", s->xbytes);
+	vcr_json_u64(&j, "chunks", s->xchunks);
+	vcr_json_u64(&j, "exits", s->xexits);
+	vcr_json_fixed(&j, "bytes_per_exit", s->xexits ? (double)s->xbytes / (double)s->xexits : 0.0, 3);
+	vcr_json_end(&j);
+	vcr_json_obj(&j, "memory_chunks");
+	vcr_json_u64(&j, "bytes", s->mbytes);
+	vcr_json_u64(&j, "chunks", s->mchunks);
+	vcr_json_end(&j);
 	vcr_json_obj(&j, "records");
 	for (uint32_t t = VCR_REC_EXIT; t <= VCR_REC_LAST + 1; t++)
 		vcr_json_u64(&j, t <= VCR_REC_LAST ? vcr_rec_type_name(t) : "unknown", s->recs[t]);
@@ -793,6 +818,15 @@ static int cmd_stats(int argc, char **argv)
 		fprintf(stderr, "vcr stats: out of memory\n");
 		goto out;
 	}
+	struct vcr_reader_stats rs0;
+	vcr_reader_get_stats(r, &rs0);
+	s->nchunks = rs0.chunks;
+	s->chunk_exits = calloc(s->nchunks ? s->nchunks : 1, sizeof(*s->chunk_exits));
+	s->chunk_mem = calloc(s->nchunks ? s->nchunks : 1, 1);
+	if (!s->chunk_exits || !s->chunk_mem) {
+		fprintf(stderr, "vcr stats: out of memory\n");
+		goto out;
+	}
 	struct cli_read rd = { .r = r };
 	while ((rc = cli_read_next(&rd, rec)) != 0) {
 		if (rc < 0) {
@@ -803,6 +837,26 @@ static int cmd_stats(int argc, char **argv)
 			continue;
 		}
 		count_record(s, rec);
+		struct vcr_reader_pos pos;
+		vcr_reader_tell(r, &pos);
+		if (pos.chunk < s->nchunks) {
+			if (rec->type == VCR_REC_EXIT)
+				s->chunk_exits[pos.chunk]++;
+			else if (rec->type == VCR_REC_MEM_WRITE || rec->type == VCR_REC_MEM_PAGES ||
+				 rec->type == VCR_REC_CKPT || rec->type == VCR_REC_CKPT_PAGES)
+				s->chunk_mem[pos.chunk] = 1;
+		}
+	}
+	for (uint64_t k = 0; k < s->nchunks; k++) {
+		uint64_t b = vcr_reader_chunk_bytes(r, k);
+		if (s->chunk_mem[k]) {
+			s->mbytes += b;
+			s->mchunks++;
+		} else {
+			s->xbytes += b;
+			s->xchunks++;
+			s->xexits += s->chunk_exits[k];
+		}
 	}
 	struct vcr_reader_stats rs;
 	vcr_reader_get_stats(r, &rs);
@@ -822,6 +876,8 @@ static int cmd_stats(int argc, char **argv)
 		status = 2;
 out:
 	if (s) {
+		free(s->chunk_exits);
+		free(s->chunk_mem);
 		free(s->ports);
 		free(s->mmio.s);
 		free(s->rips.s);

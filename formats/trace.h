@@ -419,6 +419,9 @@ struct vcr_reader_pos {
 void vcr_reader_tell(const struct vcr_reader *r, struct vcr_reader_pos *pos);
 /* File offset of chunk pos->chunk (for messages), UINT64_MAX if none. */
 uint64_t vcr_reader_chunk_offset(const struct vcr_reader *r, const struct vcr_reader_pos *pos);
+/* Bytes chunk `chunk` (index among the readable chunks) takes in the file,
+ * 0 if none. */
+uint64_t vcr_reader_chunk_bytes(const struct vcr_reader *r, uint64_t chunk);
 int vcr_reader_read_at(struct vcr_reader *r, const struct vcr_reader_pos *pos,
 		       struct vcr_record *rec);
 

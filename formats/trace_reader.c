@@ -1403,6 +1403,11 @@ uint64_t vcr_reader_chunk_offset(const struct vcr_reader *r, const struct vcr_re
 	return pos->chunk < r->nchunks ? r->chunks[pos->chunk].off : UINT64_MAX;
 }
 
+uint64_t vcr_reader_chunk_bytes(const struct vcr_reader *r, uint64_t chunk)
+{
+	return chunk < r->nchunks ? r->chunks[chunk].size : 0;
+}
+
 /* ------------------------------------------------------------- open */
 
 static int r_add_chunk(struct vcr_reader *r, size_t *cap, const struct r_chunk *c,

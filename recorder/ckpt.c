@@ -482,6 +482,11 @@ int vcr_rec_ckpt_write(struct vcr_recorder *r, struct rec_ckpt_buf *b)
 		if (!ck->enc)
 			rc = -ENOMEM;
 	}
+	/* A checkpoint's records in chunks of their own, apart from the
+	 * exits': a reader decodes no page bytes to seek to an exit, and
+	 * `vcr stats` tells the exit stream's bytes from memory's. */
+	if (!rc)
+		rc = vcr_writer_flush(r->w);
 	for (uint32_t i = 0; i < b->nreg && !rc; i++) {
 		uint64_t np = b->reg[i].npages, ns = b->reg[i].nstored;
 		memset(rec, 0, offsetof(struct vcr_record, u) + sizeof(rec->u.ckpt));
@@ -603,6 +608,8 @@ int vcr_rec_ckpt_write(struct vcr_recorder *r, struct rec_ckpt_buf *b)
 		}
 		free(odepth);
 	}
+	if (!rc)
+		rc = vcr_writer_flush(r->w);
 	vcr_rec_ckpt_discard(r, b);
 	return rc;
 }
