@@ -87,7 +87,11 @@ static void run_usage(FILE *f)
 		"      --mem-interval I periodic checkpoints every I: a time (500ms, 2s) and/or\n"
 		"                       a count of one vCPU's exits (100000x), comma-separated\n"
 		"                       (default 500ms)\n"
-		"      --mem-budget SIZE  page bytes per second at most (default 32MiB; 0: none)\n"
+		"      --mem-budget B   how much checkpoints may cost: page bytes per second\n"
+		"                       (SIZE) and/or the share of the run's time their work\n"
+		"                       takes (N%%: pre-copy, pause, encoding), comma-separated;\n"
+		"                       the next checkpoint waits longer (default 32MiB,5%%;\n"
+		"                       0: none)\n"
 		"      --gdb ADDR       serve gdb on ADDR (host:port or :port), waiting for it\n"
 		"                       before the first instruction\n"
 		"      --no-stdin       do not connect stdin to COM1\n"
@@ -175,9 +179,41 @@ struct run_opts {
 	bool no_stdin;
 	int ckpt_mode;		/* enum ckpt_mode */
 	uint64_t ckpt_ns, ckpt_exits, ckpt_budget;
+	uint32_t ckpt_share;
 };
 
 enum ckpt_mode { CKPT_DEFAULT = 0, CKPT_OFF, CKPT_FINAL, CKPT_PERIODIC };
+
+/* "32MiB", "5%", both comma-separated, or "0" (no budget at all). */
+static int parse_budget(const char *s, uint64_t *bytes, uint32_t *share)
+{
+	char item[64];
+	*bytes = 0;
+	*share = 0;
+	if (!strcmp(s, "0"))
+		return 0;
+	while (*s) {
+		size_t n = strcspn(s, ",");
+		if (!n || n >= sizeof(item))
+			return -EINVAL;
+		memcpy(item, s, n);
+		item[n] = 0;
+		if (item[n - 1] == '%') {
+			char *end;
+			errno = 0;
+			unsigned long v = strtoul(item, &end, 10);
+			if (errno || end == item || *end != '%' || v < 1 || v > 99 || *share)
+				return -EINVAL;
+			*share = (uint32_t)v;
+		} else if (cli_parse_size(item, bytes) || !*bytes) {
+			return -EINVAL;
+		}
+		s += n;
+		if (*s == ',' && *++s == 0)
+			return -EINVAL;
+	}
+	return 0;
+}
 
 /* "500ms", "2s", "100000x", or both comma-separated. */
 static int parse_interval(const char *s, uint64_t *ns, uint64_t *exits)
@@ -248,6 +284,7 @@ static int run_parse(struct run_opts *o, int argc, char **argv)
 
 	vmm_config_init(&o->cfg);
 	o->ckpt_budget = 32ull << 20;
+	o->ckpt_share = 5;
 	optind = 1;
 	/* '+': stop at the guest path; the guest's own arguments never
 	 * become ours. */
@@ -367,12 +404,10 @@ static int run_parse(struct run_opts *o, int argc, char **argv)
 			}
 			break;
 		case O_MEM_BUDGET:
-			if (cli_parse_size(optarg, &o->ckpt_budget) && strcmp(optarg, "0")) {
-				vcr_log("run: bad --mem-budget '%s'", optarg);
+			if (parse_budget(optarg, &o->ckpt_budget, &o->ckpt_share)) {
+				vcr_log("run: bad --mem-budget '%s' (32MiB, 5%%, 32MiB,5%% or 0)", optarg);
 				return -EINVAL;
 			}
-			if (!strcmp(optarg, "0"))
-				o->ckpt_budget = 0;
 			break;
 		case O_GDB:
 			o->gdb = optarg;
@@ -516,6 +551,7 @@ static int open_recorder(struct vcr_recorder **rec, struct vmm *vm, const struct
 	ropts.run_size = vmm_run_size(vm);
 	ropts.ring_bytes = o->ring;
 	ropts.ckpt_budget = o->ckpt_budget;
+	ropts.ckpt_share = o->ckpt_share;
 	ropts.on_error = recorder_failed;
 	ropts.on_error_arg = vm;
 	return vcr_recorder_open(rec, o->record, &info, &ropts, err);

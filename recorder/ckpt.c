@@ -30,6 +30,7 @@ int vcr_rec_ckpt_init(struct vcr_recorder *r, const struct vcr_trace_info *info,
 	if (e)
 		return -e;
 	ck->budget = opts->ckpt_budget;
+	ck->share = opts->ckpt_share < 100 ? opts->ckpt_share : 0;
 	ck->ring_bytes = opts->ring_bytes;
 	for (uint32_t i = 0; i < info->nmem && ck->nreg < REC_CKPT_REGIONS; i++) {
 		const struct vcr_mem_region *m = &info->mem[i];
@@ -236,6 +237,7 @@ int vcr_recorder_checkpoint_pre(void *ctx, struct vmm *vm)
 	ck->pre = p;
 	uint64_t dt = vcr_now_ns() - t0;
 	pthread_mutex_unlock(&ck->copy_lock);
+	__atomic_fetch_add(&ck->work_ns, dt, __ATOMIC_RELAXED);
 	pthread_mutex_lock(&r->lock);
 	ck->pre_count++;
 	ck->pre_ns += dt;
@@ -446,9 +448,15 @@ int64_t vcr_recorder_checkpoint(void *ctx, struct vmm *vm, bool final)
 	if (dt > ck->copy_max_ns)
 		ck->copy_max_ns = dt;
 	pthread_mutex_unlock(&r->lock);
-	if (!ck->budget)
-		return 0;
-	return (int64_t)(stored * VCR_CKPT_PAGE * 1000000000ull / ck->budget);
+	/* The next one waits until the byte budget allows its pages (as
+	 * many as this one's) and the work since the last delay (this pause,
+	 * the pre-copy before it, the writer's encoding of the checkpoint
+	 * before) is at most `share` percent of the time. */
+	uint64_t work = __atomic_exchange_n(&ck->work_ns, 0, __ATOMIC_RELAXED) + dt;
+	uint64_t wait = ck->budget ? stored * VCR_CKPT_PAGE * 1000000000ull / ck->budget : 0;
+	if (ck->share && work / ck->share * (100 - ck->share) > wait)
+		wait = work / ck->share * (100 - ck->share);
+	return wait > INT64_MAX ? INT64_MAX : (int64_t)wait;
 }
 
 /* ---- writer thread ------------------------------------------------------ */
@@ -475,6 +483,7 @@ int vcr_rec_ckpt_write(struct vcr_recorder *r, struct rec_ckpt_buf *b)
 {
 	struct rec_ckpt_state *ck = &r->ck;
 	struct vcr_record *rec = &r->rec;
+	uint64_t t0 = vcr_now_ns();
 	int rc = 0;
 
 	if (!ck->enc) {
@@ -610,6 +619,7 @@ int vcr_rec_ckpt_write(struct vcr_recorder *r, struct rec_ckpt_buf *b)
 	}
 	if (!rc)
 		rc = vcr_writer_flush(r->w);
+	__atomic_fetch_add(&ck->work_ns, vcr_now_ns() - t0, __ATOMIC_RELAXED);
 	vcr_rec_ckpt_discard(r, b);
 	return rc;
 }

@@ -102,6 +102,9 @@ struct rec_ckpt_state {
 	uint32_t nreg;
 	struct rec_ckpt_region reg[REC_CKPT_REGIONS];
 	uint64_t budget;		/* bytes/s; 0: none */
+	uint32_t share;			/* percent of the time; 0: none */
+	uint64_t work_ns;		/* atomic: checkpoint work since the
+					 * last delay was worked out */
 	uint64_t ring_bytes;
 	uint64_t number;		/* next checkpoint's */
 	uint64_t full_at;		/* trace bytes at the last full one */

@@ -93,6 +93,9 @@ struct vcr_recorder_opts {
 	uint32_t flush_ms;	/* flush after this long without records; 0: 1000 */
 	uint64_t ckpt_budget;	/* memory checkpoints: bytes per second at most
 				 * (the next one waits longer); 0: no budget */
+	uint32_t ckpt_share;	/* and the percentage (1..99) of the run's time
+				 * their work (pre-copy, pause, encoding) may
+				 * take at most, the same way; 0: no limit */
 	/* Called once, on the writer thread, when writing the trace failed
 	 * (err < 0, msg says what). Typically vmm_stop(VCR_END_ERROR). */
 	void (*on_error)(void *arg, int err, const char *msg);

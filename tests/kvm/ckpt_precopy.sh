@@ -33,7 +33,7 @@ echo "1..5"
 
 area=$(nm "$guest" | awk '$3 == "area" { print "0x" $1 }')
 # Long enough for several pre-copied rounds on a slow (nested) host.
-timeout -s INT "${VCR_PRECOPY_SECONDS:-3}" "$vcr" run -v --no-stdin --mem-interval 50ms \
+timeout -s INT "${VCR_PRECOPY_SECONDS:-3}" "$vcr" run -v --no-stdin --mem-interval 50ms --mem-budget 0 \
     --record "$tmp/t.vcr" "$guest" >/dev/null 2>"$tmp/run.err"
 "$vcr" dump --json "$tmp/t.vcr" >"$tmp/dump.jsonl" 2>"$tmp/dump.err"
 ok $? "the recording (stopped by SIGINT) dumps"

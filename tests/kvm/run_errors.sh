@@ -31,7 +31,7 @@ expect() {
 patch() { printf "$(echo "$3" | sed 's/\(..\)/\\x\1/g')" |
           dd of="$1" bs=1 seek=$(($2)) conv=notrunc status=none; }
 
-echo "1..16"
+echo "1..18"
 expect "missing file" "$tmp/nope: No such file or directory" -- "$tmp/nope"
 : >"$tmp/empty"
 expect "empty file" "empty file" -- "$tmp/empty"
@@ -66,5 +66,7 @@ expect "--ring without --record" "--ring needs --record" -- --ring 1M "$g/count6
 expect "bad vCPU count" "bad vCPU count" -- -c 0 "$g/count64.elf"
 expect "memory size over the limit" "memory size .* between 1 MiB and 3 GiB" -- -m 4G "$g/count64.elf"
 expect "bad format name" "bad format 'coff'" -- --format coff "$g/count64.elf"
+expect "checkpoint budget share out of range" "bad --mem-budget '100%'" -- --record "$tmp/b.vcr" --mem-budget 100% "$g/count64.elf"
+expect "checkpoint budget given twice a share" "bad --mem-budget '5%,6%'" -- --record "$tmp/b.vcr" --mem-budget 5%,6% "$g/count64.elf"
 
 [ $failed = 0 ]
