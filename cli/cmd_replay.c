@@ -133,6 +133,8 @@ static int cmd_replay(int argc, char **argv)
 	prog.p.step = 1;
 	int rc = vcr_replay(path, &o, res, &err);
 	cli_progress_end(&prog);
+	if (res->image_note[0])
+		fprintf(stderr, "vcr replay: note: %s\n", res->image_note);
 	if (rc) {
 		fprintf(stderr, "vcr replay: cannot replay %s: %s\n", path,
 			err.msg[0] ? err.msg : strerror(-rc));

@@ -79,6 +79,9 @@ static void run_usage(FILE *f)
 		"      --entry ADDR     start here instead of the image's entry\n"
 		"      --record FILE    record every exit of every vCPU into trace FILE\n"
 		"      --ring SIZE      with --record: keep only about the newest SIZE of trace\n"
+		"      --embed-image    with --record: the guest image file in the trace too\n"
+		"                       (default: named and hashed; replay does not need\n"
+		"                       it, the trace holds the memory the loader wrote)\n"
 		"      --mem-checkpoints off|final|periodic\n"
 		"                       with --record: guest memory in the trace (default\n"
 		"                       periodic where KVM logs dirty pages, else final;\n"
@@ -177,6 +180,7 @@ struct run_opts {
 	const char *gdb;
 	const char *oracle;	/* hidden --oracle-log FILE (recorder/oracle.h) */
 	bool no_stdin;
+	bool embed_image;	/* --embed-image */
 	int ckpt_mode;		/* enum ckpt_mode */
 	uint64_t ckpt_ns, ckpt_exits, ckpt_budget;
 	uint32_t ckpt_share;
@@ -249,7 +253,8 @@ static int run_parse(struct run_opts *o, int argc, char **argv)
 	       O_GDB, O_NOSTDIN, O_KERNEL, O_INITRD, O_MACHINE, O_NODEFCMD,
 	       /* QEMU-compatible devices and boot (docs/vmm.md, "Guests built for
 	        * QEMU") */
-	       O_MODULE, O_ISA_DEBUG_EXIT, O_CPUID, O_ORACLE, O_MEM_CKPT, O_MEM_INTERVAL, O_MEM_BUDGET };
+	       O_MODULE, O_ISA_DEBUG_EXIT, O_CPUID, O_ORACLE, O_MEM_CKPT, O_MEM_INTERVAL, O_MEM_BUDGET,
+	       O_EMBED_IMAGE };
 	static const struct option longopts[] = {
 		{ "memory", required_argument, NULL, 'm' },
 		{ "cpus", required_argument, NULL, 'c' },
@@ -263,6 +268,7 @@ static int run_parse(struct run_opts *o, int argc, char **argv)
 		{ "mem-checkpoints", required_argument, NULL, O_MEM_CKPT },
 		{ "mem-interval", required_argument, NULL, O_MEM_INTERVAL },
 		{ "mem-budget", required_argument, NULL, O_MEM_BUDGET },
+		{ "embed-image", no_argument, NULL, O_EMBED_IMAGE },
 		{ "gdb", required_argument, NULL, O_GDB },
 		{ "no-stdin", no_argument, NULL, O_NOSTDIN },
 		{ "module", required_argument, NULL, O_MODULE },
@@ -403,6 +409,9 @@ static int run_parse(struct run_opts *o, int argc, char **argv)
 				return -EINVAL;
 			}
 			break;
+		case O_EMBED_IMAGE:
+			o->embed_image = true;
+			break;
 		case O_MEM_BUDGET:
 			if (parse_budget(optarg, &o->ckpt_budget, &o->ckpt_share)) {
 				vcr_log("run: bad --mem-budget '%s' (32MiB, 5%%, 32MiB,5%% or 0)", optarg);
@@ -451,6 +460,10 @@ static int run_parse(struct run_opts *o, int argc, char **argv)
 	}
 	if (!o->record && (o->ckpt_mode || o->ckpt_ns || o->ckpt_exits)) {
 		vcr_log("run: --mem-checkpoints and --mem-interval need --record FILE");
+		return -EINVAL;
+	}
+	if (o->embed_image && !o->record) {
+		vcr_log("run: --embed-image needs --record FILE");
 		return -EINVAL;
 	}
 	if (o->ring && !o->record) {
@@ -540,8 +553,15 @@ static int open_recorder(struct vcr_recorder **rec, struct vmm *vm, const struct
 	info.nmem = n;
 	info.cpuid = vmm_cpuid(vm, &n);
 	info.ncpuid = n;
-	info.image_mode = VCR_IMAGE_EMBEDDED;
-	info.image_path = cfg->guest_path;
+	/* By reference: replay needs only the trace's memory records (the
+	 * loader's writes); the image file is named and hashed, so that a
+	 * replay told where it is (--image) checks it. --embed-image carries
+	 * the file itself too (a Linux kernel: 8 MB more, hashed, compressed
+	 * and checksummed before the guest starts). */
+	info.image_mode = o->embed_image ? VCR_IMAGE_EMBEDDED : VCR_IMAGE_REFERENCE;
+	/* An absolute path, for a replay started elsewhere. */
+	char *abs = realpath(cfg->guest_path, NULL);
+	info.image_path = abs ? abs : cfg->guest_path;
 	info.image = vmm_image(vm, &info.image_size);
 	vcr_sha256(info.image, info.image_size, info.image_sha256);
 	info.cmdline = vcr_cmdline;
@@ -554,7 +574,9 @@ static int open_recorder(struct vcr_recorder **rec, struct vmm *vm, const struct
 	ropts.ckpt_share = o->ckpt_share;
 	ropts.on_error = recorder_failed;
 	ropts.on_error_arg = vm;
-	return vcr_recorder_open(rec, o->record, &info, &ropts, err);
+	int rc = vcr_recorder_open(rec, o->record, &info, &ropts, err);
+	free(abs);
+	return rc;
 }
 
 /* Guest memory for core/disasm.h: what is outside RAM is not known. */

@@ -446,10 +446,27 @@ static void *rp_thread(void *arg)
 		rp_trouble(rp, rc, "%s", err.msg);
 		goto out;
 	}
+	uint64_t seen = 0;	/* exits read so far, every vCPU's */
 	while (!atomic_load(&rp->abort)) {
 		rc = vcr_reader_next(r, &t->rec);
 		if (rc < 0 && rp->res->damaged)
 			break;	/* the damage ends what can be verified */
+		if (rc < 0 && rp->o->mode == VCR_REPLAY_VERIFY) {
+			/* Damage the open did not see (a chunk's payload is
+			 * checked when decoded): verify ends before it, as for
+			 * damage found at the start. Every thread reads every
+			 * chunk, so each stops here, with the same exit. */
+			const struct vcr_err *re = vcr_reader_error(r);
+			pthread_mutex_lock(&rp->lock);
+			if (!rp->res->damaged || seen < rp->res->damage_exit) {
+				rp->res->damage_exit = seen;
+				rp->res->damage_offset = re->offset;
+				snprintf(rp->res->damage, sizeof(rp->res->damage), "%s", re->msg);
+			}
+			rp->res->damaged = true;
+			pthread_mutex_unlock(&rp->lock);
+			break;
+		}
 		if (rc < 0) {
 			const struct vcr_err *re = vcr_reader_error(r);
 			rp_trouble(rp, rc, "reading the trace: %s", re->msg);
@@ -460,6 +477,8 @@ static void *rp_thread(void *arg)
 		const struct vcr_record *rec = &t->rec;
 		if (rp->res->damaged && rec->type == VCR_REC_EXIT && rec->seq >= rp->res->damage_exit)
 			break;
+		if (rec->type == VCR_REC_EXIT)
+			seen = rec->seq + 1;
 		if (rec->vcpu != t->index)
 			continue;
 		rc = 0;
@@ -500,9 +519,12 @@ out:
 	return NULL;
 }
 
-/* The guest image named by the header must be the recorded one. */
+/* The guest image: an embedded one must be intact; a referenced one
+ * given with --image must be the recorded one. Replay itself never reads
+ * the image (the loader's memory is in the trace's MEM records): a
+ * referenced image missing or changed at its recorded path is a note. */
 static int rp_check_image(const struct vcr_trace_info *info, const char *override,
-			  struct vcr_err *err)
+			  struct vcr_replay_result *res, struct vcr_err *err)
 {
 	uint8_t d[VCR_SHA256_LEN];
 	char want[2 * VCR_SHA256_LEN + 1], got[2 * VCR_SHA256_LEN + 1];
@@ -529,16 +551,26 @@ static int rp_check_image(const struct vcr_trace_info *info, const char *overrid
 					   "the trace references its guest image without a path; "
 					   "give it with --image (sha256 %s)", want);
 		int rc = vcr_sha256_file(p, d);
-		if (rc)
+		if (rc && override)
 			return vcr_err_set(err, rc, UINT64_MAX,
-					   "guest image '%s' cannot be read (%s); the trace needs the "
-					   "image with sha256 %s (give its location with --image)",
-					   p, strerror(-rc), want);
+					   "guest image '%s' cannot be read (%s); the trace was "
+					   "recorded with the image of sha256 %s", p, strerror(-rc), want);
+		if (rc) {
+			snprintf(res->image_note, sizeof(res->image_note),
+				 "guest image '%s' cannot be read (%s); not needed: the trace holds "
+				 "the memory its loader wrote (recorded image sha256 %s)", p,
+				 strerror(-rc), want);
+			return 0;
+		}
 		if (memcmp(d, info->image_sha256, sizeof(d))) {
 			vcr_sha256_hex(d, got);
-			return vcr_err_set(err, -ESTALE, UINT64_MAX,
-					   "guest image '%s' is not the recorded one: sha256 %s, "
-					   "the trace was recorded with %s", p, got, want);
+			if (override)
+				return vcr_err_set(err, -ESTALE, UINT64_MAX,
+						   "guest image '%s' is not the recorded one: sha256 %s, "
+						   "the trace was recorded with %s", p, got, want);
+			snprintf(res->image_note, sizeof(res->image_note),
+				 "guest image '%s' changed since the recording (sha256 %s, recorded "
+				 "%s); replaying the trace's memory, not the file", p, got, want);
 		}
 		return 0;
 	}
@@ -603,7 +635,7 @@ static int rp_check_trace(struct vcr_reader *r, const struct vcr_replay_opts *o,
 				   "the trace header describes %u vCPUs and %u memory slots; "
 				   "replay needs 1..%u vCPUs and at least one slot",
 				   info->nvcpus, info->nmem, VMM_MAX_VCPUS);
-	rc = rp_check_image(info, o->image, err);
+	rc = rp_check_image(info, o->image, res, err);
 	if (rc)
 		return rc;
 	vcr_reader_get_stats(r, st);

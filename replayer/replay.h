@@ -104,6 +104,7 @@ struct vcr_replay_result {
 	struct vcr_replay_counters n;
 	uint32_t nvcpus;
 	char note[256];		/* e.g. why a multi-vCPU verify stopped early */
+	char image_note[400];	/* a referenced image missing or changed ("") */
 	/* verify on a damaged trace: exits [0, damage_exit) were there to
 	 * replay; the damage (at file offset damage_offset, UINT64_MAX unknown)
 	 * took the rest */
