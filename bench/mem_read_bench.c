@@ -16,10 +16,17 @@
  *   mem_read_served_pct          reads that were served (exact)
  *   mem_bytes_per_dirty_page     trace bytes per stored page (text-like)
  * Goal (issue 12): a read at a random exit of a 10^6-exit trace <= 200 us.
+ * Then the same trace with the periodic checkpoints' pages written as the
+ * recorder writes a page the guest edits (one 128-byte line changed since
+ * its last version): XOR against that version, raw again after 4 XORs in a
+ * row (VCR_CKPT_XOR_WRITE_DEPTH), so that a read may decode a chain of up
+ * to 5 chunks: the same figures with the prefix mem_xor_, and
+ * mem_xor_pages_pct (stored pages that are XORs).
  * Usage: mem_read_bench [NEXITS]
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,8 +73,15 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* XOR mode: every page as last stored, the checkpoint that stored it + 1,
+ * XORs in a row since its last raw version. */
+static uint8_t *shadow;
+static uint64_t last[NPAGES];
+static uint8_t depth[NPAGES];
+static uint64_t nxor;
+
 static int put_ckpt(struct vcr_writer *w, uint64_t number, const uint32_t *pages, uint32_t n,
-		    uint8_t *bm, uint8_t *enc)
+		    uint8_t *bm, uint8_t *enc, bool xor)
 {
 	static uint8_t pg[VCR_CKPT_PAGE];
 	struct vcr_record rec;
@@ -91,8 +105,29 @@ static int put_ckpt(struct vcr_writer *w, uint64_t number, const uint32_t *pages
 		for (; p < NPAGES && k < 32; p++) {
 			if (!(bm[p / 8] >> (p % 8) & 1))
 				continue;
-			text_page(pg, number * NPAGES + p);
-			len += vcr_ckpt_page_put(enc + len, pg, UINT64_MAX);
+			size_t x = 0;
+			uint8_t *sh = shadow ? shadow + (uint64_t)p * VCR_CKPT_PAGE : NULL;
+			if (xor && last[p]) {
+				/* The guest edits one line of what it had. */
+				memcpy(pg, sh, VCR_CKPT_PAGE);
+				memset(pg + (number * 7 % 32) * 128, (int)('a' + number % 26), 127);
+				if (depth[p] < VCR_CKPT_XOR_WRITE_DEPTH)
+					x = vcr_ckpt_page_put_xor(enc + len, pg, sh, number - (last[p] - 1));
+			} else {
+				text_page(pg, number * NPAGES + p);
+			}
+			if (x) {
+				depth[p]++;
+				nxor++;
+			} else {
+				x = vcr_ckpt_page_put(enc + len, pg, UINT64_MAX);
+				depth[p] = 0;
+			}
+			len += x;
+			if (sh) {
+				memcpy(sh, pg, VCR_CKPT_PAGE);
+				last[p] = number + 1;
+			}
 			k++;
 			ord++;
 		}
@@ -111,10 +146,12 @@ static int put_ckpt(struct vcr_writer *w, uint64_t number, const uint32_t *pages
 	return rc;
 }
 
-int main(int argc, char **argv)
+static int run(uint64_t nexits, bool xor, const char *pre)
 {
-	uint64_t nexits = argc > 1 ? strtoull(argv[1], NULL, 0) : 1000000;
 	char path[] = "/tmp/vcr-mem-read-bench-XXXXXX";
+	memset(last, 0, sizeof(last));
+	memset(depth, 0, sizeof(depth));
+	nxor = 0;
 	int fd = mkstemp(path);
 	if (fd < 0)
 		return 1;
@@ -148,13 +185,13 @@ int main(int argc, char **argv)
 		if (e == 0) {
 			for (uint32_t i = 0; i < WORKSET; i++)
 				pages[i] = 256 + i;
-			rc |= put_ckpt(w, number++, pages, WORKSET, bm, enc);
+			rc |= put_ckpt(w, number++, pages, WORKSET, bm, enc, xor);
 			stored += WORKSET;
 		} else if (e % INTERVAL == 0 || e == nexits - 1) {
 			uint32_t d[DIRTY];
 			for (uint32_t i = 0; i < DIRTY; i++)
 				d[i] = 256 + (uint32_t)(rnd() % WORKSET);
-			rc |= put_ckpt(w, number++, d, DIRTY, bm, enc);
+			rc |= put_ckpt(w, number++, d, DIRTY, bm, enc, xor);
 			stored += DIRTY;	/* (a duplicate counts once in the bitmap) */
 		}
 	}
@@ -186,13 +223,27 @@ int main(int argc, char **argv)
 		t[i] = cpu_ns() - t0;
 	}
 	qsort(t, READS, sizeof(t[0]), cmp_u64);
-	printf("mem_index_ms %.1f ms\n", (double)t_index / 1e6);
-	printf("mem_read_us_p50 %.1f us\n", (double)t[READS / 2] / 1e3);
-	printf("mem_read_us_p99 %.1f us\n", (double)t[READS * 99 / 100] / 1e3);
-	printf("mem_read_us_max %.1f us\n", (double)t[READS - 1] / 1e3);
-	printf("mem_read_served_pct %.1f %%\n", 100.0 * served / READS);
-	printf("mem_bytes_per_dirty_page %.0f bytes\n", (double)sb.st_size / (double)stored);
+	printf("%sindex_ms %.1f ms\n", pre, (double)t_index / 1e6);
+	printf("%sread_us_p50 %.1f us\n", pre, (double)t[READS / 2] / 1e3);
+	printf("%sread_us_p99 %.1f us\n", pre, (double)t[READS * 99 / 100] / 1e3);
+	printf("%sread_us_max %.1f us\n", pre, (double)t[READS - 1] / 1e3);
+	printf("%sread_served_pct %.1f %%\n", pre, 100.0 * served / READS);
+	printf("%sbytes_per_dirty_page %.0f bytes\n", pre, (double)sb.st_size / (double)stored);
+	if (xor)
+		printf("%spages_pct %.1f %% (XOR pages of those stored)\n", pre,
+		       100.0 * (double)nxor / (double)stored);
 	vcr_cursor_close(c);
 	unlink(path);
 	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	uint64_t nexits = argc > 1 ? strtoull(argv[1], NULL, 0) : 1000000;
+	shadow = calloc(NPAGES, VCR_CKPT_PAGE);
+	if (!shadow)
+		return 1;
+	int rc = run(nexits, false, "mem_");
+	rng = 88172645463325252ull;	/* the same reads */
+	return rc ? rc : run(nexits, true, "mem_xor_");
 }
