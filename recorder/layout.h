@@ -124,6 +124,17 @@ struct rr_ckpt {
 	struct rec_ckpt_buf *buf;
 };
 
+/* Control ring only: a VMM write too large for the ring in one piece (a
+ * loaded kernel), as a heap copy the writer thread writes and frees: the
+ * loader then waits for one memcpy, not for the writer's compression of
+ * every piece through a full ring. */
+struct rr_mem_buf {
+	struct vcr_ring_hdr h;
+	uint64_t gpa;
+	uint64_t len;
+	uint8_t *buf;
+};
+
 struct rr_note {
 	struct vcr_ring_hdr h;
 	uint32_t kind;			/* enum vcr_note_kind */

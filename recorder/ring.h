@@ -50,6 +50,7 @@ enum vcr_ring_kind {
 	VCR_RING_IRQ_LINE = 8,
 	VCR_RING_NOTE = 9,
 	VCR_RING_CKPT = 10,	/* control ring: a memory checkpoint */
+	VCR_RING_MEM_BUF = 11,	/* control ring: a large VMM write, a copy */
 };
 
 struct vcr_ring_hdr {

@@ -494,9 +494,30 @@ void vcr_rec_control_fence(struct vcr_recorder *r)
 void vcr_recorder_mem_write(struct vcr_recorder *r, uint64_t gpa, const void *data,
 			    uint64_t len)
 {
+	uint64_t max = vcr_ring_max_record(&r->control) - offsetof(struct rr_mem, data);
+	uint8_t *copy = len > max ? malloc(len) : NULL;
+	if (copy)
+		memcpy(copy, data, len);
 	pthread_mutex_lock(&r->control_lock);
 	vcr_rec_control_fence(r);
-	rec_mem_write_ring(&r->control, gpa, data, len);
+	if (copy) {
+		uint32_t rlen = vcr_ring_round(sizeof(struct rr_mem_buf));
+		struct rr_mem_buf *m = vcr_ring_reserve(&r->control, rlen);
+		if (m) {
+			m->h.len = rlen;
+			m->h.kind = VCR_RING_MEM_BUF;
+			m->h.arg = 0;
+			m->gpa = gpa;
+			m->len = len;
+			m->buf = copy;
+			vcr_ring_commit(&r->control);
+		} else {
+			free(copy);
+		}
+	} else {
+		/* Small, or no memory for a copy: through the ring. */
+		rec_mem_write_ring(&r->control, gpa, data, len);
+	}
 	pthread_mutex_unlock(&r->control_lock);
 }
 

@@ -154,6 +154,17 @@ static int rec_emit(struct vcr_recorder *r, uint32_t vcpu, const struct vcr_ring
 	}
 	case VCR_RING_CKPT:
 		return vcr_rec_ckpt_write(r, ((const struct rr_ckpt *)h)->buf);
+	case VCR_RING_MEM_BUF: {
+		const struct rr_mem_buf *m = (const void *)h;
+		rec->type = VCR_REC_MEM_WRITE;
+		rec->u.mem.gpa = m->gpa;
+		rec->u.mem.len = m->len;
+		rec->u.mem.data = m->buf;
+		vcr_rec_ckpt_touch(r, m->gpa, m->len);
+		int rc = vcr_writer_append(r->w, rec);
+		free(m->buf);
+		return rc;
+	}
 	default:
 		return 0;
 	}
@@ -167,6 +178,8 @@ static void rec_emit_or_drop(struct vcr_recorder *r, uint32_t vcpu,
 		r->w_dropped++;
 		if (h->kind == VCR_RING_CKPT)
 			vcr_rec_ckpt_discard(r, ((const struct rr_ckpt *)h)->buf);
+		if (h->kind == VCR_RING_MEM_BUF)
+			free(((const struct rr_mem_buf *)h)->buf);
 	} else {
 		int rc = rec_emit(r, vcpu, h);
 		if (rc < 0) {
