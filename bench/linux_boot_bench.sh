@@ -132,9 +132,8 @@ if ts:
     mem = re.search(r"^  memory bytes\s+(\d+)", st, re.M)
     memb = int(mem.group(1)) if mem else 0
     print("linux_trace_bytes_per_exit %.1f bytes (the whole file / exits)" % (total / exits))
-    print("# of which the header (the embedded kernel image) %d bytes, the loaded "
-          "memory (kernel, initrd: %d bytes of memory records) and the checkpoints most"
-          % (header, memb))
+    print("# of which the header %d bytes, the loaded memory (kernel, initrd: %d bytes "
+          "of memory records) and the checkpoints most" % (header, memb))
     print("linux_trace_exit_stream_bytes_per_exit %s bytes (%s bytes in %s chunks without "
           "memory records, %s exits: what recording the exits costs; goal <= 8)" % xs)
     print("linux_exits_per_boot %d exits" % exits)
@@ -147,5 +146,20 @@ if ts:
     _, exits, total, header, chunks, xs = ts
     print("linux_trace_nockpt_bytes_per_exit %.1f bytes (--mem-checkpoints off; "
           "without the header %.1f; exit stream %s)" % (total / exits, chunks / exits, xs[0]))
+# The exit stream of a boot that prints its console (no `quiet`): about
+# 10^5 exits, most of them the UART's, recorded once with the defaults.
+loud = os.path.join(tmp, "loud.vcr")
+p = subprocess.run([vcr, "run", "--record", loud, "-m", "256M", "--no-stdin", "--kernel", kernel,
+                    "--initrd", initrd, "--cmdline", "vcr.end=reboot"],
+                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=1200)
+ts = trace_stats(loud)
+if ts:
+    st, exits, total, header, chunks, xs = ts
+    print("linux_loud_exits_per_boot %d exits (console printed, no quiet)" % exits)
+    print("linux_loud_exit_stream_bytes_per_exit %s bytes (%s bytes in %s chunks without memory "
+          "records, %s exits; goal <= 8)" % xs)
+    print("linux_loud_trace_bytes_per_exit %.1f bytes (the whole file / exits)" % (total / exits))
+else:
+    print("# linux_loud: no trace (%s)" % p.stderr.decode(errors="replace").strip()[-200:])
 print("# linux_boot measured on %s, %d rounds, medians" % (where, rounds))
 PY
