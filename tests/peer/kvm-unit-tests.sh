@@ -3,7 +3,7 @@
 # with QEMU (docs/testing.md, "A peer's test suite").
 #
 #   tests/peer/kvm-unit-tests.sh [--build DIR] [--subset ci|all] [--nested|--here]
-#                                [--timeout S] [--work DIR] [--no-qemu] [--no-record]
+#                                [--timeout S|cfg] [--work DIR] [--no-qemu] [--no-record]
 #                                [--build-only] [--report-only] [TEST...]
 #
 # 1. Builds kvm-unit-tests from the shared, unmodified upstream tarball into
@@ -24,6 +24,12 @@
 # 3. Prints the table: test, smp, QEMU's verdict, vcr's, vcr's recorded,
 #    the replay's (identical, or the first divergence), and the totals.
 #
+# Timeouts (--timeout), per run of a test, QEMU's and vcr's alike: `cfg`
+# (the default for the whole suite) gives each test its unittests.cfg
+# `timeout =`, else 90 s, as the suite's own run_tests.sh does; S seconds
+# (the default for the CI subset: 60) caps them (a cfg timeout that is
+# shorter wins). A replay gets three times its test's timeout.
+#
 # Verdicts are the test's own: its isa-debug-exit code (0 PASS, 77 SKIP, else
 # FAIL), TIMEOUT when it did not end in time, CRASH when the VMM ended it
 # (triple fault, internal error...), NOEXIT when it stopped without the exit
@@ -37,7 +43,7 @@ build=${VCR_BUILD:-$root/build}
 tarball=${KUT_TARBALL:-$root/../shared/peers/kvm-unit-tests-1da1819e.tar.gz}
 [ -f "$tarball" ] || tarball=/work/shared/peers/kvm-unit-tests-1da1819e.tar.gz
 machine=${VCR_PEER_MACHINE:-pc}
-subset=all where= tmo=60 work= use_qemu=1 use_record=1 run_only= build_only= report_only= names=()
+subset=all where= tmo= work= use_qemu=1 use_record=1 run_only= build_only= report_only= names=()
 # The CI subset, bounded (tests/kvm/peer_subset.sh runs it on both KVM
 # flavours; in nested L1 each test takes 30-40 s, most of it QEMU's start):
 # the CPUID exit (vmexit_cpuid), SMP through INIT/SIPI (smptest), the
@@ -65,6 +71,11 @@ while [ $# -gt 0 ]; do
     *) names+=("$1"); shift ;;
     esac
 done
+case $tmo in
+"") [ "$subset" = ci ] && tmo=60 || tmo=cfg ;;
+cfg) ;;
+*[!0-9]*|0) echo "$0: --timeout needs seconds or cfg, not '$tmo'" >&2; exit 2 ;;
+esac
 vcr=${VCR:-$build/vcr}
 [ -n "$work" ] || work=$build/peer
 work=$(mkdir -p "$work" && cd "$work" && pwd)
@@ -252,12 +263,20 @@ select_tests() {
     done < <(parse_cfg)
 }
 
+# A test's timeout in seconds, from its cfg `timeout =` (ttmo: "180",
+# "90s"; empty when it has none) and --timeout.
+test_timeout() {
+    local c=${1%s}
+    case $c in ""|*[!0-9]*|0) c=90 ;; esac   # run_tests.sh's default
+    if [ "$tmo" = cfg ] || [ "$c" -lt "$tmo" ]; then echo "$c"; else echo "$tmo"; fi
+}
+
 run_all() {
     [ -e /dev/fd ] || ln -s /proc/self/fd /dev/fd 2>/dev/null
     local name file smp qp args ttmo
     while IFS='|' read -r name file smp qp args ttmo; do
-        local t=$tmo
-        [ -n "$ttmo" ] && [ "${ttmo%s}" -lt "$t" ] 2>/dev/null && t=${ttmo%s}
+        local t
+        t=$(test_timeout "$ttmo")
         [ -f "$res/$name.done" ] && continue   # a boot before this one ran it
         run_one "$name" "$file" "$smp" "$qp" "$args" "$t" </dev/null
         echo "# ran $name" >&2
@@ -297,11 +316,16 @@ nested)
     # run it was in), and the next boot goes on with the tests after it.
     : >"$work/nested.log"
     for boot in 1 2 3 4 5; do
-        ntests=$(while IFS='|' read -r name _; do [ -f "$res/$name.done" ] || echo; done \
-                 <"$work/selected" | wc -l)
+        # The boot's bound: four times each test's timeout left to run
+        # (plain, recorded, QEMU, and the replay's longer one).
+        ntests=0 tsum=0
+        while IFS='|' read -r name _ _ _ _ ttmo; do
+            [ -f "$res/$name.done" ] && continue
+            ntests=$((ntests + 1)) tsum=$((tsum + $(test_timeout "$ttmo")))
+        done <"$work/selected"
         [ "$ntests" -gt 0 ] || break
         "$root/tests/nested/kvm-run" --nested --rw "$work" --boot-timeout 300 \
-            --timeout $(( ntests * tmo * 4 + 120 )) -- "${self[@]}" >>"$work/nested.log" 2>&1
+            --timeout $(( tsum * 4 + 120 )) -- "${self[@]}" >>"$work/nested.log" 2>&1
         echo "# nested boot $boot: status $? (log: $work/nested.log)"
         died=
         while IFS='|' read -r name _; do
