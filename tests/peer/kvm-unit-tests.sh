@@ -16,8 +16,11 @@
 #      - when that passed, `vcr run --record` the same, then `vcr replay --verify`;
 #      - the suite's own `./x86/run` (QEMU -accel kvm) with the same
 #        environment file, as the reference.
-#    A test needing what vcr's machine does not have is "not runnable: needs
-#    X" (never run, never a pass). One asking for more vCPUs than vcr gives it
+#    A test needing what vcr's machine does not have, or whose cfg `check =`
+#    fails on this host (a kvm.ko parameter: "needs kvm.P=V", as the suite's
+#    run_tests.sh skips it), is "not runnable: needs X" (never run, never a
+#    pass); --nested loads L1's kvm.ko with the parameters the selected
+#    tests' checks ask for. One asking for more vCPUs than vcr gives it
 #    runs on what vcr gives, and its PASS is counted apart ("PASS/1cpu").
 #    Results are written test by test, so a nested boot that dies leaves the
 #    finished ones (and the rest reported as not run).
@@ -109,13 +112,14 @@ make_env() {
 }
 
 # ---------------------------------------------------------------- the cfg
-# One line per test: name|file|smp|qemu_params|test_args|arch|groups|accel|timeout
+# One line per test: name|file|smp|qemu_params|test_args|arch|groups|accel|timeout|check
 parse_cfg() {
     awk '
-    function flush() { if (name != "") print name "|" f["file"] "|" f["smp"] "|" f["qemu_params"] "|" f["test_args"] "|" f["arch"] "|" f["groups"] "|" f["accel"] "|" f["timeout"] }
+    function flush() { if (name != "") print name "|" f["file"] "|" f["smp"] "|" f["qemu_params"] "|" f["test_args"] "|" f["arch"] "|" f["groups"] "|" f["accel"] "|" f["timeout"] "|" f["check"] }
     /^\[.*\]$/ { flush(); name = substr($0, 2, length($0) - 2); split("", f); next }
     /^[a-z_]+ *=/ { k = $0; sub(/ *=.*/, "", k); v = $0; sub(/^[a-z_]+ *= */, "", v)
-                    gsub(/^"|"$/, "", v); gsub(/\|/, " ", v); f[k] = v }
+                    if (k != "test_args") gsub(/^"|"$/, "", v)
+                    gsub(/\|/, " ", v); f[k] = v }
     END { flush() }' "$kut/x86/unittests.cfg"
 }
 
@@ -123,8 +127,25 @@ vcr_has() { "$vcr" run --help 2>&1 | grep -q -e "$1"; }
 
 # What vcr lacks for this test: sets why ("" when runnable), vmem (MiB), vextra.
 needs() {
-    local file=$1 qp=$2 t
+    local file=$1 qp=$2 check=$3 t
     why= vmem=128 vextra=()
+    # The cfg's `check = PATH=VALUE ...`, as the suite's run_tests.sh reads
+    # them (scripts/runtime.bash): the host KVM's parameters (or other
+    # files) a test needs; one that differs makes the test not runnable
+    # under QEMU and vcr alike (the nested boot loads kvm.ko with the kvm
+    # ones: kvm_params).
+    for t in $check; do
+        local path=${t%%=*} value=${t#*=} have
+        have=$(cat "$path" 2>/dev/null) || have="(absent)"
+        [ "$have" = "$value" ] && continue
+        case $path in
+        /sys/module/*/parameters/*)
+            t=${path#/sys/module/}; t=${t%%/*}.${path##*/}
+            why="$t=$value (the host's is $have)" ;;
+        *) why="$path=$value (it is $have)" ;;
+        esac
+        return
+    done
     case "$file" in
     vmx*.flat) why="nested VMX"; return ;;
     svm*.flat) why="nested SVM"; return ;;
@@ -136,7 +157,6 @@ needs() {
     *+svm*) why="nested SVM"; return ;;
     *hv_*|*hyperv*) why="Hyper-V enlightenments"; return ;;
     *intel-iommu*) why="an IOMMU (intel-iommu, q35, interrupt remapping)"; return ;;
-    *vmport=on*) why="the VMware backdoor port (vmport)"; return ;;
     esac
     # -machine pit=off (vmexit_ipi) keeps QEMU's PIT quiet for a timing
     # test that never programs it: vcr's pc keeps its PIT, which stays idle.
@@ -177,14 +197,20 @@ qemu_verdict() {
     134) echo ABORT ;; *) echo FAIL ;;
     esac
 }
+# A test's arguments as the suite's runner gives them: the cfg's test_args
+# are shell words (quoted: 'cpuid', "10000000 `date +%s`"), which its
+# run_tests.sh evaluates at each run; ./x86/run's eval does the same for
+# QEMU below, this for vcr. No globbing ("ept_access*").
+shell_args() { set -f; eval "set -- $1"; printf '%s' "$*"; }
+
 # The output's verdict hint when it printed nothing at all.
 silent() { [ -s "$1" ] || echo "/silent"; }
 
 run_one() {
-    local name=$1 file=$2 smp=$3 qp=$4 args=$5 ttmo=$6 n d base=$res/$1
+    local name=$1 file=$2 smp=$3 qp=$4 args=$5 ttmo=$6 check=$7 n d base=$res/$1
     local cpus=${smp:-1} st mach=()
     rm -f "$base".*
-    needs "$file" "$qp"
+    needs "$file" "$qp" "$check"
     if [ -n "$why" ]; then
         echo "not runnable: needs $why" >"$base.why"
         echo done >"$base.done"
@@ -198,18 +224,21 @@ run_one() {
     [ "$machine" = pc ] || { [ "$cpus" -gt 1 ] && { echo "$cpus" >"$base.wanted"; cpus=1; }; }
     local vargs=(--no-stdin --isa-debug-exit --module "$work/env" -m "${vmem}M" -c "$cpus"
                  "${mach[@]}" "${vextra[@]}")
-    [ -n "$args" ] && vargs+=(--cmdline "$args")
-    local t0 t1 t2
+    local t0 t1 t2 cl=()
     t0=$(date +%s%N)
     echo vcr >"$base.stage"
-    timeout -k 5 "$ttmo" "$vcr" run "${vargs[@]}" "$kut/x86/$file" >"$base.vcr.out" 2>"$base.vcr.err"
+    [ -n "$args" ] && cl=(--cmdline "$(shell_args "$args")")
+    timeout -k 5 "$ttmo" "$vcr" run "${vargs[@]}" "${cl[@]}" "$kut/x86/$file" \
+        >"$base.vcr.out" 2>"$base.vcr.err"
     st=$?; t1=$(date +%s%N)
     echo "$(vcr_verdict $st)$(silent "$base.vcr.out") $st" >"$base.vcr"
     # Recorded only when it passed: what a recording must show is that a
     # pass stays a pass and its trace replays (or where it diverges).
     if [ -n "$use_record" ] && [ "$(cut -d' ' -f1 "$base.vcr")" = PASS ]; then
         echo rec >"$base.stage"
-        timeout -k 5 "$ttmo" "$vcr" run --record "$base.trace" "${vargs[@]}" "$kut/x86/$file" \
+        [ -n "$args" ] && cl=(--cmdline "$(shell_args "$args")")
+        timeout -k 5 "$ttmo" "$vcr" run --record "$base.trace" "${vargs[@]}" "${cl[@]}" \
+            "$kut/x86/$file" \
             >"$base.rec.out" 2>"$base.rec.err"
         st=$?; t2=$(date +%s%N)
         echo "$(vcr_verdict $st)$(silent "$base.rec.out") $st" >"$base.rec"
@@ -239,7 +268,7 @@ run_one() {
         echo qemu >"$base.stage"
         n=$smp; [ -z "$n" ] && n=1
         (cd "$kut" && eval "ENVIRON_DEFAULT=no KVM_UNIT_TESTS_ENV='$work/env' TIMEOUT=${ttmo}s \
-            ./x86/run x86/$file -smp $n $qp ${args:+-append \"$args\"}" \
+            ./x86/run x86/$file -smp $n $qp ${args:+-append \"\$(shell_args \"\$args\")\"}" \
             >"$base.qemu.out" 2>"$base.qemu.err" </dev/null)
         st=$?; echo "$(qemu_verdict $st)$(silent "$base.qemu.out") $st" >"$base.qemu"
     fi
@@ -248,8 +277,8 @@ run_one() {
 
 # The tests to run: default x86_64 ones (or those named).
 select_tests() {
-    local name file smp qp args arch groups accel ttmo
-    while IFS='|' read -r name file smp qp args arch groups accel ttmo; do
+    local name file smp qp args arch groups accel ttmo check
+    while IFS='|' read -r name file smp qp args arch groups accel ttmo check; do
         if [ ${#names[@]} -gt 0 ]; then
             local hit=
             for n in "${names[@]}"; do [ "$n" = "$name" ] && hit=1; done
@@ -259,7 +288,7 @@ select_tests() {
             case " $groups " in *" nodefault "*) continue ;; esac
             [ -n "$accel" ] && [ "$accel" != kvm ] && continue
         fi
-        echo "$name|$file|$smp|$qp|$args|$ttmo"
+        echo "$name|$file|$smp|$qp|$args|$ttmo|$check"
     done < <(parse_cfg)
 }
 
@@ -273,12 +302,12 @@ test_timeout() {
 
 run_all() {
     [ -e /dev/fd ] || ln -s /proc/self/fd /dev/fd 2>/dev/null
-    local name file smp qp args ttmo
-    while IFS='|' read -r name file smp qp args ttmo; do
+    local name file smp qp args ttmo check
+    while IFS='|' read -r name file smp qp args ttmo check; do
         local t
         t=$(test_timeout "$ttmo")
         [ -f "$res/$name.done" ] && continue   # a boot before this one ran it
-        run_one "$name" "$file" "$smp" "$qp" "$args" "$t" </dev/null
+        run_one "$name" "$file" "$smp" "$qp" "$args" "$t" "$check" </dev/null
         echo "# ran $name" >&2
     done <"$work/selected"
 }
@@ -315,16 +344,30 @@ nested)
     # NESTED-KVM.md) is reported as such ("L1 died" in the column of the
     # run it was in), and the next boot goes on with the tests after it.
     : >"$work/nested.log"
+    # L1's kvm.ko gets the parameters the selected tests' cfg checks ask
+    # for (/sys/module/kvm/parameters/P=V: enable_vmware_backdoor=Y for
+    # vmware_backdoors, read-only once loaded; the others are kvm.ko's
+    # defaults), the first value of each.
+    kvm_params=() seen=" "
+    while IFS='|' read -r _ _ _ _ _ _ check; do
+        for t in $check; do
+            case $t in /sys/module/kvm/parameters/*=*) ;; *) continue ;; esac
+            t=${t#/sys/module/kvm/parameters/}
+            case $seen in *" ${t%%=*} "*) continue ;; esac
+            seen+="${t%%=*} " kvm_params+=(--kvm-param "$t")
+        done
+    done <"$work/selected"
+    [ ${#kvm_params[@]} -gt 0 ] && echo "# L1's kvm.ko with ${kvm_params[*]}"
     for boot in 1 2 3 4 5; do
         # The boot's bound: four times each test's timeout left to run
         # (plain, recorded, QEMU, and the replay's longer one).
         ntests=0 tsum=0
-        while IFS='|' read -r name _ _ _ _ ttmo; do
+        while IFS='|' read -r name _ _ _ _ ttmo _; do
             [ -f "$res/$name.done" ] && continue
             ntests=$((ntests + 1)) tsum=$((tsum + $(test_timeout "$ttmo")))
         done <"$work/selected"
         [ "$ntests" -gt 0 ] || break
-        "$root/tests/nested/kvm-run" --nested --rw "$work" --boot-timeout 300 \
+        "$root/tests/nested/kvm-run" --nested --rw "$work" --boot-timeout 300 "${kvm_params[@]}" \
             --timeout $(( tsum * 4 + 120 )) -- "${self[@]}" >>"$work/nested.log" 2>&1
         echo "# nested boot $boot: status $? (log: $work/nested.log)"
         died=
@@ -352,7 +395,7 @@ declare -A count
 printf '%-28s %-4s %-16s %-16s %-16s %8s %7s %6s  %s\n' TEST SMP QEMU VCR "VCR --record" \
     EXITS B/EXIT REC/RUN "REPLAY --verify"
 fig_ex=0 fig_fs=0 fig_plain=0 fig_rec=0
-while IFS='|' read -r name file smp qp args ttmo; do
+while IFS='|' read -r name file smp qp args ttmo _; do
     b=$res/$name q=- v=- r=- p=-
     [ -f "$b.qemu" ] && q=$(cut -d' ' -f1 "$b.qemu")
     # QEMU's run script ending 0 with no output at all ran nothing (a test
