@@ -31,7 +31,10 @@
 # (the default for the whole suite) gives each test its unittests.cfg
 # `timeout =`, else 90 s, as the suite's own run_tests.sh does; S seconds
 # (the default for the CI subset: 60) caps them (a cfg timeout that is
-# shorter wins). A replay gets three times its test's timeout.
+# shorter wins). The recorded run and the replay get three times the test's
+# timeout: what a recording costs is not the test's (periodic memory
+# checkpoints: sieve rewrites 100 MB a round, and recorded in nested L1 it
+# takes 3.8 times its plain run); the REC/RUN column shows that cost.
 #
 # Verdicts are the test's own: its isa-debug-exit code (0 PASS, 77 SKIP, else
 # FAIL), TIMEOUT when it did not end in time, CRASH when the VMM ended it
@@ -129,23 +132,6 @@ vcr_has() { "$vcr" run --help 2>&1 | grep -q -e "$1"; }
 needs() {
     local file=$1 qp=$2 check=$3 t
     why= vmem=128 vextra=()
-    # The cfg's `check = PATH=VALUE ...`, as the suite's run_tests.sh reads
-    # them (scripts/runtime.bash): the host KVM's parameters (or other
-    # files) a test needs; one that differs makes the test not runnable
-    # under QEMU and vcr alike (the nested boot loads kvm.ko with the kvm
-    # ones: kvm_params).
-    for t in $check; do
-        local path=${t%%=*} value=${t#*=} have
-        have=$(cat "$path" 2>/dev/null) || have="(absent)"
-        [ "$have" = "$value" ] && continue
-        case $path in
-        /sys/module/*/parameters/*)
-            t=${path#/sys/module/}; t=${t%%/*}.${path##*/}
-            why="$t=$value (the host's is $have)" ;;
-        *) why="$path=$value (it is $have)" ;;
-        esac
-        return
-    done
     case "$file" in
     vmx*.flat) why="nested VMX"; return ;;
     svm*.flat) why="nested SVM"; return ;;
@@ -180,6 +166,23 @@ needs() {
         esac
     fi
     case "$qp" in *kernel-irqchip=split*) why="a split irqchip (userspace IOAPIC)"; return ;; esac
+    # Then the cfg's `check = PATH=VALUE ...`, as the suite's run_tests.sh reads
+    # them (scripts/runtime.bash): the host KVM's parameters (or other
+    # files) a test needs; one that differs makes the test not runnable
+    # under QEMU and vcr alike (the nested boot loads kvm.ko with the kvm
+    # ones: kvm_params).
+    for t in $check; do
+        local path=${t%%=*} value=${t#*=} have
+        have=$(cat "$path" 2>/dev/null) || have="(absent)"
+        [ "$have" = "$value" ] && continue
+        case $path in
+        /sys/module/*/parameters/*)
+            t=${path#/sys/module/}; t=${t%%/*}.${path##*/}
+            why="$t=$value (the host's is $have)" ;;
+        *) why="$path=$value (it is $have)" ;;
+        esac
+        return
+    done
 }
 
 # vcr's exit status -> verdict
@@ -237,7 +240,7 @@ run_one() {
     if [ -n "$use_record" ] && [ "$(cut -d' ' -f1 "$base.vcr")" = PASS ]; then
         echo rec >"$base.stage"
         [ -n "$args" ] && cl=(--cmdline "$(shell_args "$args")")
-        timeout -k 5 "$ttmo" "$vcr" run --record "$base.trace" "${vargs[@]}" "${cl[@]}" \
+        timeout -k 5 $((ttmo * 3)) "$vcr" run --record "$base.trace" "${vargs[@]}" "${cl[@]}" \
             "$kut/x86/$file" \
             >"$base.rec.out" 2>"$base.rec.err"
         st=$?; t2=$(date +%s%N)
@@ -359,8 +362,8 @@ nested)
     done <"$work/selected"
     [ ${#kvm_params[@]} -gt 0 ] && echo "# L1's kvm.ko with ${kvm_params[*]}"
     for boot in 1 2 3 4 5; do
-        # The boot's bound: four times each test's timeout left to run
-        # (plain, recorded, QEMU, and the replay's longer one).
+        # The boot's bound: each test's timeout left to run, eight times
+        # (plain, QEMU, and the recorded run's and the replay's three).
         ntests=0 tsum=0
         while IFS='|' read -r name _ _ _ _ ttmo _; do
             [ -f "$res/$name.done" ] && continue
@@ -368,7 +371,7 @@ nested)
         done <"$work/selected"
         [ "$ntests" -gt 0 ] || break
         "$root/tests/nested/kvm-run" --nested --rw "$work" --boot-timeout 300 "${kvm_params[@]}" \
-            --timeout $(( tsum * 4 + 120 )) -- "${self[@]}" >>"$work/nested.log" 2>&1
+            --timeout $(( tsum * 8 + 120 )) -- "${self[@]}" >>"$work/nested.log" 2>&1
         echo "# nested boot $boot: status $? (log: $work/nested.log)"
         died=
         while IFS='|' read -r name _; do
