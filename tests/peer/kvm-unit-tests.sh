@@ -33,8 +33,9 @@
 # (the default for the CI subset: 60) caps them (a cfg timeout that is
 # shorter wins). The recorded run and the replay get three times the test's
 # timeout: what a recording costs is not the test's (periodic memory
-# checkpoints: sieve rewrites 100 MB a round, and recorded in nested L1 it
-# takes 3.8 times its plain run); the REC/RUN column shows that cost.
+# checkpoints: sieve rewrites 100 MB a round; recorded in nested L1 it took
+# 3.8 times its plain run before the checkpoints' time-share budget, 1.36
+# times with it, 159 s of its 180); the REC/RUN column shows that cost.
 #
 # Verdicts are the test's own: its isa-debug-exit code (0 PASS, 77 SKIP, else
 # FAIL), TIMEOUT when it did not end in time, CRASH when the VMM ended it
