@@ -70,7 +70,7 @@ static void run_usage(FILE *f)
 		"      --no-default-cmdline  Linux: --cmdline alone, without the default\n"
 		"      --machine M      auto|bare|pc (default auto: pc for Linux, else bare):\n"
 		"                       pc adds the in-kernel irqchip and PIT, UART IRQ 4,\n"
-		"                       i8042 and CMOS\n"
+		"                       i8042, CMOS and the VMware backdoor port (0x5658)\n"
 		"      --format F       auto|flat|elf|multiboot|linux (default auto: Linux\n"
 		"                       setup header, multiboot header, ELF, else flat)\n"
 		"      --mode M         real|prot32|long64: start mode of a flat image\n"

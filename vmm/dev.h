@@ -14,7 +14,8 @@
  *
  * Machines. "bare": no irqchip, no timer; every event is an exit to
  * userspace, so a run is driven by the guest's own exits alone. "pc" (stock
- * Linux): the same device files plus i8042 and CMOS, and the flag `pc`
+ * Linux): the same device files plus i8042, CMOS and the VMware backdoor
+ * port (QEMU's pc has it, kvm-unit-tests call it), and the flag `pc`
  * that makes vmm_create ask the KVM layer (vmm/kvm_pc.c) for the in-kernel
  * irqchip and PIT before the vCPUs and the firmware-like vCPU setup after
  * them, the UART interrupt, and vmm_run start the halt watchdog.
@@ -68,6 +69,7 @@ extern const struct vmm_dev_type vmm_dev_fwcfg;		/* 0x510-0x511 */
 extern const struct vmm_dev_type vmm_dev_pctestdev;	/* 0xe0-0xeb, 0xff000000 */
 extern const struct vmm_dev_type vmm_dev_i8042;		/* 0x60, 0x64: reset */
 extern const struct vmm_dev_type vmm_dev_cmos;		/* 0x70, 0x71: RTC */
+extern const struct vmm_dev_type vmm_dev_vmport;	/* 0x5658: VMware backdoor */
 
 /* The machines (vmm/machine.c). */
 extern const struct vmm_machine vmm_machine_bare;

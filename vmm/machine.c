@@ -23,8 +23,8 @@ const struct vmm_machine vmm_machine_bare = {
 };
 
 /* The test devices stay so vcr's own guests run on pc too (--machine pc);
- * fw_cfg and pc-testdev (with its IRQ lines here) as QEMU's pc has them for
- * the guests built for QEMU (kvm-unit-tests). */
+ * fw_cfg, pc-testdev (with its IRQ lines here) and the VMware backdoor port
+ * as QEMU's pc has them for the guests built for QEMU (kvm-unit-tests). */
 static const struct vmm_dev_type *const pc_devs[] = {
 	&vmm_dev_serial,
 	&vmm_dev_i8042,
@@ -33,6 +33,7 @@ static const struct vmm_dev_type *const pc_devs[] = {
 	&vmm_dev_mmio_test,
 	&vmm_dev_fwcfg,
 	&vmm_dev_pctestdev,
+	&vmm_dev_vmport,
 };
 
 const struct vmm_machine vmm_machine_pc = {

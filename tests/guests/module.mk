@@ -28,6 +28,17 @@ $(PCSMP32): tests/guests/pcsmp32.S tests/guests/lib32.inc tests/guests/guest.h t
 	$(Q)$(GUEST_LD) -m elf_i386 $(GUEST_LDFLAGS) -T tests/guests/guest.ld -o $@ $(@:.elf=.o)
 ALL_TARGETS += $(PCSMP32)
 
+# vmport32: a multiboot kernel calling the pc machine's VMware backdoor port
+# at CPL 0 and checking the registers as QEMU leaves them (tests/kvm/vmport.sh).
+VMPORT32 := $(BUILD)/tests/guests/vmport32.elf
+$(VMPORT32): tests/guests/vmport32.S tests/guests/lib32.inc tests/guests/guest.h \
+		tests/guests/guest.ld tests/guests/module.mk
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  GUEST   $@")
+	$(Q)$(CC) -m32 $(GUEST_ASFLAGS) -c -o $(@:.elf=.o) $<
+	$(Q)$(GUEST_LD) -m elf_i386 $(GUEST_LDFLAGS) -T tests/guests/guest.ld -o $@ $(@:.elf=.o)
+ALL_TARGETS += $(VMPORT32)
+
 # insn16/32/64: guests that triple-fault at a known instruction in each
 # mode (tests/kvm/insn_exits.sh). insn16.elf only gives nm its symbols;
 # insn32f.elf is insn32 without paging.

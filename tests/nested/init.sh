@@ -1,7 +1,8 @@
 #!/bin/sh
 # /init of the L1 initramfs built by tests/nested/kvm-run (busybox ash, PID 1).
 #
-# Loads kvm-amd and the 9p stack, mounts the host's root read-only at /newroot
+# Loads kvm-amd (kvm.ko with kvm-run's --kvm-param, given as vcr.kvm=P=V,...
+# on the command line) and the 9p stack, mounts the host's root read-only at /newroot
 # with the control folder and the read-write folders at the same paths as on
 # L0, then runs tests/nested/runner inside that chroot with the host's bash.
 # Every message for the harness is one console line "@@VCR@@<nonce>:WORD:...@@"
@@ -15,10 +16,12 @@ mount -t devtmpfs dev /dev
 
 nonce=
 net=0
+kvm_params=
 for w in $(cat /proc/cmdline); do
     case "$w" in
         vcr.nonce=*) nonce=${w#vcr.nonce=} ;;
         vcr.net=*) net=${w#vcr.net=} ;;
+        vcr.kvm=*) kvm_params=$(echo "${w#vcr.kvm=}" | tr , ' ') ;;
     esac
 done
 
@@ -38,7 +41,12 @@ load() {
 
 say "BOOTED:$(cut -d' ' -f1 /proc/uptime)"
 # Dependency order, from each module's depends= line (no modprobe/depmod here).
-load irqbypass kvm ccp kvm-amd
+# kvm.ko gets kvm-run's --kvm-param (vcr.kvm=P=V,P=V: no modprobe here to
+# read kvm.P=V from the command line).
+load irqbypass
+# shellcheck disable=SC2086
+out=$(insmod /lib/modules/kvm.ko $kvm_params 2>&1) || die "insmod kvm.ko $kvm_params failed: $(echo $out)"
+load ccp kvm-amd
 [ -c /dev/kvm ] || die "/dev/kvm absent after loading kvm-amd: $(dmesg | grep -i -E 'kvm|svm' | tail -3 | tr '\n' ' ')"
 load virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci \
      9pnet 9pnet_virtio netfs fscache 9p

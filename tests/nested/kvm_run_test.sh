@@ -1,7 +1,7 @@
 #!/bin/bash
 # Self-test of tests/nested/kvm-run (TAP), run by tests/run as a host test.
 # Two boots: a batch (statuses 0-255, signals, timeout, output, environment,
-# working directory, writes back to L0) and a single command serving a TCP
+# working directory, writes back to L0, a kvm.ko parameter by --kvm-param) and a single command serving a TCP
 # port that a client here reaches through --forward. Then tests/run's KVM
 # flavours: selection (--flavour, VCR_KVM_FLAVOURS), the report format, and
 # its grading of tests/kvm/known-failures entries (XFAIL, stale entries).
@@ -23,7 +23,7 @@ is() {  # got want description
     [ "$1" = "$2" ] || echo "#   expected '$2', got '$1'"
 }
 
-echo 1..29
+echo 1..31
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 cd "$tmp" || exit 1     # a working directory under /tmp is writable in L1
@@ -42,8 +42,10 @@ pwd
 echo written-in-l1 >from-l1.txt
 sleep 60
 echo still-running
+cat /sys/module/kvm/parameters/enable_vmware_backdoor
 EOF
-KVM_RUN_TEST_VAR='a b $c "d"' "$K" --timeout 5 --batch batch --results res >harness.log 2>&1
+KVM_RUN_TEST_VAR='a b $c "d"' "$K" --timeout 5 --kvm-param enable_vmware_backdoor=1 \
+    --batch batch --results res >harness.log 2>&1
 is $? 0 "batch: kvm-run exits 0 when every command ran"
 exec 3>&2 2>/dev/null    # a missing result file fails its point; no cat noise
 is "$(cat res/1.status res/2.status res/3.status | tr '\n' ' ')" "0 1 255 " "batch: statuses 0, 1, 255 come back"
@@ -56,15 +58,21 @@ is "$(cat from-l1.txt 2>/dev/null)" "written-in-l1" "batch: a file written in L1
 [ -e res/10.timedout ] && [ "$(cat res/10.status)" = 124 ]
 ok $? "batch: sleep 60 with --timeout 5 is stopped, status 124, marked timed out"
 is "$(cat res/11.out)" "still-running" "batch: the command after a timeout still runs"
-is "$(cut -f1,2 res/summary.tsv | tr '\t\n' ': ')" "1:0 2:1 3:255 4:139 5:0 6:0 7:0 8:0 9:0 10:timeout 11:0 " \
+is "$(cat res/12.out)" Y "batch: --kvm-param enable_vmware_backdoor=1 reaches L1's kvm.ko"
+is "$(cut -f1,2 res/summary.tsv | tr '\t\n' ': ')" "1:0 2:1 3:255 4:139 5:0 6:0 7:0 8:0 9:0 10:timeout 11:0 12:0 " \
     "batch: summary.tsv lists every command"
-grep -q "\[10/11\] TIMEOUT" harness.log
+grep -q "\[10/12\] TIMEOUT" harness.log
 ok $? "batch: the timeout is reported on its line"
 exec 2>&3 3>&-
 if [ $failed = 1 ]; then
     echo "# kvm-run said:"
     sed 's/^/#   /' harness.log | tail -n 30
 fi
+
+"$K" --kvm-param 'enable_vmware_backdoor=1 x' -- true >/dev/null 2>param.err
+st=$?
+[ $st = 125 ] && grep -q -- '--kvm-param needs NAME=VALUE' param.err
+ok $? "--kvm-param that is not NAME=VALUE is refused (125) before any boot"
 
 # Single mode and a forwarded port. The same port number on both sides, so
 # that it works in direct mode too.

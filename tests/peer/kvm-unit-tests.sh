@@ -3,7 +3,7 @@
 # with QEMU (docs/testing.md, "A peer's test suite").
 #
 #   tests/peer/kvm-unit-tests.sh [--build DIR] [--subset ci|all] [--nested|--here]
-#                                [--timeout S] [--work DIR] [--no-qemu] [--no-record]
+#                                [--timeout S|cfg] [--work DIR] [--no-qemu] [--no-record]
 #                                [--build-only] [--report-only] [TEST...]
 #
 # 1. Builds kvm-unit-tests from the shared, unmodified upstream tarball into
@@ -16,13 +16,26 @@
 #      - when that passed, `vcr run --record` the same, then `vcr replay --verify`;
 #      - the suite's own `./x86/run` (QEMU -accel kvm) with the same
 #        environment file, as the reference.
-#    A test needing what vcr's machine does not have is "not runnable: needs
-#    X" (never run, never a pass). One asking for more vCPUs than vcr gives it
+#    A test needing what vcr's machine does not have, or whose cfg `check =`
+#    fails on this host (a kvm.ko parameter: "needs kvm.P=V", as the suite's
+#    run_tests.sh skips it), is "not runnable: needs X" (never run, never a
+#    pass); --nested loads L1's kvm.ko with the parameters the selected
+#    tests' checks ask for. One asking for more vCPUs than vcr gives it
 #    runs on what vcr gives, and its PASS is counted apart ("PASS/1cpu").
 #    Results are written test by test, so a nested boot that dies leaves the
 #    finished ones (and the rest reported as not run).
 # 3. Prints the table: test, smp, QEMU's verdict, vcr's, vcr's recorded,
 #    the replay's (identical, or the first divergence), and the totals.
+#
+# Timeouts (--timeout), per run of a test, QEMU's and vcr's alike: `cfg`
+# (the default for the whole suite) gives each test its unittests.cfg
+# `timeout =`, else 90 s, as the suite's own run_tests.sh does; S seconds
+# (the default for the CI subset: 60) caps them (a cfg timeout that is
+# shorter wins). The recorded run and the replay get three times the test's
+# timeout: what a recording costs is not the test's (periodic memory
+# checkpoints: sieve rewrites 100 MB a round; recorded in nested L1 it took
+# 3.8 times its plain run before the checkpoints' time-share budget, 1.36
+# times with it, 159 s of its 180); the REC/RUN column shows that cost.
 #
 # Verdicts are the test's own: its isa-debug-exit code (0 PASS, 77 SKIP, else
 # FAIL), TIMEOUT when it did not end in time, CRASH when the VMM ended it
@@ -37,7 +50,7 @@ build=${VCR_BUILD:-$root/build}
 tarball=${KUT_TARBALL:-$root/../shared/peers/kvm-unit-tests-1da1819e.tar.gz}
 [ -f "$tarball" ] || tarball=/work/shared/peers/kvm-unit-tests-1da1819e.tar.gz
 machine=${VCR_PEER_MACHINE:-pc}
-subset=all where= tmo=60 work= use_qemu=1 use_record=1 run_only= build_only= report_only= names=()
+subset=all where= tmo= work= use_qemu=1 use_record=1 run_only= build_only= report_only= names=()
 # The CI subset, bounded (tests/kvm/peer_subset.sh runs it on both KVM
 # flavours; in nested L1 each test takes 30-40 s, most of it QEMU's start):
 # the CPUID exit (vmexit_cpuid), SMP through INIT/SIPI (smptest), the
@@ -65,6 +78,11 @@ while [ $# -gt 0 ]; do
     *) names+=("$1"); shift ;;
     esac
 done
+case $tmo in
+"") [ "$subset" = ci ] && tmo=60 || tmo=cfg ;;
+cfg) ;;
+*[!0-9]*|0) echo "$0: --timeout needs seconds or cfg, not '$tmo'" >&2; exit 2 ;;
+esac
 vcr=${VCR:-$build/vcr}
 [ -n "$work" ] || work=$build/peer
 work=$(mkdir -p "$work" && cd "$work" && pwd)
@@ -98,13 +116,14 @@ make_env() {
 }
 
 # ---------------------------------------------------------------- the cfg
-# One line per test: name|file|smp|qemu_params|test_args|arch|groups|accel|timeout
+# One line per test: name|file|smp|qemu_params|test_args|arch|groups|accel|timeout|check
 parse_cfg() {
     awk '
-    function flush() { if (name != "") print name "|" f["file"] "|" f["smp"] "|" f["qemu_params"] "|" f["test_args"] "|" f["arch"] "|" f["groups"] "|" f["accel"] "|" f["timeout"] }
+    function flush() { if (name != "") print name "|" f["file"] "|" f["smp"] "|" f["qemu_params"] "|" f["test_args"] "|" f["arch"] "|" f["groups"] "|" f["accel"] "|" f["timeout"] "|" f["check"] }
     /^\[.*\]$/ { flush(); name = substr($0, 2, length($0) - 2); split("", f); next }
     /^[a-z_]+ *=/ { k = $0; sub(/ *=.*/, "", k); v = $0; sub(/^[a-z_]+ *= */, "", v)
-                    gsub(/^"|"$/, "", v); gsub(/\|/, " ", v); f[k] = v }
+                    if (k != "test_args") gsub(/^"|"$/, "", v)
+                    gsub(/\|/, " ", v); f[k] = v }
     END { flush() }' "$kut/x86/unittests.cfg"
 }
 
@@ -112,7 +131,7 @@ vcr_has() { "$vcr" run --help 2>&1 | grep -q -e "$1"; }
 
 # What vcr lacks for this test: sets why ("" when runnable), vmem (MiB), vextra.
 needs() {
-    local file=$1 qp=$2 t
+    local file=$1 qp=$2 check=$3 t
     why= vmem=128 vextra=()
     case "$file" in
     vmx*.flat) why="nested VMX"; return ;;
@@ -125,7 +144,6 @@ needs() {
     *+svm*) why="nested SVM"; return ;;
     *hv_*|*hyperv*) why="Hyper-V enlightenments"; return ;;
     *intel-iommu*) why="an IOMMU (intel-iommu, q35, interrupt remapping)"; return ;;
-    *vmport=on*) why="the VMware backdoor port (vmport)"; return ;;
     esac
     # -machine pit=off (vmexit_ipi) keeps QEMU's PIT quiet for a timing
     # test that never programs it: vcr's pc keeps its PIT, which stays idle.
@@ -149,6 +167,23 @@ needs() {
         esac
     fi
     case "$qp" in *kernel-irqchip=split*) why="a split irqchip (userspace IOAPIC)"; return ;; esac
+    # Then the cfg's `check = PATH=VALUE ...`, as the suite's run_tests.sh reads
+    # them (scripts/runtime.bash): the host KVM's parameters (or other
+    # files) a test needs; one that differs makes the test not runnable
+    # under QEMU and vcr alike (the nested boot loads kvm.ko with the kvm
+    # ones: kvm_params).
+    for t in $check; do
+        local path=${t%%=*} value=${t#*=} have
+        have=$(cat "$path" 2>/dev/null) || have="(absent)"
+        [ "$have" = "$value" ] && continue
+        case $path in
+        /sys/module/*/parameters/*)
+            t=${path#/sys/module/}; t=${t%%/*}.${path##*/}
+            why="$t=$value (the host's is $have)" ;;
+        *) why="$path=$value (it is $have)" ;;
+        esac
+        return
+    done
 }
 
 # vcr's exit status -> verdict
@@ -166,14 +201,20 @@ qemu_verdict() {
     134) echo ABORT ;; *) echo FAIL ;;
     esac
 }
+# A test's arguments as the suite's runner gives them: the cfg's test_args
+# are shell words (quoted: 'cpuid', "10000000 `date +%s`"), which its
+# run_tests.sh evaluates at each run; ./x86/run's eval does the same for
+# QEMU below, this for vcr. No globbing ("ept_access*").
+shell_args() { set -f; eval "set -- $1"; printf '%s' "$*"; }
+
 # The output's verdict hint when it printed nothing at all.
 silent() { [ -s "$1" ] || echo "/silent"; }
 
 run_one() {
-    local name=$1 file=$2 smp=$3 qp=$4 args=$5 ttmo=$6 n d base=$res/$1
+    local name=$1 file=$2 smp=$3 qp=$4 args=$5 ttmo=$6 check=$7 n d base=$res/$1
     local cpus=${smp:-1} st mach=()
     rm -f "$base".*
-    needs "$file" "$qp"
+    needs "$file" "$qp" "$check"
     if [ -n "$why" ]; then
         echo "not runnable: needs $why" >"$base.why"
         echo done >"$base.done"
@@ -187,18 +228,21 @@ run_one() {
     [ "$machine" = pc ] || { [ "$cpus" -gt 1 ] && { echo "$cpus" >"$base.wanted"; cpus=1; }; }
     local vargs=(--no-stdin --isa-debug-exit --module "$work/env" -m "${vmem}M" -c "$cpus"
                  "${mach[@]}" "${vextra[@]}")
-    [ -n "$args" ] && vargs+=(--cmdline "$args")
-    local t0 t1 t2
+    local t0 t1 t2 cl=()
     t0=$(date +%s%N)
     echo vcr >"$base.stage"
-    timeout -k 5 "$ttmo" "$vcr" run "${vargs[@]}" "$kut/x86/$file" >"$base.vcr.out" 2>"$base.vcr.err"
+    [ -n "$args" ] && cl=(--cmdline "$(shell_args "$args")")
+    timeout -k 5 "$ttmo" "$vcr" run "${vargs[@]}" "${cl[@]}" "$kut/x86/$file" \
+        >"$base.vcr.out" 2>"$base.vcr.err"
     st=$?; t1=$(date +%s%N)
     echo "$(vcr_verdict $st)$(silent "$base.vcr.out") $st" >"$base.vcr"
     # Recorded only when it passed: what a recording must show is that a
     # pass stays a pass and its trace replays (or where it diverges).
     if [ -n "$use_record" ] && [ "$(cut -d' ' -f1 "$base.vcr")" = PASS ]; then
         echo rec >"$base.stage"
-        timeout -k 5 "$ttmo" "$vcr" run --record "$base.trace" "${vargs[@]}" "$kut/x86/$file" \
+        [ -n "$args" ] && cl=(--cmdline "$(shell_args "$args")")
+        timeout -k 5 $((ttmo * 3)) "$vcr" run --record "$base.trace" "${vargs[@]}" "${cl[@]}" \
+            "$kut/x86/$file" \
             >"$base.rec.out" 2>"$base.rec.err"
         st=$?; t2=$(date +%s%N)
         echo "$(vcr_verdict $st)$(silent "$base.rec.out") $st" >"$base.rec"
@@ -228,7 +272,7 @@ run_one() {
         echo qemu >"$base.stage"
         n=$smp; [ -z "$n" ] && n=1
         (cd "$kut" && eval "ENVIRON_DEFAULT=no KVM_UNIT_TESTS_ENV='$work/env' TIMEOUT=${ttmo}s \
-            ./x86/run x86/$file -smp $n $qp ${args:+-append \"$args\"}" \
+            ./x86/run x86/$file -smp $n $qp ${args:+-append \"\$(shell_args \"\$args\")\"}" \
             >"$base.qemu.out" 2>"$base.qemu.err" </dev/null)
         st=$?; echo "$(qemu_verdict $st)$(silent "$base.qemu.out") $st" >"$base.qemu"
     fi
@@ -237,8 +281,8 @@ run_one() {
 
 # The tests to run: default x86_64 ones (or those named).
 select_tests() {
-    local name file smp qp args arch groups accel ttmo
-    while IFS='|' read -r name file smp qp args arch groups accel ttmo; do
+    local name file smp qp args arch groups accel ttmo check
+    while IFS='|' read -r name file smp qp args arch groups accel ttmo check; do
         if [ ${#names[@]} -gt 0 ]; then
             local hit=
             for n in "${names[@]}"; do [ "$n" = "$name" ] && hit=1; done
@@ -248,18 +292,26 @@ select_tests() {
             case " $groups " in *" nodefault "*) continue ;; esac
             [ -n "$accel" ] && [ "$accel" != kvm ] && continue
         fi
-        echo "$name|$file|$smp|$qp|$args|$ttmo"
+        echo "$name|$file|$smp|$qp|$args|$ttmo|$check"
     done < <(parse_cfg)
+}
+
+# A test's timeout in seconds, from its cfg `timeout =` (ttmo: "180",
+# "90s"; empty when it has none) and --timeout.
+test_timeout() {
+    local c=${1%s}
+    case $c in ""|*[!0-9]*|0) c=90 ;; esac   # run_tests.sh's default
+    if [ "$tmo" = cfg ] || [ "$c" -lt "$tmo" ]; then echo "$c"; else echo "$tmo"; fi
 }
 
 run_all() {
     [ -e /dev/fd ] || ln -s /proc/self/fd /dev/fd 2>/dev/null
-    local name file smp qp args ttmo
-    while IFS='|' read -r name file smp qp args ttmo; do
-        local t=$tmo
-        [ -n "$ttmo" ] && [ "${ttmo%s}" -lt "$t" ] 2>/dev/null && t=${ttmo%s}
+    local name file smp qp args ttmo check
+    while IFS='|' read -r name file smp qp args ttmo check; do
+        local t
+        t=$(test_timeout "$ttmo")
         [ -f "$res/$name.done" ] && continue   # a boot before this one ran it
-        run_one "$name" "$file" "$smp" "$qp" "$args" "$t" </dev/null
+        run_one "$name" "$file" "$smp" "$qp" "$args" "$t" "$check" </dev/null
         echo "# ran $name" >&2
     done <"$work/selected"
 }
@@ -296,12 +348,31 @@ nested)
     # NESTED-KVM.md) is reported as such ("L1 died" in the column of the
     # run it was in), and the next boot goes on with the tests after it.
     : >"$work/nested.log"
+    # L1's kvm.ko gets the parameters the selected tests' cfg checks ask
+    # for (/sys/module/kvm/parameters/P=V: enable_vmware_backdoor=Y for
+    # vmware_backdoors, read-only once loaded; the others are kvm.ko's
+    # defaults), the first value of each.
+    kvm_params=() seen=" "
+    while IFS='|' read -r _ _ _ _ _ _ check; do
+        for t in $check; do
+            case $t in /sys/module/kvm/parameters/*=*) ;; *) continue ;; esac
+            t=${t#/sys/module/kvm/parameters/}
+            case $seen in *" ${t%%=*} "*) continue ;; esac
+            seen+="${t%%=*} " kvm_params+=(--kvm-param "$t")
+        done
+    done <"$work/selected"
+    [ ${#kvm_params[@]} -gt 0 ] && echo "# L1's kvm.ko with ${kvm_params[*]}"
     for boot in 1 2 3 4 5; do
-        ntests=$(while IFS='|' read -r name _; do [ -f "$res/$name.done" ] || echo; done \
-                 <"$work/selected" | wc -l)
+        # The boot's bound: each test's timeout left to run, eight times
+        # (plain, QEMU, and the recorded run's and the replay's three).
+        ntests=0 tsum=0
+        while IFS='|' read -r name _ _ _ _ ttmo _; do
+            [ -f "$res/$name.done" ] && continue
+            ntests=$((ntests + 1)) tsum=$((tsum + $(test_timeout "$ttmo")))
+        done <"$work/selected"
         [ "$ntests" -gt 0 ] || break
-        "$root/tests/nested/kvm-run" --nested --rw "$work" --boot-timeout 300 \
-            --timeout $(( ntests * tmo * 4 + 120 )) -- "${self[@]}" >>"$work/nested.log" 2>&1
+        "$root/tests/nested/kvm-run" --nested --rw "$work" --boot-timeout 300 "${kvm_params[@]}" \
+            --timeout $(( tsum * 8 + 120 )) -- "${self[@]}" >>"$work/nested.log" 2>&1
         echo "# nested boot $boot: status $? (log: $work/nested.log)"
         died=
         while IFS='|' read -r name _; do
@@ -328,7 +399,7 @@ declare -A count
 printf '%-28s %-4s %-16s %-16s %-16s %8s %7s %6s  %s\n' TEST SMP QEMU VCR "VCR --record" \
     EXITS B/EXIT REC/RUN "REPLAY --verify"
 fig_ex=0 fig_fs=0 fig_plain=0 fig_rec=0
-while IFS='|' read -r name file smp qp args ttmo; do
+while IFS='|' read -r name file smp qp args ttmo _; do
     b=$res/$name q=- v=- r=- p=-
     [ -f "$b.qemu" ] && q=$(cut -d' ' -f1 "$b.qemu")
     # QEMU's run script ending 0 with no output at all ran nothing (a test
