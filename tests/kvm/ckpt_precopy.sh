@@ -51,15 +51,20 @@ fi
 python3 - "$tmp/dump.jsonl" >"$tmp/ckpts" <<'PY'
 import json, sys
 last = None
-seen = set()
 out = []
 for line in open(sys.argv[1]):
     r = json.loads(line)
     if r["type"] == "exit":
         last = r
-    elif r["type"] == "ckpt" and r["seq"] not in seen and last and last["seq"] == r["seq"]:
-        seen.add(r["seq"])
-        out.append((r["seq"], last.get("data") or "-", "final" if r["final"] else "periodic"))
+    elif r["type"] == "ckpt" and last and last["seq"] == r["seq"]:
+        kind = "final" if r["final"] else "periodic"
+        if out and out[-1][0] == r["seq"]:
+            # A second checkpoint at the same exit (the final one right
+            # after a periodic one, no exit between): the same memory.
+            if kind == "final":
+                out[-1] = (r["seq"], out[-1][1], kind)
+            continue
+        out.append((r["seq"], last.get("data") or "-", kind))
 # At most 12 of them, spread evenly, the last (the final one) included:
 # each `vcr core` below writes the whole known memory.
 step = max(1, (len(out) + 10) // 11)
