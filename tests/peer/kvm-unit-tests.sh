@@ -187,11 +187,22 @@ needs() {
 }
 
 # vcr's exit status -> verdict
+# vcr's exit status -> verdict. The guest's isa-debug-exit codes ((v << 1) | 1)
+# and vcr's own statuses overlap (3 is a test's FAIL and a triple fault, 1
+# its PASS and "vcr failed"), so ERR (vcr's stderr) decides: vcr prints a
+# line ending "(HOW, exit status N; ...)" for every end it made itself, and
+# nothing at all when the guest ended the run through the exit port.
 vcr_verdict() {
-    case $1 in
-    1) echo PASS ;; 77|155) echo SKIP ;; 124|137) echo TIMEOUT ;;   # 77: report_summary returns 77 >> 1
-    0) echo NOEXIT ;; 2) echo USAGE ;; 3|4|5|6) echo CRASH ;;
-    *) if [ $(( $1 & 1 )) = 1 ]; then echo FAIL; else echo "ERROR($1)"; fi ;;
+    local st=$1 err=${2:-/dev/null}
+    if grep -q "exit status $st;" "$err" 2>/dev/null; then
+        case $st in 3|4|5|6|7) echo CRASH ;; *) echo "ERROR($st)" ;; esac
+        return
+    fi
+    case $st in
+    1) if grep -q '^vcr: ' "$err" 2>/dev/null; then echo "ERROR(1)"; else echo PASS; fi ;;
+    77|155) echo SKIP ;; 124|137) echo TIMEOUT ;;   # 77: report_summary returns 77 >> 1
+    0) echo NOEXIT ;; 2) echo USAGE ;;
+    *) if [ $(( st & 1 )) = 1 ]; then echo FAIL; else echo "ERROR($st)"; fi ;;
     esac
 }
 # ./x86/run's status (its own fixup: 0 pass) -> verdict
@@ -235,7 +246,7 @@ run_one() {
     timeout -k 5 "$ttmo" "$vcr" run "${vargs[@]}" "${cl[@]}" "$kut/x86/$file" \
         >"$base.vcr.out" 2>"$base.vcr.err"
     st=$?; t1=$(date +%s%N)
-    echo "$(vcr_verdict $st)$(silent "$base.vcr.out") $st" >"$base.vcr"
+    echo "$(vcr_verdict $st "$base.vcr.err")$(silent "$base.vcr.out") $st" >"$base.vcr"
     # Recorded only when it passed: what a recording must show is that a
     # pass stays a pass and its trace replays (or where it diverges).
     if [ -n "$use_record" ] && [ "$(cut -d' ' -f1 "$base.vcr")" = PASS ]; then
@@ -245,7 +256,7 @@ run_one() {
             "$kut/x86/$file" \
             >"$base.rec.out" 2>"$base.rec.err"
         st=$?; t2=$(date +%s%N)
-        echo "$(vcr_verdict $st)$(silent "$base.rec.out") $st" >"$base.rec"
+        echo "$(vcr_verdict $st "$base.rec.err")$(silent "$base.rec.out") $st" >"$base.rec"
         if [ -s "$base.trace" ]; then
             # The figures: exits, file bytes, plain and recorded wall time.
             local js ex fs
