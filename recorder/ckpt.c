@@ -148,14 +148,17 @@ static uint64_t ckpt_popcount(const uint64_t *w, uint64_t nwords)
 	return n;
 }
 
-/* Region g's slot in the VMM, or UINT32_MAX. */
-static uint32_t ckpt_slot(const struct rec_ckpt_region *g, const struct vcr_mem_region *slots,
-			  uint32_t nslots)
+/* Region g's memory slot in the VMM (*slot) and its host memory, or NULL. */
+static uint8_t *ckpt_host(struct vmm *vm, const struct rec_ckpt_region *g, uint32_t *slot)
 {
-	for (uint32_t s = 0; s < nslots; s++)
-		if (slots[s].gpa == g->gpa && slots[s].size == g->npages * VCR_CKPT_PAGE)
-			return s;
-	return UINT32_MAX;
+	uint32_t n;
+	const struct vcr_mem_region *slots = vmm_mem_regions(vm, &n);
+	for (uint32_t s = 0; s < n; s++)
+		if (slots[s].gpa == g->gpa && slots[s].size == g->npages * VCR_CKPT_PAGE) {
+			*slot = s;
+			return vmm_mem_slot_host(vm, s);
+		}
+	return NULL;
 }
 
 /* Copy the pages of bitmap `bm` (nw words) from host into a new buffer. */
@@ -177,8 +180,6 @@ int vcr_recorder_checkpoint_pre(void *ctx, struct vmm *vm)
 {
 	struct vcr_recorder *r = ctx;
 	struct rec_ckpt_state *ck = &r->ck;
-	uint32_t nslots;
-	const struct vcr_mem_region *slots = vmm_mem_regions(vm, &nslots);
 	int rc = 0;
 
 	if (!vmm_dirty_log_enabled(vm))
@@ -196,8 +197,8 @@ int vcr_recorder_checkpoint_pre(void *ctx, struct vmm *vm)
 	}
 	for (uint32_t i = 0; i < ck->nreg; i++) {
 		struct rec_ckpt_region *g = &ck->reg[i];
-		uint32_t slot = ckpt_slot(g, slots, nslots);
-		uint8_t *host = slot != UINT32_MAX ? vmm_mem_slot_host(vm, slot) : NULL;
+		uint32_t slot;
+		uint8_t *host = ckpt_host(vm, g, &slot);
 		if (!host)
 			continue;
 		uint64_t nw = (g->npages + 63) / 64;
@@ -263,8 +264,6 @@ int64_t vcr_recorder_checkpoint(void *ctx, struct vmm *vm, bool final)
 	struct rec_ckpt_state *ck = &r->ck;
 	uint64_t t0 = vcr_now_ns();
 	bool log = vmm_dirty_log_enabled(vm);
-	uint32_t nslots;
-	const struct vcr_mem_region *slots = vmm_mem_regions(vm, &nslots);
 
 	if (!log && !final)
 		return -EOPNOTSUPP;
@@ -297,8 +296,8 @@ int64_t vcr_recorder_checkpoint(void *ctx, struct vmm *vm, bool final)
 	int rc = 0;
 	for (uint32_t i = 0; i < ck->nreg && !rc; i++) {
 		struct rec_ckpt_region *g = &ck->reg[i];
-		uint32_t slot = ckpt_slot(g, slots, nslots);
-		uint8_t *host = slot != UINT32_MAX ? vmm_mem_slot_host(vm, slot) : NULL;
+		uint32_t slot;
+		uint8_t *host = ckpt_host(vm, g, &slot);
 		if (!host)
 			continue;
 		uint64_t nw = (g->npages + 63) / 64;
