@@ -14,14 +14,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 printf 'VCRMOD01 the module\nsecond line\n' >"$tmp/mod"
 
-n=0 failed=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() {
-    n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"
-    shift; for l in "$@"; do echo "# $l"; done
-    sed 's/^/#   stdout: /' "$tmp/out" | head -20
-    sed 's/^/#   stderr: /' "$tmp/err" | head -20
-}
+. "$root/tests/kvm/tap.inc"
 # run DESC WANT_STATUS STDOUT_REGEX NOT_REGEX -- vcr run ARGS...
 run() {
     local desc=$1 want=$2 re=$3 nre=$4; shift 5

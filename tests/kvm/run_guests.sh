@@ -10,14 +10,7 @@ g=$build/tests/guests
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-n=0 failed=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() {
-    n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"
-    shift; for l in "$@"; do echo "# $l"; done
-    sed 's/^/#   stdout: /' "$tmp/out" | head -20
-    sed 's/^/#   stderr: /' "$tmp/err" | head -20
-}
+. "$root/tests/kvm/tap.inc"
 # run DESC WANT_STATUS WANT_STDOUT_REGEX -- vcr run ARGS...
 run() {
     local desc=$1 want=$2 re=$3; shift 4

@@ -15,14 +15,7 @@ g=$build/tests/guests/vmport32.elf
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-n=0 failed=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() {
-    n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"
-    shift; for l in "$@"; do echo "# $l"; done
-    sed 's/^/#   stdout: /' "$tmp/out" | head -20
-    sed 's/^/#   stderr: /' "$tmp/err" | head -20
-}
+. "$root/tests/kvm/tap.inc"
 # The lines a run must print on pc: what QEMU's vmport leaves (QEMU 10.0,
 # -accel kvm -machine pc -m 32M -kernel vmport32.elf, prints the same).
 want_pc() {
