@@ -39,6 +39,18 @@ void vcr_rec_fail(struct vcr_recorder *r, int rc, const char *what)
 }
 
 /* Turn one ring record into a trace record and append it. */
+/* A MEM_WRITE record of the VMM's bytes (from the ring or a heap copy);
+ * the pages count as touched for full checkpoints. */
+static void rec_mem_write(struct vcr_recorder *r, struct vcr_record *rec, uint64_t gpa,
+			  uint64_t len, const uint8_t *data)
+{
+	rec->type = VCR_REC_MEM_WRITE;
+	rec->u.mem.gpa = gpa;
+	rec->u.mem.len = len;
+	rec->u.mem.data = data;
+	vcr_rec_ckpt_touch(r, gpa, len);
+}
+
 static int rec_emit(struct vcr_recorder *r, uint32_t vcpu, const struct vcr_ring_hdr *h)
 {
 	struct vcr_record *rec = &r->rec;
@@ -123,11 +135,7 @@ static int rec_emit(struct vcr_recorder *r, uint32_t vcpu, const struct vcr_ring
 	}
 	case VCR_RING_MEM_WRITE: {
 		const struct rr_mem *m = (const void *)h;
-		rec->type = VCR_REC_MEM_WRITE;
-		rec->u.mem.gpa = m->gpa;
-		rec->u.mem.len = m->len;
-		rec->u.mem.data = m->data;
-		vcr_rec_ckpt_touch(r, m->gpa, m->len);
+		rec_mem_write(r, rec, m->gpa, m->len, m->data);
 		break;
 	}
 	case VCR_RING_MARKER: {
@@ -156,11 +164,7 @@ static int rec_emit(struct vcr_recorder *r, uint32_t vcpu, const struct vcr_ring
 		return vcr_rec_ckpt_write(r, ((const struct rr_ckpt *)h)->buf);
 	case VCR_RING_MEM_BUF: {
 		const struct rr_mem_buf *m = (const void *)h;
-		rec->type = VCR_REC_MEM_WRITE;
-		rec->u.mem.gpa = m->gpa;
-		rec->u.mem.len = m->len;
-		rec->u.mem.data = m->buf;
-		vcr_rec_ckpt_touch(r, m->gpa, m->len);
+		rec_mem_write(r, rec, m->gpa, m->len, m->buf);
 		int rc = vcr_writer_append(r->w, rec);
 		free(m->buf);
 		return rc;
