@@ -431,14 +431,20 @@ void vcr_recorder_vcpu_note(struct vcr_recorder_vcpu *v, uint32_t kind, const ch
 	rec_note_ring(&v->ring, kind, text, len);
 }
 
+/* The most VMM-written bytes one ring record of ring carries. */
+static uint64_t rec_mem_piece_max(const struct vcr_ring *ring)
+{
+	uint64_t max = vcr_ring_max_record(ring) - offsetof(struct rr_mem, data);
+	return max & ~(uint64_t)(VCR_RING_SLOT - 1);
+}
+
 /* Put [gpa, gpa+len) into ring in pieces a ring can carry. */
 static void rec_mem_write_ring(struct vcr_ring *ring, uint64_t gpa, const void *data,
 			       uint64_t len)
 {
 	const uint8_t *p = data;
-	uint64_t max = vcr_ring_max_record(ring) - offsetof(struct rr_mem, data);
+	uint64_t max = rec_mem_piece_max(ring);
 
-	max &= ~(uint64_t)(VCR_RING_SLOT - 1);
 	do {
 		uint64_t n = len < max ? len : max;
 		uint32_t rlen = vcr_ring_round(offsetof(struct rr_mem, data) + n);
@@ -494,8 +500,7 @@ void vcr_rec_control_fence(struct vcr_recorder *r)
 void vcr_recorder_mem_write(struct vcr_recorder *r, uint64_t gpa, const void *data,
 			    uint64_t len)
 {
-	uint64_t max = vcr_ring_max_record(&r->control) - offsetof(struct rr_mem, data);
-	uint8_t *copy = len > max ? malloc(len) : NULL;
+	uint8_t *copy = len > rec_mem_piece_max(&r->control) ? malloc(len) : NULL;
 	if (copy)
 		memcpy(copy, data, len);
 	pthread_mutex_lock(&r->control_lock);
