@@ -256,12 +256,21 @@ int vmm_cpuid_set(struct vmm *vm, const struct kvm_cpuid_entry2 *entries, uint32
 		 * (api.rst, KVM_GET_SUPPORTED_CPUID): without the pc machine's
 		 * irqchip (made before this call) a guest that trusted them
 		 * would #GP on the MSRs; with it they are KVM's, as QEMU gives
-		 * them (kvm-unit-tests' x2apic and tsc-deadline tests). */
+		 * them (kvm-unit-tests' x2apic and tsc-deadline tests). Before
+		 * Linux 6.13 or so KVM_GET_SUPPORTED_CPUID never reports
+		 * TSC-deadline (it depends on the irqchip): the capability
+		 * KVM_CAP_TSC_DEADLINE_TIMER says it, and QEMU sets the bit from
+		 * it; so do we (the nested L1's 6.1 KVM: apic.flat skipped its
+		 * TSC-deadline test without it; the 6.18 PVM reports both). */
+		bool tscdl = vm->irqchip &&
+			     ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_TSC_DEADLINE_TIMER) > 0;
 		for (uint32_t i = 0; i < c->nent; i++)
 			if (c->entries[i].function == 1) {
 				c->entries[i].ecx |= 1u << 31;	/* hypervisor present */
 				if (!vm->irqchip)
 					c->entries[i].ecx &= ~(1u << 21 | 1u << 24);
+				else if (tscdl)
+					c->entries[i].ecx |= 1u << 24;
 			}
 	}
 	free(vm->cpuid);

@@ -3,7 +3,8 @@
  * place) that checks the QEMU-compatible machine vcr offers (docs/vmm.md,
  * "Guests built for QEMU"): where the mbi and the module went, fw_cfg,
  * pc-testdev, unbacked MMIO and unknown ports. It prints
- * "qdev32: cmdline=<cmdline> module=<its first line>", then one line per
+ * "qdev32: cmdline=<cmdline> module=<its first line>", then "qdev32: cpuid
+ * x2apic=X tsc-deadline=T" (CPUID leaf 1's bits), then one line per
  * failed check ("qdev32: FAIL <what>"), and exits through port 0xf4 with a
  * 32-bit write of QD_EXIT_OK or QD_EXIT_FAIL (so --isa-debug-exit makes
  * vcr exit (v << 1) | 1, and the plain exit port the low byte v).
@@ -69,6 +70,29 @@ f_mbi:	mov	$s_f_mbi, %esi
 f_mod:	mov	$s_f_mod, %esi
 	call	fail
 3:	mov	$'\n', %al
+	call	putc
+
+	/* CPUID leaf 1 ECX: x2APIC (bit 21) and TSC-deadline (bit 24), which
+	 * the machine offers only with an in-kernel LAPIC (pc). */
+	mov	$1, %eax
+	xor	%ecx, %ecx
+	cpuid
+	mov	%ecx, %edi
+	mov	$s_x2apic, %esi
+	call	puts
+	mov	%edi, %eax
+	shr	$21, %eax
+	and	$1, %al
+	add	$'0', %al
+	call	putc
+	mov	$s_tscdl, %esi
+	call	puts
+	mov	%edi, %eax
+	shr	$24, %eax
+	and	$1, %al
+	add	$'0', %al
+	call	putc
+	mov	$'\n', %al
 	call	putc
 
 	/* fw_cfg: signature, CPU count, RAM size, an unknown key. */
@@ -184,6 +208,8 @@ cfg_read4:
 	.section .rodata
 s_cmd:	.asciz	"qdev32: cmdline="
 s_mod:	.asciz	" module="
+s_x2apic: .asciz "qdev32: cpuid x2apic="
+s_tscdl: .asciz	" tsc-deadline="
 s_fail:	.asciz	"qdev32: FAIL "
 s_f_mbi: .asciz	"mbi in page 0 or inside the image"
 s_f_mod: .asciz	"no module past the image"

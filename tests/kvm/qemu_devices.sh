@@ -31,7 +31,7 @@ run() {
     fi
 }
 
-echo "1..8"
+echo "1..10"
 # 0x21 written as 32 bits: isa-debug-exit makes it (0x21 << 1) | 1 = 67.
 run "qdev32 at 0x8000 with a module, --isa-debug-exit: every check passes, status 67" 67 \
     "^qdev32: cmdline=$g a b module=VCRMOD01 the module\$" 'FAIL' -- \
@@ -41,6 +41,14 @@ run "3 vCPUs, 16 MiB, plain exit port: fw_cfg counts 3 CPUs and 16 MiB, status 0
 run "no module: the guest sees none and says so (status (0x2f << 1) | 1)" 95 \
     'FAIL no module past the image' 'FAIL (fw_cfg|pc-testdev|unbacked|unknown|mbi)' -- \
     --isa-debug-exit "$g"
+# CPUID: x2APIC and TSC-deadline only with the in-kernel LAPIC (pc); KVM
+# before 6.13 reports TSC-deadline only as KVM_CAP_TSC_DEADLINE_TIMER (the
+# nested L1's 6.1), which every x86 KVM with an in-kernel LAPIC has.
+run "bare machine: CPUID hides x2APIC and TSC-deadline (no in-kernel LAPIC)" 67 \
+    '^qdev32: cpuid x2apic=0 tsc-deadline=0$' '' -- --isa-debug-exit --module "$tmp/mod" "$g"
+run "pc machine: CPUID offers x2APIC and TSC-deadline (KVM's in-kernel LAPIC)" 67 \
+    '^qdev32: cpuid x2apic=1 tsc-deadline=1$' 'FAIL' -- --machine pc --isa-debug-exit \
+    --module "$tmp/mod" "$g"
 run "--module of a missing file is bad input (2)" 2 '' '' -- --module "$tmp/none" "$g"
 run "--cpuid with an unknown flag is bad input (2)" 2 '' '' -- --cpuid host,+nosuchflag "$g"
 if grep -q "nosuchflag" "$tmp/err"; then ok "the message names the unknown flag"

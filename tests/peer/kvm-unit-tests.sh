@@ -3,7 +3,8 @@
 # with QEMU (docs/testing.md, "A peer's test suite").
 #
 #   tests/peer/kvm-unit-tests.sh [--build DIR] [--subset ci|all] [--nested|--here]
-#                                [--timeout S|cfg] [--work DIR] [--no-qemu] [--no-record]
+#                                [--l1-smp N] [--timeout S|cfg] [--work DIR]
+#                                [--no-qemu] [--no-record]
 #                                [--build-only] [--report-only] [TEST...]
 #
 # 1. Builds kvm-unit-tests from the shared, unmodified upstream tarball into
@@ -31,7 +32,9 @@
 # (the default for the whole suite) gives each test its unittests.cfg
 # `timeout =`, else 90 s, as the suite's own run_tests.sh does; S seconds
 # (the default for the CI subset: 60) caps them (a cfg timeout that is
-# shorter wins). The recorded run and the replay get three times the test's
+# shorter wins); cfgxK gives each K times its cfg timeout (a slow host:
+# nested L1 under TCG runs apic.flat's 30,000 NMIs to another vCPU in
+# minutes, not the cfg's 30 s). The recorded run and the replay get three times the test's
 # timeout: what a recording costs is not the test's (periodic memory
 # checkpoints: sieve rewrites 100 MB a round; recorded in nested L1 it took
 # 3.8 times its plain run before the checkpoints' time-share budget, 1.36
@@ -50,7 +53,7 @@ build=${VCR_BUILD:-$root/build}
 tarball=${KUT_TARBALL:-$root/../shared/peers/kvm-unit-tests-1da1819e.tar.gz}
 [ -f "$tarball" ] || tarball=/work/shared/peers/kvm-unit-tests-1da1819e.tar.gz
 machine=${VCR_PEER_MACHINE:-pc}
-subset=all where= tmo= work= use_qemu=1 use_record=1 run_only= build_only= report_only= names=()
+subset=all where= l1_smp=1 tmo= work= use_qemu=1 use_record=1 run_only= build_only= report_only= names=()
 # The CI subset, bounded (tests/kvm/peer_subset.sh runs it on both KVM
 # flavours; in nested L1 each test takes 30-40 s, most of it QEMU's start):
 # the CPUID exit (vmexit_cpuid), SMP through INIT/SIPI (smptest), the
@@ -65,6 +68,7 @@ while [ $# -gt 0 ]; do
     --build) build=$(cd "$2" && pwd); shift 2 ;;
     --subset) subset=$2; shift 2 ;;
     --nested) where=nested; shift ;;
+    --l1-smp) l1_smp=$2; shift 2 ;;
     --here) where=here; shift ;;
     --timeout) tmo=$2; shift 2 ;;
     --work) work=$2; shift 2 ;;
@@ -81,7 +85,8 @@ done
 case $tmo in
 "") [ "$subset" = ci ] && tmo=60 || tmo=cfg ;;
 cfg) ;;
-*[!0-9]*|0) echo "$0: --timeout needs seconds or cfg, not '$tmo'" >&2; exit 2 ;;
+cfgx[1-9]|cfgx[1-9][0-9]) ;;
+*[!0-9]*|0) echo "$0: --timeout needs seconds, cfg or cfgxK (K 1..99), not '$tmo'" >&2; exit 2 ;;
 esac
 vcr=${VCR:-$build/vcr}
 [ -n "$work" ] || work=$build/peer
@@ -312,7 +317,11 @@ select_tests() {
 test_timeout() {
     local c=${1%s}
     case $c in ""|*[!0-9]*|0) c=90 ;; esac   # run_tests.sh's default
-    if [ "$tmo" = cfg ] || [ "$c" -lt "$tmo" ]; then echo "$c"; else echo "$tmo"; fi
+    case $tmo in
+    cfg) echo "$c" ;;
+    cfgx*) echo $((c * ${tmo#cfgx})) ;;
+    *) if [ "$c" -lt "$tmo" ]; then echo "$c"; else echo "$tmo"; fi ;;
+    esac
 }
 
 run_all() {
@@ -382,7 +391,7 @@ nested)
             ntests=$((ntests + 1)) tsum=$((tsum + $(test_timeout "$ttmo")))
         done <"$work/selected"
         [ "$ntests" -gt 0 ] || break
-        "$root/tests/nested/kvm-run" --nested --rw "$work" --boot-timeout 300 "${kvm_params[@]}" \
+        "$root/tests/nested/kvm-run" --nested --rw "$work" --boot-timeout 300 --smp "$l1_smp" "${kvm_params[@]}" \
             --timeout $(( tsum * 8 + 120 )) -- "${self[@]}" >>"$work/nested.log" 2>&1
         echo "# nested boot $boot: status $? (log: $work/nested.log)"
         died=
