@@ -104,7 +104,9 @@ static void run_usage(FILE *f)
 		"                       write of v exits with (v << 1) | 1\n"
 		"      --cpuid SPEC     edit KVM's CPUID as QEMU's -cpu flags do:\n"
 		"                       MODEL[,+FLAG|-FLAG|FLAG=on|off|vendor=ID]...\n"
-		"                       (MODEL is not emulated: host, max or a name)\n"
+		"                       (MODEL is not emulated: host, max or a name);\n"
+		"                       hv-passthrough offers KVM's Hyper-V emulation\n"
+		"                       (the SynIC on; where KVM has it: not on PVM)\n"
 		"  -v, --verbose        say how the run ended; debug logs (repeat)\n"
 		"  -h, --help           this text\n",
 		VMM_MAX_VCPUS);

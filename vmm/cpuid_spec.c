@@ -7,7 +7,8 @@
  * (docs/vmm.md says so). +FLAG sets a feature only where the machine's
  * CPUID (KVM's, less what the machine cannot back) has it, as QEMU drops
  * unsupported ones; -FLAG clears it; vendor= sets leaf 0's
- * 12-byte vendor string. A flag name vcr does not know is an error, so a
+ * 12-byte vendor string; hv-passthrough offers KVM's Hyper-V emulation
+ * (vmm/hyperv.c). A flag name vcr does not know is an error, so a
  * typo never silently tests something else.
  */
 #include "vmm/vmm_int.h"
@@ -94,7 +95,7 @@ static const struct cpuid_flag *cpuid_flag_find(const char *name, size_t len)
 /* One pass over spec: check everything; apply to c when c != NULL (sup:
  * what KVM supports, for +FLAG). */
 static int cpuid_spec_walk(const char *spec, struct kvm_cpuid2 *c, struct kvm_cpuid2 *sup,
-			   struct vcr_err *err)
+			   bool *hv, struct vcr_err *err)
 {
 	const char *p = strchr(spec, ',');
 	size_t mlen = p ? (size_t)(p - spec) : strlen(spec);
@@ -108,6 +109,15 @@ static int cpuid_spec_walk(const char *spec, struct kvm_cpuid2 *c, struct kvm_cp
 		int on = -1;
 
 		p = e;
+		/* QEMU's hv-passthrough (or hv_passthrough): every Hyper-V
+		 * enlightenment KVM emulates (vmm/hyperv.c), added after the
+		 * flags. */
+		if ((len == 14 || len == 17) &&
+		    (!strncmp(s, "hv-passthrough", 14) || !strncmp(s, "hv_passthrough", 14)) &&
+		    (len == 14 || !strncmp(s + 14, "=on", 3))) {
+			*hv = true;
+			continue;
+		}
 		if (len > 7 && !strncmp(s, "vendor=", 7)) {
 			if (len - 7 != 12)
 				return vcr_err_set(err, -EINVAL, UINT64_MAX,
@@ -132,7 +142,8 @@ static int cpuid_spec_walk(const char *spec, struct kvm_cpuid2 *c, struct kvm_cp
 		if (!f)
 			return vcr_err_set(err, -EINVAL, UINT64_MAX,
 					   "--cpuid: '%.*s' is not a feature vcr knows "
-					   "(+FLAG, -FLAG, FLAG=on|off, vendor=ID)", (int)len, s);
+					   "(+FLAG, -FLAG, FLAG=on|off, vendor=ID, hv-passthrough)",
+					   (int)len, s);
 		if (!c)
 			continue;
 		uint32_t *r = cpuid_reg(c, f->leaf, f->index, f->reg);
@@ -149,7 +160,8 @@ static int cpuid_spec_walk(const char *spec, struct kvm_cpuid2 *c, struct kvm_cp
 
 int vmm_cpuid_spec_check(const char *spec, struct vcr_err *err)
 {
-	return cpuid_spec_walk(spec, NULL, NULL, err);
+	bool hv = false;
+	return cpuid_spec_walk(spec, NULL, NULL, &hv, err);
 }
 
 int vmm_cpuid_spec_apply(struct vmm *vm, const char *spec, struct vcr_err *err)
@@ -168,7 +180,10 @@ int vmm_cpuid_spec_apply(struct vmm *vm, const char *spec, struct vcr_err *err)
 	if (!sup)
 		return vcr_err_set(err, -ENOMEM, UINT64_MAX, "out of memory");
 	memcpy(sup, vm->cpuid, sz);
-	r = cpuid_spec_walk(spec, vm->cpuid, sup, err);
+	bool hv = false;
+	r = cpuid_spec_walk(spec, vm->cpuid, sup, &hv, err);
 	free(sup);
+	if (!r && hv)
+		r = vmm_hyperv_cpuid(vm, err);
 	return r;
 }

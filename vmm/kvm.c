@@ -348,6 +348,10 @@ int vmm_vcpus_create(struct vmm *vm, uint32_t n, struct vcr_err *err)
 		if (r)
 			return vcr_err_set(err, r, UINT64_MAX, "KVM_SET_CPUID2 on vCPU %u: %s",
 					   i, strerror(-r));
+		r = vmm_hyperv_vcpu(vm, c);
+		if (r)
+			return vcr_err_set(err, r, UINT64_MAX, "the Hyper-V SynIC on vCPU %u "
+					   "(KVM_CAP_HYPERV_SYNIC2): %s", i, strerror(-r));
 		/* Fill s.regs once, so that it always holds the vCPU's state and a
 		 * loader can edit it and mark it dirty (no KVM_SET_* later). */
 		struct kvm_sync_regs *s = &c->run->s.regs;
@@ -404,6 +408,9 @@ int vmm_vcpu_run_once(struct vmm *vm, uint32_t vcpu)
 			run->exit_reason = KVM_EXIT_INTR;
 		return e;
 	}
+	/* Answered here, for a run and a replay alike (vmm/hyperv.c). */
+	if (run->exit_reason == KVM_EXIT_HYPERV)
+		vmm_hyperv_exit(run);
 	return 0;
 }
 

@@ -180,6 +180,8 @@ static void *vcpu_thread(void *arg)
 			if (vmm_bus_mmio(vm, c) == VMM_BUS_ENDED)
 				goto out;
 			break;
+		case KVM_EXIT_HYPERV:
+			break;	/* answered by vmm_vcpu_run_once (vmm/hyperv.c) */
 		case KVM_EXIT_HLT:
 			/* No irqchip and no device that interrupts: nothing can
 			 * wake this vCPU, whatever IF says. It stops; the run

@@ -164,6 +164,15 @@ int vmm_irq_line(struct vmm *vm, uint32_t vcpu, uint32_t gsi, uint32_t level);
 /* KVM_GET_MP_STATE of the vCPU (its own thread, out of KVM_RUN). */
 int vmm_vcpu_mp_state(struct vmm *vm, uint32_t vcpu, uint32_t *state);
 
+/* vmm/hyperv.c: KVM's Hyper-V emulation (--cpuid ...,hv-passthrough). */
+bool vmm_hyperv_in_cpuid(const struct kvm_cpuid_entry2 *e, uint32_t n);
+/* Add KVM_GET_SUPPORTED_HV_CPUID's leaves to vm->cpuid (before vCPUs). */
+int vmm_hyperv_cpuid(struct vmm *vm, struct vcr_err *err);
+/* After KVM_SET_CPUID2: the SynIC on, when the table offers it. -errno. */
+int vmm_hyperv_vcpu(struct vmm *vm, struct vmm_vcpu *c);
+/* The answer to a KVM_EXIT_HYPERV, written into kvm_run. */
+void vmm_hyperv_exit(struct kvm_run *run);
+
 /* vmm/mptable.c: the MP table (floating pointer + configuration table) of
  * the pc machine at VMM_MPTABLE_BASE, reserved in the e820 map. */
 #define VMM_MPTABLE_BASE	0xf0000ull

@@ -39,6 +39,17 @@ $(VMPORT32): tests/guests/vmport32.S tests/guests/lib32.inc tests/guests/guest.h
 	$(Q)$(GUEST_LD) -m elf_i386 $(GUEST_LDFLAGS) -T tests/guests/guest.ld -o $@ $(@:.elf=.o)
 ALL_TARGETS += $(VMPORT32)
 
+# hv32: a multiboot kernel using KVM's Hyper-V emulation (--cpuid
+# host,hv-passthrough; tests/kvm/hyperv.sh).
+HV32 := $(BUILD)/tests/guests/hv32.elf
+$(HV32): tests/guests/hv32.S tests/guests/lib32.inc tests/guests/guest.h \
+		tests/guests/guest.ld tests/guests/module.mk
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  GUEST   $@")
+	$(Q)$(CC) -m32 $(GUEST_ASFLAGS) -c -o $(@:.elf=.o) $<
+	$(Q)$(GUEST_LD) -m elf_i386 $(GUEST_LDFLAGS) -T tests/guests/guest.ld -o $@ $(@:.elf=.o)
+ALL_TARGETS += $(HV32)
+
 # insn16/32/64: guests that triple-fault at a known instruction in each
 # mode (tests/kvm/insn_exits.sh). insn16.elf only gives nm its symbols;
 # insn32f.elf is insn32 without paging.

@@ -119,25 +119,6 @@ report:
 	pop	%esi
 	ret
 
-/* puthex: eax as 8 hex digits; keeps every register. */
-puthex:
-	push	%eax
-	push	%ecx
-	mov	$8, %ecx
-1:	rol	$4, %eax
-	push	%eax
-	and	$0xf, %al
-	add	$'0', %al
-	cmp	$'9', %al
-	jbe	2f
-	add	$('a' - '9' - 1), %al
-2:	call	putc
-	pop	%eax
-	loop	1b
-	pop	%ecx
-	pop	%eax
-	ret
-
 #include "lib32.inc"
 
 	.section .rodata
