@@ -85,19 +85,10 @@ int vmm_hyperv_cpuid(struct vmm *vm, struct vcr_err *err)
 		return vcr_err_set(err, -ENOTSUP, UINT64_MAX, "--cpuid hv-passthrough: this KVM "
 				   "does not emulate Hyper-V (no KVM_CAP_SYS_HYPERV_CPUID; a PVM "
 				   "/dev/kvm, or a kernel without CONFIG_KVM_HYPERV)");
-	for (uint32_t cap = 16; ; cap *= 2) {
-		hv = calloc(1, sizeof(*hv) + (size_t)cap * sizeof(hv->entries[0]));
-		if (!hv)
-			return vcr_err_set(err, -ENOMEM, UINT64_MAX, "out of memory");
-		hv->nent = cap;
-		if (ioctl(vm->kvm_fd, KVM_GET_SUPPORTED_HV_CPUID, hv) == 0)
-			break;
-		int e = errno;
-		free(hv);
-		if (e != E2BIG || cap >= 256)
-			return vcr_err_set(err, -e, UINT64_MAX, "KVM_GET_SUPPORTED_HV_CPUID: %s",
-					   strerror(e));
-	}
+	int r = vmm_kvm_cpuid_get(vm->kvm_fd, KVM_GET_SUPPORTED_HV_CPUID, 256, &hv);
+	if (r)
+		return vcr_err_set(err, r, UINT64_MAX, "KVM_GET_SUPPORTED_HV_CPUID: %s",
+				   strerror(-r));
 	c = calloc(1, sizeof(*c) + (size_t)(old->nent + hv->nent) * sizeof(c->entries[0]));
 	if (!c) {
 		free(hv);

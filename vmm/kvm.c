@@ -221,6 +221,25 @@ const struct vcr_mem_region *vmm_mem_regions(const struct vmm *vm, uint32_t *n)
 	return vm->regions;
 }
 
+int vmm_kvm_cpuid_get(int fd, unsigned long req, uint32_t max, struct kvm_cpuid2 **out)
+{
+	/* The kernel says E2BIG until the buffer is large enough. */
+	for (uint32_t cap = 16; ; cap *= 2) {
+		struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + (size_t)cap * sizeof(c->entries[0]));
+		if (!c)
+			return -ENOMEM;
+		c->nent = cap;
+		if (ioctl(fd, req, c) == 0) {
+			*out = c;
+			return 0;
+		}
+		int e = errno;
+		free(c);
+		if (e != E2BIG || cap >= max)
+			return -e;
+	}
+}
+
 int vmm_cpuid_set(struct vmm *vm, const struct kvm_cpuid_entry2 *entries, uint32_t n,
 		  struct vcr_err *err)
 {
@@ -237,21 +256,10 @@ int vmm_cpuid_set(struct vmm *vm, const struct kvm_cpuid_entry2 *entries, uint32
 		c->nent = n;
 		memcpy(c->entries, entries, (size_t)n * sizeof(c->entries[0]));
 	} else {
-		/* The kernel says E2BIG until the buffer is large enough. */
-		for (uint32_t cap = 128; ; cap *= 2) {
-			c = calloc(1, sizeof(*c) + (size_t)cap * sizeof(c->entries[0]));
-			if (!c)
-				return vcr_err_set(err, -ENOMEM, UINT64_MAX, "out of memory");
-			c->nent = cap;
-			if (ioctl(vm->kvm_fd, KVM_GET_SUPPORTED_CPUID, c) == 0)
-				break;
-			int e = errno;
-			free(c);
-			c = NULL;
-			if (e != E2BIG || cap >= 4096)
-				return vcr_err_set(err, -e, UINT64_MAX,
-						   "KVM_GET_SUPPORTED_CPUID: %s", strerror(e));
-		}
+		int e = vmm_kvm_cpuid_get(vm->kvm_fd, KVM_GET_SUPPORTED_CPUID, 4096, &c);
+		if (e)
+			return vcr_err_set(err, e, UINT64_MAX, "KVM_GET_SUPPORTED_CPUID: %s",
+					   strerror(-e));
 		/* x2APIC and TSC-deadline exist only in KVM's in-kernel LAPIC
 		 * (api.rst, KVM_GET_SUPPORTED_CPUID): without the pc machine's
 		 * irqchip (made before this call) a guest that trusted them
