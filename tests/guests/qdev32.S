@@ -4,7 +4,8 @@
  * "Guests built for QEMU"): where the mbi and the module went, fw_cfg,
  * pc-testdev, unbacked MMIO and unknown ports. It prints
  * "qdev32: cmdline=<cmdline> module=<its first line>", then "qdev32: cpuid
- * x2apic=X tsc-deadline=T" (CPUID leaf 1's bits), then one line per
+ * x2apic=X tsc-deadline=T" (CPUID leaf 1's bits), "qdev32: pic imr=X" (the
+ * 8259s' masks, master << 8 | slave), then one line per
  * failed check ("qdev32: FAIL <what>"), and exits through port 0xf4 with a
  * 32-bit write of QD_EXIT_OK or QD_EXIT_FAIL (so --isa-debug-exit makes
  * vcr exit (v << 1) | 1, and the plain exit port the low byte v).
@@ -92,6 +93,18 @@ f_mod:	mov	$s_f_mod, %esi
 	and	$1, %al
 	add	$'0', %al
 	call	putc
+	mov	$'\n', %al
+	call	putc
+
+	/* The 8259s' masks as the firmware left them (bare: no PIC, all
+	 * ones as any unknown port). */
+	mov	$s_pic, %esi
+	call	puts
+	in	$0x21, %al
+	movzbl	%al, %eax
+	shl	$8, %eax
+	in	$0xa1, %al
+	call	puthex
 	mov	$'\n', %al
 	call	putc
 
@@ -210,6 +223,7 @@ s_cmd:	.asciz	"qdev32: cmdline="
 s_mod:	.asciz	" module="
 s_x2apic: .asciz "qdev32: cpuid x2apic="
 s_tscdl: .asciz	" tsc-deadline="
+s_pic:	.asciz	"qdev32: pic imr="
 s_fail:	.asciz	"qdev32: FAIL "
 s_f_mbi: .asciz	"mbi in page 0 or inside the image"
 s_f_mod: .asciz	"no module past the image"
