@@ -200,37 +200,8 @@ needs() {
     done
 }
 
-# vcr's exit status -> verdict
-# vcr's exit status -> verdict. The guest's isa-debug-exit codes ((v << 1) | 1)
-# and vcr's own statuses overlap (3 is a test's FAIL and a triple fault, 1
-# its PASS and "vcr failed"), so ERR (vcr's stderr) decides: vcr prints a
-# line ending "(HOW, exit status N; ...)" for every end it made itself, and
-# nothing at all when the guest ended the run through the exit port.
-vcr_verdict() {
-    local st=$1 err=${2:-/dev/null}
-    if grep -q "exit status $st;" "$err" 2>/dev/null; then
-        case $st in 3|4|5|6|7) echo CRASH ;; *) echo "ERROR($st)" ;; esac
-        return
-    fi
-    case $st in
-    # vcr's own failure with status 1 (it could not start the guest...)
-    # says why on a "vcr: " line; its "no progress seen" lines are the pc
-    # watchdog's notes while the guest spins without I/O (sieve does for
-    # minutes), not an end.
-    1) if grep -v '^vcr: no progress seen' "$err" 2>/dev/null | grep -q '^vcr: '; then
-           echo "ERROR(1)"; else echo PASS; fi ;;
-    77|155) echo SKIP ;; 124|137) echo TIMEOUT ;;   # 77: report_summary returns 77 >> 1
-    0) echo NOEXIT ;; 2) echo USAGE ;;
-    *) if [ $(( st & 1 )) = 1 ]; then echo FAIL; else echo "ERROR($st)"; fi ;;
-    esac
-}
-# ./x86/run's status (its own fixup: 0 pass) -> verdict
-qemu_verdict() {
-    case $1 in
-    0) echo PASS ;; 77|155) echo SKIP ;; 124|137) echo TIMEOUT ;;
-    134) echo ABORT ;; *) echo FAIL ;;
-    esac
-}
+. "$root/tests/peer/verdict.inc"
+
 # A test's arguments as the suite's runner gives them: the cfg's test_args
 # are shell words (quoted: 'cpuid', "10000000 `date +%s`"), which its
 # run_tests.sh evaluates at each run; ./x86/run's eval does the same for
