@@ -76,19 +76,23 @@ static uint32_t *cpuid_reg(struct kvm_cpuid2 *c, uint32_t leaf, uint32_t index, 
 	return NULL;
 }
 
+/* name[0..len) is flag n; QEMU spells some with '_' too (lahf_lm,
+ * tsc_deadline, hv_passthrough). */
+static bool flag_name_is(const char *n, const char *name, size_t len)
+{
+	if (strlen(n) != len)
+		return false;
+	size_t k = 0;
+	while (k < len && (n[k] == name[k] || (n[k] == '-' && name[k] == '_')))
+		k++;
+	return k == len;
+}
+
 static const struct cpuid_flag *cpuid_flag_find(const char *name, size_t len)
 {
-	for (size_t i = 0; i < VCR_ARRAY_SIZE(cpuid_flags); i++) {
-		const char *n = cpuid_flags[i].name;
-		/* QEMU spells some with '_' too (lahf_lm, tsc_deadline). */
-		if (strlen(n) != len)
-			continue;
-		size_t k = 0;
-		while (k < len && (n[k] == name[k] || (n[k] == '-' && name[k] == '_')))
-			k++;
-		if (k == len)
+	for (size_t i = 0; i < VCR_ARRAY_SIZE(cpuid_flags); i++)
+		if (flag_name_is(cpuid_flags[i].name, name, len))
 			return &cpuid_flags[i];
-	}
 	return NULL;
 }
 
@@ -112,9 +116,9 @@ static int cpuid_spec_walk(const char *spec, struct kvm_cpuid2 *c, struct kvm_cp
 		/* QEMU's hv-passthrough (or hv_passthrough): every Hyper-V
 		 * enlightenment KVM emulates (vmm/hyperv.c), added after the
 		 * flags. */
-		if ((len == 14 || len == 17) &&
-		    (!strncmp(s, "hv-passthrough", 14) || !strncmp(s, "hv_passthrough", 14)) &&
-		    (len == 14 || !strncmp(s + 14, "=on", 3))) {
+		if (flag_name_is("hv-passthrough", s, len) ||
+		    (len > 3 && !strncmp(s + len - 3, "=on", 3) &&
+		     flag_name_is("hv-passthrough", s, len - 3))) {
 			*hv = true;
 			continue;
 		}

@@ -14,8 +14,8 @@
  * the SynIC (KVM_CAP_HYPERV_SYNIC2) on a vCPU whose table has it, after
  * KVM_SET_CPUID2. The SynIC, its timers and the APIC parts need the
  * in-kernel LAPIC: the pc machine has them all, the bare machine the rest
- * (the reference counter and TSC page, the VP index, the hypercalls). A replay builds its machine from the trace's CPUID table
- * and gets the same.
+ * (the reference counter and TSC page, the VP index, the hypercalls). A
+ * replay builds its machine from the trace's CPUID table and gets the same.
  *
  * What KVM leaves to userspace (KVM_EXIT_HYPERV):
  *   - SYNIC: the guest wrote a SynIC MSR (control, event or message page).
@@ -85,7 +85,7 @@ int vmm_hyperv_cpuid(struct vmm *vm, struct vcr_err *err)
 		return vcr_err_set(err, -ENOTSUP, UINT64_MAX, "--cpuid hv-passthrough: this KVM "
 				   "does not emulate Hyper-V (no KVM_CAP_SYS_HYPERV_CPUID; a PVM "
 				   "/dev/kvm, or a kernel without CONFIG_KVM_HYPERV)");
-	int r = vmm_kvm_cpuid_get(vm->kvm_fd, KVM_GET_SUPPORTED_HV_CPUID, 256, &hv);
+	int r = vmm_kvm_cpuid_get(vm->kvm_fd, KVM_GET_SUPPORTED_HV_CPUID, 16, 256, &hv);
 	if (r)
 		return vcr_err_set(err, r, UINT64_MAX, "KVM_GET_SUPPORTED_HV_CPUID: %s",
 				   strerror(-r));
@@ -111,19 +111,21 @@ int vmm_hyperv_cpuid(struct vmm *vm, struct vcr_err *err)
 		struct kvm_cpuid_entry2 e = hv->entries[i];
 		if (e.function < HV_LEAF_BASE || e.function >= HV_LEAF_SYNDBG_FIRST)
 			continue;	/* the synthetic debugger: not offered */
-		if (e.function == HV_LEAF_FEATURES)
-			e.edx &= ~HV_DEBUG_MSRS_AVAILABLE;
 		/* The SynIC and its timers, the APIC assist MSRs and the PV
 		 * IPIs are the in-kernel LAPIC's (KVM refuses the SynIC
 		 * without it): the bare machine offers the rest, as it hides
 		 * x2APIC (vmm_cpuid_set). */
-		if (!vm->irqchip && e.function == HV_LEAF_FEATURES) {
-			e.eax &= ~(HV_SYNIC_AVAILABLE | HV_STIMER_AVAILABLE | HV_APIC_MSRS_AVAILABLE);
-			e.edx &= ~HV_STIMER_DIRECT;
-		}
-		if (!vm->irqchip && e.function == HV_LEAF_RECOMMEND)
+		if (e.function == HV_LEAF_FEATURES) {
+			e.edx &= ~HV_DEBUG_MSRS_AVAILABLE;
+			if (!vm->irqchip) {
+				e.eax &= ~(HV_SYNIC_AVAILABLE | HV_STIMER_AVAILABLE |
+					   HV_APIC_MSRS_AVAILABLE);
+				e.edx &= ~HV_STIMER_DIRECT;
+			}
+		} else if (e.function == HV_LEAF_RECOMMEND && !vm->irqchip) {
 			e.eax &= ~(HV_APIC_RECOMMENDED | HV_CLUSTER_IPI_RECOMMENDED |
 				   HV_EX_MASKS_RECOMMENDED);
+		}
 		if (e.function > max)
 			max = e.function;
 		c->entries[c->nent++] = e;

@@ -221,10 +221,11 @@ const struct vcr_mem_region *vmm_mem_regions(const struct vmm *vm, uint32_t *n)
 	return vm->regions;
 }
 
-int vmm_kvm_cpuid_get(int fd, unsigned long req, uint32_t max, struct kvm_cpuid2 **out)
+int vmm_kvm_cpuid_get(int fd, unsigned long req, uint32_t first, uint32_t max,
+		      struct kvm_cpuid2 **out)
 {
 	/* The kernel says E2BIG until the buffer is large enough. */
-	for (uint32_t cap = 16; ; cap *= 2) {
+	for (uint32_t cap = first; ; cap *= 2) {
 		struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + (size_t)cap * sizeof(c->entries[0]));
 		if (!c)
 			return -ENOMEM;
@@ -256,7 +257,7 @@ int vmm_cpuid_set(struct vmm *vm, const struct kvm_cpuid_entry2 *entries, uint32
 		c->nent = n;
 		memcpy(c->entries, entries, (size_t)n * sizeof(c->entries[0]));
 	} else {
-		int e = vmm_kvm_cpuid_get(vm->kvm_fd, KVM_GET_SUPPORTED_CPUID, 4096, &c);
+		int e = vmm_kvm_cpuid_get(vm->kvm_fd, KVM_GET_SUPPORTED_CPUID, 128, 4096, &c);
 		if (e)
 			return vcr_err_set(err, e, UINT64_MAX, "KVM_GET_SUPPORTED_CPUID: %s",
 					   strerror(-e));

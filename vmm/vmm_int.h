@@ -165,8 +165,10 @@ int vmm_irq_line(struct vmm *vm, uint32_t vcpu, uint32_t gsi, uint32_t level);
 int vmm_vcpu_mp_state(struct vmm *vm, uint32_t vcpu, uint32_t *state);
 
 /* KVM_GET_SUPPORTED_CPUID or _HV_CPUID on fd into a new table (*out, to
- * free), grown while the kernel says E2BIG up to max entries. -errno. */
-int vmm_kvm_cpuid_get(int fd, unsigned long req, uint32_t max, struct kvm_cpuid2 **out);
+ * free): first entries, doubled while the kernel says E2BIG, up to max.
+ * -errno. */
+int vmm_kvm_cpuid_get(int fd, unsigned long req, uint32_t first, uint32_t max,
+		      struct kvm_cpuid2 **out);
 
 /* vmm/hyperv.c: KVM's Hyper-V emulation (--cpuid ...,hv-passthrough). */
 bool vmm_hyperv_in_cpuid(const struct kvm_cpuid_entry2 *e, uint32_t n);
